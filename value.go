@@ -1,0 +1,242 @@
+package fieldsync
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Row is one row of a synchronized table: column name to canonical value.
+// Canonical values are nil, string (text, timestamp, file), int64, float64
+// and bool; Column.Coerce produces them from user input.
+type Row map[string]any
+
+// ID returns the row's id, or "".
+func (r Row) ID() string {
+	id, _ := r["id"].(string)
+	return id
+}
+
+// Clone returns a shallow copy of the row (values are immutable).
+func (r Row) Clone() Row {
+	if r == nil {
+		return nil
+	}
+	c := make(Row, len(r))
+	for k, v := range r {
+		c[k] = v
+	}
+	return c
+}
+
+// ValuesEqual reports whether two canonical values are equal.
+func ValuesEqual(a, b any) bool {
+	return a == b
+}
+
+// idPattern is what a row id may look like: ids travel in URLs, file names
+// and logs, so they are kept to a safe alphabet.
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$`)
+
+// ValidID reports whether s may be used as a row id.
+func ValidID(s string) bool { return idPattern.MatchString(s) }
+
+// Coerce turns an input value into the column's canonical value, or says why
+// it cannot. Inputs may be Go values, JSON-decoded values (json.Number,
+// float64, string, bool, nil) or strings as typed on a command line, which
+// are parsed according to the column type.
+func (c *Column) Coerce(v any) (any, error) {
+	if v == nil {
+		if c.Required || c.Name == "id" {
+			return nil, fmt.Errorf("column %s is required and cannot be null", c.Name)
+		}
+		return nil, nil
+	}
+	bad := func(detail string) error {
+		return fmt.Errorf("column %s expects %s, got %s", c.Name, c.Type, detail)
+	}
+	switch c.Type {
+	case TypeText:
+		s, ok := v.(string)
+		if !ok {
+			return nil, bad(describe(v))
+		}
+		if c.References != "" || c.Name == "id" {
+			if !ValidID(s) {
+				return nil, fmt.Errorf("column %s expects a row id (letters, digits, _ . : -), got %q", c.Name, s)
+			}
+		}
+		return s, nil
+	case TypeInteger:
+		switch x := v.(type) {
+		case int64:
+			return x, nil
+		case int:
+			return int64(x), nil
+		case int32:
+			return int64(x), nil
+		case float64:
+			if x != math.Trunc(x) || math.Abs(x) > 1<<53 {
+				return nil, bad(fmt.Sprintf("%v", x))
+			}
+			return int64(x), nil
+		case json.Number:
+			n, err := strconv.ParseInt(string(x), 10, 64)
+			if err != nil {
+				return nil, bad(string(x))
+			}
+			return n, nil
+		case string:
+			n, err := strconv.ParseInt(strings.TrimSpace(x), 10, 64)
+			if err != nil {
+				return nil, bad(strconv.Quote(x))
+			}
+			return n, nil
+		}
+	case TypeReal:
+		var f float64
+		switch x := v.(type) {
+		case float64:
+			f = x
+		case float32:
+			f = float64(x)
+		case int64:
+			f = float64(x)
+		case int:
+			f = float64(x)
+		case json.Number:
+			var err error
+			if f, err = strconv.ParseFloat(string(x), 64); err != nil {
+				return nil, bad(string(x))
+			}
+		case string:
+			var err error
+			if f, err = strconv.ParseFloat(strings.TrimSpace(x), 64); err != nil {
+				return nil, bad(strconv.Quote(x))
+			}
+		default:
+			return nil, bad(describe(v))
+		}
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			return nil, bad(fmt.Sprintf("%v", f))
+		}
+		return f, nil
+	case TypeBoolean:
+		switch x := v.(type) {
+		case bool:
+			return x, nil
+		case string:
+			switch strings.ToLower(strings.TrimSpace(x)) {
+			case "true", "t", "yes", "y", "1":
+				return true, nil
+			case "false", "f", "no", "n", "0":
+				return false, nil
+			}
+			return nil, bad(strconv.Quote(x))
+		}
+	case TypeTimestamp:
+		s, ok := v.(string)
+		if !ok {
+			return nil, bad(describe(v))
+		}
+		ts, err := ParseTimestamp(s)
+		if err != nil {
+			return nil, bad(strconv.Quote(s) + " (use RFC 3339, e.g. 2026-12-01T09:30:00Z, or a date 2026-12-01)")
+		}
+		return FormatTimestamp(ts), nil
+	case TypeFile:
+		s, ok := v.(string)
+		if !ok {
+			return nil, bad(describe(v))
+		}
+		ref, err := ParseFileRef(s)
+		if err != nil {
+			return nil, fmt.Errorf("column %s: %v", c.Name, err)
+		}
+		return ref.String(), nil
+	default:
+		return nil, fmt.Errorf("column %s has unknown type %q", c.Name, c.Type)
+	}
+	return nil, bad(describe(v))
+}
+
+func describe(v any) string {
+	switch x := v.(type) {
+	case string:
+		return "text " + strconv.Quote(x)
+	case bool:
+		return fmt.Sprintf("boolean %v", x)
+	case json.Number, float64, float32, int, int64, int32:
+		return fmt.Sprintf("number %v", x)
+	case map[string]any:
+		return "an object"
+	case []any:
+		return "an array"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+// ParseTimestamp reads an RFC 3339 timestamp or a plain date (midnight UTC).
+func ParseTimestamp(s string) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	return time.Parse("2006-01-02", s)
+}
+
+// FormatTimestamp is the canonical text of a timestamp: RFC 3339 in UTC.
+func FormatTimestamp(t time.Time) string {
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// FileRef is the value of a file column: the content's SHA-256 and size.
+// Files themselves live in the server's content-addressed file store.
+type FileRef struct {
+	SHA256 string // 64 lowercase hex digits
+	Size   int64
+}
+
+// String is the canonical text form "sha256:HEX:SIZE".
+func (f FileRef) String() string { return fmt.Sprintf("sha256:%s:%d", f.SHA256, f.Size) }
+
+// ParseFileRef reads the text form of a FileRef.
+func ParseFileRef(s string) (FileRef, error) {
+	parts := strings.Split(s, ":")
+	if len(parts) != 3 || parts[0] != "sha256" || len(parts[1]) != 64 {
+		return FileRef{}, fmt.Errorf("file reference %q is not of the form sha256:<64 hex digits>:<size>", s)
+	}
+	for _, r := range parts[1] {
+		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f') {
+			return FileRef{}, fmt.Errorf("file reference %q: hash must be lowercase hex", s)
+		}
+	}
+	n, err := strconv.ParseInt(parts[2], 10, 64)
+	if err != nil || n < 0 {
+		return FileRef{}, fmt.Errorf("file reference %q: bad size", s)
+	}
+	return FileRef{SHA256: parts[1], Size: n}, nil
+}
+
+// CoerceRow checks and converts a whole set of input values for the table:
+// every key must be a column, every value of the column's type. It does not
+// add missing columns.
+func (t *Table) CoerceRow(in map[string]any) (Row, error) {
+	out := make(Row, len(in))
+	for k, v := range in {
+		c := t.byName[k]
+		if c == nil {
+			return nil, Errorf(ErrInvalid, "table %s has no column %q", t.Name, k)
+		}
+		cv, err := c.Coerce(v)
+		if err != nil {
+			return nil, Errorf(ErrInvalid, "%s: %v", t.Name, err)
+		}
+		out[k] = cv
+	}
+	return out, nil
+}
