@@ -1,0 +1,204 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"fieldsync"
+)
+
+// Meta returns a value the store keeps in fs_meta ("" when absent).
+func (st *Store) Meta(ctx context.Context, key string) (string, error) {
+	v, _, err := st.meta(ctx, st.read, key)
+	return v, err
+}
+
+// SetMeta sets a value in fs_meta.
+func (st *Store) SetMeta(ctx context.Context, key, value string) error {
+	return st.setMeta(ctx, st.write, key, value)
+}
+
+// MetaInt returns an integer kept in fs_meta (0 when absent).
+func (st *Store) MetaInt(ctx context.Context, key string) (int64, error) {
+	v, err := st.Meta(ctx, key)
+	if err != nil || v == "" {
+		return 0, err
+	}
+	return strconv.ParseInt(v, 10, 64)
+}
+
+// Meta keys of a remote node's local database.
+const (
+	MetaInboxApplied = "inbox_applied" // number of the last outbox file applied
+	MetaExtractSeq   = "extract_seq"   // the extract's sequence number: older transactions are in it
+)
+
+// ApplyInbox applies one outbox file downloaded to a remote node's local
+// database, in one database transaction that also records the file as
+// applied: a file applied before is skipped (any file may arrive twice).
+// Transactions the node's extract already holds are skipped. The changes
+// are the server's, already checked there: they are applied as they are and
+// not logged as the node's own. It reports whether the file was applied.
+//
+// keep, when not nil, gives the node's own changes that the server's older
+// values must not overwrite: for a transaction about to be applied, the
+// node's values of the columns it changed (kept, even when the server sends
+// the row whole again), or deleted when the node deleted the row itself.
+// Once the node's change is merged the server sends back what won, if it was
+// not the node's own value.
+func (st *Store) ApplyInbox(ctx context.Context, number int64, txns []fieldsync.Txn, keep func(fieldsync.Txn) (own fieldsync.Row, deleted bool)) (bool, error) {
+	applied := false
+	err := st.inTx(ctx, func(tx *sql.Tx) error {
+		last, err := metaInt(ctx, st, tx, MetaInboxApplied)
+		if err != nil {
+			return err
+		}
+		if number <= last {
+			return nil
+		}
+		extractSeq, err := metaInt(ctx, st, tx, MetaExtractSeq)
+		if err != nil {
+			return err
+		}
+		a := &remoteApplier{st: st, tx: tx}
+		defer a.close()
+		for _, t := range txns {
+			if t.Seq <= extractSeq {
+				continue
+			}
+			if keep != nil && (t.Op == fieldsync.OpInsert || t.Op == fieldsync.OpUpdate) {
+				own, deleted := keep(t)
+				if deleted {
+					continue // deleted here: the delete is on its way up
+				}
+				if len(own) > 0 {
+					t.Values = t.Values.Clone()
+					for c, v := range own {
+						if _, sent := t.Values[c]; sent || t.Op == fieldsync.OpInsert {
+							if c != "id" {
+								t.Values[c] = v
+							}
+						}
+					}
+				}
+			}
+			if err := a.apply(ctx, t); err != nil {
+				return fmt.Errorf("inbox file %d, transaction %d (%s %s %s): %w", number, t.Seq, t.Op, t.Table, t.RowID, err)
+			}
+		}
+		applied = true
+		return st.setMeta(ctx, tx, MetaInboxApplied, strconv.FormatInt(number, 10))
+	})
+	if err != nil {
+		return false, err
+	}
+	if applied {
+		st.NotifyChanged()
+	}
+	return applied, nil
+}
+
+func metaInt(ctx context.Context, st *Store, q Querier, key string) (int64, error) {
+	v, ok, err := st.meta(ctx, q, key)
+	if err != nil || !ok {
+		return 0, err
+	}
+	return strconv.ParseInt(v, 10, 64)
+}
+
+// applyRemote applies one server transaction: an insert replaces the row
+// (it may be a row sent whole again), an update changes the columns it
+// carries if the row is here, a delete or purge drops the row if it is here.
+func (st *Store) applyRemote(ctx context.Context, tx *sql.Tx, t fieldsync.Txn) error {
+	a := &remoteApplier{st: st, tx: tx}
+	defer a.close()
+	return a.apply(ctx, t)
+}
+
+// remoteApplier applies server transactions inside one local transaction,
+// preparing each distinct statement once: a batch of inserts into a table
+// is one statement run many times, as a bulk insert is.
+type remoteApplier struct {
+	st    *Store
+	tx    *sql.Tx
+	stmts map[string]*sql.Stmt
+	args  []any
+}
+
+func (a *remoteApplier) exec(ctx context.Context, query string, args ...any) error {
+	stmt := a.stmts[query]
+	if stmt == nil {
+		var err error
+		if stmt, err = a.tx.PrepareContext(ctx, query); err != nil {
+			return err
+		}
+		if a.stmts == nil {
+			a.stmts = map[string]*sql.Stmt{}
+		}
+		a.stmts[query] = stmt
+	}
+	_, err := stmt.ExecContext(ctx, args...)
+	return err
+}
+
+func (a *remoteApplier) close() {
+	for _, s := range a.stmts {
+		s.Close()
+	}
+}
+
+func (a *remoteApplier) apply(ctx context.Context, t fieldsync.Txn) error {
+	st := a.st
+	tb := st.schema.Table(t.Table)
+	if tb == nil {
+		return fieldsync.Errorf(fieldsync.ErrInvalid, "unknown table %q", t.Table)
+	}
+	switch t.Op {
+	case fieldsync.OpInsert:
+		a.args = a.args[:0]
+		for _, c := range tb.Columns {
+			v := t.Values[c.Name]
+			if c.Name == "id" {
+				v = t.RowID
+			}
+			a.args = append(a.args, v)
+		}
+		return a.exec(ctx, st.upsertRow[tb.Name], a.args...)
+	case fieldsync.OpUpdate:
+		var sets []string
+		a.args = a.args[:0]
+		for _, c := range tb.Columns {
+			if v, ok := t.Values[c.Name]; ok && c.Name != "id" {
+				a.args = append(a.args, v)
+				sets = append(sets, quote(c.Name)+" = "+st.d.Placeholder(len(a.args)))
+			}
+		}
+		if len(sets) == 0 {
+			return nil
+		}
+		a.args = append(a.args, t.RowID)
+		return a.exec(ctx, fmt.Sprintf("UPDATE %s SET %s WHERE id = %s", quote(tb.Name), strings.Join(sets, ", "), st.d.Placeholder(len(a.args))), a.args...)
+	case fieldsync.OpDelete, fieldsync.OpPurge:
+		return a.exec(ctx, st.deleteRow[tb.Name], t.RowID)
+	}
+	return fieldsync.Errorf(fieldsync.ErrInvalid, "unknown operation %q", t.Op)
+}
+
+// Purge drops a row from a local database without logging it (the server
+// told the node the row is not its own any more).
+func (st *Store) Purge(ctx context.Context, table, id string) error {
+	return st.inTx(ctx, func(tx *sql.Tx) error {
+		return st.applyRemote(ctx, tx, fieldsync.Txn{Op: fieldsync.OpPurge, Table: table, RowID: id})
+	})
+}
+
+// Put writes a whole row into a local database as the server has it,
+// without logging it.
+func (st *Store) Put(ctx context.Context, table string, row fieldsync.Row) error {
+	return st.inTx(ctx, func(tx *sql.Tx) error {
+		return st.applyRemote(ctx, tx, fieldsync.Txn{Op: fieldsync.OpInsert, Table: table, RowID: row.ID(), Values: row})
+	})
+}

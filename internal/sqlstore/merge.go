@@ -1,0 +1,255 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"fieldsync"
+)
+
+// TxReader reads rows inside a transaction the caller owns.
+func (st *Store) TxReader(tx *sql.Tx) fieldsync.Reader { return &txReader{st: st, tx: tx} }
+
+type txReader struct {
+	st *Store
+	tx *sql.Tx
+}
+
+func (r *txReader) Get(ctx context.Context, table, id string) (fieldsync.Row, error) {
+	t, err := r.st.schema.LookupTable(table)
+	if err != nil {
+		return nil, err
+	}
+	return r.st.getRow(ctx, r.tx, t, id)
+}
+
+func (r *txReader) List(ctx context.Context, table string, q fieldsync.Query) (fieldsync.Page, error) {
+	return r.st.list(ctx, r.tx, table, q)
+}
+
+// LastMerged returns the number of the node's last merged (or refused) upload.
+func (st *Store) LastMerged(ctx context.Context, node string) (int64, error) {
+	return st.lastMerged(ctx, st.read, node)
+}
+
+// LastMergedTx is LastMerged inside the caller's transaction.
+func (st *Store) LastMergedTx(ctx context.Context, tx *sql.Tx, node string) (int64, error) {
+	return st.lastMerged(ctx, tx, node)
+}
+
+func (st *Store) lastMerged(ctx context.Context, q Querier, node string) (int64, error) {
+	var n int64
+	err := q.QueryRowContext(ctx, "SELECT last_merged FROM fs_merge WHERE node = "+st.d.Placeholder(1), node).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read merge state of %s: %w", node, err)
+	}
+	return n, nil
+}
+
+// LogSeqTx returns the last sequence number assigned, inside the caller's
+// transaction (and locks the counter where the database needs it).
+func (st *Store) LogSeqTx(ctx context.Context, tx *sql.Tx) (int64, error) {
+	var v int64
+	if err := tx.QueryRowContext(ctx, "SELECT value FROM fs_seq WHERE name = 'log'"+st.d.LockClause()).Scan(&v); err != nil {
+		return 0, fmt.Errorf("read log sequence: %w", err)
+	}
+	return v, nil
+}
+
+// MergedUploads returns the node's merged uploads numbered above since.
+func (st *Store) MergedUploads(ctx context.Context, node string, since int64) ([]fieldsync.MergedUpload, error) {
+	rows, err := st.read.QueryContext(ctx, fmt.Sprintf("SELECT number, first_seq FROM fs_upload WHERE node = %s AND number > %s ORDER BY number",
+		st.d.Placeholder(1), st.d.Placeholder(2)), node, since)
+	if err != nil {
+		return nil, fmt.Errorf("read merged uploads of %s: %w", node, err)
+	}
+	defer rows.Close()
+	out := []fieldsync.MergedUpload{}
+	for rows.Next() {
+		var m fieldsync.MergedUpload
+		if err := rows.Scan(&m.Number, &m.FirstSeq); err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// RecordMerged records, inside the caller's transaction, that the node's
+// upload number was merged, its changes logged from firstSeq on: it is
+// never merged again.
+func (st *Store) RecordMerged(ctx context.Context, tx *sql.Tx, node string, number, firstSeq int64) error {
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf(
+		"INSERT INTO fs_upload (node, number, first_seq) VALUES (%s) ON CONFLICT (node, number) DO NOTHING", st.placeholders(3)),
+		node, number, firstSeq); err != nil {
+		return fmt.Errorf("record merge of %s upload %d: %w", node, number, err)
+	}
+	return st.recordLastMerged(ctx, tx, node, number)
+}
+
+func (st *Store) recordLastMerged(ctx context.Context, tx *sql.Tx, node string, number int64) error {
+	_, err := tx.ExecContext(ctx, fmt.Sprintf(
+		"INSERT INTO fs_merge (node, last_merged) VALUES (%s, %s) ON CONFLICT (node) DO UPDATE SET last_merged = excluded.last_merged",
+		st.d.Placeholder(1), st.d.Placeholder(2)), node, number)
+	if err != nil {
+		return fmt.Errorf("record merge of %s upload %d: %w", node, number, err)
+	}
+	return nil
+}
+
+// RecordRefused records that a node's upload was refused, and why, and
+// counts it as merged so the node's next uploads go on.
+func (st *Store) RecordRefused(ctx context.Context, node string, number int64, reason string) error {
+	return st.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, fmt.Sprintf(
+			"INSERT INTO fs_refused (node, number, reason, at) VALUES (%s) ON CONFLICT (node, number) DO UPDATE SET reason = excluded.reason",
+			st.placeholders(4)), node, number, reason, st.now().UnixNano())
+		if err != nil {
+			return err
+		}
+		return st.recordLastMerged(ctx, tx, node, number)
+	})
+}
+
+// Refused returns a node's refused uploads, newest last.
+func (st *Store) Refused(ctx context.Context, node string) ([]fieldsync.Refusal, error) {
+	rows, err := st.read.QueryContext(ctx, "SELECT number, reason, at FROM fs_refused WHERE node = "+st.d.Placeholder(1)+" ORDER BY number", node)
+	if err != nil {
+		return nil, fmt.Errorf("read refused uploads of %s: %w", node, err)
+	}
+	defer rows.Close()
+	out := []fieldsync.Refusal{}
+	for rows.Next() {
+		var r fieldsync.Refusal
+		var at int64
+		if err := rows.Scan(&r.Number, &r.Reason, &at); err != nil {
+			return nil, err
+		}
+		r.Time = time.Unix(0, at).UTC()
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// RecordConflict records a conflict inside the caller's transaction.
+func (st *Store) RecordConflict(ctx context.Context, tx *sql.Tx, c fieldsync.Conflict) error {
+	var id int64
+	if err := tx.QueryRowContext(ctx, "SELECT value FROM fs_seq WHERE name = 'conflict'"+st.d.LockClause()).Scan(&id); err != nil {
+		return fmt.Errorf("record conflict: %w", err)
+	}
+	id++
+	if _, err := tx.ExecContext(ctx, "UPDATE fs_seq SET value = "+st.d.Placeholder(1)+" WHERE name = 'conflict'", id); err != nil {
+		return fmt.Errorf("record conflict: %w", err)
+	}
+	_, err := tx.ExecContext(ctx, fmt.Sprintf(
+		"INSERT INTO fs_conflict (id, node, upload, kind, tbl, row_id, field, winner, loser, at) VALUES (%s)", st.placeholders(10)),
+		id, c.Node, c.Upload, string(c.Kind), c.Table, c.RowID, c.Field, c.Winner, c.Loser, st.now().UnixNano())
+	if err != nil {
+		return fmt.Errorf("record conflict: %w", err)
+	}
+	return nil
+}
+
+// Conflicts returns the recorded conflicts, of one node or ("") of all,
+// oldest first.
+func (st *Store) Conflicts(ctx context.Context, node string) ([]fieldsync.Conflict, error) {
+	q := "SELECT id, node, upload, kind, tbl, row_id, field, winner, loser, at FROM fs_conflict"
+	var args []any
+	if node != "" {
+		q += " WHERE node = " + st.d.Placeholder(1)
+		args = append(args, node)
+	}
+	rows, err := st.read.QueryContext(ctx, q+" ORDER BY id", args...)
+	if err != nil {
+		return nil, fmt.Errorf("read conflicts: %w", err)
+	}
+	defer rows.Close()
+	out := []fieldsync.Conflict{}
+	for rows.Next() {
+		var c fieldsync.Conflict
+		var kind string
+		var at int64
+		if err := rows.Scan(&c.ID, &c.Node, &c.Upload, &kind, &c.Table, &c.RowID, &c.Field, &c.Winner, &c.Loser, &at); err != nil {
+			return nil, err
+		}
+		c.Kind = fieldsync.ConflictKind(kind)
+		c.Time = time.Unix(0, at).UTC()
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// Session returns one session, or ErrNotFound.
+func (st *Store) Session(ctx context.Context, id string) (fieldsync.Session, error) {
+	rows, err := st.read.QueryContext(ctx, `SELECT id, node, started, ended, up_files, up_bytes, down_files, down_bytes, result
+		FROM fs_session WHERE id = `+st.d.Placeholder(1), id)
+	if err != nil {
+		return fieldsync.Session{}, fmt.Errorf("read session: %w", err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		return fieldsync.Session{}, fieldsync.Errorf(fieldsync.ErrNotFound, "no session %q", id)
+	}
+	var s fieldsync.Session
+	var started, ended int64
+	if err := rows.Scan(&s.ID, &s.Node, &started, &ended, &s.UpFiles, &s.UpBytes, &s.DownFiles, &s.DownBytes, &s.Result); err != nil {
+		return s, err
+	}
+	s.Started = time.Unix(0, started).UTC()
+	if ended != 0 {
+		s.Ended = time.Unix(0, ended).UTC()
+	}
+	return s, nil
+}
+
+// SaveSession records a session (again, as it goes on) and, when it ended,
+// the node's last sync time.
+func (st *Store) SaveSession(ctx context.Context, s fieldsync.Session) error {
+	return st.inTx(ctx, func(tx *sql.Tx) error {
+		var ended int64
+		if !s.Ended.IsZero() {
+			ended = s.Ended.UnixNano()
+		}
+		_, err := tx.ExecContext(ctx, fmt.Sprintf(`INSERT INTO fs_session (id, node, started, ended, up_files, up_bytes, down_files, down_bytes, result)
+			VALUES (%s) ON CONFLICT (id) DO UPDATE SET ended = excluded.ended, up_files = excluded.up_files, up_bytes = excluded.up_bytes,
+			down_files = excluded.down_files, down_bytes = excluded.down_bytes, result = excluded.result`, st.placeholders(9)),
+			s.ID, s.Node, s.Started.UnixNano(), ended, s.UpFiles, s.UpBytes, s.DownFiles, s.DownBytes, s.Result)
+		if err != nil {
+			return fmt.Errorf("record session: %w", err)
+		}
+		if ended != 0 {
+			_, err = tx.ExecContext(ctx, fmt.Sprintf("UPDATE fs_node SET last_sync = %s WHERE name = %s", st.d.Placeholder(1), st.d.Placeholder(2)), ended, s.Node)
+		}
+		return err
+	})
+}
+
+// Sessions returns a node's latest sessions, newest first.
+func (st *Store) Sessions(ctx context.Context, node string, limit int) ([]fieldsync.Session, error) {
+	rows, err := st.read.QueryContext(ctx, fmt.Sprintf(`SELECT id, node, started, ended, up_files, up_bytes, down_files, down_bytes, result
+		FROM fs_session WHERE node = %s ORDER BY started DESC LIMIT %s`, st.d.Placeholder(1), st.d.Placeholder(2)), node, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read sessions: %w", err)
+	}
+	defer rows.Close()
+	out := []fieldsync.Session{}
+	for rows.Next() {
+		var s fieldsync.Session
+		var started, ended int64
+		if err := rows.Scan(&s.ID, &s.Node, &started, &ended, &s.UpFiles, &s.UpBytes, &s.DownFiles, &s.DownBytes, &s.Result); err != nil {
+			return nil, err
+		}
+		s.Started = time.Unix(0, started).UTC()
+		if ended != 0 {
+			s.Ended = time.Unix(0, ended).UTC()
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,248 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"fieldsync"
+)
+
+const nodeCols = "name, employee_id, secret_hash, active, created, deactivated, extract_seq, extract_at, outbox_next, last_sync"
+
+// AddNode registers a node for an existing employee.
+func (st *Store) AddNode(ctx context.Context, n fieldsync.Node, secretHash []byte) (fieldsync.Node, error) {
+	if !fieldsync.ValidNodeName(n.Name) {
+		return n, fieldsync.Errorf(fieldsync.ErrInvalid,
+			"node name %q is not valid: use 1-63 lowercase letters, digits, _ or -, starting with a letter or digit", n.Name)
+	}
+	n.Active = true
+	n.Created = st.now().UTC().Truncate(time.Microsecond)
+	n.Deactivated = time.Time{}
+	err := st.inTx(ctx, func(tx *sql.Tx) error {
+		if emp := st.schema.Nodes.EmployeeTable; emp != "" {
+			if _, err := st.getRow(ctx, tx, st.schema.Table(emp), n.EmployeeID); errors.Is(err, fieldsync.ErrNotFound) {
+				return fieldsync.Errorf(fieldsync.ErrNotFound, "no %s with id %q to register node %q for", emp, n.EmployeeID, n.Name)
+			} else if err != nil {
+				return err
+			}
+		}
+		var one int
+		err := tx.QueryRowContext(ctx, "SELECT 1 FROM fs_node WHERE name = "+st.d.Placeholder(1), n.Name).Scan(&one)
+		if err == nil {
+			return fieldsync.Errorf(fieldsync.ErrExists, "node %q already exists", n.Name)
+		} else if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, fmt.Sprintf(
+			"INSERT INTO fs_node (name, employee_id, secret_hash, active, created, deactivated) VALUES (%s)", st.placeholders(6)),
+			n.Name, n.EmployeeID, fmt.Sprintf("%x", secretHash), 1, n.Created.UnixNano(), 0)
+		if err != nil {
+			return err
+		}
+		return st.bumpNodes(ctx, tx)
+	})
+	if err != nil {
+		return n, err
+	}
+	return n, nil
+}
+
+func (st *Store) bumpNodes(ctx context.Context, tx *sql.Tx) error {
+	_, err := tx.ExecContext(ctx, "UPDATE fs_seq SET value = value + 1 WHERE name = 'nodes'")
+	return err
+}
+
+// Node returns a node and its secret hash, or ErrNodeUnknown.
+func (st *Store) Node(ctx context.Context, name string) (fieldsync.Node, []byte, error) {
+	nr, hash, err := st.nodeRouting(ctx, st.read, name)
+	return nr.Node, hash, err
+}
+
+// NodeRouting returns one node with its routing state.
+func (st *Store) NodeRouting(ctx context.Context, name string) (fieldsync.NodeRouting, error) {
+	nr, _, err := st.nodeRouting(ctx, st.read, name)
+	return nr, err
+}
+
+func (st *Store) nodeRouting(ctx context.Context, q Querier, name string) (fieldsync.NodeRouting, []byte, error) {
+	rows, err := q.QueryContext(ctx, "SELECT "+nodeCols+" FROM fs_node WHERE name = "+st.d.Placeholder(1), name)
+	if err != nil {
+		return fieldsync.NodeRouting{}, nil, fmt.Errorf("read node %s: %w", name, err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return fieldsync.NodeRouting{}, nil, err
+		}
+		return fieldsync.NodeRouting{}, nil, fieldsync.Errorf(fieldsync.ErrNodeUnknown, "unknown node %q", name)
+	}
+	return scanNode(rows)
+}
+
+func scanNode(rows *sql.Rows) (fieldsync.NodeRouting, []byte, error) {
+	var n fieldsync.NodeRouting
+	var hash string
+	var active int
+	var created, deactivated, extractAt, lastSync int64
+	if err := rows.Scan(&n.Name, &n.EmployeeID, &hash, &active, &created, &deactivated, &n.ExtractSeq, &extractAt, &n.OutboxNext, &lastSync); err != nil {
+		return n, nil, fmt.Errorf("read node: %w", err)
+	}
+	n.Active = active != 0
+	n.Created = time.Unix(0, created).UTC()
+	if deactivated != 0 {
+		n.Deactivated = time.Unix(0, deactivated).UTC()
+	}
+	if extractAt != 0 {
+		n.Extracted = time.Unix(0, extractAt).UTC()
+	}
+	if lastSync != 0 {
+		n.LastSync = time.Unix(0, lastSync).UTC()
+	}
+	var h []byte
+	if _, err := fmt.Sscanf(hash, "%x", &h); err != nil {
+		return n, nil, fmt.Errorf("read node %s: bad secret hash", n.Name)
+	}
+	return n, h, nil
+}
+
+// ListNodes returns every registered node, by name.
+func (st *Store) ListNodes(ctx context.Context) ([]fieldsync.Node, error) {
+	_, nrs, err := st.RoutingNodes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	nodes := make([]fieldsync.Node, len(nrs))
+	for i, n := range nrs {
+		nodes[i] = n.Node
+	}
+	return nodes, nil
+}
+
+// RoutingNodes returns every node with its routing state, and the nodes
+// version read in the same transaction.
+func (st *Store) RoutingNodes(ctx context.Context) (int64, []fieldsync.NodeRouting, error) {
+	var version int64
+	nodes := []fieldsync.NodeRouting{}
+	err := st.Snapshot(ctx, func(s fieldsync.Snapshot) error {
+		tx := s.(*snapshot).tx
+		if err := tx.QueryRowContext(ctx, "SELECT value FROM fs_seq WHERE name = 'nodes'").Scan(&version); err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, "SELECT "+nodeCols+" FROM fs_node ORDER BY name")
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			n, _, err := scanNode(rows)
+			if err != nil {
+				return err
+			}
+			nodes = append(nodes, n)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return 0, nil, fmt.Errorf("list nodes: %w", err)
+	}
+	return version, nodes, nil
+}
+
+// NodesVersion changes whenever a node is added, deactivated or extracted.
+func (st *Store) NodesVersion(ctx context.Context) (int64, error) {
+	var v int64
+	if err := st.read.QueryRowContext(ctx, "SELECT value FROM fs_seq WHERE name = 'nodes'").Scan(&v); err != nil {
+		return 0, fmt.Errorf("read nodes version: %w", err)
+	}
+	return v, nil
+}
+
+// DeactivateNode stops a node from synchronizing; its data stays.
+// Deactivating an inactive node changes nothing.
+func (st *Store) DeactivateNode(ctx context.Context, name string) (fieldsync.Node, error) {
+	now := st.now().UTC().Truncate(time.Microsecond).UnixNano()
+	err := st.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, fmt.Sprintf("UPDATE fs_node SET active = 0, deactivated = %s WHERE name = %s AND active = 1",
+			st.d.Placeholder(1), st.d.Placeholder(2)), now, name)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n > 0 {
+			return st.bumpNodes(ctx, tx)
+		}
+		return nil
+	})
+	if err != nil {
+		return fieldsync.Node{}, fmt.Errorf("deactivate node %s: %w", name, err)
+	}
+	n, _, err := st.Node(ctx, name)
+	return n, err
+}
+
+// AddToken registers an API token's hash under a role; adding a known hash
+// again changes nothing.
+func (st *Store) AddToken(ctx context.Context, role string, hash []byte) error {
+	_, err := st.write.ExecContext(ctx, fmt.Sprintf(
+		"INSERT INTO fs_token (hash, role, created) VALUES (%s) ON CONFLICT (hash) DO NOTHING", st.placeholders(3)),
+		fmt.Sprintf("%x", hash), role, st.now().UnixNano())
+	if err != nil {
+		return fmt.Errorf("add token: %w", err)
+	}
+	return nil
+}
+
+// TokenRole returns the role of the token with this hash, or ErrUnauthorized.
+func (st *Store) TokenRole(ctx context.Context, hash []byte) (string, error) {
+	var role string
+	err := st.read.QueryRowContext(ctx, "SELECT role FROM fs_token WHERE hash = "+st.d.Placeholder(1), fmt.Sprintf("%x", hash)).Scan(&role)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", fieldsync.Errorf(fieldsync.ErrUnauthorized, "invalid token")
+	}
+	if err != nil {
+		return "", fmt.Errorf("check token: %w", err)
+	}
+	return role, nil
+}
+
+// RequestExtract asks for a node's Database Extract; a process running the
+// Database Extract takes it (WantedExtracts lists the requests).
+func (st *Store) RequestExtract(ctx context.Context, node string) error {
+	res, err := st.write.ExecContext(ctx, "UPDATE fs_node SET extract_wanted = 1 WHERE name = "+st.d.Placeholder(1), node)
+	if err != nil {
+		return fmt.Errorf("request extract of %s: %w", node, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fieldsync.Errorf(fieldsync.ErrNodeUnknown, "unknown node %q", node)
+	}
+	return nil
+}
+
+// WantedExtracts lists the active nodes whose extract was asked for.
+func (st *Store) WantedExtracts(ctx context.Context) ([]string, error) {
+	names, err := QueryStrings(ctx, st.read, "SELECT name FROM fs_node WHERE extract_wanted = 1 AND active = 1 ORDER BY name")
+	if err != nil {
+		return nil, fmt.Errorf("list wanted extracts: %w", err)
+	}
+	return names, nil
+}
+
+// ExtractTaken records that a node's extract file was built (the request,
+// if any, is done).
+func (st *Store) ExtractTaken(ctx context.Context, node string) error {
+	_, err := st.write.ExecContext(ctx, "UPDATE fs_node SET extract_wanted = 0 WHERE name = "+st.d.Placeholder(1), node)
+	return err
+}
+
+// RevokeTokens removes every token of the role but the one with hash keep.
+func (st *Store) RevokeTokens(ctx context.Context, role string, keep []byte) (int, error) {
+	res, err := st.write.ExecContext(ctx, fmt.Sprintf("DELETE FROM fs_token WHERE role = %s AND hash <> %s",
+		st.d.Placeholder(1), st.d.Placeholder(2)), role, fmt.Sprintf("%x", keep))
+	if err != nil {
+		return 0, fmt.Errorf("revoke tokens: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
+}

@@ -1,0 +1,177 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sort"
+
+	"fieldsync"
+)
+
+// RouterPositions returns the last sequence number routed by each router
+// partition that has routed anything.
+func (st *Store) RouterPositions(ctx context.Context) (map[int]int64, error) {
+	rows, err := st.read.QueryContext(ctx, "SELECT part, position FROM fs_router")
+	if err != nil {
+		return nil, fmt.Errorf("read router positions: %w", err)
+	}
+	defer rows.Close()
+	out := map[int]int64{}
+	for rows.Next() {
+		var part int
+		var pos int64
+		if err := rows.Scan(&part, &pos); err != nil {
+			return nil, err
+		}
+		out[part] = pos
+	}
+	return out, rows.Err()
+}
+
+// SaveRouting records a partition's position and its nodes' outbox
+// numbering in one transaction.
+func (st *Store) SaveRouting(ctx context.Context, partition int, pos int64, outboxNext map[string]int64) error {
+	err := st.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, fmt.Sprintf(
+			"INSERT INTO fs_router (part, position) VALUES (%s, %s) ON CONFLICT (part) DO UPDATE SET position = excluded.position",
+			st.d.Placeholder(1), st.d.Placeholder(2)), partition, pos)
+		if err != nil {
+			return err
+		}
+		names := make([]string, 0, len(outboxNext))
+		for n := range outboxNext {
+			names = append(names, n)
+		}
+		sort.Strings(names) // a stable lock order
+		q := fmt.Sprintf("UPDATE fs_node SET outbox_next = %s WHERE name = %s", st.d.Placeholder(1), st.d.Placeholder(2))
+		for _, n := range names {
+			if _, err := tx.ExecContext(ctx, q, outboxNext[n], n); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("save router position: %w", err)
+	}
+	return nil
+}
+
+// snapshot is a read-only transaction seen as a fieldsync.Snapshot.
+type snapshot struct {
+	st      *Store
+	tx      *sql.Tx
+	lastSeq int64
+	trimmed int64
+}
+
+func (s *snapshot) LastSeq() int64 { return s.lastSeq }
+func (s *snapshot) Trimmed() int64 { return s.trimmed }
+
+func (s *snapshot) Get(ctx context.Context, table, id string) (fieldsync.Row, error) {
+	t, err := s.st.schema.LookupTable(table)
+	if err != nil {
+		return nil, err
+	}
+	return s.st.getRow(ctx, s.tx, t, id)
+}
+
+func (s *snapshot) List(ctx context.Context, table string, q fieldsync.Query) (fieldsync.Page, error) {
+	return s.st.list(ctx, s.tx, table, q)
+}
+
+func (s *snapshot) ReadLog(ctx context.Context, after int64, limit int) ([]fieldsync.Txn, error) {
+	return s.st.readLog(ctx, s.tx, after, limit)
+}
+
+func (s *snapshot) Scan(ctx context.Context, table string, fn func(fieldsync.Row) error) error {
+	t, err := s.st.schema.LookupTable(table)
+	if err != nil {
+		return err
+	}
+	rows, err := s.tx.QueryContext(ctx, fmt.Sprintf("SELECT %s FROM %s ORDER BY id", s.st.colList[t.Name], quote(t.Name)))
+	if err != nil {
+		return fmt.Errorf("scan %s: %w", t.Name, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		r, err := scanRow(t, rows)
+		if err != nil {
+			return err
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// Snapshot runs fn on a consistent, read-only view of the database.
+func (st *Store) Snapshot(ctx context.Context, fn func(fieldsync.Snapshot) error) error {
+	tx, err := st.read.BeginTx(ctx, st.d.SnapshotOptions())
+	if err != nil {
+		return fmt.Errorf("begin snapshot: %w", err)
+	}
+	defer tx.Rollback()
+	s := &snapshot{st: st, tx: tx}
+	ls, err := st.logState(ctx, tx) // the first read fixes the snapshot
+	if err != nil {
+		return err
+	}
+	s.lastSeq, s.trimmed = ls.LastSeq, ls.Trimmed
+	return fn(s)
+}
+
+// StartExtract records that a node's extract is taken at the current last
+// sequence number S and runs fn on a snapshot of exactly that state. While
+// the record is written no other write can commit, so the snapshot holds
+// every transaction up to S and none after; the router, which rereads the
+// nodes when their version changes, routes the node only transactions after S.
+func (st *Store) StartExtract(ctx context.Context, node string, fn func(fieldsync.Snapshot) error) (int64, error) {
+	wtx, err := st.write.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("begin extract: %w", err)
+	}
+	defer wtx.Rollback()
+	var seq int64
+	if err := wtx.QueryRowContext(ctx, "SELECT value FROM fs_seq WHERE name = 'log'"+st.d.LockClause()).Scan(&seq); err != nil {
+		return 0, fmt.Errorf("begin extract: %w", err)
+	}
+	nr, _, err := st.nodeRouting(ctx, wtx, node)
+	if err != nil {
+		return 0, err
+	}
+	if !nr.Active {
+		return 0, fieldsync.Errorf(fieldsync.ErrNodeDeactivated, "node %q is deactivated", node)
+	}
+	rtx, err := st.read.BeginTx(ctx, st.d.SnapshotOptions())
+	if err != nil {
+		return 0, fmt.Errorf("begin extract snapshot: %w", err)
+	}
+	defer rtx.Rollback()
+	s := &snapshot{st: st, tx: rtx}
+	ls, err := st.logState(ctx, rtx)
+	if err != nil {
+		return 0, err
+	}
+	if ls.LastSeq != seq {
+		return 0, fmt.Errorf("begin extract: snapshot at %d, log at %d", ls.LastSeq, seq)
+	}
+	s.lastSeq, s.trimmed = ls.LastSeq, ls.Trimmed
+	_, err = wtx.ExecContext(ctx, fmt.Sprintf("UPDATE fs_node SET extract_seq = %s, extract_at = %s WHERE name = %s",
+		st.d.Placeholder(1), st.d.Placeholder(2), st.d.Placeholder(3)), seq, st.now().UnixNano(), node)
+	if err != nil {
+		return 0, fmt.Errorf("record extract of %s: %w", node, err)
+	}
+	if err := st.bumpNodes(ctx, wtx); err != nil {
+		return 0, err
+	}
+	if err := wtx.Commit(); err != nil {
+		return 0, fmt.Errorf("record extract of %s: %w", node, err)
+	}
+	if err := fn(s); err != nil {
+		return seq, err
+	}
+	return seq, nil
+}

@@ -1,0 +1,387 @@
+// Package sqlstore is the server database on SQL: the synchronized tables,
+// the Transaction Log, the node registry and the API tokens, written once in
+// SQL that SQLite and PostgreSQL both accept. Each database's package (sqlite,
+// later postgres) opens the connections and supplies a Dialect with what
+// differs; nothing outside those packages knows which database is in use.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"fieldsync"
+)
+
+// Store is a fieldsync.Store on a SQL database.
+type Store struct {
+	d      Dialect
+	write  *sql.DB // write transactions (one connection on SQLite)
+	read   *sql.DB // reads; may be the same pool as write
+	schema *fieldsync.Schema
+	now    func() time.Time
+	local  bool // a remote node's local database (see Options.Local)
+
+	mu      sync.Mutex
+	changed chan struct{} // closed and replaced at every commit
+
+	// Statement texts built once from the schema.
+	selectRow map[string]string // table -> SELECT cols FROM t WHERE id = $1
+	insertRow map[string]string // table -> INSERT INTO t (cols) VALUES (...)
+	upsertRow map[string]string // table -> INSERT ... ON CONFLICT (id) DO UPDATE (a row sent whole)
+	deleteRow map[string]string // table -> DELETE FROM t WHERE id = $1
+	colList   map[string]string // table -> "id","name",...
+}
+
+// Options changes how a Store behaves.
+type Options struct {
+	// Local makes the store a remote node's local database: it holds only
+	// the rows the node sees, so references may point at rows it does not
+	// hold, and unique keys are the server's to enforce (rows added on both
+	// sides meet there). Local stores check neither.
+	Local bool
+}
+
+// Open prepares a Store over the given connection pools: it runs the
+// store's own migrations and creates or upgrades the schema's tables. write
+// and read may be the same pool.
+func Open(ctx context.Context, d Dialect, write, read *sql.DB, s *fieldsync.Schema) (*Store, error) {
+	return OpenWith(ctx, d, write, read, s, Options{})
+}
+
+// OpenWith is Open with options.
+func OpenWith(ctx context.Context, d Dialect, write, read *sql.DB, s *fieldsync.Schema, opts Options) (*Store, error) {
+	st := &Store{d: d, write: write, read: read, schema: s, now: time.Now, changed: make(chan struct{}), local: opts.Local,
+		selectRow: map[string]string{}, insertRow: map[string]string{}, colList: map[string]string{},
+		upsertRow: map[string]string{}, deleteRow: map[string]string{}}
+	if err := st.migrate(ctx); err != nil {
+		return nil, err
+	}
+	if err := st.syncSchema(ctx); err != nil {
+		return nil, err
+	}
+	for _, t := range s.Tables {
+		cols := make([]string, len(t.Columns))
+		ph := make([]string, len(t.Columns))
+		for i, c := range t.Columns {
+			cols[i] = quote(c.Name)
+			ph[i] = d.Placeholder(i + 1)
+		}
+		st.colList[t.Name] = strings.Join(cols, ", ")
+		st.selectRow[t.Name] = fmt.Sprintf("SELECT %s FROM %s WHERE id = %s", st.colList[t.Name], quote(t.Name), d.Placeholder(1))
+		st.insertRow[t.Name] = fmt.Sprintf("INSERT INTO %s (%s) VALUES (%s)", quote(t.Name), st.colList[t.Name], strings.Join(ph, ", "))
+		var sets []string
+		for _, c := range t.Columns[1:] {
+			sets = append(sets, quote(c.Name)+" = excluded."+quote(c.Name))
+		}
+		if len(sets) == 0 {
+			st.upsertRow[t.Name] = st.insertRow[t.Name] + " ON CONFLICT (id) DO NOTHING"
+		} else {
+			st.upsertRow[t.Name] = st.insertRow[t.Name] + " ON CONFLICT (id) DO UPDATE SET " + strings.Join(sets, ", ")
+		}
+		st.deleteRow[t.Name] = fmt.Sprintf("DELETE FROM %s WHERE id = %s", quote(t.Name), d.Placeholder(1))
+	}
+	return st, nil
+}
+
+// Schema returns the schema the store was opened with.
+func (st *Store) Schema() *fieldsync.Schema { return st.schema }
+
+// Close closes the connection pools.
+func (st *Store) Close() error {
+	err := st.write.Close()
+	if st.read != st.write {
+		err = errors.Join(err, st.read.Close())
+	}
+	return err
+}
+
+// DB returns the write pool, for components that keep their own state in
+// the server database next to the data (router and merger positions).
+func (st *Store) DB() *sql.DB { return st.write }
+
+// Dialect returns the store's SQL dialect.
+func (st *Store) Dialect() Dialect { return st.d }
+
+// quote quotes an identifier. Identifiers come only from the validated
+// schema (lowercase letters, digits, underscores), so this never escapes.
+func quote(ident string) string { return `"` + ident + `"` }
+
+// SetClock replaces the clock used to stamp transactions (tests).
+func (st *Store) SetClock(now func() time.Time) { st.now = now }
+
+// migrations are the store's own tables, in order; each runs once, in a
+// transaction that also records the new version. Append, never edit.
+var migrations = []string{
+	// 1: metadata, the Transaction Log and its counter, nodes, tokens.
+	`CREATE TABLE fs_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+	 CREATE TABLE fs_seq (name TEXT PRIMARY KEY, value BIGINT NOT NULL);
+	 INSERT INTO fs_seq (name, value) VALUES ('log', 0);
+	 INSERT INTO fs_seq (name, value) VALUES ('trimmed', 0);
+	 CREATE TABLE fs_log (
+	   seq BIGINT PRIMARY KEY,
+	   op TEXT NOT NULL,
+	   tbl TEXT NOT NULL,
+	   row_id TEXT NOT NULL,
+	   vals TEXT,
+	   prev TEXT,
+	   origin TEXT NOT NULL,
+	   at BIGINT NOT NULL);
+	 CREATE TABLE fs_node (
+	   name TEXT PRIMARY KEY,
+	   employee_id TEXT NOT NULL,
+	   secret_hash TEXT NOT NULL,
+	   active INTEGER NOT NULL,
+	   created BIGINT NOT NULL,
+	   deactivated BIGINT NOT NULL);
+	 CREATE TABLE fs_token (
+	   hash TEXT PRIMARY KEY,
+	   role TEXT NOT NULL,
+	   created BIGINT NOT NULL)`,
+	// 2: routing state: each node's extract and outbox numbering, router positions.
+	`ALTER TABLE fs_node ADD COLUMN extract_seq BIGINT NOT NULL DEFAULT -1;
+	 ALTER TABLE fs_node ADD COLUMN extract_at BIGINT NOT NULL DEFAULT 0;
+	 ALTER TABLE fs_node ADD COLUMN outbox_next BIGINT NOT NULL DEFAULT 1;
+	 ALTER TABLE fs_node ADD COLUMN last_sync BIGINT NOT NULL DEFAULT 0;
+	 INSERT INTO fs_seq (name, value) VALUES ('nodes', 0);
+	 CREATE TABLE fs_router (part INTEGER PRIMARY KEY, position BIGINT NOT NULL)`,
+	// 3: merging: each node's last merged upload, refused uploads,
+	// conflicts, synchronization sessions.
+	`CREATE TABLE fs_merge (node TEXT PRIMARY KEY, last_merged BIGINT NOT NULL);
+	 CREATE TABLE fs_refused (node TEXT NOT NULL, number BIGINT NOT NULL, reason TEXT NOT NULL, at BIGINT NOT NULL,
+	   PRIMARY KEY (node, number));
+	 INSERT INTO fs_seq (name, value) VALUES ('conflict', 0);
+	 CREATE TABLE fs_conflict (
+	   id BIGINT PRIMARY KEY,
+	   node TEXT NOT NULL,
+	   upload BIGINT NOT NULL,
+	   kind TEXT NOT NULL,
+	   tbl TEXT NOT NULL,
+	   row_id TEXT NOT NULL,
+	   field TEXT NOT NULL,
+	   winner TEXT NOT NULL,
+	   loser TEXT NOT NULL,
+	   at BIGINT NOT NULL);
+	 CREATE INDEX fs_conflict_node ON fs_conflict (node, id);
+	 CREATE TABLE fs_session (
+	   id TEXT PRIMARY KEY,
+	   node TEXT NOT NULL,
+	   started BIGINT NOT NULL,
+	   ended BIGINT NOT NULL,
+	   up_files BIGINT NOT NULL,
+	   up_bytes BIGINT NOT NULL,
+	   down_files BIGINT NOT NULL,
+	   down_bytes BIGINT NOT NULL,
+	   result TEXT NOT NULL);
+	 CREATE INDEX fs_session_node ON fs_session (node, started)`,
+	// 4: where each merged upload entered the log, so its node can tell the
+	// transactions routed before it from those after.
+	`CREATE TABLE fs_upload (node TEXT NOT NULL, number BIGINT NOT NULL, first_seq BIGINT NOT NULL, PRIMARY KEY (node, number))`,
+	// 5: extracts asked for and not yet taken (by a Database Extract process).
+	`ALTER TABLE fs_node ADD COLUMN extract_wanted INTEGER NOT NULL DEFAULT 0`,
+}
+
+// StoreVersion is the version of the store's own tables this build writes.
+var StoreVersion = len(migrations)
+
+func (st *Store) migrate(ctx context.Context) error {
+	cols, err := st.d.TableColumns(ctx, st.write, "fs_meta")
+	if err != nil {
+		return fmt.Errorf("read store version: %w", err)
+	}
+	version := 0
+	if len(cols) > 0 {
+		var v string
+		err := st.write.QueryRowContext(ctx, "SELECT value FROM fs_meta WHERE key = 'store_version'").Scan(&v)
+		if err != nil {
+			return fmt.Errorf("read store version: %w", err)
+		}
+		if _, err := fmt.Sscan(v, &version); err != nil {
+			return fmt.Errorf("read store version %q: %w", v, err)
+		}
+	}
+	if version > len(migrations) {
+		return fieldsync.Errorf(fieldsync.ErrSchemaMismatch,
+			"database is at store version %d, newer than this build of fieldsync understands (%d); upgrade fieldsync", version, len(migrations))
+	}
+	for v := version; v < len(migrations); v++ {
+		err := st.inTx(ctx, func(tx *sql.Tx) error {
+			for _, stmt := range strings.Split(migrations[v], ";") {
+				if strings.TrimSpace(stmt) == "" {
+					continue
+				}
+				if _, err := tx.ExecContext(ctx, stmt); err != nil {
+					return err
+				}
+			}
+			return st.setMeta(ctx, tx, "store_version", fmt.Sprint(v+1))
+		})
+		if err != nil {
+			return fmt.Errorf("migrate store to version %d: %w", v+1, err)
+		}
+	}
+	return nil
+}
+
+func (st *Store) setMeta(ctx context.Context, q Querier, key, value string) error {
+	_, err := q.ExecContext(ctx, fmt.Sprintf(
+		"INSERT INTO fs_meta (key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+		st.d.Placeholder(1), st.d.Placeholder(2)), key, value)
+	return err
+}
+
+func (st *Store) meta(ctx context.Context, q Querier, key string) (string, bool, error) {
+	var v string
+	err := q.QueryRowContext(ctx, "SELECT value FROM fs_meta WHERE key = "+st.d.Placeholder(1), key).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	return v, err == nil, err
+}
+
+// syncSchema creates the schema's tables, adds columns the schema gained,
+// and refuses changes that would reinterpret stored data (a column's type).
+// Tables and columns the schema dropped stay in the database untouched.
+func (st *Store) syncSchema(ctx context.Context) error {
+	return st.inTx(ctx, func(tx *sql.Tx) error {
+		prevTypes := map[string]map[string]fieldsync.ColumnType{}
+		if raw, ok, err := st.meta(ctx, tx, "schema_columns"); err != nil {
+			return err
+		} else if ok {
+			if err := json.Unmarshal([]byte(raw), &prevTypes); err != nil {
+				return fmt.Errorf("read recorded schema: %w", err)
+			}
+		}
+		for _, t := range st.schema.Tables {
+			for _, c := range t.Columns {
+				if old, ok := prevTypes[t.Name][c.Name]; ok && old != c.Type {
+					return fieldsync.Errorf(fieldsync.ErrSchemaMismatch,
+						"schema %s: column %s.%s is %s but the database stores it as %s; changing a column's type is not supported (add a new column instead)",
+						st.schema.Source, t.Name, c.Name, c.Type, old)
+				}
+			}
+			have, err := st.d.TableColumns(ctx, tx, t.Name)
+			if err != nil {
+				return fmt.Errorf("inspect table %s: %w", t.Name, err)
+			}
+			if len(have) == 0 {
+				defs := make([]string, len(t.Columns))
+				for i, c := range t.Columns {
+					defs[i] = quote(c.Name) + " " + st.d.ColumnType(c.Type)
+					if c.Name == "id" {
+						defs[i] += " PRIMARY KEY"
+					}
+				}
+				if _, err := tx.ExecContext(ctx, fmt.Sprintf("CREATE TABLE %s (%s)", quote(t.Name), strings.Join(defs, ", "))); err != nil {
+					return fmt.Errorf("create table %s: %w", t.Name, err)
+				}
+			} else {
+				for _, c := range t.Columns {
+					if have[c.Name] {
+						continue
+					}
+					if _, err := tx.ExecContext(ctx, fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s %s", quote(t.Name), quote(c.Name), st.d.ColumnType(c.Type))); err != nil {
+						return fmt.Errorf("add column %s.%s: %w", t.Name, c.Name, err)
+					}
+				}
+			}
+			for _, c := range t.ForeignKeys() {
+				if _, err := tx.ExecContext(ctx, fmt.Sprintf("CREATE INDEX IF NOT EXISTS %s ON %s (%s)",
+					quote("fs_ix_"+t.Name+"_"+c.Name), quote(t.Name), quote(c.Name))); err != nil {
+					return fmt.Errorf("index %s.%s: %w", t.Name, c.Name, err)
+				}
+			}
+			wantUnique := map[string]bool{}
+			for _, u := range t.Unique {
+				wantUnique["fs_ux_"+t.Name+"_"+strings.Join(u, "_")] = true
+			}
+			idx, err := st.d.TableIndexes(ctx, tx, t.Name)
+			if err != nil {
+				return fmt.Errorf("inspect indexes of %s: %w", t.Name, err)
+			}
+			for _, name := range idx {
+				// A unique key the schema no longer declares stops being enforced.
+				if strings.HasPrefix(name, "fs_ux_"+t.Name+"_") && (!wantUnique[name] || st.local) {
+					if _, err := tx.ExecContext(ctx, "DROP INDEX "+quote(name)); err != nil {
+						return fmt.Errorf("drop unique key %s: %w", name, err)
+					}
+				}
+			}
+			for _, u := range t.Unique {
+				if st.local {
+					break
+				}
+				cols := make([]string, len(u))
+				for i, c := range u {
+					cols[i] = quote(c)
+				}
+				if _, err := tx.ExecContext(ctx, fmt.Sprintf("CREATE UNIQUE INDEX IF NOT EXISTS %s ON %s (%s)",
+					quote("fs_ux_"+t.Name+"_"+strings.Join(u, "_")), quote(t.Name), strings.Join(cols, ", "))); err != nil {
+					return fmt.Errorf("unique key %s(%s): existing rows are not unique: %w", t.Name, strings.Join(u, ", "), err)
+				}
+			}
+			if prevTypes[t.Name] == nil {
+				prevTypes[t.Name] = map[string]fieldsync.ColumnType{}
+			}
+			for _, c := range t.Columns {
+				prevTypes[t.Name][c.Name] = c.Type
+			}
+		}
+		raw, err := json.Marshal(prevTypes)
+		if err != nil {
+			return err
+		}
+		if err := st.setMeta(ctx, tx, "schema_columns", string(raw)); err != nil {
+			return err
+		}
+		return st.setMeta(ctx, tx, "schema_fingerprint", st.schema.Fingerprint())
+	})
+}
+
+// inTx runs fn in a write transaction and commits it, or rolls back on error.
+func (st *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := st.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// InTx runs fn in one write transaction of the server database; components
+// use it to change data and their own state atomically.
+func (st *Store) InTx(ctx context.Context, fn func(tx *sql.Tx) error) error { return st.inTx(ctx, fn) }
+
+// Changed returns a channel closed at the next commit of the write path.
+func (st *Store) Changed() <-chan struct{} {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.changed
+}
+
+// NotifyChanged wakes everyone waiting on Changed. Apply calls it after
+// each commit; callers of ApplyTx call it after committing their transaction.
+func (st *Store) NotifyChanged() {
+	st.mu.Lock()
+	close(st.changed)
+	st.changed = make(chan struct{})
+	st.mu.Unlock()
+}
+
+// LockProcessor waits until this process may run the Transaction
+// Processor: exactly one runs at a time against a database; a standby takes
+// over when the active one stops or dies.
+func (st *Store) LockProcessor(ctx context.Context) (release func(), err error) {
+	return st.d.Lock(ctx, st.write, "transaction-processor")
+}

@@ -1,0 +1,437 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"fieldsync"
+)
+
+// Apply is the one write path. In a single database transaction it checks
+// every change against the schema, applies it (with the cascades its
+// foreign keys declare), and appends one transaction per changed row to the
+// Transaction Log under gap-free sequence numbers. Either every change is
+// applied and logged, or none is.
+func (st *Store) Apply(ctx context.Context, origin string, changes ...fieldsync.Change) ([]fieldsync.Txn, error) {
+	var out []fieldsync.Txn
+	err := st.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		out, err = st.ApplyTx(ctx, tx, origin, changes...)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(out) > 0 {
+		st.NotifyChanged()
+	}
+	return out, nil
+}
+
+// ApplyTx is Apply inside a transaction the caller owns, for components
+// that record their own progress in the same transaction as the data (the
+// Transaction Merger records the upload it merged).
+func (st *Store) ApplyTx(ctx context.Context, tx *sql.Tx, origin string, changes ...fieldsync.Change) ([]fieldsync.Txn, error) {
+	// Lock and read the sequence counter first: on databases with concurrent
+	// writers this orders writers, so sequence order is commit order.
+	var last int64
+	if err := tx.QueryRowContext(ctx, "SELECT value FROM fs_seq WHERE name = 'log'"+st.d.LockClause()).Scan(&last); err != nil {
+		return nil, fmt.Errorf("read log sequence: %w", err)
+	}
+	w := &writeTx{st: st, tx: tx, ctx: ctx, origin: origin, at: st.now().UTC()}
+	for i, ch := range changes {
+		if err := w.apply(ch); err != nil {
+			if len(changes) > 1 {
+				var fe *fieldsync.Error
+				if errors.As(err, &fe) {
+					return nil, &fieldsync.Error{Kind: fe.Kind, Msg: fmt.Sprintf("change %d of %d: %s", i+1, len(changes), fe.Msg)}
+				}
+				return nil, fmt.Errorf("change %d of %d: %w", i+1, len(changes), err)
+			}
+			return nil, err
+		}
+	}
+	if len(w.txns) == 0 {
+		return nil, nil
+	}
+	logSQL := fmt.Sprintf("INSERT INTO fs_log (seq, op, tbl, row_id, vals, prev, origin, at) VALUES (%s)", st.placeholders(8))
+	for i := range w.txns {
+		t := &w.txns[i]
+		t.Seq = last + int64(i) + 1
+		vals, err := encodeRow(t.Values)
+		if err != nil {
+			return nil, err
+		}
+		prev, err := encodeRow(t.Prev)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := tx.ExecContext(ctx, logSQL, t.Seq, string(t.Op), t.Table, t.RowID, vals, prev, t.Origin, t.Time.UnixNano()); err != nil {
+			return nil, fmt.Errorf("append to transaction log: %w", err)
+		}
+	}
+	last += int64(len(w.txns))
+	if _, err := tx.ExecContext(ctx, "UPDATE fs_seq SET value = "+st.d.Placeholder(1)+" WHERE name = 'log'", last); err != nil {
+		return nil, fmt.Errorf("advance log sequence: %w", err)
+	}
+	return w.txns, nil
+}
+
+func (st *Store) placeholders(n int) string {
+	p := make([]string, n)
+	for i := range p {
+		p[i] = st.d.Placeholder(i + 1)
+	}
+	return strings.Join(p, ", ")
+}
+
+// writeTx is the state of one Apply.
+type writeTx struct {
+	st     *Store
+	tx     *sql.Tx
+	ctx    context.Context
+	origin string
+	at     time.Time
+	txns   []fieldsync.Txn
+}
+
+func (w *writeTx) log(op fieldsync.Op, table, id string, values, prev fieldsync.Row) {
+	w.txns = append(w.txns, fieldsync.Txn{Op: op, Table: table, RowID: id, Values: values, Prev: prev, Origin: w.origin, Time: w.at})
+}
+
+func (w *writeTx) apply(ch fieldsync.Change) error {
+	t, err := w.st.schema.LookupTable(ch.Table)
+	if err != nil {
+		return err
+	}
+	switch ch.Op {
+	case fieldsync.OpInsert:
+		return w.insert(t, ch)
+	case fieldsync.OpUpdate:
+		return w.update(t, ch)
+	case fieldsync.OpDelete:
+		if len(ch.Values) > 0 {
+			return fieldsync.Errorf(fieldsync.ErrInvalid, "%s: a delete carries no values", t.Name)
+		}
+		return w.delete(t, ch.ID, map[string]bool{})
+	default:
+		return fieldsync.Errorf(fieldsync.ErrInvalid, "%s: unknown operation %q (insert, update or delete)", t.Name, ch.Op)
+	}
+}
+
+func (w *writeTx) insert(t *fieldsync.Table, ch fieldsync.Change) error {
+	vals, err := t.CoerceRow(ch.Values)
+	if err != nil {
+		return err
+	}
+	id := ch.ID
+	if v, ok := vals["id"]; ok {
+		if id != "" && id != v {
+			return fieldsync.Errorf(fieldsync.ErrInvalid, "%s: id %q in the values differs from id %q of the request", t.Name, v, id)
+		}
+		id = v.(string)
+	}
+	if id == "" {
+		id = fieldsync.NewID()
+	} else if !fieldsync.ValidID(id) {
+		return fieldsync.Errorf(fieldsync.ErrInvalid, "%s: %q is not a valid row id (letters, digits, _ . : -, at most 128)", t.Name, id)
+	}
+	row := make(fieldsync.Row, len(t.Columns))
+	args := make([]any, len(t.Columns))
+	for i, c := range t.Columns {
+		v := vals[c.Name]
+		if c.Name == "id" {
+			v = id
+		}
+		if v == nil && c.Required {
+			return fieldsync.Errorf(fieldsync.ErrInvalid, "%s: column %s is required", t.Name, c.Name)
+		}
+		row[c.Name] = v
+		args[i] = v
+	}
+	if _, err := w.st.getRow(w.ctx, w.tx, t, id); err == nil {
+		return fieldsync.Errorf(fieldsync.ErrExists, "%s: a row with id %q already exists", t.Name, id)
+	} else if !errors.Is(err, fieldsync.ErrNotFound) {
+		return err
+	}
+	if err := w.checkRefs(t, row); err != nil {
+		return err
+	}
+	if err := w.checkUnique(t, row, id, nil); err != nil {
+		return err
+	}
+	if _, err := w.tx.ExecContext(w.ctx, w.st.insertRow[t.Name], args...); err != nil {
+		return fmt.Errorf("insert into %s: %w", t.Name, err)
+	}
+	w.log(fieldsync.OpInsert, t.Name, id, row, nil)
+	return nil
+}
+
+func (w *writeTx) update(t *fieldsync.Table, ch fieldsync.Change) error {
+	if ch.ID == "" {
+		return fieldsync.Errorf(fieldsync.ErrInvalid, "%s: an update needs the row id", t.Name)
+	}
+	if ch.Resend {
+		for k := range ch.Values {
+			if t.Column(k) == nil {
+				return fieldsync.Errorf(fieldsync.ErrInvalid, "table %s has no column %q", t.Name, k)
+			}
+		}
+		return w.resend(t, ch)
+	}
+	vals, err := t.CoerceRow(ch.Values)
+	if err != nil {
+		return err
+	}
+	if v, ok := vals["id"]; ok {
+		if v != ch.ID {
+			return fieldsync.Errorf(fieldsync.ErrInvalid, "%s: a row's id cannot change (%q to %q)", t.Name, ch.ID, v)
+		}
+		delete(vals, "id")
+	}
+	cur, err := w.st.getRow(w.ctx, w.tx, t, ch.ID)
+	if err != nil {
+		return err
+	}
+	changed := fieldsync.Row{}
+	prev := fieldsync.Row{}
+	for k, v := range vals {
+		if !fieldsync.ValuesEqual(cur[k], v) {
+			changed[k] = v
+			prev[k] = cur[k]
+		}
+	}
+	return w.updateRow(t, ch.ID, cur, changed, prev)
+}
+
+// resend logs the named columns of a row at their current values.
+func (w *writeTx) resend(t *fieldsync.Table, ch fieldsync.Change) error {
+	cur, err := w.st.getRow(w.ctx, w.tx, t, ch.ID)
+	if err != nil {
+		return err
+	}
+	again := fieldsync.Row{}
+	for k := range ch.Values {
+		if k != "id" {
+			again[k] = cur[k]
+		}
+	}
+	if len(again) > 0 {
+		w.log(fieldsync.OpUpdate, t.Name, ch.ID, again, again.Clone())
+	}
+	return nil
+}
+
+// updateRow writes the changed columns of a row whose current values are
+// cur, after checking references and unique keys, and logs it.
+func (w *writeTx) updateRow(t *fieldsync.Table, id string, cur, changed, prev fieldsync.Row) error {
+	if len(changed) == 0 {
+		return nil // nothing changed: nothing to log
+	}
+	if err := w.checkRefs(t, changed); err != nil {
+		return err
+	}
+	next := cur.Clone()
+	for k, v := range changed {
+		next[k] = v
+	}
+	if err := w.checkUnique(t, next, id, changed); err != nil {
+		return err
+	}
+	var sets []string
+	var args []any
+	for _, c := range t.Columns { // schema order keeps statements stable
+		if v, ok := changed[c.Name]; ok {
+			args = append(args, v)
+			sets = append(sets, quote(c.Name)+" = "+w.st.d.Placeholder(len(args)))
+		}
+	}
+	args = append(args, id)
+	q := fmt.Sprintf("UPDATE %s SET %s WHERE id = %s", quote(t.Name), strings.Join(sets, ", "), w.st.d.Placeholder(len(args)))
+	if _, err := w.tx.ExecContext(w.ctx, q, args...); err != nil {
+		return fmt.Errorf("update %s: %w", t.Name, err)
+	}
+	w.log(fieldsync.OpUpdate, t.Name, id, changed, prev)
+	return nil
+}
+
+// delete removes a row after applying its foreign keys' delete actions to
+// the rows that refer to it: restrict refuses, cascade deletes them first
+// (recursively), set_null clears the reference. seen guards against cycles.
+func (w *writeTx) delete(t *fieldsync.Table, id string, seen map[string]bool) error {
+	if id == "" {
+		return fieldsync.Errorf(fieldsync.ErrInvalid, "%s: a delete needs the row id", t.Name)
+	}
+	key := t.Name + "\x00" + id
+	if seen[key] {
+		return nil
+	}
+	seen[key] = true
+	cur, err := w.st.getRow(w.ctx, w.tx, t, id)
+	if err != nil {
+		if errors.Is(err, fieldsync.ErrNotFound) && len(seen) > 1 {
+			return nil // already deleted earlier in this cascade
+		}
+		return err
+	}
+	if t.Name == w.st.schema.Nodes.EmployeeTable && !w.st.local {
+		var node string
+		err := w.tx.QueryRowContext(w.ctx, fmt.Sprintf("SELECT name FROM fs_node WHERE employee_id = %s AND active = 1 ORDER BY name",
+			w.st.d.Placeholder(1)), id).Scan(&node)
+		if err == nil {
+			return fieldsync.Errorf(fieldsync.ErrInUse, "%s %q has the active node %q; deactivate it first", t.Name, id, node)
+		} else if !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("check nodes of %s %s: %w", t.Name, id, err)
+		}
+	}
+	for _, ref := range w.st.schema.ReferencesTo(t.Name) {
+		ids, err := w.referrers(ref, id)
+		if err != nil {
+			return err
+		}
+		if len(ids) == 0 {
+			continue
+		}
+		switch ref.Column.OnDelete {
+		case fieldsync.OnDeleteCascade:
+			for _, rid := range ids {
+				if err := w.delete(ref.Table, rid, seen); err != nil {
+					return err
+				}
+			}
+		case fieldsync.OnDeleteSetNull:
+			for _, rid := range ids {
+				rcur, err := w.st.getRow(w.ctx, w.tx, ref.Table, rid)
+				if errors.Is(err, fieldsync.ErrNotFound) {
+					continue
+				} else if err != nil {
+					return err
+				}
+				if rcur[ref.Column.Name] == nil {
+					continue
+				}
+				err = w.updateRow(ref.Table, rid, rcur,
+					fieldsync.Row{ref.Column.Name: nil}, fieldsync.Row{ref.Column.Name: rcur[ref.Column.Name]})
+				if err != nil {
+					return err
+				}
+			}
+		default:
+			for _, rid := range ids {
+				if seen[ref.Table.Name+"\x00"+rid] {
+					continue // being deleted by this same cascade
+				}
+				return fieldsync.Errorf(fieldsync.ErrInUse,
+					"%s %q is still referenced by %s %q (%s.%s); delete or change that row first",
+					t.Name, id, ref.Table.Name, rid, ref.Table.Name, ref.Column.Name)
+			}
+		}
+	}
+	if _, err := w.tx.ExecContext(w.ctx, fmt.Sprintf("DELETE FROM %s WHERE id = %s", quote(t.Name), w.st.d.Placeholder(1)), id); err != nil {
+		return fmt.Errorf("delete from %s: %w", t.Name, err)
+	}
+	w.log(fieldsync.OpDelete, t.Name, id, nil, cur)
+	return nil
+}
+
+func (w *writeTx) referrers(ref fieldsync.Ref, id string) ([]string, error) {
+	rows, err := w.tx.QueryContext(w.ctx, fmt.Sprintf("SELECT id FROM %s WHERE %s = %s ORDER BY id",
+		quote(ref.Table.Name), quote(ref.Column.Name), w.st.d.Placeholder(1)), id)
+	if err != nil {
+		return nil, fmt.Errorf("find rows of %s referring to %s: %w", ref.Table.Name, id, err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var rid string
+		if err := rows.Scan(&rid); err != nil {
+			return nil, err
+		}
+		ids = append(ids, rid)
+	}
+	return ids, rows.Err()
+}
+
+// checkRefs refuses dangling foreign keys among the given values.
+func (w *writeTx) checkRefs(t *fieldsync.Table, vals fieldsync.Row) error {
+	if w.st.local {
+		return nil
+	}
+	for _, c := range t.ForeignKeys() {
+		v, ok := vals[c.Name]
+		if !ok || v == nil {
+			continue
+		}
+		var one int
+		err := w.tx.QueryRowContext(w.ctx, fmt.Sprintf("SELECT 1 FROM %s WHERE id = %s", quote(c.References), w.st.d.Placeholder(1)), v).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fieldsync.Errorf(fieldsync.ErrInvalid, "%s.%s: no %s with id %q", t.Name, c.Name, c.References, v)
+		}
+		if err != nil {
+			return fmt.Errorf("check %s.%s: %w", t.Name, c.Name, err)
+		}
+	}
+	return nil
+}
+
+// checkUnique refuses a row that would clash with another on a unique key.
+// When changed is not nil only keys touching a changed column are checked.
+func (w *writeTx) checkUnique(t *fieldsync.Table, row fieldsync.Row, id string, changed fieldsync.Row) error {
+	if w.st.local {
+		return nil
+	}
+	for _, key := range t.Unique {
+		touched := changed == nil
+		var conds []string
+		var args []any
+		null := false
+		for _, c := range key {
+			if _, ok := changed[c]; ok {
+				touched = true
+			}
+			if row[c] == nil {
+				null = true // NULLs never clash, as in SQL
+			}
+			args = append(args, row[c])
+			conds = append(conds, quote(c)+" = "+w.st.d.Placeholder(len(args)))
+		}
+		if !touched || null {
+			continue
+		}
+		args = append(args, id)
+		var other string
+		err := w.tx.QueryRowContext(w.ctx, fmt.Sprintf("SELECT id FROM %s WHERE %s AND id <> %s",
+			quote(t.Name), strings.Join(conds, " AND "), w.st.d.Placeholder(len(args))), args...).Scan(&other)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("check unique key of %s: %w", t.Name, err)
+		}
+		vals := make([]string, len(key))
+		for i, c := range key {
+			vals[i] = fmt.Sprintf("%s=%v", c, row[c])
+		}
+		return fieldsync.Errorf(fieldsync.ErrExists, "%s: %s is already used by row %q (unique key %s)",
+			t.Name, strings.Join(vals, ", "), other, strings.Join(key, ", "))
+	}
+	return nil
+}
+
+// encodeRow is the Transaction Log's text form of a row: JSON, decoded back
+// to canonical values through the schema by decodeRow.
+func encodeRow(r fieldsync.Row) (any, error) {
+	if r == nil {
+		return nil, nil
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		return nil, fmt.Errorf("encode row: %w", err)
+	}
+	return string(b), nil
+}
