@@ -1,0 +1,207 @@
+// Package extract is the Database Extract: it gives a node a ready-to-open
+// SQLite database holding exactly the rows visible to it as of a server
+// sequence number, the starting point its outbox continues from.
+//
+// The extract is taken on a snapshot of the server database at the sequence
+// number it records for the node (see fieldsync.Routing.StartExtract); the
+// Transaction Router routes the node only later transactions, so extract
+// plus outbox miss nothing and double nothing. A new extract supersedes the
+// node's old one and the outbox files that led up to it.
+package extract
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"fieldsync"
+	"fieldsync/dx"
+	"fieldsync/sqlite"
+	"fieldsync/visibility"
+)
+
+// Store is what the Database Extract needs of the server database.
+type Store interface {
+	fieldsync.Routing
+	fieldsync.Nodes
+	Schema() *fieldsync.Schema
+	// WantedExtracts lists the nodes whose extract was asked for;
+	// ExtractTaken records one built.
+	WantedExtracts(ctx context.Context) ([]string, error)
+	ExtractTaken(ctx context.Context, node string) error
+}
+
+// Meta keys the extract writes into the local database's fs_extract table.
+const (
+	MetaNode        = "node"
+	MetaEmployee    = "employee_id"
+	MetaExtractSeq  = "extract_seq"
+	MetaSchema      = "schema_fingerprint"
+	MetaExtractedAt = "extracted_at"
+	MetaSchemaYAML  = "schema_yaml"
+	MetaSchemaName  = "schema_source"
+)
+
+// FileName is the name of a node's extract in its docking folder.
+const FileName = "extract.db"
+
+// Path returns where a node's extract lives under the docking folder.
+func Path(docking, node string) string { return filepath.Join(docking, node, FileName) }
+
+// Result describes an extract.
+type Result struct {
+	Node string         `json:"node"`
+	Seq  int64          `json:"seq"`
+	Path string         `json:"path"`
+	Rows map[string]int `json:"rows"` // rows per table
+	Took time.Duration  `json:"took"`
+}
+
+// Extract takes a node's Database Extract into DOCKING/NODE/extract.db,
+// replacing any earlier one, and removes the outbox files it supersedes.
+func Extract(ctx context.Context, st Store, docking, node string, logger *slog.Logger) (Result, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	start := time.Now()
+	n, _, err := st.Node(ctx, node)
+	if err != nil {
+		return Result{}, err
+	}
+	s := st.Schema()
+	dir := filepath.Join(docking, node)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return Result{}, fmt.Errorf("extract %s: %w", node, err)
+	}
+	tmp := filepath.Join(dir, fmt.Sprintf(".extract-%d.tmp", time.Now().UnixNano()))
+	defer os.Remove(tmp)
+	res := Result{Node: node, Path: Path(docking, node), Rows: map[string]int{}}
+	seq, err := st.StartExtract(ctx, node, func(snap fieldsync.Snapshot) error {
+		g := visibility.NewGraph(s)
+		for _, t := range g.Tables() {
+			if err := snap.Scan(ctx, t, func(r fieldsync.Row) error { return g.Put(t, r) }); err != nil {
+				return err
+			}
+		}
+		visible := g.Visible(n.EmployeeID)
+		meta := map[string]string{
+			MetaNode:        node,
+			MetaEmployee:    n.EmployeeID,
+			MetaExtractSeq:  strconv.FormatInt(snap.LastSeq(), 10),
+			MetaSchema:      s.Fingerprint(),
+			MetaExtractedAt: time.Now().UTC().Format(time.RFC3339Nano),
+			MetaSchemaYAML:  string(s.YAML),
+			MetaSchemaName:  s.Source,
+		}
+		return sqlite.BuildFile(ctx, tmp, s, meta, func(insert func(string, fieldsync.Row) error) error {
+			for _, t := range s.Tables {
+				ids := visible[t.Name]
+				if len(ids) == 0 {
+					continue
+				}
+				want := make(map[string]struct{}, len(ids))
+				for _, id := range ids {
+					want[id] = struct{}{}
+				}
+				err := snap.Scan(ctx, t.Name, func(r fieldsync.Row) error {
+					if _, ok := want[r.ID()]; !ok {
+						return nil
+					}
+					res.Rows[t.Name]++
+					return insert(t.Name, r)
+				})
+				if err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return Result{}, fmt.Errorf("extract %s: %w", node, err)
+	}
+	if err := os.Rename(tmp, res.Path); err != nil {
+		return Result{}, fmt.Errorf("extract %s: %w", node, err)
+	}
+	if err := dx.SyncDir(dir); err != nil {
+		return Result{}, fmt.Errorf("extract %s: %w", node, err)
+	}
+	res.Seq = seq
+	if err := removeSuperseded(docking, node, seq); err != nil {
+		return Result{}, fmt.Errorf("extract %s: %w", node, err)
+	}
+	if err := st.ExtractTaken(ctx, node); err != nil {
+		return Result{}, fmt.Errorf("extract %s: %w", node, err)
+	}
+	res.Took = time.Since(start)
+	logger.Info("database extract taken", "component", "Database Extract", "node", node, "seq", seq, "took", res.Took)
+	return res, nil
+}
+
+// removeSuperseded deletes the outbox files whose every transaction the
+// new extract already holds. (A file the router writes for those
+// transactions after this ran is skipped by the node when it applies, as
+// every transaction at or below its extract's sequence number is.)
+func removeSuperseded(docking, node string, seq int64) error {
+	dir := filepath.Join(docking, node, "outbox")
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if filepath.Ext(e.Name()) != ".dx" {
+			continue
+		}
+		path := filepath.Join(dir, e.Name())
+		_, txns, err := dx.ReadFile(path, dx.Limits{})
+		if err != nil {
+			continue // a damaged file is left for inspection
+		}
+		superseded := true
+		for _, t := range txns {
+			if t.Seq > seq {
+				superseded = false
+				break
+			}
+		}
+		if superseded {
+			if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Run takes the extracts asked for (by administrators, or at node
+// registration in a process that does not run the Database Extract) until
+// ctx ends. wake signals a new request in this process.
+func Run(ctx context.Context, st Store, docking string, logger *slog.Logger, wake <-chan struct{}) error {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	for {
+		nodes, err := st.WantedExtracts(ctx)
+		if err != nil && ctx.Err() == nil {
+			logger.Error("list wanted extracts", "component", "Database Extract", "err", err)
+		}
+		for _, n := range nodes {
+			if _, err := Extract(ctx, st, docking, n, logger); err != nil && ctx.Err() == nil {
+				logger.Error("extract failed", "component", "Database Extract", "node", n, "err", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-wake:
+		case <-time.After(time.Second):
+		}
+	}
+}

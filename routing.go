@@ -1,0 +1,54 @@
+package fieldsync
+
+import "context"
+
+// NodeRouting is a node as the Transaction Router and the Database Extract
+// see it.
+type NodeRouting struct {
+	Node
+	// ExtractSeq is the sequence number the node's latest Database Extract
+	// was taken at: the node gets only later transactions through its
+	// outbox. NoExtract while it has none.
+	ExtractSeq int64 `json:"extract_seq"`
+	// OutboxNext is the number the next file of the node's outbox gets.
+	OutboxNext int64 `json:"outbox_next"`
+}
+
+// NoExtract marks a node that has no extract yet (it is routed nothing).
+const NoExtract = -1
+
+// Routing is the state the Transaction Router and the Database Extract keep
+// in the server database.
+type Routing interface {
+	// RoutingNodes returns every node with its routing state, and the nodes
+	// version it reflects.
+	RoutingNodes(ctx context.Context) (version int64, nodes []NodeRouting, err error)
+	// NodesVersion changes whenever a node is added, deactivated or extracted.
+	NodesVersion(ctx context.Context) (int64, error)
+	// RouterPositions returns the last sequence number routed by each
+	// router partition that has routed anything.
+	RouterPositions(ctx context.Context) (map[int]int64, error)
+	// SaveRouting records in one database transaction that a partition has
+	// routed everything up to pos, and the next outbox file numbers of the
+	// nodes it wrote to.
+	SaveRouting(ctx context.Context, partition int, pos int64, outboxNext map[string]int64) error
+	// Snapshot runs fn on a consistent, read-only view of the database.
+	Snapshot(ctx context.Context, fn func(Snapshot) error) error
+	// StartExtract records that node's extract is taken now, and runs fn on
+	// a snapshot of exactly the state at the sequence number it records:
+	// the router routes the node only transactions after it.
+	StartExtract(ctx context.Context, node string, fn func(Snapshot) error) (seq int64, err error)
+}
+
+// Snapshot is a consistent read-only view of the server database.
+type Snapshot interface {
+	Reader
+	// LastSeq is the last sequence number committed in the view.
+	LastSeq() int64
+	// Trimmed is the log's trimmed mark in the view.
+	Trimmed() int64
+	// ReadLog reads the log entries in the view, as Log.ReadLog.
+	ReadLog(ctx context.Context, after int64, limit int) ([]Txn, error)
+	// Scan calls fn for every row of a table, in id order.
+	Scan(ctx context.Context, table string, fn func(Row) error) error
+}

@@ -1,0 +1,252 @@
+// Package txnproc is the Transaction Processor: it moves committed entries
+// of the Transaction Log, in sequence order, into .dx files in
+// docking/txnproc, and trims them from the log once their file is durable.
+// The Transaction Router reads those files next.
+//
+// Crash safety: a file is written to a temporary name, fsynced, renamed and
+// its directory fsynced before the log is trimmed. A file's name says which
+// sequence numbers it holds, so after a crash at any point the processor
+// finds what it already wrote and goes on with no gap and no duplicate.
+package txnproc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"fieldsync"
+	"fieldsync/dx"
+)
+
+// Config tunes the processor. Zero values take the defaults.
+type Config struct {
+	// Dir is the txnproc folder (DATA/docking/txnproc).
+	Dir string
+	// MaxTxns cuts a file at this many transactions (default 10,000).
+	MaxTxns int
+	// MaxBytes cuts a file once its transactions' values reach about this
+	// many bytes (default 8 MiB).
+	MaxBytes int
+	// MaxDelay is how long a partial batch may wait for more entries
+	// (default 0: write what is there at once, so a quiet system adds no
+	// latency; under load batches fill by themselves).
+	MaxDelay time.Duration
+	// Poll is how often the log is checked when nothing signals a commit
+	// (other processes writing the same database). Default 200 ms.
+	Poll time.Duration
+	// Fault, when set, is called between the steps of writing a file
+	// ("written", "renamed", "trimmed"); an error stops the processor there,
+	// as a crash would. For tests.
+	Fault func(step string) error
+	// Written, when set, is called with each file's name once it is durable
+	// (the in-process router waits on it).
+	Written func(name string)
+	Logger  *slog.Logger
+}
+
+// Processor is the Transaction Processor.
+type Processor struct {
+	log fieldsync.Log
+	cfg Config
+	pos int64     // last sequence number written to a file
+	w   dx.Writer // reused for every file: keeps its compressor
+}
+
+// New returns a processor over the log; call Recover (or Run) next.
+func New(log fieldsync.Log, cfg Config) *Processor {
+	if cfg.MaxTxns <= 0 {
+		cfg.MaxTxns = 10_000
+	}
+	if cfg.MaxBytes <= 0 {
+		cfg.MaxBytes = 8 << 20
+	}
+	if cfg.Poll <= 0 {
+		cfg.Poll = 200 * time.Millisecond
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	cfg.Logger = cfg.Logger.With("component", "Transaction Processor")
+	return &Processor{log: log, cfg: cfg}
+}
+
+// FileName is the name of the txnproc file holding sequence numbers first
+// to last: zero-padded, so names sort in sequence order.
+func FileName(first, last int64) string { return fmt.Sprintf("%020d-%020d.dx", first, last) }
+
+// ParseFileName reads the sequence range from a txnproc file name.
+func ParseFileName(name string) (first, last int64, ok bool) {
+	if len(name) != 44 || !strings.HasSuffix(name, ".dx") || name[20] != '-' {
+		return 0, 0, false
+	}
+	if _, err := fmt.Sscanf(name, "%020d-%020d.dx", &first, &last); err != nil || first < 1 || last < first {
+		return 0, 0, false
+	}
+	return first, last, true
+}
+
+// Files lists the txnproc files in dir in sequence order.
+func Files(dir string) ([]string, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	var names []string
+	for _, e := range ents {
+		if _, _, ok := ParseFileName(e.Name()); ok {
+			names = append(names, e.Name())
+		}
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// Recover finds where the processor stopped: the log's trimmed mark, or the
+// last file written if a crash came between writing it and trimming the
+// log (then it trims now). Leftover temporary files are removed.
+func (p *Processor) Recover(ctx context.Context) error {
+	if err := os.MkdirAll(p.cfg.Dir, 0o755); err != nil {
+		return fmt.Errorf("transaction processor: %w", err)
+	}
+	if err := dx.RemoveTemp(p.cfg.Dir); err != nil {
+		return fmt.Errorf("transaction processor: %w", err)
+	}
+	st, err := p.log.LogState(ctx)
+	if err != nil {
+		return err
+	}
+	p.pos = st.Trimmed
+	names, err := Files(p.cfg.Dir)
+	if err != nil {
+		return fmt.Errorf("transaction processor: %w", err)
+	}
+	if len(names) > 0 {
+		_, last, _ := ParseFileName(names[len(names)-1])
+		if last > p.pos {
+			p.cfg.Logger.Info("trimming the log up to the last file written before a stop", "seq", last)
+			if err := p.log.TrimLog(ctx, last); err != nil {
+				return err
+			}
+			p.pos = last
+		}
+	}
+	return nil
+}
+
+// Position returns the last sequence number written to a file.
+func (p *Processor) Position() int64 { return p.pos }
+
+// Run processes the log until ctx ends or a step fails.
+func (p *Processor) Run(ctx context.Context, changed func() <-chan struct{}) error {
+	if err := p.Recover(ctx); err != nil {
+		return err
+	}
+	for {
+		wake := changed()
+		n, err := p.Step(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		if n > 0 {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-wake:
+		case <-time.After(p.cfg.Poll):
+		}
+	}
+}
+
+// Step writes at most one file with the next committed log entries and
+// returns how many transactions it holds (0 when the log had nothing new).
+func (p *Processor) Step(ctx context.Context) (int, error) {
+	txns, err := p.log.ReadLog(ctx, p.pos, p.cfg.MaxTxns)
+	if err != nil {
+		return 0, err
+	}
+	if len(txns) == 0 {
+		return 0, nil
+	}
+	if p.cfg.MaxDelay > 0 && len(txns) < p.cfg.MaxTxns {
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(p.cfg.MaxDelay):
+		}
+		if txns, err = p.log.ReadLog(ctx, p.pos, p.cfg.MaxTxns); err != nil {
+			return 0, err
+		}
+	}
+	size := 0
+	for i, t := range txns {
+		size += approxSize(t)
+		if size >= p.cfg.MaxBytes && i > 0 {
+			txns = txns[:i]
+			break
+		}
+	}
+	for i, t := range txns {
+		if t.Seq != p.pos+int64(i)+1 {
+			return 0, fmt.Errorf("transaction processor: log entry %d follows %d: the log has a gap", t.Seq, p.pos+int64(i))
+		}
+	}
+	first, last := txns[0].Seq, txns[len(txns)-1].Seq
+	name := FileName(first, last)
+	err = p.w.WriteFile(p.cfg.Dir, name, dx.Header{Kind: dx.KindTxnproc}, txns, func() error { return p.fault("written") })
+	if err != nil {
+		return 0, fmt.Errorf("transaction processor: write %s: %w", name, err)
+	}
+	if err := p.fault("renamed"); err != nil {
+		return 0, err
+	}
+	if err := p.log.TrimLog(ctx, last); err != nil {
+		return 0, err
+	}
+	p.pos = last
+	if err := p.fault("trimmed"); err != nil {
+		return 0, err
+	}
+	p.cfg.Logger.Debug("wrote transaction file", "file", name, "txns", len(txns))
+	if p.cfg.Written != nil {
+		p.cfg.Written(name)
+	}
+	return len(txns), nil
+}
+
+func (p *Processor) fault(step string) error {
+	if p.cfg.Fault == nil {
+		return nil
+	}
+	return p.cfg.Fault(step)
+}
+
+// approxSize estimates a transaction's encoded size, for cutting files.
+func approxSize(t fieldsync.Txn) int {
+	n := 64 + len(t.Table) + len(t.RowID) + len(t.Origin)
+	for _, r := range []fieldsync.Row{t.Values, t.Prev} {
+		for k, v := range r {
+			n += len(k) + 8
+			if s, ok := v.(string); ok {
+				n += len(s)
+			}
+		}
+	}
+	return n
+}
+
+// Dir returns the txnproc folder under a docking folder.
+func Dir(docking string) string { return filepath.Join(docking, "txnproc") }

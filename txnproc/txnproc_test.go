@@ -1,0 +1,165 @@
+package txnproc_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"fieldsync"
+	"fieldsync/dx"
+	"fieldsync/internal/sqlstore"
+	"fieldsync/internal/testutil"
+	"fieldsync/schema"
+	"fieldsync/txnproc"
+)
+
+func open(t *testing.T, b testutil.Backend) (*sqlstore.Store, string) {
+	t.Helper()
+	st, _ := b.Open(t, schema.Default())
+	return st, filepath.Join(t.TempDir(), "docking", "txnproc")
+}
+
+func write(t *testing.T, st *sqlstore.Store, n int) {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		if _, err := st.Apply(context.Background(), "", fieldsync.Change{Op: fieldsync.OpInsert, Table: "account",
+			Values: map[string]any{"name": fmt.Sprintf("account %d %s", i, strings.Repeat("x", 100))}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func drain(t *testing.T, p *txnproc.Processor) {
+	t.Helper()
+	for {
+		n, err := p.Step(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			return
+		}
+	}
+}
+
+// readAll returns every sequence number in the txnproc files, in file order.
+func readAll(t *testing.T, dir string) []int64 {
+	t.Helper()
+	names, err := txnproc.Files(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seqs []int64
+	for _, name := range names {
+		first, last, _ := txnproc.ParseFileName(name)
+		hdr, txns, err := dx.ReadFile(filepath.Join(dir, name), dx.Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if hdr.Kind != dx.KindTxnproc || txns[0].Seq != first || txns[len(txns)-1].Seq != last {
+			t.Fatalf("%s holds %d..%d (%v)", name, txns[0].Seq, txns[len(txns)-1].Seq, hdr.Kind)
+		}
+		for _, tx := range txns {
+			seqs = append(seqs, tx.Seq)
+		}
+	}
+	return seqs
+}
+
+func checkSeqs(t *testing.T, seqs []int64, n int) {
+	t.Helper()
+	if len(seqs) != n {
+		t.Fatalf("%d transactions in files, want %d", len(seqs), n)
+	}
+	for i, s := range seqs {
+		if s != int64(i+1) {
+			t.Fatalf("file entry %d has seq %d: a gap or a duplicate", i, s)
+		}
+	}
+}
+
+func TestBatchesByCountAndSize(t *testing.T) { testutil.ForBackends(t, testBatchesByCountAndSize) }
+
+func testBatchesByCountAndSize(t *testing.T, b testutil.Backend) {
+	st, dir := open(t, b)
+	write(t, st, 25)
+	p := txnproc.New(st, txnproc.Config{Dir: dir, MaxTxns: 10})
+	if err := p.Recover(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	drain(t, p)
+	names, _ := txnproc.Files(dir)
+	if strings.Join(names, " ") != txnproc.FileName(1, 10)+" "+txnproc.FileName(11, 20)+" "+txnproc.FileName(21, 25) {
+		t.Fatalf("files %v", names)
+	}
+	checkSeqs(t, readAll(t, dir), 25)
+	if s, _ := st.LogState(context.Background()); s.Pending != 0 || s.Trimmed != 25 {
+		t.Fatalf("log after processing: %+v", s)
+	}
+
+	st2, dir2 := open(t, b)
+	write(t, st2, 12)
+	p2 := txnproc.New(st2, txnproc.Config{Dir: dir2, MaxBytes: 600})
+	if err := p2.Recover(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	drain(t, p2)
+	if names, _ := txnproc.Files(dir2); len(names) < 3 {
+		t.Fatalf("a 600-byte limit cut only %d files", len(names))
+	}
+	checkSeqs(t, readAll(t, dir2), 12)
+}
+
+// TestResumesAfterCrash stops the processor at each step of writing a file
+// and checks that a new one goes on with no gap and no duplicate.
+func TestResumesAfterCrash(t *testing.T) { testutil.ForBackends(t, testResumesAfterCrash) }
+
+func testResumesAfterCrash(t *testing.T, b testutil.Backend) {
+	for _, step := range []string{"written", "renamed", "trimmed"} {
+		t.Run(step, func(t *testing.T) {
+			st, dir := open(t, b)
+			write(t, st, 7)
+			crash := errors.New("crash")
+			p := txnproc.New(st, txnproc.Config{Dir: dir, MaxTxns: 3, Fault: func(s string) error {
+				if s == step {
+					return crash
+				}
+				return nil
+			}})
+			if err := p.Recover(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := p.Step(context.Background()); !errors.Is(err, crash) {
+				t.Fatalf("step: %v", err)
+			}
+			write(t, st, 4)
+			p = txnproc.New(st, txnproc.Config{Dir: dir, MaxTxns: 3})
+			if err := p.Recover(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			drain(t, p)
+			checkSeqs(t, readAll(t, dir), 11)
+			ents, _ := os.ReadDir(dir)
+			for _, e := range ents {
+				if !strings.HasSuffix(e.Name(), ".dx") {
+					t.Errorf("left behind: %s", e.Name())
+				}
+			}
+		})
+	}
+}
+
+func TestFileNames(t *testing.T) {
+	if first, last, ok := txnproc.ParseFileName(txnproc.FileName(7, 42)); !ok || first != 7 || last != 42 {
+		t.Fatal("round trip")
+	}
+	for _, bad := range []string{"", "x.dx", txnproc.FileName(5, 4), strings.Replace(txnproc.FileName(1, 2), "-", "_", 1), ".tmp-" + txnproc.FileName(1, 2)} {
+		if _, _, ok := txnproc.ParseFileName(bad); ok {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
