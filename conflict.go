@@ -1,0 +1,30 @@
+package fieldsync
+
+import "time"
+
+// ConflictKind says how a merged change met the server's data.
+type ConflictKind string
+
+// The kinds of conflict of DESIGN.md "Conflicts".
+const (
+	ConflictUpdate        ConflictKind = "update"         // a field changed on both sides
+	ConflictDeleteUpdated ConflictKind = "delete_updated" // a node deleted a row the server had changed: the delete won
+	ConflictUpdateDeleted ConflictKind = "update_deleted" // a node updated a row the server had deleted: the update was dropped
+	ConflictUnique        ConflictKind = "unique"         // an insert clashed on a unique key: kept with a conflict marker
+	ConflictTeamMerged    ConflictKind = "team_merged"    // a team row added on both sides: merged into the server's
+)
+
+// Conflict is one conflict the Transaction Merger met and resolved.
+type Conflict struct {
+	ID     int64        `json:"id"`
+	Node   string       `json:"node"`
+	Upload int64        `json:"upload"` // the node's upload file it came in
+	Kind   ConflictKind `json:"kind"`
+	Table  string       `json:"table"`
+	RowID  string       `json:"row_id"`
+	Field  string       `json:"field,omitempty"`
+	// Winner and Loser are the values that won and lost (JSON text).
+	Winner string    `json:"winner,omitempty"`
+	Loser  string    `json:"loser,omitempty"`
+	Time   time.Time `json:"time"`
+}

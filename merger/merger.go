@@ -1,0 +1,419 @@
+// Package merger is the Transaction Merger: it applies the changes remote
+// nodes upload (numbered .dx files in docking/NODE/inbox) to the server
+// database, in order, each file in one server transaction that also records
+// it as merged, so a file sent twice is merged once. Every merged change
+// enters the Transaction Log with its node as origin, so the Transaction
+// Router sends it on to the other nodes that see the row and not back.
+//
+// A file with a change the node may not make (a table nodes may not write,
+// a row the node does not see, a malformed or damaged file) is refused
+// whole: nothing of it is applied, it is set aside in inbox/refused, and the
+// reason is kept for the node's next sync.
+//
+// Conflicts are resolved as DESIGN.md "Conflicts" says and recorded: field
+// by field against the previous values the node sent (server wins or
+// client wins, per table), delete wins, an insert clashing on a unique key
+// is kept with a conflict marker, and team rows added on both sides merge.
+// When the server's value wins, the merger logs it again so the node gets
+// it back at its next sync and converges.
+package merger
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"fieldsync"
+	"fieldsync/dx"
+	"fieldsync/visibility"
+)
+
+// Store is what the merger needs of the server database.
+type Store interface {
+	Schema() *fieldsync.Schema
+	Node(ctx context.Context, name string) (fieldsync.Node, []byte, error)
+	ListNodes(ctx context.Context) ([]fieldsync.Node, error)
+	LastMerged(ctx context.Context, node string) (int64, error)
+	RecordMerged(ctx context.Context, tx *sql.Tx, node string, number, firstSeq int64) error
+	LogSeqTx(ctx context.Context, tx *sql.Tx) (int64, error)
+	LastMergedTx(ctx context.Context, tx *sql.Tx, node string) (int64, error)
+	RecordRefused(ctx context.Context, node string, number int64, reason string) error
+	RecordConflict(ctx context.Context, tx *sql.Tx, c fieldsync.Conflict) error
+	InTx(ctx context.Context, fn func(tx *sql.Tx) error) error
+	ApplyTx(ctx context.Context, tx *sql.Tx, origin string, changes ...fieldsync.Change) ([]fieldsync.Txn, error)
+	TxReader(tx *sql.Tx) fieldsync.Reader
+	NotifyChanged()
+}
+
+// InboxDir is a node's server inbox under the docking folder.
+func InboxDir(docking, node string) string { return filepath.Join(docking, node, "inbox") }
+
+// UploadName is the name of a node's upload file number n.
+func UploadName(n int64) string { return fmt.Sprintf("%012d.dx", n) }
+
+// Merger is the Transaction Merger.
+type Merger struct {
+	st      Store
+	docking string
+	log     *slog.Logger
+	limits  dx.Limits
+	poll    time.Duration
+}
+
+// New returns a merger over the docking folder.
+func New(st Store, docking string, logger *slog.Logger) *Merger {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Merger{st: st, docking: docking, log: logger.With("component", "Transaction Merger"), poll: time.Second}
+}
+
+// Run merges uploads as they arrive until ctx ends. wake signals that a
+// node uploaded something.
+func (m *Merger) Run(ctx context.Context, wake <-chan struct{}) error {
+	for {
+		if err := m.MergeAll(ctx); err != nil && ctx.Err() == nil {
+			m.log.Error("merge failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-wake:
+		case <-time.After(m.poll):
+		}
+	}
+}
+
+// MergeAll merges the pending uploads of every node.
+func (m *Merger) MergeAll(ctx context.Context) error {
+	nodes, err := m.st.ListNodes(ctx)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, n := range nodes {
+		if _, err := m.MergeNode(ctx, n.Name); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// MergeNode merges a node's pending uploads in order and returns how many
+// it merged or refused. Files already merged are removed.
+func (m *Merger) MergeNode(ctx context.Context, node string) (int, error) {
+	dir := InboxDir(m.docking, node)
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	} else if err != nil {
+		return 0, err
+	}
+	var nums []int64
+	for _, e := range ents {
+		var n int64
+		if _, err := fmt.Sscanf(e.Name(), "%012d.dx", &n); err == nil && e.Name() == UploadName(n) {
+			nums = append(nums, n)
+		}
+	}
+	sort.Slice(nums, func(i, j int) bool { return nums[i] < nums[j] })
+	last, err := m.st.LastMerged(ctx, node)
+	if err != nil {
+		return 0, err
+	}
+	done := 0
+	for _, n := range nums {
+		path := filepath.Join(dir, UploadName(n))
+		if n <= last {
+			os.Remove(path) // merged before: a file sent twice
+			continue
+		}
+		if n != last+1 {
+			break // wait for the missing file
+		}
+		if err := m.mergeFile(ctx, node, n, path); err != nil {
+			return done, err
+		}
+		last = n
+		done++
+	}
+	return done, nil
+}
+
+// errMergedElsewhere: another merger process merged the file first.
+var errMergedElsewhere = errors.New("merged by another merger")
+
+// refusal is an error that refuses an upload file.
+type refusal struct{ msg string }
+
+func (r *refusal) Error() string { return r.msg }
+
+func refuse(format string, args ...any) error { return &refusal{msg: fmt.Sprintf(format, args...)} }
+
+func (m *Merger) mergeFile(ctx context.Context, node string, n int64, path string) error {
+	n0, _, err := m.st.Node(ctx, node)
+	if err != nil {
+		return err
+	}
+	hdr, txns, err := dx.ReadFile(path, m.limits)
+	if err == nil && (hdr.Kind != dx.KindUpload || hdr.Node != node || int64(hdr.Number) != n) {
+		err = refuse("upload %d of %s is a %s file for node %q numbered %d", n, node, hdr.Kind, hdr.Node, hdr.Number)
+	}
+	if err == nil {
+		err = m.st.InTx(ctx, func(tx *sql.Tx) error {
+			before, err := m.st.LogSeqTx(ctx, tx) // also serializes with other mergers
+			if err != nil {
+				return err
+			}
+			// Another merger process may have merged this file meanwhile.
+			if last, err := m.st.LastMergedTx(ctx, tx, node); err != nil {
+				return err
+			} else if last >= n {
+				return errMergedElsewhere
+			}
+			mt := &mergeTx{m: m, tx: tx, ctx: ctx, node: n0, upload: n, r: m.st.TxReader(tx)}
+			for i, t := range txns {
+				if err := mt.merge(t); err != nil {
+					var r *refusal
+					if errors.As(err, &r) {
+						return refuse("change %d of %d (%s %s %s): %s", i+1, len(txns), t.Op, t.Table, t.RowID, r.msg)
+					}
+					var fe *fieldsync.Error
+					if errors.As(err, &fe) {
+						return refuse("change %d of %d (%s %s %s): %s", i+1, len(txns), t.Op, t.Table, t.RowID, fe.Msg)
+					}
+					return err
+				}
+			}
+			return m.st.RecordMerged(ctx, tx, node, n, before+1)
+		})
+	}
+	if errors.Is(err, errMergedElsewhere) {
+		return os.Remove(path)
+	}
+	var r *refusal
+	if err != nil && (errors.As(err, &r) || errors.Is(err, fieldsync.ErrDamagedFile) || errors.Is(err, fieldsync.ErrTooLarge)) {
+		reason := err.Error()
+		m.log.Warn("upload refused", "node", node, "upload", n, "reason", reason)
+		aside := filepath.Join(filepath.Dir(path), "refused")
+		if err := os.MkdirAll(aside, 0o755); err != nil {
+			return err
+		}
+		if err := os.Rename(path, filepath.Join(aside, UploadName(n))); err != nil {
+			return err
+		}
+		return m.st.RecordRefused(ctx, node, n, reason)
+	}
+	if err != nil {
+		return fmt.Errorf("merge upload %d of %s: %w", n, node, err)
+	}
+	m.st.NotifyChanged()
+	m.log.Info("upload merged", "node", node, "upload", n, "changes", len(txns))
+	return os.Remove(path)
+}
+
+// mergeTx merges one upload file inside one server transaction.
+type mergeTx struct {
+	m      *Merger
+	tx     *sql.Tx
+	ctx    context.Context
+	node   fieldsync.Node
+	upload int64
+	r      fieldsync.Reader
+}
+
+func (mt *mergeTx) conflict(kind fieldsync.ConflictKind, table, id, field string, winner, loser any) error {
+	return mt.m.st.RecordConflict(mt.ctx, mt.tx, fieldsync.Conflict{Node: mt.node.Name, Upload: mt.upload, Kind: kind,
+		Table: table, RowID: id, Field: field, Winner: jsonText(winner), Loser: jsonText(loser)})
+}
+
+func jsonText(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// sees reports whether the node sees the row now (rows of private tables:
+// the node's own, which no rule routes).
+func (mt *mergeTx) sees(t *fieldsync.Table, id string) (bool, error) {
+	if t.Private {
+		return true, nil
+	}
+	return visibility.Sees(mt.ctx, mt.r, mt.m.st.Schema(), mt.node.EmployeeID, t.Name, id)
+}
+
+func (mt *mergeTx) apply(origin string, ch fieldsync.Change) error {
+	_, err := mt.m.st.ApplyTx(mt.ctx, mt.tx, origin, ch)
+	return err
+}
+
+func (mt *mergeTx) merge(t fieldsync.Txn) error {
+	s := mt.m.st.Schema()
+	tb := s.Table(t.Table)
+	if tb == nil {
+		return refuse("unknown table %q", t.Table)
+	}
+	if !tb.RemoteWrite {
+		return refuse("table %s may not be written by remote nodes", t.Table)
+	}
+	cur, err := mt.r.Get(mt.ctx, t.Table, t.RowID)
+	exists := err == nil
+	if err != nil && !errors.Is(err, fieldsync.ErrNotFound) {
+		return err
+	}
+	switch t.Op {
+	case fieldsync.OpInsert:
+		return mt.insert(tb, t, exists)
+	case fieldsync.OpUpdate:
+		if !exists {
+			// Delete wins: the update of a row deleted on the server is dropped.
+			return mt.conflict(fieldsync.ConflictUpdateDeleted, t.Table, t.RowID, "", nil, map[string]any(t.Values))
+		}
+		if ok, err := mt.sees(tb, t.RowID); err != nil {
+			return err
+		} else if !ok {
+			return refuse("node %s does not see %s %q", mt.node.Name, t.Table, t.RowID)
+		}
+		vals := map[string]any{}
+		var resend map[string]any
+		for k, v := range t.Values {
+			prev, hadPrev := t.Prev[k]
+			if !hadPrev || fieldsync.ValuesEqual(prev, cur[k]) || fieldsync.ValuesEqual(v, cur[k]) {
+				vals[k] = v
+				continue
+			}
+			// The field changed on both sides.
+			if tb.Conflict == fieldsync.ClientWins {
+				vals[k] = v
+				if err := mt.conflict(fieldsync.ConflictUpdate, t.Table, t.RowID, k, v, cur[k]); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := mt.conflict(fieldsync.ConflictUpdate, t.Table, t.RowID, k, cur[k], v); err != nil {
+				return err
+			}
+			if resend == nil {
+				resend = map[string]any{}
+			}
+			resend[k] = nil
+		}
+		if len(vals) > 0 {
+			if err := mt.apply(mt.node.Name, fieldsync.Change{Op: fieldsync.OpUpdate, Table: t.Table, ID: t.RowID, Values: vals}); err != nil {
+				return err
+			}
+		}
+		if resend != nil {
+			// The server's values won: log them again so the node gets them back.
+			return mt.apply("", fieldsync.Change{Op: fieldsync.OpUpdate, Table: t.Table, ID: t.RowID, Values: resend, Resend: true})
+		}
+		return nil
+	case fieldsync.OpDelete:
+		if !exists {
+			return nil // deleted on both sides
+		}
+		if ok, err := mt.sees(tb, t.RowID); err != nil {
+			return err
+		} else if !ok {
+			return refuse("node %s does not see %s %q", mt.node.Name, t.Table, t.RowID)
+		}
+		for k, v := range cur {
+			if prev, ok := t.Prev[k]; ok && !fieldsync.ValuesEqual(prev, v) {
+				// Delete wins over the server's later update.
+				if err := mt.conflict(fieldsync.ConflictDeleteUpdated, t.Table, t.RowID, k, nil, v); err != nil {
+					return err
+				}
+			}
+		}
+		return mt.apply(mt.node.Name, fieldsync.Change{Op: fieldsync.OpDelete, Table: t.Table, ID: t.RowID})
+	}
+	return refuse("operation %q cannot be uploaded", t.Op)
+}
+
+func (mt *mergeTx) insert(tb *fieldsync.Table, t fieldsync.Txn, exists bool) error {
+	if exists {
+		return refuse("%s %q already exists on the server", t.Table, t.RowID)
+	}
+	vals := map[string]any(t.Values.Clone())
+	var marked []string
+	for _, key := range tb.Unique {
+		where := map[string]any{}
+		null := false
+		for _, c := range key {
+			if vals[c] == nil {
+				null = true
+			}
+			where[c] = vals[c]
+		}
+		if null {
+			continue
+		}
+		p, err := mt.r.List(mt.ctx, t.Table, fieldsync.Query{Where: where, Limit: 1})
+		if err != nil {
+			return err
+		}
+		if len(p.Rows) == 0 {
+			continue
+		}
+		other := p.Rows[0].ID()
+		if teamKey(tb, key) {
+			// A team row added on both sides: the server's row stands for both.
+			return mt.conflict(fieldsync.ConflictTeamMerged, t.Table, t.RowID, strings.Join(key, ","), other, t.RowID)
+		}
+		// Keep the row, with the key made distinct by a conflict marker.
+		c := markable(tb, key)
+		if c == "" {
+			return refuse("%s: unique key (%s) clashes with row %q and has no text column to mark", t.Table, strings.Join(key, ", "), other)
+		}
+		orig := vals[c]
+		vals[c] = fmt.Sprintf("%v (conflict %s %s)", orig, mt.node.Name, t.RowID)
+		marked = append(marked, c)
+		if err := mt.conflict(fieldsync.ConflictUnique, t.Table, t.RowID, c, other, orig); err != nil {
+			return err
+		}
+	}
+	if err := mt.apply(mt.node.Name, fieldsync.Change{Op: fieldsync.OpInsert, Table: t.Table, ID: t.RowID, Values: vals}); err != nil {
+		return err
+	}
+	if ok, err := mt.sees(tb, t.RowID); err != nil {
+		return err
+	} else if !ok {
+		return refuse("node %s would not see the %s row it inserts", mt.node.Name, t.Table)
+	}
+	if len(marked) > 0 {
+		resend := map[string]any{}
+		for _, c := range marked {
+			resend[c] = nil
+		}
+		return mt.apply("", fieldsync.Change{Op: fieldsync.OpUpdate, Table: t.Table, ID: t.RowID, Values: resend, Resend: true})
+	}
+	return nil
+}
+
+// teamKey reports whether a unique key is made of foreign keys only: an
+// intersection (team) row, which merges instead of clashing.
+func teamKey(t *fieldsync.Table, key []string) bool {
+	for _, c := range key {
+		if col := t.Column(c); col == nil || col.References == "" {
+			return false
+		}
+	}
+	return true
+}
+
+// markable returns the key's first text column that is not a foreign key.
+func markable(t *fieldsync.Table, key []string) string {
+	for _, c := range key {
+		if col := t.Column(c); col != nil && col.Type == fieldsync.TypeText && col.References == "" {
+			return c
+		}
+	}
+	return ""
+}
