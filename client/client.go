@@ -1,0 +1,542 @@
+// Package client is the remote client: a node's local SQLite database,
+// started from its Database Extract, written through the same kind of write
+// path as the server (the row and a local transaction log entry in one
+// local transaction), and kept in step with the server by Sync: upload the
+// pending local transactions as numbered .dx files, download the outbox
+// into the local inbox, then apply the inbox, each file in one local
+// transaction that records it as applied.
+//
+// The folder of a node (DIR):
+//
+//	local.db        the local database (data, local log, applied inbox and upload numbers)
+//	node.json       server URL and node name
+//	node.secret     the node's secret (mode 0600)
+//	inbox/N.dx      downloaded outbox files, until applied
+//	upload/N.dx     packaged local transactions, until the server merged them
+package client
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	_ "modernc.org/sqlite" // the local database
+
+	"fieldsync"
+	"fieldsync/dx"
+	"fieldsync/extract"
+	"fieldsync/schema"
+	"fieldsync/sqlite"
+	"fieldsync/visibility"
+)
+
+// Config says which node a client is and where its server is.
+type Config struct {
+	Dir    string `json:"-"`
+	Server string `json:"server"`
+	Node   string `json:"node"`
+	Secret string `json:"-"`
+	// HTTP is the client used to reach the server (default: one with
+	// sensible timeouts).
+	HTTP   *http.Client `json:"-"`
+	Logger *slog.Logger `json:"-"`
+}
+
+// Client is a node's local side.
+type Client struct {
+	cfg      Config
+	st       *sqlite.Store
+	employee string
+	log      *slog.Logger
+
+	applyMu sync.Mutex // one inbox apply at a time
+}
+
+const (
+	metaNode       = "node"
+	metaEmployee   = "employee_id"
+	metaUploadNext = "upload_next"
+	metaLastSync   = "last_sync"
+	metaLastResult = "last_sync_result"
+	metaConflicts  = "conflicts_seen"
+	metaRoutedSeq  = "routed_seq" // the server's router position at the last sync
+	// metaConflictList keeps the latest conflicts reported to the node.
+	metaConflictList = "conflicts"
+)
+
+func (c *Client) path(parts ...string) string {
+	return filepath.Join(append([]string{c.cfg.Dir}, parts...)...)
+}
+
+// Init makes DIR a node's folder: it downloads the node's Database Extract
+// and opens it as the local database. DIR must not hold one already.
+func Init(ctx context.Context, cfg Config) (*Client, error) {
+	if cfg.Dir == "" || cfg.Server == "" || cfg.Node == "" || cfg.Secret == "" {
+		return nil, fieldsync.Errorf(fieldsync.ErrInvalid, "client init needs a folder, a server URL, a node name and its secret")
+	}
+	if _, err := os.Stat(filepath.Join(cfg.Dir, "local.db")); err == nil {
+		return nil, fieldsync.Errorf(fieldsync.ErrExists, "%s already holds a node's local database", cfg.Dir)
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, err
+	}
+	c := &Client{cfg: withDefaults(cfg)}
+	rc := c.remote()
+	sess, err := rc.start(ctx)
+	if err != nil {
+		return nil, err
+	}
+	part := c.path("extract.db.part")
+	if _, err := rc.download(ctx, sess.Session, "/sync/v1/extract", part); err != nil {
+		return nil, fmt.Errorf("download extract: %w", err)
+	}
+	rc.end(ctx, sess.Session, "extract")
+	// Read the schema and sequence number the extract carries.
+	meta, err := readExtractMeta(part)
+	if err != nil {
+		return nil, err
+	}
+	s, err := schema.Parse(meta[extract.MetaSchemaName], []byte(meta[extract.MetaSchemaYAML]))
+	if err != nil {
+		return nil, fmt.Errorf("the extract's schema: %w", err)
+	}
+	if err := os.Rename(part, c.path("local.db")); err != nil {
+		return nil, err
+	}
+	st, err := sqlite.OpenLocal(ctx, c.path("local.db"), s)
+	if err != nil {
+		return nil, err
+	}
+	c.st = st
+	for k, v := range map[string]string{metaNode: cfg.Node, metaEmployee: meta[extract.MetaEmployee],
+		"extract_seq": meta[extract.MetaExtractSeq], metaUploadNext: "1"} {
+		if err := st.SetMeta(ctx, k, v); err != nil {
+			st.Close()
+			return nil, err
+		}
+	}
+	c.employee = meta[extract.MetaEmployee]
+	conf, _ := json.MarshalIndent(Config{Server: cfg.Server, Node: cfg.Node}, "", "  ")
+	if err := os.WriteFile(c.path("node.json"), conf, 0o600); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(c.path("node.secret"), []byte(cfg.Secret+"\n"), 0o600); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func readExtractMeta(path string) (map[string]string, error) {
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	rows, err := db.Query("SELECT key, value FROM fs_extract")
+	if err != nil {
+		return nil, fmt.Errorf("the downloaded extract is not readable: %w", err)
+	}
+	defer rows.Close()
+	meta := map[string]string{}
+	for rows.Next() {
+		var k, v string
+		if err := rows.Scan(&k, &v); err != nil {
+			return nil, err
+		}
+		meta[k] = v
+	}
+	return meta, rows.Err()
+}
+
+func withDefaults(cfg Config) Config {
+	if cfg.HTTP == nil {
+		cfg.HTTP = &http.Client{Timeout: 10 * time.Minute}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	cfg.Server = strings.TrimRight(cfg.Server, "/")
+	return cfg
+}
+
+// Open opens a node's folder made by Init.
+func Open(ctx context.Context, dir string, logger *slog.Logger) (*Client, error) {
+	data, err := os.ReadFile(filepath.Join(dir, "node.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fieldsync.Errorf(fieldsync.ErrNotFound, "%s is not a node's folder (run fieldsync client init first)", dir)
+	} else if err != nil {
+		return nil, err
+	}
+	var cfg Config
+	if err := json.Unmarshal(data, &cfg); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, "node.json"), err)
+	}
+	secret, err := os.ReadFile(filepath.Join(dir, "node.secret"))
+	if err != nil {
+		return nil, err
+	}
+	cfg.Dir, cfg.Secret, cfg.Logger = dir, strings.TrimSpace(string(secret)), logger
+	c := &Client{cfg: withDefaults(cfg)}
+	meta, err := readLocalSchema(c.path("local.db"))
+	if err != nil {
+		return nil, err
+	}
+	s, err := schema.Parse(meta[extract.MetaSchemaName], []byte(meta[extract.MetaSchemaYAML]))
+	if err != nil {
+		return nil, err
+	}
+	if c.st, err = sqlite.OpenLocal(ctx, c.path("local.db"), s); err != nil {
+		return nil, err
+	}
+	if c.employee, err = c.st.Meta(ctx, metaEmployee); err != nil {
+		c.st.Close()
+		return nil, err
+	}
+	c.log = c.cfg.Logger.With("component", "Remote client", "node", cfg.Node)
+	return c, nil
+}
+
+func readLocalSchema(path string) (map[string]string, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("local database: %w", err)
+	}
+	return readExtractMeta(path)
+}
+
+// Close closes the local database.
+func (c *Client) Close() error { return c.st.Close() }
+
+// SetServer points the client at another address of its server, through
+// the given HTTP client (a proxy, another Synchronization Manager process).
+func (c *Client) SetServer(url string, hc *http.Client) {
+	c.cfg.Server = url
+	if hc != nil {
+		c.cfg.HTTP = hc
+	}
+}
+
+// Dir returns the node's folder.
+func (c *Client) Dir() string { return c.cfg.Dir }
+
+// Node returns the node's name.
+func (c *Client) Node() string { return c.cfg.Node }
+
+// Store returns the local database.
+func (c *Client) Store() *sqlite.Store { return c.st }
+
+// Get returns a local row.
+func (c *Client) Get(ctx context.Context, table, id string) (fieldsync.Row, error) {
+	return c.st.Get(ctx, table, id)
+}
+
+// List lists local rows.
+func (c *Client) List(ctx context.Context, table string, q fieldsync.Query) (fieldsync.Page, error) {
+	return c.st.List(ctx, table, q)
+}
+
+// Apply makes local changes through the local write path: only to tables
+// nodes may write and rows the node sees. They are uploaded at the next sync.
+func (c *Client) Apply(ctx context.Context, changes ...fieldsync.Change) ([]fieldsync.Txn, error) {
+	s := c.st.Schema()
+	var out []fieldsync.Txn
+	err := c.st.InTx(ctx, func(tx *sql.Tx) error {
+		r := c.st.TxReader(tx)
+		for _, ch := range changes {
+			t, err := s.LookupTable(ch.Table)
+			if err != nil {
+				return err
+			}
+			if !t.RemoteWrite {
+				return fieldsync.Errorf(fieldsync.ErrForbidden, "table %s may not be written by remote nodes", t.Name)
+			}
+			if ch.Op != fieldsync.OpInsert {
+				if _, err := r.Get(ctx, t.Name, ch.ID); err != nil {
+					return err
+				}
+			}
+			txns, err := c.st.ApplyTx(ctx, tx, c.cfg.Node, ch)
+			if err != nil {
+				return err
+			}
+			if ch.Op == fieldsync.OpInsert && !t.Private {
+				ok, err := visibility.Sees(ctx, r, s, c.employee, t.Name, txns[0].RowID)
+				if err != nil {
+					return err
+				}
+				if !ok {
+					return fieldsync.Errorf(fieldsync.ErrForbidden, "node %s would not see this %s row: it may not create it", c.cfg.Node, t.Name)
+				}
+			}
+			out = append(out, txns...)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.st.NotifyChanged()
+	return out, nil
+}
+
+// ApplyInbox applies the downloaded inbox files in order, each in one local
+// transaction that records it as applied, and removes them. It returns how
+// many files it applied.
+func (c *Client) ApplyInbox(ctx context.Context) (int, error) {
+	c.applyMu.Lock()
+	defer c.applyMu.Unlock()
+	nums, err := numbered(c.path("inbox"))
+	if err != nil {
+		return 0, err
+	}
+	if len(nums) == 0 {
+		return 0, c.pruneMerged(ctx)
+	}
+	keep, err := c.keeper(ctx)
+	if err != nil {
+		return 0, err
+	}
+	applied := 0
+	for _, n := range nums {
+		path := c.path("inbox", fileName(n))
+		_, txns, err := dx.ReadFile(path, dx.Limits{})
+		if err != nil {
+			aside := c.path("inbox", "damaged")
+			os.MkdirAll(aside, 0o700)
+			os.Rename(path, filepath.Join(aside, fileName(n)))
+			return applied, fmt.Errorf("inbox file %d set aside in %s: %w", n, aside, err)
+		}
+		ok, err := c.st.ApplyInbox(ctx, n, txns, keep)
+		if err != nil {
+			return applied, err
+		}
+		if ok {
+			applied++
+		}
+		if err := os.Remove(path); err != nil {
+			return applied, err
+		}
+	}
+	if err := c.pruneFiles(ctx); err != nil {
+		return applied, err
+	}
+	return applied, c.pruneMerged(ctx)
+}
+
+// ownChange is one of the node's own changes to a row, kept safe from the
+// server's older values while applying the inbox.
+type ownChange struct {
+	vals    fieldsync.Row // the columns it set, to their values
+	deleted bool
+	// before: the change entered the server's log at this sequence number;
+	// only transactions routed before it are older than the change. 0 while
+	// the change is not merged: every server value is older.
+	before int64
+}
+
+// keeper returns the function ApplyInbox asks which of the node's own
+// values to keep (the node's latest value of each column it changed):
+// the node's changes in the local log, in upload files not yet known merged,
+// and in merged ones whose earlier transactions may still be on their way.
+func (c *Client) keeper(ctx context.Context) (func(fieldsync.Txn) (fieldsync.Row, bool), error) {
+	own := map[string][]ownChange{}
+	add := func(txns []fieldsync.Txn, before int64) {
+		for _, t := range txns {
+			key := t.Table + "\x00" + t.RowID
+			own[key] = append(own[key], ownChange{before: before, deleted: t.Op == fieldsync.OpDelete, vals: t.Values})
+		}
+	}
+	ups, err := numbered(c.path("upload"))
+	if err != nil {
+		return nil, err
+	}
+	for _, u := range ups {
+		_, txns, err := dx.ReadFile(c.path("upload", fileName(u)), dx.Limits{})
+		if err != nil {
+			return nil, err
+		}
+		add(txns, 0)
+	}
+	merged, err := c.mergedUploads()
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range merged {
+		_, txns, err := dx.ReadFile(m.path, dx.Limits{})
+		if err != nil {
+			return nil, err
+		}
+		add(txns, m.firstSeq)
+	}
+	ls, err := c.st.LogState(ctx)
+	if err != nil {
+		return nil, err
+	}
+	txns, err := c.st.ReadLog(ctx, ls.Trimmed, 1_000_000)
+	if err != nil {
+		return nil, err
+	}
+	add(txns, 0)
+	return func(t fieldsync.Txn) (fieldsync.Row, bool) {
+		var vals fieldsync.Row
+		for _, oc := range own[t.Table+"\x00"+t.RowID] { // oldest first
+			if oc.before != 0 && t.Seq >= oc.before {
+				continue // the server's value is newer than the node's change
+			}
+			if oc.deleted {
+				return nil, true
+			}
+			if vals == nil {
+				vals = fieldsync.Row{}
+			}
+			for k, v := range oc.vals {
+				vals[k] = v
+			}
+		}
+		return vals, false
+	}, nil
+}
+
+// mergedUpload is an upload the server merged, kept (in upload/merged)
+// until every transaction routed before it has been applied.
+type mergedUpload struct {
+	number, firstSeq int64
+	path             string
+}
+
+func (c *Client) mergedUploads() ([]mergedUpload, error) {
+	ents, err := os.ReadDir(c.path("upload", "merged"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	var out []mergedUpload
+	for _, e := range ents {
+		var m mergedUpload
+		if _, err := fmt.Sscanf(e.Name(), "%d-%d.dx", &m.number, &m.firstSeq); err == nil {
+			m.path = c.path("upload", "merged", e.Name())
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+// pruneMerged removes the merged uploads nothing older can overwrite any
+// more: every transaction routed before them was downloaded (routedSeq) and
+// applied (the inbox is empty).
+func (c *Client) pruneMerged(ctx context.Context) error {
+	if ins, err := numbered(c.path("inbox")); err != nil || len(ins) > 0 {
+		return err
+	}
+	routed, err := c.st.MetaInt(ctx, metaRoutedSeq)
+	if err != nil {
+		return err
+	}
+	merged, err := c.mergedUploads()
+	if err != nil {
+		return err
+	}
+	for _, m := range merged {
+		if m.firstSeq-1 <= routed {
+			if err := os.Remove(m.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func fileName(n int64) string { return fmt.Sprintf("%012d.dx", n) }
+
+// numbered lists the numbers of the N.dx files in dir, in order.
+func numbered(dir string) ([]int64, error) {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	var out []int64
+	for _, e := range ents {
+		n, err := strconv.ParseInt(strings.TrimSuffix(e.Name(), ".dx"), 10, 64)
+		if err == nil && e.Name() == fileName(n) {
+			out = append(out, n)
+		}
+	}
+	return out, nil // ReadDir sorts by name; names are zero-padded
+}
+
+// writeSynced appends r to the file at path and fsyncs it.
+func writeSynced(path string, r io.Reader) (int64, error) {
+	return writeSyncedHashed(path, r, nil)
+}
+
+// fill reads into b until it is full or r fails; r's own error (io.EOF at
+// the end, anything else on a broken transfer) is kept as it is.
+func fill(r io.Reader, b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		m, err := r.Read(b[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// writeSyncedHashed appends r to the file at path and fsyncs it, feeding
+// every byte to h (when not nil) on the other core while the next part is
+// read: a big file is verified as fast as it arrives.
+func writeSyncedHashed(path string, r io.Reader, h hash.Hash) (int64, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return 0, err
+	}
+	var bufs [2][]byte
+	bufs[0], bufs[1] = make([]byte, 1<<20), make([]byte, 1<<20)
+	var hashing sync.WaitGroup
+	var total int64
+	for cur := 0; ; cur ^= 1 {
+		n, rerr := fill(r, bufs[cur])
+		if n > 0 {
+			chunk := bufs[cur][:n]
+			hashing.Wait() // the other buffer's hash is done; it may be read into next
+			if h != nil {
+				hashing.Add(1)
+				go func() { h.Write(chunk); hashing.Done() }()
+			}
+			if _, err = f.Write(chunk); err != nil {
+				break
+			}
+			total += int64(n)
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			err = rerr
+			break
+		}
+	}
+	hashing.Wait()
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return total, err
+}

@@ -1,0 +1,256 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"path/filepath"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"fieldsync"
+	"fieldsync/client"
+	"fieldsync/internal/testutil"
+	"fieldsync/visibility"
+)
+
+var (
+	seedFlag  = flag.Uint64("seed", 0, "seed for the randomized convergence test (0: FIELDSYNC_SEED or the clock)")
+	stepsFlag = flag.Int("steps", 150, "random actions per seed in the randomized convergence test")
+	seedsFlag = flag.Int("seeds", 2, "seeds the randomized convergence test runs")
+)
+
+// flaky drops connections at random: before the request reaches the
+// server, or after the server answered (the answer is lost).
+type flaky struct {
+	mu   sync.Mutex
+	rng  *rand.Rand
+	p    float64
+	next http.RoundTripper
+	on   bool
+}
+
+func (f *flaky) roll() (before, after bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.on {
+		return false, false
+	}
+	x := f.rng.Float64()
+	return x < f.p/2, x >= f.p/2 && x < f.p
+}
+
+func (f *flaky) RoundTrip(req *http.Request) (*http.Response, error) {
+	before, after := f.roll()
+	if before {
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		return nil, errors.New("connection dropped (test)")
+	}
+	resp, err := f.next.RoundTrip(req)
+	if err == nil && after {
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return nil, errors.New("connection dropped after the answer (test)")
+	}
+	return resp, err
+}
+
+func TestRandomizedConvergence(t *testing.T) {
+	testutil.ForBackends(t, func(t *testing.T, b testutil.Backend) {
+		for _, s := range testutil.Seeds(t, *seedFlag, *seedsFlag) {
+			t.Run(fmt.Sprintf("seed=%d", s), func(t *testing.T) {
+				t.Logf("replay with: go test ./client -run TestRandomizedConvergence/%s -seed %d -steps %d", b.Name, s, *stepsFlag)
+				converge(t, b, s, *stepsFlag)
+			})
+		}
+	})
+}
+
+type node struct {
+	c   *client.Client
+	emp string
+	net *flaky
+}
+
+func converge(t *testing.T, b testutil.Backend, seed uint64, steps int) {
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(seed, seed^0x5eed))
+	w := newWorld(t, b)
+	emps := []string{"e0", "e1", "e2"}
+	for _, e := range emps {
+		w.create("employee", map[string]any{"id": e, "name": e, "login": e})
+		w.create("position", map[string]any{"id": "p-" + e, "employee_id": e})
+	}
+	for i := 0; i < 3; i++ {
+		acc := fmt.Sprintf("acc%d", i)
+		w.create("account", map[string]any{"id": acc, "name": acc})
+		opp := fmt.Sprintf("opp%d", i)
+		w.create("opportunity", map[string]any{"id": opp, "name": opp, "account_id": acc})
+		w.create("opportunity_team", map[string]any{"opportunity_id": opp, "position_id": "p-" + emps[i%3]})
+	}
+	var nodes []*node
+	for i, e := range emps {
+		name := fmt.Sprintf("n%d-%s", i, e)
+		added, err := w.api.AddNode(ctx, name, e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fl := &flaky{rng: rand.New(rand.NewPCG(seed+uint64(i), 7)), p: 0.15, next: http.DefaultTransport}
+		c, err := client.Init(ctx, client.Config{Dir: filepath.Join(t.TempDir(), name), Server: w.url, Node: name, Secret: added.Secret,
+			HTTP: &http.Client{Transport: fl, Timeout: time.Minute}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		fl.on = true
+		nodes = append(nodes, &node{c: c, emp: e, net: fl})
+	}
+	st := w.srv.Store()
+	pick := func(table string, from func(string, fieldsync.Query) (fieldsync.Page, error)) string {
+		p, err := from(table, fieldsync.Query{Limit: 1000})
+		if err != nil || len(p.Rows) == 0 {
+			return ""
+		}
+		return p.Rows[rng.IntN(len(p.Rows))].ID()
+	}
+	serverList := func(table string, q fieldsync.Query) (fieldsync.Page, error) { return st.List(ctx, table, q) }
+	for step := 0; step < steps; step++ {
+		switch a := rng.IntN(10); {
+		case a < 3: // a connected user changes the server
+			var ch fieldsync.Change
+			switch rng.IntN(5) {
+			case 0:
+				ch = fieldsync.Change{Op: fieldsync.OpInsert, Table: "opportunity_team", Values: map[string]any{
+					"opportunity_id": pick("opportunity", serverList), "position_id": "p-" + emps[rng.IntN(3)]}}
+			case 1:
+				if id := pick("opportunity_team", serverList); id != "" {
+					ch = fieldsync.Change{Op: fieldsync.OpDelete, Table: "opportunity_team", ID: id}
+				}
+			case 2:
+				if id := pick("opportunity", serverList); id != "" {
+					ch = fieldsync.Change{Op: fieldsync.OpUpdate, Table: "opportunity", ID: id, Values: map[string]any{
+						"stage": fmt.Sprintf("server-%d", step), "account_id": fmt.Sprintf("acc%d", rng.IntN(3))}}
+				}
+			case 3:
+				ch = fieldsync.Change{Op: fieldsync.OpInsert, Table: "contact", Values: map[string]any{
+					"account_id": fmt.Sprintf("acc%d", rng.IntN(3)), "first_name": fmt.Sprintf("s%d", step)}}
+			default:
+				ch = fieldsync.Change{Op: fieldsync.OpUpdate, Table: "position", ID: "p-" + emps[rng.IntN(3)],
+					Values: map[string]any{"employee_id": emps[rng.IntN(3)]}}
+			}
+			if ch.Table != "" {
+				if _, err := st.Apply(ctx, "", ch); err != nil && !errors.Is(err, fieldsync.ErrExists) && !errors.Is(err, fieldsync.ErrInvalid) {
+					t.Fatalf("step %d: server change: %v", step, err)
+				}
+			}
+		case a < 7: // a field user changes their local database
+			nd := nodes[rng.IntN(len(nodes))]
+			local := func(table string, q fieldsync.Query) (fieldsync.Page, error) { return nd.c.List(ctx, table, q) }
+			var ch fieldsync.Change
+			switch rng.IntN(4) {
+			case 0:
+				if id := pick("opportunity", local); id != "" {
+					ch = fieldsync.Change{Op: fieldsync.OpUpdate, Table: "opportunity", ID: id, Values: map[string]any{"stage": fmt.Sprintf("%s-%d", nd.c.Node(), step)}}
+				}
+			case 1:
+				if acc := pick("account", local); acc != "" {
+					ch = fieldsync.Change{Op: fieldsync.OpInsert, Table: "contact", Values: map[string]any{"account_id": acc, "first_name": fmt.Sprintf("%s-%d", nd.c.Node(), step)}}
+				}
+			case 2:
+				if id := pick("contact", local); id != "" {
+					ch = fieldsync.Change{Op: fieldsync.OpUpdate, Table: "contact", ID: id, Values: map[string]any{"last_name": fmt.Sprintf("%s-%d", nd.c.Node(), step)}}
+				}
+			default:
+				if opp := pick("opportunity", local); opp != "" {
+					ch = fieldsync.Change{Op: fieldsync.OpInsert, Table: "opportunity_team", Values: map[string]any{"opportunity_id": opp, "position_id": "p-" + emps[rng.IntN(3)]}}
+				}
+			}
+			if ch.Table != "" {
+				if _, err := nd.c.Apply(ctx, ch); err != nil && !errors.Is(err, fieldsync.ErrForbidden) && !errors.Is(err, fieldsync.ErrInvalid) {
+					t.Fatalf("step %d: local change on %s: %v", step, nd.c.Node(), err)
+				}
+			}
+		default: // a field user syncs (maybe over a failing connection)
+			nd := nodes[rng.IntN(len(nodes))]
+			if _, err := nd.c.Sync(ctx, client.SyncOptions{Wait: true}); err != nil {
+				t.Logf("step %d: sync of %s failed (will retry): %v", step, nd.c.Node(), err)
+			}
+		}
+	}
+	// Quiet rounds over a good network: every client converges.
+	for _, nd := range nodes {
+		nd.net.mu.Lock()
+		nd.net.on = false
+		nd.net.mu.Unlock()
+	}
+	for round := 0; round < 3; round++ {
+		for _, nd := range nodes {
+			w.settle()
+			if _, err := nd.c.Sync(ctx, client.SyncOptions{Wait: true}); err != nil {
+				t.Fatalf("quiet sync of %s: %v", nd.c.Node(), err)
+			}
+		}
+	}
+	w.settle()
+	for _, nd := range nodes {
+		if _, err := nd.c.Sync(ctx, client.SyncOptions{Wait: true}); err != nil {
+			t.Fatal(err)
+		}
+		// Every upload the node made reached the server and was merged or
+		// refused (with its reason kept): none lost, none pending.
+		next, err := nd.c.Store().MetaInt(ctx, "upload_next")
+		if err != nil {
+			t.Fatal(err)
+		}
+		merged, _ := st.MergedUploads(ctx, nd.c.Node(), 0)
+		refused, _ := st.Refused(ctx, nd.c.Node())
+		seen := map[int64]bool{}
+		for _, m := range merged {
+			seen[m.Number] = true
+		}
+		for _, r := range refused {
+			seen[r.Number] = true
+		}
+		for u := int64(1); u < next; u++ {
+			if !seen[u] {
+				t.Fatalf("seed %d: %s's upload %d was neither merged nor refused", seed, nd.c.Node(), u)
+			}
+		}
+		if cs, _ := nd.c.Status(ctx); cs.PendingChanges != 0 || cs.PendingUploads != 0 {
+			t.Fatalf("seed %d: %s still has pending work after quiet rounds: %+v", seed, nd.c.Node(), cs)
+		}
+		ref, err := visibility.Reference(ctx, st, st.Schema(), nd.emp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tb := range st.Schema().Tables {
+			want := map[string]fieldsync.Row{}
+			for _, id := range ref[tb.Name] {
+				r, err := st.Get(ctx, tb.Name, id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want[id] = r
+			}
+			got := map[string]fieldsync.Row{}
+			p, err := nd.c.List(ctx, tb.Name, fieldsync.Query{Limit: 1000})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range p.Rows {
+				got[r.ID()] = r
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("seed %d: %s's %s differs from the server's visible rows:\n got: %v\nwant: %v", seed, nd.c.Node(), tb.Name, got, want)
+			}
+		}
+	}
+}

@@ -1,0 +1,430 @@
+package client
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+
+	"fieldsync"
+	"fieldsync/dx"
+	"fieldsync/filestore"
+)
+
+const (
+	metaRequested = "requested_files" // "table/id" of rows whose requested-mode file the user asked for
+	metaFileLimit = "file_limit"      // the server's limit above which published files are only offered
+)
+
+// FilePath is where the node keeps an attachment file once fetched.
+func (c *Client) FilePath(ref fieldsync.FileRef) string { return c.path("files", ref.SHA256) }
+
+// Request asks for the file of a requested-mode attachment row: it comes
+// at the next sync.
+func (c *Client) Request(ctx context.Context, table, id string) error {
+	t, err := c.st.Schema().LookupTable(table)
+	if err != nil {
+		return err
+	}
+	if !t.HasFile() {
+		return fieldsync.Errorf(fieldsync.ErrInvalid, "table %s carries no files", table)
+	}
+	if _, err := c.st.Get(ctx, table, id); err != nil {
+		return err
+	}
+	req, err := c.requested(ctx)
+	if err != nil {
+		return err
+	}
+	req[table+"/"+id] = true
+	return c.saveRequested(ctx, req)
+}
+
+func (c *Client) requested(ctx context.Context) (map[string]bool, error) {
+	raw, err := c.st.Meta(ctx, metaRequested)
+	if err != nil || raw == "" {
+		return map[string]bool{}, err
+	}
+	var list []string
+	if err := json.Unmarshal([]byte(raw), &list); err != nil {
+		return nil, err
+	}
+	out := map[string]bool{}
+	for _, k := range list {
+		out[k] = true
+	}
+	return out, nil
+}
+
+func (c *Client) saveRequested(ctx context.Context, req map[string]bool) error {
+	list := make([]string, 0, len(req))
+	for k := range req {
+		list = append(list, k)
+	}
+	sort.Strings(list)
+	b, _ := json.Marshal(list)
+	return c.st.SetMeta(ctx, metaRequested, string(b))
+}
+
+// fileRow is an attachment row as far as files go.
+type fileRow struct {
+	key  string // table/id
+	ref  fieldsync.FileRef
+	mode string
+}
+
+// fileRows returns the local rows that carry a file, with the changes the
+// inbox (downloaded, not yet applied) brings laid over them.
+func (c *Client) fileRows(ctx context.Context) (map[string]fileRow, error) {
+	type rowKey struct{ table, id string }
+	rows := map[rowKey]fieldsync.Row{}
+	for _, t := range c.st.Schema().Tables {
+		if !t.HasFile() {
+			continue
+		}
+		after := ""
+		for {
+			p, err := c.st.List(ctx, t.Name, fieldsync.Query{After: after, Limit: 1000})
+			if err != nil {
+				return nil, err
+			}
+			for _, r := range p.Rows {
+				rows[rowKey{t.Name, r.ID()}] = r
+			}
+			if p.Next == "" {
+				break
+			}
+			after = p.Next
+		}
+	}
+	nums, err := numbered(c.path("inbox"))
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range nums {
+		_, txns, err := dx.ReadFile(c.path("inbox", fileName(n)), dx.Limits{})
+		if err != nil {
+			continue // ApplyInbox sets it aside
+		}
+		for _, t := range txns {
+			tb := c.st.Schema().Table(t.Table)
+			if tb == nil || !tb.HasFile() {
+				continue
+			}
+			key := rowKey{t.Table, t.RowID}
+			switch t.Op {
+			case fieldsync.OpInsert:
+				rows[key] = t.Values.Clone()
+			case fieldsync.OpUpdate:
+				if r, ok := rows[key]; ok {
+					r = r.Clone()
+					for k, v := range t.Values {
+						r[k] = v
+					}
+					rows[key] = r
+				}
+			default:
+				delete(rows, key)
+			}
+		}
+	}
+	out := map[string]fileRow{}
+	for key, r := range rows {
+		for _, col := range c.st.Schema().Table(key.table).Columns {
+			if col.Type != fieldsync.TypeFile {
+				continue
+			}
+			s, _ := r[col.Name].(string)
+			ref, err := fieldsync.ParseFileRef(s)
+			if err != nil {
+				continue
+			}
+			mode, _ := r["mode"].(string)
+			out[key.table+"/"+key.id] = fileRow{key: key.table + "/" + key.id, ref: ref, mode: mode}
+		}
+	}
+	return out, nil
+}
+
+// wantedFiles returns the files the node should have: published and
+// broadcast ones, and requested ones the user asked for.
+func (c *Client) wantedFiles(ctx context.Context) (map[string]fieldsync.FileRef, error) {
+	rows, err := c.fileRows(ctx)
+	if err != nil {
+		return nil, err
+	}
+	req, err := c.requested(ctx)
+	if err != nil {
+		return nil, err
+	}
+	limit, err := c.st.MetaInt(ctx, metaFileLimit)
+	if err != nil {
+		return nil, err
+	}
+	want := map[string]fieldsync.FileRef{}
+	for _, fr := range rows {
+		offered := fr.mode == "requested" || limit > 0 && fr.ref.Size > limit // too big: offered as requested
+		if offered && !req[fr.key] {
+			continue
+		}
+		want[fr.ref.SHA256] = fr.ref
+	}
+	return want, nil
+}
+
+// fetchFiles downloads the wanted files the node lacks, resuming partial
+// downloads and verifying each against its hash before keeping it. It
+// returns how many it fetched and their bytes.
+func (c *Client) fetchFiles(ctx context.Context, rc *remote, session string) (int, int64, error) {
+	want, err := c.wantedFiles(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	if err := os.MkdirAll(c.path("files"), 0o700); err != nil {
+		return 0, 0, err
+	}
+	n, total := 0, int64(0)
+	for _, ref := range want {
+		final := c.FilePath(ref)
+		if _, err := os.Stat(final); err == nil {
+			continue
+		}
+		part := c.path("files", ".part-"+ref.SHA256)
+		h := sha256.New()
+		got, err := rc.downloadHashed(ctx, session, "/sync/v1/files/"+url.PathEscape(ref.String()), part, h)
+		if err != nil {
+			var se *Error
+			if errors.As(err, &se) && se.Status == http.StatusNotFound {
+				continue // not ours (any more)
+			}
+			return n, total, fmt.Errorf("fetch file %s: %w", ref, err)
+		}
+		size := int64(0)
+		if info, err := os.Stat(part); err == nil {
+			size = info.Size()
+		}
+		if got := (fieldsync.FileRef{SHA256: hex.EncodeToString(h.Sum(nil)), Size: size}); got != ref {
+			err := fieldsync.Errorf(fieldsync.ErrDamagedFile, "file content %s does not match its reference %s", got, ref)
+			os.Remove(part)
+			return n, total, fmt.Errorf("fetch file %s: %w (discarded; the next sync fetches it again)", ref, err)
+		}
+		if err := os.Rename(part, final); err != nil {
+			return n, total, err
+		}
+		n++
+		total += got
+	}
+	return n, total, nil
+}
+
+// pruneFiles drops the files no local row carries any more (rows that
+// stopped being visible take their files with them).
+func (c *Client) pruneFiles(ctx context.Context) error {
+	ents, err := os.ReadDir(c.path("files"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	rows, err := c.fileRows(ctx)
+	if err != nil {
+		return err
+	}
+	keep := map[string]bool{}
+	for _, fr := range rows {
+		keep[fr.ref.SHA256] = true
+	}
+	for _, e := range ents {
+		if !keep[e.Name()] && len(e.Name()) == 64 {
+			if err := os.Remove(filepath.Join(c.path("files"), e.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// filesToUpload counts the files the node's unmerged changes name that
+// only the node has (attached offline).
+func (c *Client) filesToUpload(ctx context.Context) (int, error) {
+	var txns []fieldsync.Txn
+	ups, err := numbered(c.path("upload"))
+	if err != nil {
+		return 0, err
+	}
+	for _, u := range ups {
+		_, t, err := dx.ReadFile(c.path("upload", fileName(u)), dx.Limits{})
+		if err != nil {
+			return 0, err
+		}
+		txns = append(txns, t...)
+	}
+	ls, err := c.st.LogState(ctx)
+	if err != nil {
+		return 0, err
+	}
+	local, err := c.st.ReadLog(ctx, ls.Trimmed, 1_000_000)
+	if err != nil {
+		return 0, err
+	}
+	txns = append(txns, local...)
+	seen := map[string]bool{}
+	for _, t := range txns {
+		tb := c.st.Schema().Table(t.Table)
+		if tb == nil || !tb.HasFile() {
+			continue
+		}
+		for _, col := range tb.Columns {
+			s, _ := t.Values[col.Name].(string)
+			if ref, err := fieldsync.ParseFileRef(s); err == nil && col.Type == fieldsync.TypeFile {
+				if _, err := os.Stat(c.FilePath(ref)); err == nil {
+					seen[ref.SHA256] = true
+				}
+			}
+		}
+	}
+	return len(seen), nil
+}
+
+// fileStatus counts wanted files not here yet, and the requested rows.
+func (c *Client) fileStatus(ctx context.Context) (pending int, requested []string, err error) {
+	want, err := c.wantedFiles(ctx)
+	if err != nil {
+		return 0, nil, err
+	}
+	for _, ref := range want {
+		if _, err := os.Stat(c.FilePath(ref)); err != nil {
+			pending++
+		}
+	}
+	req, err := c.requested(ctx)
+	if err != nil {
+		return 0, nil, err
+	}
+	for k := range req {
+		requested = append(requested, k)
+	}
+	sort.Strings(requested)
+	return pending, requested, nil
+}
+
+// Attach makes a local file the attachment of a row (its file column, and
+// file_name and mode when the table has them), as a local change: the row
+// goes up at the next sync, and the file with it.
+func (c *Client) Attach(ctx context.Context, table, id, path, mode string) (fieldsync.Row, error) {
+	t, err := c.st.Schema().LookupTable(table)
+	if err != nil {
+		return nil, err
+	}
+	var col *fieldsync.Column
+	for _, cc := range t.Columns {
+		if cc.Type == fieldsync.TypeFile {
+			col = cc
+			break
+		}
+	}
+	if col == nil {
+		return nil, fieldsync.Errorf(fieldsync.ErrInvalid, "table %s carries no files", table)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	store, err := filestore.Open(c.path("files"), 0)
+	if err != nil {
+		return nil, err
+	}
+	ref, err := store.Put(f, fieldsync.FileRef{})
+	if err != nil {
+		return nil, err
+	}
+	// The client keeps files flat, by hash.
+	if err := os.Rename(store.Path(ref.SHA256), c.FilePath(ref)); err != nil {
+		return nil, err
+	}
+	os.Remove(filepath.Dir(store.Path(ref.SHA256)))
+	vals := map[string]any{col.Name: ref.String()}
+	if t.Column("file_name") != nil {
+		vals["file_name"] = filepath.Base(path)
+	}
+	if mode != "" && t.Column("mode") != nil {
+		vals["mode"] = mode
+	}
+	if _, err := c.Apply(ctx, fieldsync.Update(table, id, vals)); err != nil {
+		return nil, err
+	}
+	return c.st.Get(ctx, table, id)
+}
+
+// uploadFiles sends the files that the node's pending changes refer to
+// (attached offline), before the changes themselves, so the server has
+// every file its rows name.
+func (c *Client) uploadFiles(ctx context.Context, rc *remote, session string, txns []fieldsync.Txn) (int, int64, error) {
+	n, total := 0, int64(0)
+	sent := map[string]bool{}
+	for _, t := range txns {
+		tb := c.st.Schema().Table(t.Table)
+		if tb == nil || !tb.HasFile() {
+			continue
+		}
+		for _, col := range tb.Columns {
+			s, _ := t.Values[col.Name].(string)
+			ref, err := fieldsync.ParseFileRef(s)
+			if col.Type != fieldsync.TypeFile || err != nil || sent[ref.SHA256] {
+				continue
+			}
+			f, err := os.Open(c.FilePath(ref))
+			if errors.Is(err, os.ErrNotExist) {
+				continue // a file the node got from the server: the server has it
+			} else if err != nil {
+				return n, total, err
+			}
+			sentBytes, err := c.uploadFile(ctx, rc, session, ref, f)
+			f.Close()
+			if err != nil {
+				return n, total, fmt.Errorf("upload file %s (the next sync resumes it): %w", ref, err)
+			}
+			sent[ref.SHA256] = true
+			if sentBytes > 0 {
+				n++
+				total += sentBytes
+			}
+		}
+	}
+	return n, total, nil
+}
+
+// uploadFile sends what the server lacks of a file: it asks how much it
+// holds and sends the rest from there.
+func (c *Client) uploadFile(ctx context.Context, rc *remote, session string, ref fieldsync.FileRef, f *os.File) (int64, error) {
+	var have struct {
+		Have int64 `json:"have"`
+	}
+	path := "/sync/v1/files/" + url.PathEscape(ref.String())
+	if err := rc.json(ctx, http.MethodGet, path+"/upload", session, nil, &have); err != nil {
+		return 0, err
+	}
+	if have.Have >= ref.Size {
+		return 0, nil
+	}
+	if _, err := f.Seek(have.Have, io.SeekStart); err != nil {
+		return 0, err
+	}
+	resp, err := rc.request(ctx, http.MethodPut, path, session, io.LimitReader(f, ref.Size-have.Have),
+		map[string]string{"X-Fieldsync-Offset": strconv.FormatInt(have.Have, 10)})
+	if err != nil {
+		return 0, err
+	}
+	resp.Body.Close()
+	return ref.Size - have.Have, nil
+}

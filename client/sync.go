@@ -1,0 +1,635 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"syscall"
+	"time"
+
+	"fieldsync"
+	"fieldsync/dx"
+	"fieldsync/syncmgr"
+)
+
+// remote talks to the server's Synchronization Manager.
+type remote struct{ c *Client }
+
+func (c *Client) remote() *remote { return &remote{c: c} }
+
+// Error is an error answer of the Synchronization Manager.
+type Error struct {
+	Status int
+	Msg    string
+}
+
+func (e *Error) Error() string { return e.Msg }
+
+// Unwrap maps the answer to a fieldsync error kind.
+func (e *Error) Unwrap() error {
+	switch e.Status {
+	case http.StatusUnauthorized:
+		return fieldsync.ErrUnauthorized
+	case http.StatusForbidden:
+		return fieldsync.ErrNodeDeactivated
+	case http.StatusNotFound:
+		return fieldsync.ErrNotFound
+	case http.StatusBadRequest:
+		return fieldsync.ErrInvalid
+	case http.StatusRequestEntityTooLarge:
+		return fieldsync.ErrTooLarge
+	case http.StatusServiceUnavailable:
+		return ErrBusy
+	}
+	return nil
+}
+
+// ErrBusy is the server's "busy, retry later".
+var ErrBusy = errors.New("server busy")
+
+func (r *remote) request(ctx context.Context, method, path, session string, body io.Reader, hdr map[string]string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, r.c.cfg.Server+path, body)
+	if err != nil {
+		return nil, err
+	}
+	req.SetBasicAuth(r.c.cfg.Node, r.c.cfg.Secret)
+	if session != "" {
+		req.Header.Set("X-Fieldsync-Session", session)
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := r.c.cfg.HTTP.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("cannot reach the fieldsync server at %s: %w", r.c.cfg.Server, err)
+	}
+	if resp.StatusCode >= 300 {
+		defer resp.Body.Close()
+		var e struct {
+			Error string `json:"error"`
+		}
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		if json.Unmarshal(data, &e) != nil || e.Error == "" {
+			e.Error = "server answered " + resp.Status
+		}
+		return nil, &Error{Status: resp.StatusCode, Msg: e.Error}
+	}
+	return resp, nil
+}
+
+func (r *remote) json(ctx context.Context, method, path, session string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, _ := json.Marshal(in)
+		body = bytes.NewReader(b)
+	}
+	resp, err := r.request(ctx, method, path, session, body, nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if out == nil {
+		return nil
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+func (r *remote) start(ctx context.Context) (syncmgr.State, error) {
+	var st syncmgr.State
+	since, err := r.c.uploadsSince()
+	if err != nil {
+		return st, err
+	}
+	return st, r.json(ctx, http.MethodPost, "/sync/v1/sessions?since="+strconv.FormatInt(since, 10), "", nil, &st)
+}
+
+// uploadsSince is the number below the oldest upload file the client still
+// holds: the server tells where the ones above were merged.
+func (c *Client) uploadsSince() (int64, error) {
+	if c.st == nil {
+		return 0, nil
+	}
+	ups, err := numbered(c.path("upload"))
+	if err != nil {
+		return 0, err
+	}
+	low := int64(-1)
+	for _, u := range ups {
+		if low < 0 || u < low {
+			low = u
+		}
+	}
+	merged, err := c.mergedUploads()
+	if err != nil {
+		return 0, err
+	}
+	for _, m := range merged {
+		if low < 0 || m.number < low {
+			low = m.number
+		}
+	}
+	if low < 0 {
+		next, err := c.st.MetaInt(context.Background(), metaUploadNext)
+		return max(next-1, 0), err
+	}
+	return low - 1, nil
+}
+
+func (r *remote) end(ctx context.Context, session, result string) {
+	r.json(ctx, http.MethodPost, "/sync/v1/sessions/"+session+"/end", "", map[string]string{"result": result}, nil)
+}
+
+// download fetches path into file, resuming from what file already holds
+// (a broken transfer goes on from where it stopped).
+func (r *remote) download(ctx context.Context, session, path, file string) (int64, error) {
+	return r.downloadHashed(ctx, session, path, file, nil)
+}
+
+// downloadHashed is download that also feeds every byte of the file (the
+// part already on disk, then what arrives) to h, when h is not nil: a file
+// is verified as it comes, without reading it again.
+func (r *remote) downloadHashed(ctx context.Context, session, path, file string, h hash.Hash) (int64, error) {
+	have := int64(0)
+	if info, err := os.Stat(file); err == nil {
+		have = info.Size()
+	}
+	hdr := map[string]string{}
+	if have > 0 {
+		hdr["Range"] = "bytes=" + strconv.FormatInt(have, 10) + "-"
+	}
+	resp, err := r.request(ctx, http.MethodGet, path, session, nil, hdr)
+	var se *Error
+	if errors.As(err, &se) && se.Status == http.StatusRequestedRangeNotSatisfiable {
+		if h != nil {
+			if err := hashFile(file, h); err != nil {
+				return 0, err
+			}
+		}
+		return 0, nil // complete already
+	}
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if have > 0 && resp.StatusCode != http.StatusPartialContent {
+		os.Remove(file) // the server sent it whole
+		have = 0
+	}
+	if h != nil && have > 0 {
+		if err := hashFile(file, h); err != nil {
+			return 0, err
+		}
+	}
+	return writeSyncedHashed(file, resp.Body, h)
+}
+
+func hashFile(path string, h hash.Hash) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(h, f)
+	return err
+}
+
+// Summary is what one synchronization did.
+type Summary struct {
+	UpFiles, DownFiles int
+	UpBytes, DownBytes int64
+	Uploaded           int // local transactions sent
+	Conflicts          []fieldsync.Conflict
+	Refused            []string
+	Applied            int // inbox files applied (with Wait)
+	Files              int // attachment files fetched
+	FileBytes          int64
+	Took               time.Duration
+}
+
+// SyncOptions tunes Sync.
+type SyncOptions struct {
+	// Wait applies the inbox before returning; otherwise it is applied in
+	// the background (ApplyDone tells when) and the local database stays
+	// usable meanwhile.
+	Wait bool
+	// ApplyDone, when not nil, receives the result of a background apply.
+	ApplyDone chan<- error
+	// Progress, when not nil, is called as files move.
+	Progress func(done, total int, what string)
+}
+
+// Sync synchronizes with the server: upload pending local transactions,
+// download the outbox into the inbox, acknowledge it, disconnect, then
+// apply the inbox (before returning with Wait, in the background without).
+func (c *Client) Sync(ctx context.Context, opts SyncOptions) (Summary, error) {
+	sum, err := c.SyncOnly(ctx, opts)
+	if err != nil {
+		return sum, err
+	}
+	if opts.Wait {
+		n, err := c.ApplyInbox(ctx)
+		sum.Applied = n
+		if err != nil {
+			c.recordSync(ctx, "apply failed: "+err.Error())
+			return sum, err
+		}
+		return sum, nil
+	}
+	go func() {
+		_, err := c.ApplyInbox(context.WithoutCancel(ctx))
+		if opts.ApplyDone != nil {
+			opts.ApplyDone <- err
+		}
+	}()
+	return sum, nil
+}
+
+// SyncOnly is Sync without applying the inbox (ApplyInbox does that).
+func (c *Client) SyncOnly(ctx context.Context, opts SyncOptions) (Summary, error) {
+	start := time.Now()
+	var sum Summary
+	unlock, err := c.lockSync()
+	if err != nil {
+		return sum, err
+	}
+	defer unlock()
+	rc := c.remote()
+	st, err := rc.start(ctx)
+	if err != nil {
+		c.recordSync(ctx, "failed: "+err.Error())
+		return sum, err
+	}
+	result := "ok"
+	defer func() { rc.end(context.WithoutCancel(ctx), st.Session, result) }()
+	if err := c.syncSession(ctx, rc, st, &sum, opts); err != nil {
+		result = "failed: " + err.Error()
+		c.recordSync(ctx, result)
+		return sum, err
+	}
+	c.recordSync(ctx, result)
+	sum.Took = time.Since(start)
+	return sum, nil
+}
+
+func (c *Client) recordSync(ctx context.Context, result string) {
+	c.st.SetMeta(context.WithoutCancel(ctx), metaLastSync, time.Now().UTC().Format(time.RFC3339Nano))
+	c.st.SetMeta(context.WithoutCancel(ctx), metaLastResult, result)
+}
+
+func (c *Client) syncSession(ctx context.Context, rc *remote, st syncmgr.State, sum *Summary, opts SyncOptions) error {
+	// 1. Uploads: package pending local transactions, drop what the server
+	// merged (or refused), send the rest.
+	n, err := c.packageUploads(ctx)
+	if err != nil {
+		return err
+	}
+	sum.Uploaded = n
+	ups, err := numbered(c.path("upload"))
+	if err != nil {
+		return err
+	}
+	refused := map[int64]bool{}
+	for _, r := range st.Refused {
+		refused[r.Number] = true
+	}
+	firstSeq := map[int64]int64{}
+	for _, m := range st.Merged {
+		firstSeq[m.Number] = m.FirstSeq
+	}
+	if err := os.MkdirAll(c.path("upload", "merged"), 0o700); err != nil {
+		return err
+	}
+	for _, u := range ups {
+		path := c.path("upload", fileName(u))
+		if u > st.LastMerged {
+			// The files the upload's rows name go first.
+			_, txns, err := dx.ReadFile(path, dx.Limits{})
+			if err != nil {
+				return err
+			}
+			nf, fb, err := c.uploadFiles(ctx, rc, st.Session, txns)
+			sum.UpFiles += nf
+			sum.UpBytes += fb
+			if err != nil {
+				return err
+			}
+		}
+		if u <= st.LastMerged {
+			if refused[u] {
+				// None of it reached the server: put back the rows it changed.
+				if err := c.restore(ctx, rc, st.Session, path); err != nil {
+					return fmt.Errorf("restore rows of refused upload %d: %w", u, err)
+				}
+			} else if fs, ok := firstSeq[u]; ok {
+				// Merged: keep it until everything routed before it is applied.
+				if err := os.Rename(path, c.path("upload", "merged", fmt.Sprintf("%d-%d.dx", u, fs))); err != nil {
+					return err
+				}
+				continue
+			}
+			os.Remove(path)
+			continue
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		info, _ := f.Stat()
+		resp, err := rc.request(ctx, http.MethodPut, "/sync/v1/uploads/"+strconv.FormatInt(u, 10), st.Session, f, map[string]string{"Content-Type": "application/octet-stream"})
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("upload %d: %w", u, err)
+		}
+		resp.Body.Close()
+		sum.UpFiles++
+		sum.UpBytes += info.Size()
+	}
+	for _, r := range st.Refused {
+		sum.Refused = append(sum.Refused, fmt.Sprintf("upload %d refused: %s", r.Number, r.Reason))
+	}
+	// 2. Conflicts the server met merging earlier uploads.
+	if err := c.handleConflicts(ctx, st.Conflicts, sum); err != nil {
+		return err
+	}
+	// 3. Downloads: every outbox file into the inbox, fsynced, then acknowledged.
+	if err := os.MkdirAll(c.path("inbox"), 0o700); err != nil {
+		return err
+	}
+	applied, err := c.st.MetaInt(ctx, "inbox_applied")
+	if err != nil {
+		return err
+	}
+	var upto int64
+	for i, f := range st.Outbox {
+		if opts.Progress != nil {
+			opts.Progress(i, len(st.Outbox), "downloading")
+		}
+		final := c.path("inbox", fileName(f.Number))
+		if _, err := os.Stat(final); err == nil || f.Number <= applied {
+			upto = f.Number
+			continue // here already (an earlier sync stopped before acknowledging)
+		}
+		part := final + ".part"
+		n, err := rc.download(ctx, st.Session, "/sync/v1/outbox/"+strconv.FormatInt(f.Number, 10), part)
+		if err != nil {
+			return fmt.Errorf("download outbox file %d: %w", f.Number, err)
+		}
+		if _, _, err := dx.ReadFile(part, dx.Limits{}); err != nil {
+			os.Remove(part)
+			return fmt.Errorf("download outbox file %d: %w", f.Number, err)
+		}
+		if err := os.Rename(part, final); err != nil {
+			return err
+		}
+		sum.DownFiles++
+		sum.DownBytes += n
+		upto = f.Number
+	}
+	if sum.DownFiles > 0 {
+		if err := dx.SyncDir(c.path("inbox")); err != nil {
+			return err
+		}
+	}
+	if err := c.st.SetMeta(ctx, metaRoutedSeq, strconv.FormatInt(st.RoutedSeq, 10)); err != nil {
+		return err
+	}
+	if err := c.st.SetMeta(ctx, metaFileLimit, strconv.FormatInt(st.FileLimit, 10)); err != nil {
+		return err
+	}
+	// Attachment files the node should have: published and broadcast ones,
+	// and requested ones the user asked for.
+	nf, fb, err := c.fetchFiles(ctx, rc, st.Session)
+	sum.Files, sum.FileBytes = nf, fb
+	if err != nil {
+		return err
+	}
+	if upto > 0 {
+		if err := rc.json(ctx, http.MethodPost, "/sync/v1/outbox/ack", st.Session, map[string]int64{"upto": upto}, nil); err != nil {
+			return fmt.Errorf("acknowledge outbox: %w", err)
+		}
+	}
+	if opts.Progress != nil {
+		opts.Progress(len(st.Outbox), len(st.Outbox), "downloaded")
+	}
+	return nil
+}
+
+// handleConflicts acts on the conflicts the server reports for this node
+// that it has not seen yet: a team row the server merged into its own is
+// dropped locally (the server's row comes through the outbox).
+func (c *Client) handleConflicts(ctx context.Context, conflicts []fieldsync.Conflict, sum *Summary) error {
+	seen, err := c.st.MetaInt(ctx, metaConflicts)
+	if err != nil {
+		return err
+	}
+	kept, err := c.localConflicts(ctx)
+	if err != nil {
+		return err
+	}
+	for _, cf := range conflicts {
+		if cf.ID <= seen {
+			continue
+		}
+		sum.Conflicts = append(sum.Conflicts, cf)
+		kept = append(kept, cf)
+		if cf.Kind == fieldsync.ConflictTeamMerged {
+			if err := c.st.Purge(ctx, cf.Table, cf.RowID); err != nil {
+				return err
+			}
+		}
+		seen = cf.ID
+	}
+	if len(kept) > 100 {
+		kept = kept[len(kept)-100:]
+	}
+	b, _ := json.Marshal(kept)
+	if err := c.st.SetMeta(ctx, metaConflictList, string(b)); err != nil {
+		return err
+	}
+	return c.st.SetMeta(ctx, metaConflicts, strconv.FormatInt(seen, 10))
+}
+
+// localConflicts returns the latest conflicts the server reported for this node.
+func (c *Client) localConflicts(ctx context.Context) ([]fieldsync.Conflict, error) {
+	raw, err := c.st.Meta(ctx, metaConflictList)
+	if err != nil || raw == "" {
+		return nil, err
+	}
+	var out []fieldsync.Conflict
+	return out, json.Unmarshal([]byte(raw), &out)
+}
+
+// packageUploads writes the pending local transactions into the next
+// upload file and trims them from the local log. It returns how many.
+func (c *Client) packageUploads(ctx context.Context) (int, error) {
+	if err := os.MkdirAll(c.path("upload"), 0o700); err != nil {
+		return 0, err
+	}
+	next, err := c.st.MetaInt(ctx, metaUploadNext)
+	if err != nil {
+		return 0, err
+	}
+	// A crash between writing the file and trimming the log: finish it.
+	if _, err := os.Stat(c.path("upload", fileName(next))); err == nil {
+		_, txns, err := dx.ReadFile(c.path("upload", fileName(next)), dx.Limits{})
+		if err != nil {
+			return 0, err
+		}
+		if err := c.finishUpload(ctx, next, txns); err != nil {
+			return 0, err
+		}
+		next++
+	}
+	ls, err := c.st.LogState(ctx)
+	if err != nil {
+		return 0, err
+	}
+	txns, err := c.st.ReadLog(ctx, ls.Trimmed, 1_000_000)
+	if err != nil || len(txns) == 0 {
+		return 0, err
+	}
+	hdr := dx.Header{Kind: dx.KindUpload, Node: c.cfg.Node, Number: uint64(next)}
+	if err := dx.WriteFile(c.path("upload"), fileName(next), hdr, txns, nil); err != nil {
+		return 0, err
+	}
+	return len(txns), c.finishUpload(ctx, next, txns)
+}
+
+func (c *Client) finishUpload(ctx context.Context, number int64, txns []fieldsync.Txn) error {
+	if len(txns) > 0 {
+		if err := c.st.TrimLog(ctx, txns[len(txns)-1].Seq); err != nil {
+			return err
+		}
+	}
+	return c.st.SetMeta(ctx, metaUploadNext, strconv.FormatInt(number+1, 10))
+}
+
+// Status is a node's local view.
+type Status struct {
+	Node           string `json:"node"`
+	Server         string `json:"server"`
+	LastSync       string `json:"last_sync"`
+	LastResult     string `json:"last_sync_result"`
+	PendingChanges int64  `json:"pending_changes"` // local transactions not yet packaged
+	PendingUploads int    `json:"pending_uploads"` // upload files not yet known merged
+	InboxFiles     int    `json:"inbox_files"`     // downloaded, not yet applied
+	ExtractSeq     int64  `json:"extract_seq"`
+	// Conflicts are the latest conflicts the server met merging this node's changes.
+	Conflicts []fieldsync.Conflict `json:"conflicts"`
+	// FilesPending are attachment files the node should have and has not
+	// fetched yet; Requested are the rows whose requested file the user asked for.
+	FilesPending int      `json:"files_pending"`
+	Requested    []string `json:"requested"`
+	// FilesToUpload are files attached offline that have not gone up yet.
+	FilesToUpload int `json:"files_to_upload"`
+}
+
+// Status returns the node's local view.
+func (c *Client) Status(ctx context.Context) (Status, error) {
+	s := Status{Node: c.cfg.Node, Server: c.cfg.Server}
+	var err error
+	if s.LastSync, err = c.st.Meta(ctx, metaLastSync); err != nil {
+		return s, err
+	}
+	if s.LastResult, err = c.st.Meta(ctx, metaLastResult); err != nil {
+		return s, err
+	}
+	ls, err := c.st.LogState(ctx)
+	if err != nil {
+		return s, err
+	}
+	s.PendingChanges = ls.Pending
+	ups, _ := numbered(c.path("upload"))
+	s.PendingUploads = len(ups)
+	ins, _ := numbered(c.path("inbox"))
+	s.InboxFiles = len(ins)
+	if s.ExtractSeq, err = c.st.MetaInt(ctx, "extract_seq"); err != nil {
+		return s, err
+	}
+	if s.Conflicts, err = c.localConflicts(ctx); s.Conflicts == nil {
+		s.Conflicts = []fieldsync.Conflict{}
+	}
+	if err != nil {
+		return s, err
+	}
+	s.FilesPending, s.Requested, err = c.fileStatus(ctx)
+	if s.Requested == nil {
+		s.Requested = []string{}
+	}
+	if err != nil {
+		return s, err
+	}
+	s.FilesToUpload, err = c.filesToUpload(ctx)
+	return s, err
+}
+
+// restore puts back, as the server has them now, the rows a refused upload
+// changed: rows the node does not see (or that are gone) are dropped.
+func (c *Client) restore(ctx context.Context, rc *remote, session, path string) error {
+	_, txns, err := dx.ReadFile(path, dx.Limits{})
+	if err != nil {
+		return err
+	}
+	done := map[string]bool{}
+	for _, t := range txns {
+		key := t.Table + "\x00" + t.RowID
+		if done[key] || c.st.Schema().Table(t.Table) == nil {
+			continue
+		}
+		done[key] = true
+		var row map[string]any
+		err := rc.json(ctx, http.MethodGet, "/sync/v1/rows/"+url.PathEscape(t.Table)+"/"+url.PathEscape(t.RowID), session, nil, &row)
+		var se *Error
+		switch {
+		case errors.As(err, &se) && se.Status == http.StatusNotFound:
+			err = c.st.Purge(ctx, t.Table, t.RowID)
+		case err == nil:
+			vals, cerr := c.st.Schema().Table(t.Table).CoerceRow(row)
+			if cerr != nil {
+				return cerr
+			}
+			err = c.st.Put(ctx, t.Table, vals)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ErrSyncRunning: another synchronization of the same folder is under way.
+var ErrSyncRunning = errors.New("a synchronization of this folder is already running")
+
+// lockSync makes sure only one synchronization of a folder runs at a time,
+// across processes: an exclusive lock on DIR/sync.lock, released by the
+// kernel if the process dies.
+func (c *Client) lockSync() (func(), error) {
+	f, err := os.OpenFile(c.path("sync.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%w (%s): wait for it to finish", ErrSyncRunning, c.cfg.Dir)
+		}
+		return nil, err
+	}
+	return func() {
+		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}, nil
+}
+
+func jsonDecodeBody(resp *http.Response, v any) error {
+	defer resp.Body.Close()
+	return json.NewDecoder(resp.Body).Decode(v)
+}
