@@ -1,0 +1,171 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+)
+
+func adminCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%w: admin needs a command: node add|list|deactivate|reextract, status", errUsage)
+	}
+	switch args[0] {
+	case "node":
+		if len(args) < 2 {
+			return fmt.Errorf("%w: admin node needs a verb: add, list, get, deactivate, reextract", errUsage)
+		}
+		return adminNode(ctx, args[1], args[2:], stdout, stderr)
+	case "status":
+		return adminStatus(ctx, args[1:], stdout, stderr)
+	case "conflicts":
+		return adminConflicts(ctx, args[1:], stdout, stderr)
+	}
+	return fmt.Errorf("%w: unknown admin command %q (node, status, conflicts)", errUsage, args[0])
+}
+
+func adminNode(ctx context.Context, verb string, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("admin node "+verb, stderr)
+	var c conn
+	c.register(fs)
+	employee := fs.String("employee", "", "add: the `id` of the employee the node is for")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	name := ""
+	switch verb {
+	case "list":
+		if len(pos) > 0 {
+			return fmt.Errorf("%w: admin node list takes no arguments", errUsage)
+		}
+	case "add", "get", "deactivate", "reextract":
+		if len(pos) != 1 || verb == "add" && *employee == "" {
+			shape := "NAME"
+			if verb == "add" {
+				shape = "NAME --employee EMPLOYEE_ID"
+			}
+			return fmt.Errorf("%w: admin node %s %s", errUsage, verb, shape)
+		}
+		name = pos[0]
+	default:
+		return fmt.Errorf("%w: unknown admin node verb %q (add, list, get, deactivate, reextract)", errUsage, verb)
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	switch verb {
+	case "add":
+		out, err := cl.AddNode(ctx, name, *employee)
+		if err != nil {
+			return err
+		}
+		if c.json {
+			return printJSON(stdout, out)
+		}
+		fmt.Fprintf(stdout, "node      %s\nemployee  %s\nsecret    %s\n", out.Node.Name, out.Node.EmployeeID, out.Secret)
+		if out.ExtractError != "" {
+			fmt.Fprintf(stdout, "warning   %s\n", out.ExtractError)
+		}
+		fmt.Fprintln(stdout, "The secret is shown only now: give it to the node's user (client init --secret).")
+	case "list":
+		nodes, err := cl.ListNodes(ctx)
+		if err != nil {
+			return err
+		}
+		if c.json {
+			return printJSON(stdout, nodes)
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "NAME\tEMPLOYEE\tACTIVE\tCREATED\tLAST EXTRACT")
+		for _, n := range nodes {
+			fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\n", n.Name, n.EmployeeID, n.Active, when(n.Created), when(n.Extracted))
+		}
+		tw.Flush()
+	case "get":
+		n, err := cl.Node(ctx, name)
+		if err != nil {
+			return err
+		}
+		if c.json {
+			return printJSON(stdout, n)
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintf(tw, "name\t%s\nemployee\t%s\nactive\t%v\ncreated\t%s\ndeactivated\t%s\nlast extract\t%s\n",
+			n.Name, n.EmployeeID, n.Active, when(n.Created), when(n.Deactivated), when(n.Extracted))
+		tw.Flush()
+	case "deactivate":
+		n, err := cl.DeactivateNode(ctx, name)
+		if err != nil {
+			return err
+		}
+		if c.json {
+			return printJSON(stdout, n)
+		}
+		fmt.Fprintf(stdout, "node %s deactivated at %s\n", n.Name, when(n.Deactivated))
+	case "reextract":
+		res, err := cl.Reextract(ctx, name)
+		if err != nil {
+			return err
+		}
+		if c.json {
+			return printJSON(stdout, res)
+		}
+		fmt.Fprintf(stdout, "node %s re-extracted at sequence %v into %v\n", name, res["seq"], res["path"])
+	}
+	return nil
+}
+
+func adminStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("admin status", stderr)
+	var c conn
+	c.register(fs)
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return fmt.Errorf("%w: admin status takes no arguments", errUsage)
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	s, err := cl.Status(ctx)
+	if err != nil {
+		return err
+	}
+	if c.json {
+		return printJSON(stdout, s)
+	}
+	fmt.Fprintf(stdout, "Transaction Log        %d pending, last sequence %d\n", s.Log.Pending, s.Log.LastSeq)
+	fmt.Fprintf(stdout, "Transaction Processor  at %d, %d txnproc files not yet routed everywhere\n", s.Processor.Position, s.Processor.PendingFiles)
+	for _, r := range s.Routers {
+		fmt.Fprintf(stdout, "Transaction Router %d   at %d, %d behind the processor\n", r.Partition, r.Position, r.Backlog)
+	}
+	if len(s.Routers) == 0 {
+		fmt.Fprintln(stdout, "Transaction Router     has not routed anything yet")
+	}
+	fmt.Fprintln(stdout)
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tEMPLOYEE\tACTIVE\tOUTBOX FILES\tOUTBOX BYTES\tLAST EXTRACT\tLAST SYNC\tLAST SESSION")
+	for _, n := range s.Nodes {
+		session := "-"
+		if ls := n.LastSession; ls != nil {
+			session = fmt.Sprintf("%s: up %d files %d B, down %d files %d B", ls.Result, ls.UpFiles, ls.UpBytes, ls.DownFiles, ls.DownBytes)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%v\t%d\t%d\t%s\t%s\t%s\n", n.Name, n.EmployeeID, n.Active, n.OutboxFiles, n.OutboxBytes, when(n.LastExtract), when(n.LastSync), session)
+	}
+	tw.Flush()
+	return nil
+}
+
+func when(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Local().Format("2006-01-02 15:04:05")
+}

@@ -1,0 +1,390 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"fieldsync/internal/testutil"
+	"fieldsync/server"
+)
+
+// startServer runs a server in the test process on a loopback port.
+func startServer(t *testing.T) (url, token string) {
+	t.Helper()
+	srv, url := testutil.StartServer(t, server.Config{})
+	return url, srv.Token()
+}
+
+// cli runs one command line in-process against the server.
+func cli(t *testing.T, url, token string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	args = append(args, "--server", url, "--token", token)
+	code = run(context.Background(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func mustCLI(t *testing.T, url, token string, args ...string) string {
+	t.Helper()
+	code, out, errs := cli(t, url, token, args...)
+	if code != 0 {
+		t.Fatalf("fieldsync %s: exit %d: %s", strings.Join(args, " "), code, errs)
+	}
+	return out
+}
+
+func TestRecordCommands(t *testing.T) {
+	url, token := startServer(t)
+	mustCLI(t, url, token, "record", "create", "employee", "id=ann", "name=Ann Field", "login=ann")
+	mustCLI(t, url, token, "record", "create", "account", "id=acme", "name=Acme Corp", "industry=tools")
+	out := mustCLI(t, url, token, "record", "create", "opportunity", "name=Acme renewal", "account_id=acme",
+		"revenue:=50000", "close_date=2026-12-15", "campaign_id:=null", "--json")
+	var row map[string]any
+	if err := json.Unmarshal([]byte(out), &row); err != nil {
+		t.Fatalf("create --json printed %q: %v", out, err)
+	}
+	id, _ := row["id"].(string)
+	if id == "" || row["revenue"] != 50000.0 || row["close_date"] != "2026-12-15T00:00:00Z" || row["campaign_id"] != nil {
+		t.Fatalf("created %v", row)
+	}
+	out = mustCLI(t, url, token, "record", "get", "opportunity", id)
+	if !regexp.MustCompile(`(?m)^name\s+Acme renewal$`).MatchString(out) {
+		t.Fatalf("get printed:\n%s", out)
+	}
+	// Flags may come before the positionals too.
+	out = mustCLI(t, url, token, "record", "update", "--json", "opportunity", id, "stage=won")
+	if !strings.Contains(out, `"stage": "won"`) {
+		t.Fatalf("update printed %s", out)
+	}
+	out = mustCLI(t, url, token, "record", "list", "opportunity", "stage=won", "--json")
+	var rows []map[string]any
+	if err := json.Unmarshal([]byte(out), &rows); err != nil || len(rows) != 1 || rows[0]["id"] != id {
+		t.Fatalf("list printed %s (%v)", out, err)
+	}
+	out = mustCLI(t, url, token, "record", "list", "opportunity")
+	if !strings.Contains(out, "Acme renewal") || !strings.HasPrefix(out, "id ") {
+		t.Fatalf("list table:\n%s", out)
+	}
+	mustCLI(t, url, token, "record", "delete", "opportunity", id)
+	if code, _, errs := cli(t, url, token, "record", "get", "opportunity", id); code != 1 || !strings.Contains(errs, "no row with id") {
+		t.Fatalf("get after delete: %d %s", code, errs)
+	}
+}
+
+func TestErrorsAreOneLine(t *testing.T) {
+	url, token := startServer(t)
+	mustCLI(t, url, token, "record", "create", "account", "id=acme", "name=Acme")
+	cases := []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"record", "create", "nosuch", "a=b"}, 1, `unknown table "nosuch"`},
+		{[]string{"record", "create", "account", "colour=red"}, 1, `table account has no column "colour"`},
+		{[]string{"record", "create", "product", "name=x", "price=cheap"}, 1, `column price expects real, got "cheap"`},
+		{[]string{"record", "create", "contact", "account_id=ghost"}, 1, `contact.account_id: no account with id "ghost"`},
+		{[]string{"record", "create", "account", "justtext"}, 2, `"justtext" is not col=value`},
+		{[]string{"record", "get", "account"}, 2, "record get TABLE ID"},
+		{[]string{"record", "frobnicate", "account"}, 2, `unknown record verb "frobnicate"`},
+		{[]string{"admin", "node", "add", "n1"}, 2, "--employee"},
+		{[]string{"admin", "node", "add", "n1", "--employee", "ghost"}, 1, `no employee with id "ghost"`},
+		{[]string{"admin", "node", "deactivate", "ghost"}, 1, `unknown node "ghost"`},
+		{[]string{"nosuchcommand"}, 2, `unknown command "nosuchcommand"`},
+	}
+	for _, tc := range cases {
+		code, _, errs := cli(t, url, token, tc.args...)
+		if code != tc.code || !strings.Contains(errs, tc.msg) || strings.Count(errs, "\n") != 1 || !strings.HasPrefix(errs, "fieldsync: ") {
+			t.Errorf("fieldsync %s: exit %d, stderr %q; want exit %d and one line saying %q", strings.Join(tc.args, " "), code, errs, tc.code, tc.msg)
+		}
+	}
+	if code, _, errs := cli(t, url, "wrong-token", "record", "list", "account"); code != 1 || errs != "fieldsync: invalid token\n" {
+		t.Errorf("wrong token: %d %q", code, errs)
+	}
+	if code, _, errs := cli(t, "http://127.0.0.1:1", token, "record", "list", "account"); code != 1 || !strings.Contains(errs, "cannot reach the fieldsync server") {
+		t.Errorf("unreachable server: %d %q", code, errs)
+	}
+}
+
+func TestAdminCommands(t *testing.T) {
+	url, token := startServer(t)
+	mustCLI(t, url, token, "record", "create", "employee", "id=ann", "name=Ann", "login=ann")
+	out := mustCLI(t, url, token, "admin", "node", "add", "ann-laptop", "--employee", "ann")
+	if !regexp.MustCompile(`(?m)^secret\s+\S{40,}$`).MatchString(out) {
+		t.Fatalf("node add printed:\n%s", out)
+	}
+	if code, _, errs := cli(t, url, token, "admin", "node", "add", "ann-laptop", "--employee", "ann"); code != 1 || !strings.Contains(errs, `node "ann-laptop" already exists`) {
+		t.Fatalf("duplicate node: %d %s", code, errs)
+	}
+	var nodes []map[string]any
+	if err := json.Unmarshal([]byte(mustCLI(t, url, token, "admin", "node", "list", "--json")), &nodes); err != nil || len(nodes) != 1 || nodes[0]["active"] != true {
+		t.Fatalf("node list: %v %v", nodes, err)
+	}
+	out = mustCLI(t, url, token, "admin", "node", "reextract", "ann-laptop")
+	if !strings.Contains(out, "re-extracted") {
+		t.Fatalf("reextract printed %q", out)
+	}
+	out = mustCLI(t, url, token, "admin", "status")
+	if !strings.Contains(out, "Transaction Log") || !strings.Contains(out, "ann-laptop") {
+		t.Fatalf("status printed:\n%s", out)
+	}
+	var st map[string]any
+	if err := json.Unmarshal([]byte(mustCLI(t, url, token, "admin", "status", "--json")), &st); err != nil || st["nodes"] == nil {
+		t.Fatalf("status --json: %v %v", st, err)
+	}
+	mustCLI(t, url, token, "admin", "node", "deactivate", "ann-laptop")
+	if err := json.Unmarshal([]byte(mustCLI(t, url, token, "admin", "node", "list", "--json")), &nodes); err != nil || nodes[0]["active"] != false {
+		t.Fatalf("node list after deactivate: %v %v", nodes, err)
+	}
+}
+
+// TestBinary builds the real binary, starts its server on a free loopback
+// port, drives it with the CLI as the README does, and stops it with SIGTERM.
+func TestBinary(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "fieldsync")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	srv := exec.Command(bin, "server", "--listen", "127.0.0.1:0")
+	srv.Dir = dir
+	stdout, _ := srv.StdoutPipe()
+	var serverLog bytes.Buffer
+	srv.Stderr = &serverLog
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Process.Kill()
+	lines := bufio.NewScanner(stdout)
+	if !lines.Scan() {
+		t.Fatalf("server printed nothing; log:\n%s", serverLog.String())
+	}
+	m := regexp.MustCompile(`listening on (http://\S+) \(data \./fieldsync-data, admin token in (\S+)\)`).FindStringSubmatch(lines.Text())
+	if m == nil {
+		t.Fatalf("server said %q", lines.Text())
+	}
+	url := m[1]
+	info, err := os.Stat(filepath.Join(dir, m[2]))
+	if err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("admin token file: %v, mode %v", err, info.Mode())
+	}
+	fs := func(args ...string) (string, string, error) {
+		cmd := exec.Command(bin, args...)
+		cmd.Dir = dir // the token comes from ./fieldsync-data/admin.token
+		cmd.Env = append(os.Environ(), "FIELDSYNC_SERVER="+url, "FIELDSYNC_TOKEN=")
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		err := cmd.Run()
+		return out.String(), errb.String(), err
+	}
+	for _, args := range [][]string{
+		{"record", "create", "employee", "id=ann", "name=Ann Field", "login=ann"},
+		{"record", "create", "campaign", "id=spring", "name=Spring launch", "starts_on=2026-03-01"},
+		{"record", "create", "account", "id=acme", "name=Acme Corp"},
+	} {
+		if _, errs, err := fs(args...); err != nil {
+			t.Fatalf("%v: %v %s", args, err, errs)
+		}
+	}
+	out, errs, err := fs("record", "create", "opportunity", "name=Acme renewal", "account_id=acme", "campaign_id=spring", "revenue:=50000", "--json")
+	if err != nil {
+		t.Fatalf("create opportunity: %v %s", err, errs)
+	}
+	var row map[string]any
+	if err := json.Unmarshal([]byte(out), &row); err != nil || row["id"] == nil {
+		t.Fatalf("create printed %q", out)
+	}
+	id := row["id"].(string)
+	mustFS := func(args ...string) string {
+		t.Helper()
+		out, errs, err := fs(args...)
+		if err != nil {
+			t.Fatalf("fieldsync %s: %v %s", strings.Join(args, " "), err, errs)
+		}
+		return out
+	}
+	if out := mustFS("record", "get", "opportunity", id, "--json"); !strings.Contains(out, `"campaign_id": "spring"`) || !strings.Contains(out, `"revenue": 50000`) {
+		t.Fatalf("get printed %s", out)
+	}
+	var rows []map[string]any
+	if out := mustFS("record", "list", "opportunity", "account_id=acme", "--json"); json.Unmarshal([]byte(out), &rows) != nil || len(rows) != 1 || rows[0]["id"] != id {
+		t.Fatalf("list printed %s", out)
+	}
+	if out := mustFS("record", "update", "opportunity", id, "stage=won", "campaign_id:=null", "--json"); json.Unmarshal([]byte(out), &row) != nil || row["stage"] != "won" || row["campaign_id"] != nil {
+		t.Fatalf("update printed %s", out)
+	}
+	if out := mustFS("record", "delete", "opportunity", id); !strings.Contains(out, "deleted opportunity "+id) {
+		t.Fatalf("delete printed %q", out)
+	}
+	// The same, with the token given as a file.
+	if out := mustFS("record", "list", "opportunity", "--json", "--token-file", m[2]); strings.TrimSpace(out) != "[]" {
+		t.Fatalf("list after delete printed %q", out)
+	}
+	for _, tc := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"record", "get", "opportunity", id}, 1, `fieldsync: opportunity: no row with id "` + id + `"` + "\n"},
+		{[]string{"record", "create", "account", "colour=red"}, 1, `fieldsync: table account has no column "colour"` + "\n"},
+		{[]string{"record", "create", "opportunity", "name=x", "account_id=ghost"}, 1, `fieldsync: opportunity.account_id: no account with id "ghost"` + "\n"},
+		{[]string{"record", "get", "opportunity"}, 2, "fieldsync: usage: record get TABLE ID\n"},
+		{[]string{"record", "list", "account", "--token", "wrong"}, 1, "fieldsync: invalid token\n"},
+	} {
+		_, errs, err := fs(tc.args...)
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != tc.code || errs != tc.msg {
+			t.Errorf("fieldsync %s: %v, stderr %q; want exit %d and %q", strings.Join(tc.args, " "), err, errs, tc.code, tc.msg)
+		}
+	}
+	if err := srv.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- srv.Wait() }()
+	select {
+	case err := <-waited:
+		if err != nil {
+			t.Fatalf("server exit after SIGTERM: %v\n%s", err, serverLog.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("server did not stop on SIGTERM")
+	}
+}
+
+func TestParseInterleavesFlags(t *testing.T) {
+	cases := []struct {
+		args []string
+		pos  []string
+		json bool
+		srv  string
+		err  string
+	}{
+		{args: []string{"account", "name=x"}, pos: []string{"account", "name=x"}},
+		{args: []string{"--json", "account", "name=x"}, pos: []string{"account", "name=x"}, json: true},
+		{args: []string{"account", "--json", "name=x"}, pos: []string{"account", "name=x"}, json: true},
+		{args: []string{"account", "name=x", "--server", "http://h:1", "--json"}, pos: []string{"account", "name=x"}, json: true, srv: "http://h:1"},
+		{args: []string{"account", "-server=http://h:1", "name=x"}, pos: []string{"account", "name=x"}, srv: "http://h:1"},
+		{args: []string{"account", "--", "--json", "-x"}, pos: []string{"account", "--json", "-x"}},
+		{args: []string{}, pos: nil},
+		{args: []string{"account", "--nope"}, err: "flag provided but not defined: -nope"},
+		{args: []string{"account", "--server"}, err: "flag needs an argument: -server"},
+	}
+	for _, tc := range cases {
+		fs := newFlags("test", io.Discard)
+		var c conn
+		c.register(fs)
+		pos, err := parse(fs, tc.args)
+		if tc.err != "" {
+			if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("parse %q: %v, want a usage error saying %q", tc.args, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || !slices.Equal(pos, tc.pos) || c.json != tc.json || c.server != tc.srv {
+			t.Errorf("parse %q: %q json=%v server=%q err=%v; want %q json=%v server=%q", tc.args, pos, c.json, c.server, err, tc.pos, tc.json, tc.srv)
+		}
+	}
+	fs := newFlags("test", io.Discard)
+	if _, err := parse(fs, []string{"x", "--help"}); !errors.Is(err, errHelp) {
+		t.Errorf("--help: %v", err)
+	}
+}
+
+func TestParseValues(t *testing.T) {
+	cases := []struct {
+		arg  string
+		want any
+		err  string
+	}{
+		{"name=Acme Corp", "Acme Corp", ""},
+		{"name=", "", ""},
+		{"expr=a=b", "a=b", ""},   // only the first = splits
+		{"note=x:=y", "x:=y", ""}, // := after = is part of the text
+		{"revenue:=5000", json.Number("5000"), ""},
+		{"revenue:=12.5", json.Number("12.5"), ""},
+		{"campaign_id:=null", nil, ""},
+		{"done:=true", true, ""},
+		{`name:="quoted"`, "quoted", ""},
+		{"revenue:=lots", nil, `"lots" is not a JSON value`},
+		{"novalue", nil, `"novalue" is not col=value or col:=JSON`},
+		{"=x", nil, `"=x" is not col=value`},
+	}
+	for _, tc := range cases {
+		vals, err := parseValues([]string{tc.arg})
+		if tc.err != "" {
+			if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%s: %v, want a usage error saying %s", tc.arg, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || len(vals) != 1 {
+			t.Errorf("%s: %v %v", tc.arg, vals, err)
+			continue
+		}
+		for _, v := range vals {
+			if v != tc.want {
+				t.Errorf("%s: got %#v, want %#v", tc.arg, v, tc.want)
+			}
+		}
+	}
+}
+
+func TestVersionHelpAndUsage(t *testing.T) {
+	t.Chdir(t.TempDir()) // no ./fieldsync-data/admin.token here
+	t.Setenv("FIELDSYNC_TOKEN", "")
+	t.Setenv("FIELDSYNC_SERVER", "")
+	cases := []struct {
+		args     []string
+		code     int
+		out, err string
+	}{
+		{[]string{"version"}, 0, "fieldsync dev\n", ""},
+		{[]string{"help"}, 0, "fieldsync record create TABLE", ""},
+		{[]string{}, 2, "", "fieldsync: usage: no command given"},
+		{[]string{"record"}, 2, "", "record needs a verb"},
+		{[]string{"record", "get", "account"}, 2, "", "usage: record get TABLE ID\n"},
+		{[]string{"record", "update", "account", "x"}, 2, "", "usage: record update TABLE ID col=value ...\n"},
+		{[]string{"admin", "node", "list", "extra"}, 2, "", "admin node list takes no arguments"},
+		{[]string{"admin", "node", "frob"}, 2, "", `unknown admin node verb "frob"`},
+		{[]string{"admin", "nodes"}, 2, "", `unknown admin command "nodes"`},
+		{[]string{"server", "extra"}, 2, "", "server takes no arguments"},
+		{[]string{"record", "list", "account"}, 1, "", "no API token: pass --token, set FIELDSYNC_TOKEN"},
+	}
+	for _, tc := range cases {
+		var out, errb bytes.Buffer
+		code := run(context.Background(), tc.args, &out, &errb)
+		if code != tc.code || !strings.Contains(out.String(), tc.out) || !strings.Contains(errb.String(), tc.err) {
+			t.Errorf("fieldsync %s: exit %d, stdout %q, stderr %q; want exit %d, %q, %q",
+				strings.Join(tc.args, " "), code, out.String(), errb.String(), tc.code, tc.out, tc.err)
+		}
+	}
+}
+
+func TestNodeGet(t *testing.T) {
+	url, token := startServer(t)
+	mustCLI(t, url, token, "record", "create", "employee", "id=ann", "name=Ann", "login=ann")
+	mustCLI(t, url, token, "admin", "node", "add", "ann-laptop", "--employee", "ann")
+	out := mustCLI(t, url, token, "admin", "node", "get", "ann-laptop")
+	if !regexp.MustCompile(`(?m)^employee\s+ann$`).MatchString(out) || !regexp.MustCompile(`(?m)^active\s+true$`).MatchString(out) {
+		t.Fatalf("node get printed:\n%s", out)
+	}
+	var n map[string]any
+	if err := json.Unmarshal([]byte(mustCLI(t, url, token, "admin", "node", "get", "ann-laptop", "--json")), &n); err != nil || n["name"] != "ann-laptop" {
+		t.Fatalf("node get --json: %v %v", n, err)
+	}
+	if code, _, errs := cli(t, url, token, "admin", "node", "get", "ghost"); code != 1 || errs != "fieldsync: unknown node \"ghost\"\n" {
+		t.Fatalf("node get ghost: %d %q", code, errs)
+	}
+}

@@ -1,0 +1,248 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"fieldsync"
+	"fieldsync/api"
+	"fieldsync/client"
+	"fieldsync/server"
+)
+
+// demoCmd runs the whole flow of DESIGN.md on a temporary folder and
+// narrates it: a server, two remote clients, an opportunity that reaches
+// the field user on its sales team and not the other, an offline edit that
+// flows back, and a conflict.
+func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("demo", stderr)
+	keep := fs.Bool("keep", false, "keep the demo's folder instead of removing it")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "fieldsync-demo-")
+	if err != nil {
+		return err
+	}
+	if *keep {
+		defer fmt.Fprintf(stdout, "\nThe demo's files are in %s\n", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
+	d := &demo{out: stdout, ctx: ctx}
+	return d.run(dir)
+}
+
+type demo struct {
+	out  io.Writer
+	ctx  context.Context
+	srv  *server.Server
+	api  *api.Client
+	step int
+}
+
+func (d *demo) say(format string, args ...any) {
+	d.step++
+	fmt.Fprintf(d.out, "\n%d. %s\n", d.step, fmt.Sprintf(format, args...))
+}
+
+func (d *demo) detail(format string, args ...any) {
+	fmt.Fprintf(d.out, "   "+format+"\n", args...)
+}
+
+// settle waits until the server has merged every upload and routed every change.
+func (d *demo) settle() error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st, err := d.srv.Store().LogState(d.ctx)
+		if err != nil {
+			return err
+		}
+		pos, err := d.srv.Store().RouterPositions(d.ctx)
+		if err != nil {
+			return err
+		}
+		inbox, _ := filepath.Glob(filepath.Join(d.srv.Docking(), "*", "inbox", "*.dx"))
+		if st.Pending == 0 && pos[0] == st.LastSeq && len(inbox) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return errors.New("the server did not catch up in 30 s")
+		}
+		select {
+		case <-d.ctx.Done():
+			return d.ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+func (d *demo) create(table string, vals map[string]any) (string, error) {
+	row, err := d.api.Create(d.ctx, table, vals)
+	if err != nil {
+		return "", fmt.Errorf("create %s: %w", table, err)
+	}
+	return row["id"].(string), nil
+}
+
+func (d *demo) outboxFiles(node string) int {
+	files, _ := filepath.Glob(filepath.Join(d.srv.Docking(), node, "outbox", "*.dx"))
+	return len(files)
+}
+
+func (d *demo) run(dir string) error {
+	ctx, cancel := context.WithCancel(d.ctx)
+	defer cancel()
+	d.ctx = ctx
+	d.say("A fieldsync server starts on a temporary folder (%s), with the built-in CRM schema.", dir)
+	srv, err := server.Open(ctx, server.Config{DataDir: filepath.Join(dir, "server")})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	d.srv = srv
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	defer func() { cancel(); <-done }()
+	url := "http://" + ln.Addr().String()
+	d.api = &api.Client{BaseURL: url, Token: srv.Token()}
+	d.detail("listening on %s; API, Synchronization Manager, Transaction Processor, Router and Merger in one process", url)
+
+	d.say("An administrator enters the sales people: Ann and Bob, each with a sales position, and the account Acme.")
+	for _, r := range []struct {
+		table string
+		vals  map[string]any
+	}{
+		{"employee", map[string]any{"id": "ann", "name": "Ann Field", "login": "ann"}},
+		{"employee", map[string]any{"id": "bob", "name": "Bob Road", "login": "bob"}},
+		{"position", map[string]any{"id": "pos-east", "name": "Sales East", "employee_id": "ann"}},
+		{"position", map[string]any{"id": "pos-west", "name": "Sales West", "employee_id": "bob"}},
+		{"account", map[string]any{"id": "acme", "name": "Acme Corp", "industry": "tools"}},
+	} {
+		if _, err := d.create(r.table, r.vals); err != nil {
+			return err
+		}
+	}
+
+	d.say("Their laptops are registered as remote nodes; each starts from a Database Extract of exactly what it may see.")
+	clients := map[string]*client.Client{}
+	for _, n := range []struct{ node, emp string }{{"ann-laptop", "ann"}, {"bob-laptop", "bob"}} {
+		added, err := d.api.AddNode(ctx, n.node, n.emp)
+		if err != nil {
+			return err
+		}
+		c, err := client.Init(ctx, client.Config{Dir: filepath.Join(dir, n.node), Server: url, Node: n.node, Secret: added.Secret})
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		clients[n.node] = c
+		p, _ := c.List(ctx, "employee", fieldsync.Query{})
+		d.detail("%s: local database ready, %d employees, no accounts yet (no team holds %s's position)", n.node, len(p.Rows), n.emp)
+	}
+	ann, bob := clients["ann-laptop"], clients["bob-laptop"]
+
+	d.say("In the call center, a telesales user creates the campaign \"Spring launch\" and an opportunity for it,")
+	d.detail("and puts Ann's position on the opportunity's sales team.")
+	if _, err := d.create("campaign", map[string]any{"id": "spring", "name": "Spring launch", "channel": "phone", "starts_on": "2026-03-01"}); err != nil {
+		return err
+	}
+	opp, err := d.create("opportunity", map[string]any{"name": "Acme renewal", "account_id": "acme", "campaign_id": "spring",
+		"stage": "prospect", "revenue": 50000, "close_date": "2026-12-15"})
+	if err != nil {
+		return err
+	}
+	if _, err := d.create("opportunity_team", map[string]any{"opportunity_id": opp, "position_id": "pos-east"}); err != nil {
+		return err
+	}
+	d.detail("opportunity %s saved; each change went into the Transaction Log in the same database transaction", opp)
+
+	d.say("The Transaction Processor moves the log into transaction files; the Transaction Router copies each change")
+	d.detail("into the outbox of every node allowed to see the row.")
+	if err := d.settle(); err != nil {
+		return err
+	}
+	d.detail("ann-laptop's outbox: %d file(s); bob-laptop's outbox: %d file(s) (the campaign only: everyone sees campaigns)",
+		d.outboxFiles("ann-laptop"), d.outboxFiles("bob-laptop"))
+
+	d.say("Both field users synchronize.")
+	for _, c := range []*client.Client{ann, bob} {
+		sum, err := c.Sync(ctx, client.SyncOptions{Wait: true})
+		if err != nil {
+			return err
+		}
+		_, gerr := c.Get(ctx, "opportunity", opp)
+		d.detail("%s: downloaded %d file(s), %d bytes; sees the opportunity: %v", c.Node(), sum.DownFiles, sum.DownBytes, gerr == nil)
+	}
+	row, err := ann.Get(ctx, "opportunity", opp)
+	if err != nil {
+		return err
+	}
+	d.detail("on Ann's laptop: %q, stage %v, revenue %v, account %v", row["name"], row["stage"], row["revenue"], row["account_id"])
+
+	d.say("Offline, Ann moves the opportunity to negotiation; the change waits in her local transaction log.")
+	if _, err := ann.Apply(ctx, fieldsync.Change{Op: fieldsync.OpUpdate, Table: "opportunity", ID: opp, Values: map[string]any{"stage": "negotiation"}}); err != nil {
+		return err
+	}
+	st, _ := ann.Status(ctx)
+	d.detail("pending local changes: %d", st.PendingChanges)
+
+	d.say("Ann synchronizes: her change goes up, the Transaction Merger applies it on the server.")
+	if _, err := ann.Sync(ctx, client.SyncOptions{Wait: true}); err != nil {
+		return err
+	}
+	if err := d.settle(); err != nil {
+		return err
+	}
+	srow, err := d.api.Get(ctx, "opportunity", opp)
+	if err != nil {
+		return err
+	}
+	d.detail("on the server the opportunity's stage is now %v", srow["stage"])
+
+	d.say("A conflict: telesales raises the revenue to 60000 on the server while Ann, offline, lowers it to 45000.")
+	if _, err := d.api.Update(ctx, "opportunity", opp, map[string]any{"revenue": 60000}); err != nil {
+		return err
+	}
+	if _, err := ann.Apply(ctx, fieldsync.Change{Op: fieldsync.OpUpdate, Table: "opportunity", ID: opp, Values: map[string]any{"revenue": 45000}}); err != nil {
+		return err
+	}
+	if err := d.settle(); err != nil {
+		return err
+	}
+	if _, err := ann.Sync(ctx, client.SyncOptions{Wait: true}); err != nil {
+		return err
+	}
+	if err := d.settle(); err != nil {
+		return err
+	}
+	sum, err := ann.Sync(ctx, client.SyncOptions{Wait: true})
+	if err != nil {
+		return err
+	}
+	for _, c := range sum.Conflicts {
+		d.detail("conflict on %s.%s: the server's value %s won over Ann's %s (policy: server wins)", c.Table, c.Field, c.Winner, c.Loser)
+	}
+	row, _ = ann.Get(ctx, "opportunity", opp)
+	d.detail("Ann's laptop converged: revenue %v, stage %v", row["revenue"], row["stage"])
+
+	d.say("Bob synchronizes again: he still does not see the opportunity, which his position is not on the team of.")
+	if _, err := bob.Sync(ctx, client.SyncOptions{Wait: true}); err != nil {
+		return err
+	}
+	_, gerr := bob.Get(ctx, "opportunity", opp)
+	d.detail("bob-laptop sees the opportunity: %v", gerr == nil)
+
+	fmt.Fprintln(d.out, "\nThat is the whole flow. The server and both laptops were temporary and are cleaned up.")
+	return nil
+}

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+
+	"fieldsync"
+	"fieldsync/schema"
+	"fieldsync/server"
+)
+
+func serverCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("server", stderr)
+	data := fs.String("data", "./fieldsync-data", "data `folder`: database, admin token, docking folder")
+	listen := fs.String("listen", "127.0.0.1:7070", "API `address`")
+	db := fs.String("db", "", "server database `URL` (postgres://...; default: SQLite in the data folder)")
+	schemaFile := fs.String("schema", "", "schema `file` (default: the built-in CRM schema)")
+	only := fs.String("only", "", "run only these `components`, comma-separated: "+strings.Join(server.Components, ", "))
+	parts := fs.Int("router-partitions", 1, "split nodes between this many Transaction Routers")
+	part := fs.Int("router-partition", -1, "run only this router `partition` (default: all of them)")
+	maxBody := fs.Int64("max-body", 1<<20, "largest API request body, in `bytes`")
+	maxFile := fs.Int64("max-file", 1<<30, "largest attachment file, in `bytes`")
+	nodeFileLimit := fs.Int64("node-file-limit", 0, "published files larger than this many `bytes` are offered to nodes as requested (0: no limit)")
+	verbose := fs.Bool("v", false, "log debug messages")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return fmt.Errorf("%w: server takes no arguments, got %q", errUsage, pos[0])
+	}
+	var s *fieldsync.Schema
+	if *schemaFile != "" {
+		if s, err = schema.Load(*schemaFile); err != nil {
+			return err
+		}
+	}
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	cfg := server.Config{DataDir: *data, DB: *db, Listen: *listen, MaxFileBytes: *maxFile, NodeFileLimit: *nodeFileLimit, Schema: s, MaxBodyBytes: *maxBody,
+		RouterPartitions: *parts, RouterPartition: *part, Logger: logger}
+	if *only != "" {
+		cfg.Only = strings.Split(*only, ",")
+	}
+	srv, err := server.Open(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	var ln net.Listener
+	if srv.Runs(server.API) || srv.Runs(server.Sync) {
+		if ln, err = srv.Listen(); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "fieldsync server listening on http://%s (data %s, admin token in %s)\n", ln.Addr(), *data, srv.TokenPath())
+	} else {
+		fmt.Fprintf(stdout, "fieldsync server running %s (data %s)\n", *only, *data)
+	}
+	if err := srv.Serve(ctx, ln); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "fieldsync server stopped")
+	return nil
+}
+
+func schemaCmd(args []string, stdout io.Writer) error {
+	if len(args) > 0 {
+		return fmt.Errorf("%w: schema takes no arguments", errUsage)
+	}
+	_, err := stdout.Write(schema.DefaultYAML())
+	return err
+}
