@@ -94,13 +94,20 @@ func (Dialect) TableIndexes(ctx context.Context, q sqlstore.Querier, table strin
 
 // Lock takes a PostgreSQL session advisory lock on a connection of its own:
 // PostgreSQL releases it when that session ends, so a process that dies
-// frees it for a standby.
+// frees it for a standby. Advisory locks belong to the whole database, so
+// the key includes the current schema: installations in two schemas of one
+// database do not lock each other out.
 func (Dialect) Lock(ctx context.Context, db *sql.DB, name string) (func(), error) {
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return nil, err
 	}
-	key := int64(fnv64(name))
+	var schema string
+	if err := conn.QueryRowContext(ctx, "SELECT current_schema()").Scan(&schema); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("lock %s: %w", name, err)
+	}
+	key := int64(fnv64(schema + ":" + name))
 	if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock($1)", key); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("lock %s: %w", name, err)

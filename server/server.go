@@ -166,6 +166,18 @@ func (s *Server) Docking() string { return s.docking }
 // an old token file gets it registered).
 func (s *Server) ensureToken(ctx context.Context) error {
 	path := s.TokenPath()
+	for {
+		err := s.readOrMakeToken(ctx, path)
+		if errors.Is(err, os.ErrExist) {
+			// Another process starting at the same moment made the
+			// token file first: use its token.
+			continue
+		}
+		return err
+	}
+}
+
+func (s *Server) readOrMakeToken(ctx context.Context, path string) error {
 	data, err := os.ReadFile(path)
 	switch {
 	case err == nil:
@@ -184,7 +196,9 @@ func (s *Server) ensureToken(ctx context.Context) error {
 		s.log.Info("registered the administrator token of the token file", "path", path)
 	case errors.Is(err, os.ErrNotExist):
 		s.token = fieldsync.NewSecret()
-		if err := writeSecretFile(path, []byte(s.token+"\n")); err != nil {
+		if err := writeSecretFile(path, []byte(s.token+"\n")); errors.Is(err, os.ErrExist) {
+			return err
+		} else if err != nil {
 			return fmt.Errorf("create admin token: %w", err)
 		}
 		s.log.Info("created the administrator token", "path", path)
@@ -206,9 +220,12 @@ func (s *Server) ensureToken(ctx context.Context) error {
 	return s.st.AddToken(ctx, fieldsync.RoleAdmin, fieldsync.HashSecret(s.token))
 }
 
-// writeSecretFile writes a file only its owner may read, crash-safely: a
+// writeSecretFile creates a file only its owner may read, crash-safely: a
 // temporary file (created 0600, so the secret is never readable by others,
-// not even for a moment), fsync, rename, fsync of the folder.
+// not even for a moment), fsync, a hard link to the final name, fsync of
+// the folder. The link fails with an error matching os.ErrExist if the
+// file exists already, so of several processes creating it at once exactly
+// one succeeds and none overwrites another's secret.
 func writeSecretFile(path string, data []byte) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+"-*")
@@ -216,7 +233,7 @@ func writeSecretFile(path string, data []byte) error {
 		return err
 	}
 	tmp := f.Name()
-	defer os.Remove(tmp) // after the rename there is nothing left to remove
+	defer os.Remove(tmp) // the linked file stays
 	if err := f.Chmod(0o600); err != nil && runtime.GOOS != "windows" {
 		f.Close()
 		return err
@@ -232,7 +249,7 @@ func writeSecretFile(path string, data []byte) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := os.Link(tmp, path); err != nil {
 		return err
 	}
 	d, err := os.Open(dir)

@@ -354,3 +354,53 @@ func TestTokenRotation(t *testing.T) {
 		t.Fatalf("the new token: %q %v", role, err)
 	}
 }
+
+// TestFirstStartTogether: several processes starting for the first time
+// on one data folder and database agree on one administrator token, and
+// it works.
+func TestFirstStartTogether(t *testing.T) {
+	testutil.ForBackends(t, func(t *testing.T, b testutil.Backend) {
+		dir, db := t.TempDir(), b.DB(t)
+		ctx := context.Background()
+		const n = 6
+		tokens := make(chan string, n)
+		errs := make(chan error, n)
+		for range n {
+			go func() {
+				srv, err := server.Open(ctx, server.Config{DataDir: dir, DB: db, Only: []string{server.API}})
+				if err != nil {
+					errs <- err
+					return
+				}
+				defer srv.Close()
+				tokens <- srv.Token()
+			}()
+		}
+		seen := map[string]bool{}
+		for range n {
+			select {
+			case tok := <-tokens:
+				seen[tok] = true
+			case err := <-errs:
+				t.Fatalf("open: %v", err)
+			}
+		}
+		if len(seen) != 1 {
+			t.Fatalf("%d different tokens made", len(seen))
+		}
+		srv, err := server.Open(ctx, server.Config{DataDir: dir, DB: db, Only: []string{server.API}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer srv.Close()
+		if !seen[srv.Token()] {
+			t.Fatal("the token file holds another token")
+		}
+		if role, err := srv.Store().TokenRole(ctx, fieldsync.HashSecret(srv.Token())); err != nil || role != fieldsync.RoleAdmin {
+			t.Fatalf("the token does not work: %q %v", role, err)
+		}
+		if left, _ := filepath.Glob(filepath.Join(dir, ".admin.token-*")); len(left) != 0 {
+			t.Fatalf("temporary files left: %v", left)
+		}
+	})
+}

@@ -59,10 +59,7 @@ func OpenWith(ctx context.Context, d Dialect, write, read *sql.DB, s *fieldsync.
 	st := &Store{d: d, write: write, read: read, schema: s, now: time.Now, changed: make(chan struct{}), local: opts.Local,
 		selectRow: map[string]string{}, insertRow: map[string]string{}, colList: map[string]string{},
 		upsertRow: map[string]string{}, deleteRow: map[string]string{}}
-	if err := st.migrate(ctx); err != nil {
-		return nil, err
-	}
-	if err := st.syncSchema(ctx); err != nil {
+	if err := st.upgrade(ctx); err != nil {
 		return nil, err
 	}
 	for _, t := range s.Tables {
@@ -188,6 +185,21 @@ var migrations = []string{
 
 // StoreVersion is the version of the store's own tables this build writes.
 var StoreVersion = len(migrations)
+
+// upgrade brings the store's own tables and the schema's tables up to
+// date. Several processes may open one database at the same moment, so
+// they take turns: the first upgrades, the others find nothing to do.
+func (st *Store) upgrade(ctx context.Context) error {
+	release, err := st.d.Lock(ctx, st.write, "schema-upgrade")
+	if err != nil {
+		return err
+	}
+	defer release()
+	if err := st.migrate(ctx); err != nil {
+		return err
+	}
+	return st.syncSchema(ctx)
+}
 
 func (st *Store) migrate(ctx context.Context) error {
 	cols, err := st.d.TableColumns(ctx, st.write, "fs_meta")
