@@ -279,10 +279,15 @@ func BenchmarkClientApply(b *testing.B) {
 				"email": fmt.Sprintf("c%d@example.com", i), "phone": "+1 555 0100"}}
 	}
 	// What the client's keeper does when the node has no changes of its own.
-	own := map[string][]fieldsync.Row{}
-	keep := func(t fieldsync.Txn) (fieldsync.Row, bool) {
-		_ = own[t.Table+"\x00"+t.RowID]
-		return nil, false
+	keep := func(local []fieldsync.Txn) func(fieldsync.Txn) (fieldsync.Row, bool) {
+		own := map[string][]fieldsync.Row{}
+		for _, t := range local {
+			own[t.Table+"\x00"+t.RowID] = append(own[t.Table+"\x00"+t.RowID], t.Values)
+		}
+		return func(t fieldsync.Txn) (fieldsync.Row, bool) {
+			_ = own[t.Table+"\x00"+t.RowID]
+			return nil, false
+		}
 	}
 	dir := b.TempDir()
 

@@ -16,6 +16,7 @@
 package client
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -27,6 +28,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,6 +39,7 @@ import (
 	"fieldsync"
 	"fieldsync/dx"
 	"fieldsync/extract"
+	"fieldsync/internal/sqlstore"
 	"fieldsync/schema"
 	"fieldsync/sqlite"
 	"fieldsync/visibility"
@@ -303,10 +306,11 @@ func (c *Client) ApplyInbox(ctx context.Context) (int, error) {
 	if len(nums) == 0 {
 		return 0, c.pruneMerged(ctx)
 	}
-	keep, err := c.keeper(ctx)
+	own, err := c.ownUploads(0, true)
 	if err != nil {
 		return 0, err
 	}
+	keep := own.keeper()
 	applied := 0
 	for _, n := range nums {
 		path := c.path("inbox", fileName(n))
@@ -345,16 +349,34 @@ type ownChange struct {
 	before int64
 }
 
-// keeper returns the function ApplyInbox asks which of the node's own
-// values to keep (the node's latest value of each column it changed):
-// the node's changes in the local log, in upload files not yet known merged,
-// and in merged ones whose earlier transactions may still be on their way.
-func (c *Client) keeper(ctx context.Context) (func(fieldsync.Txn) (fieldsync.Row, bool), error) {
-	own := map[string][]ownChange{}
-	add := func(txns []fieldsync.Txn, before int64) {
-		for _, t := range txns {
-			key := t.Table + "\x00" + t.RowID
-			own[key] = append(own[key], ownChange{before: before, deleted: t.Op == fieldsync.OpDelete, vals: t.Values})
+// ownChanges are the node's changes in its upload files, by table and row,
+// oldest first.
+type ownChanges map[string][]ownChange
+
+func (o ownChanges) add(txns []fieldsync.Txn, before int64) {
+	for _, t := range txns {
+		key := t.Table + "\x00" + t.RowID
+		o[key] = append(o[key], ownChange{before: before, deleted: t.Op == fieldsync.OpDelete, vals: t.Values})
+	}
+}
+
+// ownUploads reads the node's changes in its upload files: with merged, the
+// merged uploads kept until everything routed before them is applied; and
+// the uploads above after not yet known merged. The caller holds applyMu,
+// so no sync moves the files meanwhile.
+func (c *Client) ownUploads(after int64, merged bool) (ownChanges, error) {
+	type upload struct {
+		number, before int64
+		path           string
+	}
+	var files []upload
+	if merged {
+		ms, err := c.mergedUploads()
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range ms {
+			files = append(files, upload{m.number, m.firstSeq, m.path})
 		}
 	}
 	ups, err := numbered(c.path("upload"))
@@ -362,50 +384,52 @@ func (c *Client) keeper(ctx context.Context) (func(fieldsync.Txn) (fieldsync.Row
 		return nil, err
 	}
 	for _, u := range ups {
-		_, txns, err := dx.ReadFile(c.path("upload", fileName(u)), dx.Limits{})
+		if u > after {
+			files = append(files, upload{u, 0, c.path("upload", fileName(u))})
+		}
+	}
+	slices.SortFunc(files, func(a, b upload) int { return cmp.Compare(a.number, b.number) })
+	own := ownChanges{}
+	for _, f := range files {
+		_, txns, err := dx.ReadFile(f.path, dx.Limits{})
 		if err != nil {
 			return nil, err
 		}
-		add(txns, 0)
+		own.add(txns, f.before)
 	}
-	merged, err := c.mergedUploads()
-	if err != nil {
-		return nil, err
-	}
-	for _, m := range merged {
-		_, txns, err := dx.ReadFile(m.path, dx.Limits{})
-		if err != nil {
-			return nil, err
+	return own, nil
+}
+
+// keeper is what ApplyInbox asks which of the node's own values to keep
+// (the node's latest value of each column it changed): the changes in its
+// upload files, then those in its local log, which the store reads inside
+// the applying transaction.
+func (o ownChanges) keeper() sqlstore.Keeper {
+	return func(local []fieldsync.Txn) func(fieldsync.Txn) (fieldsync.Row, bool) {
+		pending := ownChanges{}
+		pending.add(local, 0)
+		return func(t fieldsync.Txn) (fieldsync.Row, bool) {
+			key := t.Table + "\x00" + t.RowID
+			var vals fieldsync.Row
+			for _, changes := range [][]ownChange{o[key], pending[key]} {
+				for _, oc := range changes { // oldest first
+					if oc.before != 0 && t.Seq >= oc.before {
+						continue // the server's value is newer than the node's change
+					}
+					if oc.deleted {
+						return nil, true
+					}
+					if vals == nil {
+						vals = fieldsync.Row{}
+					}
+					for k, v := range oc.vals {
+						vals[k] = v
+					}
+				}
+			}
+			return vals, false
 		}
-		add(txns, m.firstSeq)
 	}
-	ls, err := c.st.LogState(ctx)
-	if err != nil {
-		return nil, err
-	}
-	txns, err := c.st.ReadLog(ctx, ls.Trimmed, 1_000_000)
-	if err != nil {
-		return nil, err
-	}
-	add(txns, 0)
-	return func(t fieldsync.Txn) (fieldsync.Row, bool) {
-		var vals fieldsync.Row
-		for _, oc := range own[t.Table+"\x00"+t.RowID] { // oldest first
-			if oc.before != 0 && t.Seq >= oc.before {
-				continue // the server's value is newer than the node's change
-			}
-			if oc.deleted {
-				return nil, true
-			}
-			if vals == nil {
-				vals = fieldsync.Row{}
-			}
-			for k, v := range oc.vals {
-				vals[k] = v
-			}
-		}
-		return vals, false
-	}, nil
 }
 
 // mergedUpload is an upload the server merged, kept (in upload/merged)

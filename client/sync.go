@@ -323,19 +323,9 @@ func (c *Client) syncSession(ctx context.Context, rc *remote, st syncmgr.State, 
 			}
 		}
 		if u <= st.LastMerged {
-			if refused[u] {
-				// None of it reached the server: put back the rows it changed.
-				if err := c.restore(ctx, rc, st.Session, path); err != nil {
-					return fmt.Errorf("restore rows of refused upload %d: %w", u, err)
-				}
-			} else if fs, ok := firstSeq[u]; ok {
-				// Merged: keep it until everything routed before it is applied.
-				if err := os.Rename(path, c.path("upload", "merged", fmt.Sprintf("%d-%d.dx", u, fs))); err != nil {
-					return err
-				}
-				continue
+			if err := c.settleUpload(ctx, rc, st, u, refused[u], firstSeq); err != nil {
+				return err
 			}
-			os.Remove(path)
 			continue
 		}
 		f, err := os.Open(path)
@@ -470,6 +460,10 @@ func (c *Client) localConflicts(ctx context.Context) ([]fieldsync.Conflict, erro
 // packageUploads writes the pending local transactions into the next
 // upload file and trims them from the local log. It returns how many.
 func (c *Client) packageUploads(ctx context.Context) (int, error) {
+	// Local log entries move into an upload file: an inbox apply, which
+	// reads both, waits.
+	c.applyMu.Lock()
+	defer c.applyMu.Unlock()
 	if err := os.MkdirAll(c.path("upload"), 0o700); err != nil {
 		return 0, err
 	}
@@ -573,11 +567,38 @@ func (c *Client) Status(ctx context.Context) (Status, error) {
 
 // restore puts back, as the server has them now, the rows a refused upload
 // changed: rows the node does not see (or that are gone) are dropped.
-func (c *Client) restore(ctx context.Context, rc *remote, session, path string) error {
+// settleUpload deals with an upload the server has merged or refused. A
+// merged one is kept (in upload/merged) until everything routed before it
+// is applied; a refused one's rows are put back as the server has them.
+// Inbox applies wait meanwhile, as they read the upload files.
+func (c *Client) settleUpload(ctx context.Context, rc *remote, st syncmgr.State, u int64, refused bool, firstSeq map[int64]int64) error {
+	c.applyMu.Lock()
+	defer c.applyMu.Unlock()
+	path := c.path("upload", fileName(u))
+	if refused {
+		// None of it reached the server: put back the rows it changed.
+		if err := c.restore(ctx, rc, st, path); err != nil {
+			return fmt.Errorf("restore rows of refused upload %d: %w", u, err)
+		}
+	} else if fs, ok := firstSeq[u]; ok {
+		return os.Rename(path, c.path("upload", "merged", fmt.Sprintf("%d-%d.dx", u, fs)))
+	}
+	return os.Remove(path)
+}
+
+// restore puts back the rows a refused upload changed, as the server has
+// them, under the node's own changes the server has not seen yet (later
+// uploads and the local log).
+func (c *Client) restore(ctx context.Context, rc *remote, st syncmgr.State, path string) error {
 	_, txns, err := dx.ReadFile(path, dx.Limits{})
 	if err != nil {
 		return err
 	}
+	own, err := c.ownUploads(st.LastMerged, false)
+	if err != nil {
+		return err
+	}
+	keep := own.keeper()
 	done := map[string]bool{}
 	for _, t := range txns {
 		key := t.Table + "\x00" + t.RowID
@@ -586,17 +607,17 @@ func (c *Client) restore(ctx context.Context, rc *remote, session, path string) 
 		}
 		done[key] = true
 		var row map[string]any
-		err := rc.json(ctx, http.MethodGet, "/sync/v1/rows/"+url.PathEscape(t.Table)+"/"+url.PathEscape(t.RowID), session, nil, &row)
+		err := rc.json(ctx, http.MethodGet, "/sync/v1/rows/"+url.PathEscape(t.Table)+"/"+url.PathEscape(t.RowID), st.Session, nil, &row)
 		var se *Error
 		switch {
 		case errors.As(err, &se) && se.Status == http.StatusNotFound:
-			err = c.st.Purge(ctx, t.Table, t.RowID)
+			err = c.st.Put(ctx, t.Table, t.RowID, nil, keep)
 		case err == nil:
 			vals, cerr := c.st.Schema().Table(t.Table).CoerceRow(row)
 			if cerr != nil {
 				return cerr
 			}
-			err = c.st.Put(ctx, t.Table, vals)
+			err = c.st.Put(ctx, t.Table, t.RowID, vals, keep)
 		}
 		if err != nil {
 			return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
@@ -36,6 +37,16 @@ const (
 	MetaExtractSeq   = "extract_seq"   // the extract's sequence number: older transactions are in it
 )
 
+// Keeper gives the node's own changes that the server's older values must
+// not overwrite. It is called inside the local transaction that applies
+// server changes, with the node's local log as it stands there (its
+// changes not yet packaged for upload), so a change the user makes while
+// the inbox is applied is either seen by it or made after the apply. It
+// returns, for a server transaction about to be applied, the node's values
+// of the columns it changed (kept, even when the server sends the row whole
+// again), or deleted when the node deleted the row itself.
+type Keeper func(local []fieldsync.Txn) func(fieldsync.Txn) (own fieldsync.Row, deleted bool)
+
 // ApplyInbox applies one outbox file downloaded to a remote node's local
 // database, in one database transaction that also records the file as
 // applied: a file applied before is skipped (any file may arrive twice).
@@ -44,12 +55,9 @@ const (
 // not logged as the node's own. It reports whether the file was applied.
 //
 // keep, when not nil, gives the node's own changes that the server's older
-// values must not overwrite: for a transaction about to be applied, the
-// node's values of the columns it changed (kept, even when the server sends
-// the row whole again), or deleted when the node deleted the row itself.
-// Once the node's change is merged the server sends back what won, if it was
-// not the node's own value.
-func (st *Store) ApplyInbox(ctx context.Context, number int64, txns []fieldsync.Txn, keep func(fieldsync.Txn) (own fieldsync.Row, deleted bool)) (bool, error) {
+// values must not overwrite. Once the node's change is merged the server
+// sends back what won, if it was not the node's own value.
+func (st *Store) ApplyInbox(ctx context.Context, number int64, txns []fieldsync.Txn, keeper Keeper) (bool, error) {
 	applied := false
 	err := st.inTx(ctx, func(tx *sql.Tx) error {
 		last, err := metaInt(ctx, st, tx, MetaInboxApplied)
@@ -63,27 +71,19 @@ func (st *Store) ApplyInbox(ctx context.Context, number int64, txns []fieldsync.
 		if err != nil {
 			return err
 		}
+		keep, err := st.keepFunc(ctx, tx, keeper)
+		if err != nil {
+			return err
+		}
 		a := &remoteApplier{st: st, tx: tx}
 		defer a.close()
 		for _, t := range txns {
 			if t.Seq <= extractSeq {
 				continue
 			}
-			if keep != nil && (t.Op == fieldsync.OpInsert || t.Op == fieldsync.OpUpdate) {
-				own, deleted := keep(t)
-				if deleted {
-					continue // deleted here: the delete is on its way up
-				}
-				if len(own) > 0 {
-					t.Values = t.Values.Clone()
-					for c, v := range own {
-						if _, sent := t.Values[c]; sent || t.Op == fieldsync.OpInsert {
-							if c != "id" {
-								t.Values[c] = v
-							}
-						}
-					}
-				}
+			t, skip := keepOwn(t, keep)
+			if skip {
+				continue // deleted here: the delete is on its way up
 			}
 			if err := a.apply(ctx, t); err != nil {
 				return fmt.Errorf("inbox file %d, transaction %d (%s %s %s): %w", number, t.Seq, t.Op, t.Table, t.RowID, err)
@@ -99,6 +99,39 @@ func (st *Store) ApplyInbox(ctx context.Context, number int64, txns []fieldsync.
 		st.NotifyChanged()
 	}
 	return applied, nil
+}
+
+// keepFunc calls keeper, if any, with the local log as tx sees it.
+func (st *Store) keepFunc(ctx context.Context, tx *sql.Tx, keeper Keeper) (func(fieldsync.Txn) (fieldsync.Row, bool), error) {
+	if keeper == nil {
+		return nil, nil
+	}
+	local, err := st.readLog(ctx, tx, 0, math.MaxInt32)
+	if err != nil {
+		return nil, err
+	}
+	return keeper(local), nil
+}
+
+// keepOwn lays the node's own values, as keep gives them, over a server
+// insert or update, or reports that the node deleted the row.
+func keepOwn(t fieldsync.Txn, keep func(fieldsync.Txn) (fieldsync.Row, bool)) (fieldsync.Txn, bool) {
+	if keep == nil || (t.Op != fieldsync.OpInsert && t.Op != fieldsync.OpUpdate) {
+		return t, false
+	}
+	own, deleted := keep(t)
+	if deleted {
+		return t, true
+	}
+	if len(own) > 0 {
+		t.Values = t.Values.Clone()
+		for c, v := range own {
+			if _, sent := t.Values[c]; (sent || t.Op == fieldsync.OpInsert) && c != "id" {
+				t.Values[c] = v
+			}
+		}
+	}
+	return t, false
 }
 
 func metaInt(ctx context.Context, st *Store, q Querier, key string) (int64, error) {
@@ -195,10 +228,25 @@ func (st *Store) Purge(ctx context.Context, table, id string) error {
 	})
 }
 
-// Put writes a whole row into a local database as the server has it,
-// without logging it.
-func (st *Store) Put(ctx context.Context, table string, row fieldsync.Row) error {
+// Put writes a whole row into a local database as the server has it now,
+// without logging it; row nil means the server has no such row for the
+// node, which drops it. The node's own changes keeper gives (those the
+// server has not merged yet) stay over the server's values, and a row the
+// node deleted stays deleted.
+func (st *Store) Put(ctx context.Context, table, id string, row fieldsync.Row, keeper Keeper) error {
 	return st.inTx(ctx, func(tx *sql.Tx) error {
-		return st.applyRemote(ctx, tx, fieldsync.Txn{Op: fieldsync.OpInsert, Table: table, RowID: row.ID(), Values: row})
+		if row == nil {
+			return st.applyRemote(ctx, tx, fieldsync.Txn{Op: fieldsync.OpPurge, Table: table, RowID: id})
+		}
+		keep, err := st.keepFunc(ctx, tx, keeper)
+		if err != nil {
+			return err
+		}
+		// Newer than anything the server merged: only unmerged changes stay.
+		t, deleted := keepOwn(fieldsync.Txn{Seq: math.MaxInt64, Op: fieldsync.OpInsert, Table: table, RowID: id, Values: row}, keep)
+		if deleted {
+			return nil
+		}
+		return st.applyRemote(ctx, tx, t)
 	})
 }
