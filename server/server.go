@@ -75,7 +75,11 @@ type Config struct {
 	// FileGrace is how old a file no row names must be before it is
 	// removed (default 24 h); GCEvery how often that is checked (default 1 h).
 	FileGrace, GCEvery time.Duration
-	Logger             *slog.Logger
+	// KeepSessions is how long the records of finished synchronization
+	// sessions are kept (default 30 days; a node's latest is always kept).
+	// They are pruned every GCEvery.
+	KeepSessions time.Duration
+	Logger       *slog.Logger
 }
 
 // Server is a running set of server components over one data folder.
@@ -387,7 +391,10 @@ func (s *Server) serve(ctx context.Context, ln net.Listener) error {
 		g.Go(func() error { return extract.Run(ctx, s.st, s.docking, s.log, nil) })
 	}
 	if s.Runs(API) {
-		g.Go(func() error { return s.collectFiles(ctx) })
+		g.Go(func() error { return s.every(ctx, func() error { _, err := s.GCFiles(ctx, s.fileGrace()); return err }) })
+	}
+	if s.Runs(Sync) {
+		g.Go(func() error { return s.every(ctx, func() error { _, err := s.PruneSessions(ctx); return err }) })
 	}
 	if s.Runs(Merger) {
 		m := merger.New(s.st, s.docking, s.log)
@@ -425,13 +432,10 @@ func (s *Server) Listen() (net.Listener, error) {
 	return ln, nil
 }
 
-// collectFiles removes, now and then, the attachment files no row names any
-// more, once they are older than the grace period.
-func (s *Server) collectFiles(ctx context.Context) error {
-	grace, every := s.cfg.FileGrace, s.cfg.GCEvery
-	if grace <= 0 {
-		grace = 24 * time.Hour
-	}
+// every runs a maintenance task every GCEvery (default 1 h) until ctx
+// ends; a failure is logged and the task tried again next time.
+func (s *Server) every(ctx context.Context, task func() error) error {
+	every := s.cfg.GCEvery
 	if every <= 0 {
 		every = time.Hour
 	}
@@ -441,10 +445,31 @@ func (s *Server) collectFiles(ctx context.Context) error {
 			return nil
 		case <-time.After(every):
 		}
-		if _, err := s.GCFiles(ctx, grace); err != nil && ctx.Err() == nil {
-			s.log.Error("file garbage collection failed", "err", err)
+		if err := task(); err != nil && ctx.Err() == nil {
+			s.log.Error("maintenance failed", "err", err)
 		}
 	}
+}
+
+func (s *Server) fileGrace() time.Duration {
+	if s.cfg.FileGrace <= 0 {
+		return 24 * time.Hour
+	}
+	return s.cfg.FileGrace
+}
+
+// PruneSessions deletes the records of sessions that ended longer ago than
+// KeepSessions, keeping each node's latest, and returns how many it deleted.
+func (s *Server) PruneSessions(ctx context.Context) (int64, error) {
+	keep := s.cfg.KeepSessions
+	if keep <= 0 {
+		keep = 30 * 24 * time.Hour
+	}
+	n, err := s.st.PruneSessions(ctx, time.Now().Add(-keep))
+	if n > 0 {
+		s.log.Info("pruned old session records", "sessions", n)
+	}
+	return n, err
 }
 
 // GCFiles removes the attachment files no row names that are older than

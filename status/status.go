@@ -21,8 +21,8 @@ import (
 type Store interface {
 	fieldsync.Log
 	fieldsync.Routing
-	// Sessions returns a node's latest synchronization sessions, newest first.
-	Sessions(ctx context.Context, node string, limit int) ([]fieldsync.Session, error)
+	// LastSessions returns every node's latest synchronization session.
+	LastSessions(ctx context.Context) (map[string]fieldsync.Session, error)
 }
 
 // Status is the administrator's view.
@@ -87,6 +87,10 @@ func Collect(ctx context.Context, st Store, docking string) (Status, error) {
 	if err != nil {
 		return s, err
 	}
+	last, err := st.LastSessions(ctx)
+	if err != nil {
+		return s, err
+	}
 	s.Nodes = []Node{}
 	for _, n := range nodes {
 		v := Node{Name: n.Name, EmployeeID: n.EmployeeID, Active: n.Active, ExtractSeq: n.ExtractSeq, LastExtract: n.Extracted, LastSync: n.LastSync}
@@ -103,10 +107,8 @@ func Collect(ctx context.Context, st Store, docking string) (Status, error) {
 				v.OutboxBytes += info.Size()
 			}
 		}
-		if ss, err := st.Sessions(ctx, n.Name, 1); err != nil {
-			return s, err
-		} else if len(ss) > 0 {
-			v.LastSession = &ss[0]
+		if ls, ok := last[n.Name]; ok {
+			v.LastSession = &ls
 		}
 		s.Nodes = append(s.Nodes, v)
 	}

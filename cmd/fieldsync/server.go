@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"time"
 
 	"fieldsync"
 	"fieldsync/schema"
@@ -25,6 +26,7 @@ func serverCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	maxBody := fs.Int64("max-body", 1<<20, "largest API request body, in `bytes`")
 	maxFile := fs.Int64("max-file", 1<<30, "largest attachment file, in `bytes`")
 	nodeFileLimit := fs.Int64("node-file-limit", 0, "published files larger than this many `bytes` are offered to nodes as requested (0: no limit)")
+	keepSessions := fs.Duration("keep-sessions", 30*24*time.Hour, "keep records of finished synchronization sessions this `long` (a node's latest is always kept)")
 	verbose := fs.Bool("v", false, "log debug messages")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -45,7 +47,7 @@ func serverCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	cfg := server.Config{DataDir: *data, DB: *db, Listen: *listen, MaxFileBytes: *maxFile, NodeFileLimit: *nodeFileLimit, Schema: s, MaxBodyBytes: *maxBody,
-		RouterPartitions: *parts, RouterPartition: *part, Logger: logger}
+		RouterPartitions: *parts, RouterPartition: *part, KeepSessions: *keepSessions, Logger: logger}
 	if *only != "" {
 		cfg.Only = strings.Split(*only, ",")
 	}

@@ -232,8 +232,43 @@ func (st *Store) SaveSession(ctx context.Context, s fieldsync.Session) error {
 
 // Sessions returns a node's latest sessions, newest first.
 func (st *Store) Sessions(ctx context.Context, node string, limit int) ([]fieldsync.Session, error) {
-	rows, err := st.read.QueryContext(ctx, fmt.Sprintf(`SELECT id, node, started, ended, up_files, up_bytes, down_files, down_bytes, result
-		FROM fs_session WHERE node = %s ORDER BY started DESC LIMIT %s`, st.d.Placeholder(1), st.d.Placeholder(2)), node, limit)
+	return st.sessions(ctx, fmt.Sprintf(`SELECT %s FROM fs_session WHERE node = %s ORDER BY started DESC LIMIT %s`,
+		sessionColumns, st.d.Placeholder(1), st.d.Placeholder(2)), node, limit)
+}
+
+// LastSessions returns every node's latest session, in one query however
+// many nodes there are.
+func (st *Store) LastSessions(ctx context.Context) (map[string]fieldsync.Session, error) {
+	ss, err := st.sessions(ctx, `SELECT `+sessionColumns+` FROM fs_session WHERE (node, started) IN
+		(SELECT node, MAX(started) FROM fs_session GROUP BY node)`)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]fieldsync.Session, len(ss))
+	for _, s := range ss {
+		if prev, ok := out[s.Node]; !ok || s.ID > prev.ID {
+			out[s.Node] = s // two sessions started in the same nanosecond: either will do
+		}
+	}
+	return out, nil
+}
+
+// PruneSessions deletes the records of sessions that ended before the
+// given time, but never a node's latest session. It returns how many it
+// deleted.
+func (st *Store) PruneSessions(ctx context.Context, endedBefore time.Time) (int64, error) {
+	res, err := st.write.ExecContext(ctx, fmt.Sprintf(`DELETE FROM fs_session WHERE ended <> 0 AND ended < %s
+		AND started < (SELECT MAX(s.started) FROM fs_session s WHERE s.node = fs_session.node)`, st.d.Placeholder(1)), endedBefore.UnixNano())
+	if err != nil {
+		return 0, fmt.Errorf("prune sessions: %w", err)
+	}
+	return res.RowsAffected()
+}
+
+const sessionColumns = "id, node, started, ended, up_files, up_bytes, down_files, down_bytes, result"
+
+func (st *Store) sessions(ctx context.Context, query string, args ...any) ([]fieldsync.Session, error) {
+	rows, err := st.read.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read sessions: %w", err)
 	}
