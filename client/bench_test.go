@@ -534,12 +534,12 @@ func BenchmarkConcurrentSyncs(b *testing.B) {
 // when the Transaction Merger is handed the upload until the server records
 // it merged (LastMerged). The server runs without its own merger so that
 // nothing is merged before the clock starts; the benchmark runs the same
-// merger code (merger.MergeAll, what the server's merger does when woken),
+// merger code (merger.MergeWaiting, what the server's merger does when woken),
 // with the processor and router running beside it.
 func BenchmarkMerge(b *testing.B) {
 	const half = 2_500
 	ctx := context.Background()
-	s := startBenchServer(b, server.Config{Only: []string{server.API, server.Sync, server.Processor, server.Router}})
+	s := startBenchServer(b, server.Config{Only: []string{server.API, server.Sync, server.Processor, server.Router, server.Extract}})
 	seedTeam(s, "ann", "acme")
 	var cs []fieldsync.Change
 	for j := 0; j < half; j++ {
@@ -578,7 +578,7 @@ func BenchmarkMerge(b *testing.B) {
 		}
 		b.StartTimer()
 		start := time.Now()
-		if err := m.MergeAll(ctx); err != nil {
+		if err := m.MergeWaiting(ctx); err != nil {
 			b.Fatal(err)
 		}
 		for {

@@ -42,6 +42,8 @@ type Store interface {
 	Node(ctx context.Context, name string) (fieldsync.Node, []byte, error)
 	ListNodes(ctx context.Context) ([]fieldsync.Node, error)
 	LastMerged(ctx context.Context, node string) (int64, error)
+	UploadingNodes(ctx context.Context) ([]string, error)
+	ClearUploads(ctx context.Context, node string, upTo int64) error
 	RecordMerged(ctx context.Context, tx *sql.Tx, node string, number, firstSeq int64) error
 	LogSeqTx(ctx context.Context, tx *sql.Tx) (int64, error)
 	LastMergedTx(ctx context.Context, tx *sql.Tx, node string) (int64, error)
@@ -66,6 +68,8 @@ type Merger struct {
 	log     *slog.Logger
 	limits  dx.Limits
 	poll    time.Duration
+	// scanEvery: how often Run looks into every node's inbox.
+	scanEvery time.Duration
 }
 
 // New returns a merger over the docking folder.
@@ -73,14 +77,25 @@ func New(st Store, docking string, logger *slog.Logger) *Merger {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Merger{st: st, docking: docking, log: logger.With("component", "Transaction Merger"), poll: time.Second}
+	return &Merger{st: st, docking: docking, log: logger.With("component", "Transaction Merger"), poll: time.Second, scanEvery: 10 * time.Minute}
 }
 
 // Run merges uploads as they arrive until ctx ends. wake signals that a
-// node uploaded something.
+// node uploaded something; uploads received by other processes are found
+// within the poll interval. It looks into every node's inbox when it
+// starts (uploads received before the server database listed them) and
+// now and then after; otherwise only the nodes with uploads waiting.
 func (m *Merger) Run(ctx context.Context, wake <-chan struct{}) error {
+	var lastScan time.Time
 	for {
-		if err := m.MergeAll(ctx); err != nil && ctx.Err() == nil {
+		var err error
+		if time.Since(lastScan) >= m.scanEvery {
+			err = m.MergeAll(ctx)
+			lastScan = time.Now()
+		} else {
+			err = m.MergeWaiting(ctx)
+		}
+		if err != nil && ctx.Err() == nil {
 			m.log.Error("merge failed", "err", err)
 		}
 		select {
@@ -92,15 +107,34 @@ func (m *Merger) Run(ctx context.Context, wake <-chan struct{}) error {
 	}
 }
 
-// MergeAll merges the pending uploads of every node.
+// MergeAll merges the pending uploads of every node, looking into every
+// node's inbox.
 func (m *Merger) MergeAll(ctx context.Context) error {
 	nodes, err := m.st.ListNodes(ctx)
 	if err != nil {
 		return err
 	}
+	names := make([]string, len(nodes))
+	for i, n := range nodes {
+		names[i] = n.Name
+	}
+	return m.mergeNodes(ctx, names)
+}
+
+// MergeWaiting merges the uploads of the nodes the server database lists
+// as having uploads waiting.
+func (m *Merger) MergeWaiting(ctx context.Context) error {
+	names, err := m.st.UploadingNodes(ctx)
+	if err != nil {
+		return err
+	}
+	return m.mergeNodes(ctx, names)
+}
+
+func (m *Merger) mergeNodes(ctx context.Context, names []string) error {
 	var errs []error
-	for _, n := range nodes {
-		if _, err := m.MergeNode(ctx, n.Name); err != nil {
+	for _, n := range names {
+		if _, err := m.MergeNode(ctx, n); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -128,6 +162,12 @@ func (m *Merger) MergeNode(ctx context.Context, node string) (int, error) {
 	last, err := m.st.LastMerged(ctx, node)
 	if err != nil {
 		return 0, err
+	}
+	if len(nums) == 0 || nums[0] <= last {
+		// Listed as waiting, but merged (by another merger process): forget them.
+		if err := m.st.ClearUploads(ctx, node, last); err != nil {
+			return 0, err
+		}
 	}
 	done := 0
 	for _, n := range nums {

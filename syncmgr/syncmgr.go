@@ -49,6 +49,8 @@ type Store interface {
 	SaveSession(ctx context.Context, s fieldsync.Session) error
 	Session(ctx context.Context, id string) (fieldsync.Session, error)
 	MergedUploads(ctx context.Context, node string, since int64) ([]fieldsync.MergedUpload, error)
+	// NoteUpload records that an upload file is durable in the node's inbox.
+	NoteUpload(ctx context.Context, node string, number int64) error
 	RouterPositions(ctx context.Context) (map[int]int64, error)
 }
 
@@ -509,6 +511,9 @@ func (m *Manager) upload(w http.ResponseWriter, r *http.Request, n fieldsync.Nod
 	}
 	if err := af.Commit(); err != nil {
 		return err
+	}
+	if err := m.st.NoteUpload(r.Context(), n.Name, num); err != nil {
+		return err // the node sends the file again at its next sync
 	}
 	m.count(s, true, size)
 	if m.opts.Uploaded != nil {

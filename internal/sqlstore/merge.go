@@ -100,6 +100,42 @@ func (st *Store) recordLastMerged(ctx context.Context, tx *sql.Tx, node string, 
 	if err != nil {
 		return fmt.Errorf("record merge of %s upload %d: %w", node, number, err)
 	}
+	return st.clearUploads(ctx, tx, node, number)
+}
+
+// NoteUpload records that a node's upload file is in its inbox, durable,
+// waiting for a merger.
+func (st *Store) NoteUpload(ctx context.Context, node string, number int64) error {
+	_, err := st.write.ExecContext(ctx, fmt.Sprintf(
+		"INSERT INTO fs_inbox (node, number) VALUES (%s, %s) ON CONFLICT (node, number) DO NOTHING",
+		st.d.Placeholder(1), st.d.Placeholder(2)), node, number)
+	if err != nil {
+		return fmt.Errorf("record upload %d of %s: %w", number, node, err)
+	}
+	return nil
+}
+
+// UploadingNodes lists the nodes with uploads waiting for a merger.
+func (st *Store) UploadingNodes(ctx context.Context) ([]string, error) {
+	names, err := QueryStrings(ctx, st.read, "SELECT DISTINCT node FROM fs_inbox ORDER BY node")
+	if err != nil {
+		return nil, fmt.Errorf("list nodes with uploads waiting: %w", err)
+	}
+	return names, nil
+}
+
+// ClearUploads forgets a node's waiting uploads numbered up to upTo: they
+// are merged or refused.
+func (st *Store) ClearUploads(ctx context.Context, node string, upTo int64) error {
+	return st.clearUploads(ctx, st.write, node, upTo)
+}
+
+func (st *Store) clearUploads(ctx context.Context, q Querier, node string, upTo int64) error {
+	_, err := q.ExecContext(ctx, fmt.Sprintf("DELETE FROM fs_inbox WHERE node = %s AND number <= %s",
+		st.d.Placeholder(1), st.d.Placeholder(2)), node, upTo)
+	if err != nil {
+		return fmt.Errorf("clear merged uploads of %s: %w", node, err)
+	}
 	return nil
 }
 

@@ -181,6 +181,9 @@ var migrations = []string{
 	`CREATE TABLE fs_upload (node TEXT NOT NULL, number BIGINT NOT NULL, first_seq BIGINT NOT NULL, PRIMARY KEY (node, number))`,
 	// 5: extracts asked for and not yet taken (by a Database Extract process).
 	`ALTER TABLE fs_node ADD COLUMN extract_wanted INTEGER NOT NULL DEFAULT 0`,
+	// 6: uploads received and not yet merged, so mergers find them without
+	// looking into every node's inbox.
+	`CREATE TABLE fs_inbox (node TEXT NOT NULL, number BIGINT NOT NULL, PRIMARY KEY (node, number))`,
 }
 
 // StoreVersion is the version of the store's own tables this build writes.

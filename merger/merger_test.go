@@ -1,0 +1,134 @@
+package merger_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"fieldsync"
+	"fieldsync/dx"
+	"fieldsync/internal/testutil"
+	"fieldsync/merger"
+	"fieldsync/schema"
+)
+
+const notesYAML = `fieldsync_schema: 1
+nodes:
+  employee: employee
+  positions: position.employee_id
+tables:
+  employee:
+    columns: {name: text, login: text}
+    visibility: [all]
+  position:
+    columns: {employee_id: {type: text, references: employee}}
+    visibility: [all]
+  note:
+    columns:
+      owner_id: {type: text, references: employee}
+      body: text
+    visibility:
+      - owner: owner_id
+    remote_write: true
+`
+
+// TestMergerFindsUploads: the merger merges the uploads the server
+// database lists as waiting, and forgets them once merged or refused; a
+// full look into every inbox finds files it does not list.
+func TestMergerFindsUploads(t *testing.T) {
+	testutil.ForBackends(t, func(t *testing.T, b testutil.Backend) {
+		s, err := schema.Parse("notes.yaml", []byte(notesYAML))
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, _ := b.Open(t, s)
+		ctx := context.Background()
+		for _, e := range []string{"ann", "bob"} {
+			if _, err := st.Apply(ctx, "", fieldsync.Insert("employee", map[string]any{"id": e, "name": e, "login": e})); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := st.AddNode(ctx, fieldsync.Node{Name: "ann-laptop", EmployeeID: "ann"}, fieldsync.HashSecret("s")); err != nil {
+			t.Fatal(err)
+		}
+		docking := t.TempDir()
+		m := merger.New(st, docking, nil)
+		put := func(number int64, owner string, note bool) {
+			t.Helper()
+			dir := merger.InboxDir(docking, "ann-laptop")
+			os.MkdirAll(dir, 0o755)
+			id := "n" + merger.UploadName(number)
+			txn := fieldsync.Txn{Seq: number, Op: fieldsync.OpInsert, Table: "note", RowID: id, Origin: "ann-laptop",
+				Values: fieldsync.Row{"id": id, "owner_id": owner, "body": "x"}}
+			if err := dx.WriteFile(dir, merger.UploadName(number), dx.Header{Kind: dx.KindUpload, Node: "ann-laptop", Number: uint64(number)}, []fieldsync.Txn{txn}, nil); err != nil {
+				t.Fatal(err)
+			}
+			if note {
+				if err := st.NoteUpload(ctx, "ann-laptop", number); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		lastMerged := func(want int64) {
+			t.Helper()
+			if last, err := st.LastMerged(ctx, "ann-laptop"); err != nil || last != want {
+				t.Fatalf("last merged %d (%v), want %d", last, err, want)
+			}
+		}
+		waiting := func(want ...string) {
+			t.Helper()
+			got, err := st.UploadingNodes(ctx)
+			if err != nil || !slices.Equal(got, want) {
+				t.Fatalf("nodes with uploads waiting: %v (%v), want %v", got, err, want)
+			}
+		}
+
+		// A file in the inbox the database does not list (received before
+		// it listed them) waits for the full look.
+		put(1, "ann", false)
+		if err := m.MergeWaiting(ctx); err != nil {
+			t.Fatal(err)
+		}
+		lastMerged(0)
+		if err := m.MergeAll(ctx); err != nil {
+			t.Fatal(err)
+		}
+		lastMerged(1)
+
+		put(2, "ann", true)
+		waiting("ann-laptop")
+		if err := m.MergeWaiting(ctx); err != nil {
+			t.Fatal(err)
+		}
+		lastMerged(2)
+		waiting()
+		if _, err := st.Get(ctx, "note", "n"+merger.UploadName(2)); err != nil {
+			t.Fatalf("upload 2 not merged: %v", err)
+		}
+
+		// A refused upload is forgotten too.
+		put(3, "bob", true)
+		if err := m.MergeWaiting(ctx); err != nil {
+			t.Fatal(err)
+		}
+		lastMerged(3)
+		waiting()
+		if r, _ := st.Refused(ctx, "ann-laptop"); len(r) != 1 || r[0].Number != 3 {
+			t.Fatalf("refusals %+v", r)
+		}
+
+		// Listed, but merged elsewhere: forgotten without a merge.
+		if err := st.NoteUpload(ctx, "ann-laptop", 2); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.MergeWaiting(ctx); err != nil {
+			t.Fatal(err)
+		}
+		waiting()
+		if left, _ := filepath.Glob(filepath.Join(merger.InboxDir(docking, "ann-laptop"), "*.dx")); len(left) != 0 {
+			t.Fatalf("files left in the inbox: %v", left)
+		}
+	})
+}
