@@ -393,9 +393,10 @@ func (h *handler) addNode(w http.ResponseWriter, r *http.Request) error {
 		res, err := h.opts.Extract(r.Context(), n.Name)
 		if err != nil {
 			// The node exists and its secret is shown only now: answer with
-			// it, and say the extract must be taken again.
+			// it, and say the extract comes later (the Database Extract
+			// tries again).
 			h.log.Error("extract at registration failed", "node", n.Name, "err", err)
-			out.ExtractError = fmt.Sprintf("the node's extract failed (%v); take it with fieldsync admin node reextract %s", err, n.Name)
+			out.ExtractError = fmt.Sprintf("the node's extract failed (%v); it is tried again in the background (see fieldsync admin status, or take it with fieldsync admin node reextract %s)", err, n.Name)
 		} else {
 			out.Extract = res
 		}

@@ -33,7 +33,12 @@ type Store interface {
 	// WantedExtracts lists the nodes whose extract was asked for;
 	// ExtractTaken records one built.
 	WantedExtracts(ctx context.Context) ([]string, error)
+	// ClaimExtract claims the node's extract for this process (false:
+	// another process is taking it); ExtractTaken ends the claim when the
+	// file is built, ReleaseExtract when it failed and should be tried again.
+	ClaimExtract(ctx context.Context, node string) (bool, error)
 	ExtractTaken(ctx context.Context, node string) error
+	ReleaseExtract(ctx context.Context, node string) error
 }
 
 // Meta keys the extract writes into the local database's fs_extract table.
@@ -73,10 +78,33 @@ func Extract(ctx context.Context, st Store, docking, node string, logger *slog.L
 	if err != nil {
 		return Result{}, err
 	}
-	s := st.Schema()
+	if ok, err := st.ClaimExtract(ctx, node); err != nil {
+		return Result{}, err
+	} else if !ok {
+		return Result{}, fieldsync.Errorf(fieldsync.ErrInUse, "the extract of node %q is being taken by another process; try again shortly", node)
+	}
+	res, err := build(ctx, st, docking, n, st.Schema())
+	if err != nil {
+		if rerr := st.ReleaseExtract(context.WithoutCancel(ctx), node); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+		return Result{}, fmt.Errorf("extract %s: %w", node, err)
+	}
+	if err := st.ExtractTaken(ctx, node); err != nil {
+		return Result{}, fmt.Errorf("extract %s: %w", node, err)
+	}
+	res.Took = time.Since(start)
+	logger.Info("database extract taken", "component", "Database Extract", "node", node, "seq", res.Seq, "took", res.Took)
+	return res, nil
+}
+
+// build writes the node's extract file and removes the outbox files it
+// supersedes.
+func build(ctx context.Context, st Store, docking string, n fieldsync.Node, s *fieldsync.Schema) (Result, error) {
+	node := n.Name
 	dir := filepath.Join(docking, node)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return Result{}, fmt.Errorf("extract %s: %w", node, err)
+		return Result{}, err
 	}
 	tmp := filepath.Join(dir, fmt.Sprintf(".extract-%d.tmp", time.Now().UnixNano()))
 	defer os.Remove(tmp)
@@ -123,24 +151,16 @@ func Extract(ctx context.Context, st Store, docking, node string, logger *slog.L
 		})
 	})
 	if err != nil {
-		return Result{}, fmt.Errorf("extract %s: %w", node, err)
+		return Result{}, err
 	}
 	if err := os.Rename(tmp, res.Path); err != nil {
-		return Result{}, fmt.Errorf("extract %s: %w", node, err)
+		return Result{}, err
 	}
 	if err := dx.SyncDir(dir); err != nil {
-		return Result{}, fmt.Errorf("extract %s: %w", node, err)
+		return Result{}, err
 	}
 	res.Seq = seq
-	if err := removeSuperseded(docking, node, seq); err != nil {
-		return Result{}, fmt.Errorf("extract %s: %w", node, err)
-	}
-	if err := st.ExtractTaken(ctx, node); err != nil {
-		return Result{}, fmt.Errorf("extract %s: %w", node, err)
-	}
-	res.Took = time.Since(start)
-	logger.Info("database extract taken", "component", "Database Extract", "node", node, "seq", seq, "took", res.Took)
-	return res, nil
+	return res, removeSuperseded(docking, node, seq)
 }
 
 // removeSuperseded deletes the outbox files whose every transaction the
@@ -180,6 +200,9 @@ func removeSuperseded(docking, node string, seq int64) error {
 	return nil
 }
 
+// RetryMax is the longest pause before a failed extract is tried again.
+const RetryMax = 5 * time.Minute
+
 // Run takes the extracts asked for (by administrators, or at node
 // registration in a process that does not run the Database Extract) until
 // ctx ends. wake signals a new request in this process.
@@ -187,14 +210,34 @@ func Run(ctx context.Context, st Store, docking string, logger *slog.Logger, wak
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	// A failed extract is tried again after a pause that doubles, from a
+	// second up to RetryMax.
+	type failure struct {
+		pause time.Duration
+		next  time.Time
+	}
+	failed := map[string]failure{}
 	for {
 		nodes, err := st.WantedExtracts(ctx)
 		if err != nil && ctx.Err() == nil {
 			logger.Error("list wanted extracts", "component", "Database Extract", "err", err)
 		}
 		for _, n := range nodes {
-			if _, err := Extract(ctx, st, docking, n, logger); err != nil && ctx.Err() == nil {
-				logger.Error("extract failed", "component", "Database Extract", "node", n, "err", err)
+			f, ok := failed[n]
+			if ok && time.Now().Before(f.next) {
+				continue
+			}
+			_, err := Extract(ctx, st, docking, n, logger)
+			switch {
+			case err == nil:
+				delete(failed, n)
+			case errors.Is(err, fieldsync.ErrInUse) || ctx.Err() != nil:
+				// another process is taking it, or we are stopping
+			default:
+				f.pause = min(max(2*f.pause, time.Second), RetryMax)
+				f.next = time.Now().Add(f.pause)
+				failed[n] = f
+				logger.Error("extract failed", "component", "Database Extract", "node", n, "err", err, "retry_in", f.pause)
 			}
 		}
 		select {

@@ -391,7 +391,9 @@ func (s *Server) serve(ctx context.Context, ln net.Listener) error {
 		g.Go(func() error { return extract.Run(ctx, s.st, s.docking, s.log, nil) })
 	}
 	if s.Runs(API) {
-		g.Go(func() error { return s.every(ctx, func() error { _, err := s.GCFiles(ctx, s.fileGrace()); return err }) })
+		g.Go(func() error {
+			return s.every(ctx, func() error { _, err := s.GCFiles(ctx, s.fileGrace()); return err })
+		})
 	}
 	if s.Runs(Sync) {
 		g.Go(func() error { return s.every(ctx, func() error { _, err := s.PruneSessions(ctx); return err }) })

@@ -220,19 +220,51 @@ func (st *Store) RequestExtract(ctx context.Context, node string) error {
 	return nil
 }
 
-// WantedExtracts lists the active nodes whose extract was asked for.
+// ExtractClaimTimeout is how long an extract claimed by a process stays
+// its own: past it, the process is taken to have died and another takes
+// the extract.
+const ExtractClaimTimeout = 15 * time.Minute
+
+// WantedExtracts lists the active nodes whose extract was asked for and
+// that no Database Extract process is taking.
 func (st *Store) WantedExtracts(ctx context.Context) ([]string, error) {
-	names, err := QueryStrings(ctx, st.read, "SELECT name FROM fs_node WHERE extract_wanted = 1 AND active = 1 ORDER BY name")
+	names, err := QueryStrings(ctx, st.read, fmt.Sprintf(
+		"SELECT name FROM fs_node WHERE active = 1 AND (extract_wanted = 1 OR (extract_wanted = 2 AND extract_claimed < %s)) ORDER BY name",
+		st.d.Placeholder(1)), st.now().Add(-ExtractClaimTimeout).UnixNano())
 	if err != nil {
 		return nil, fmt.Errorf("list wanted extracts: %w", err)
 	}
 	return names, nil
 }
 
-// ExtractTaken records that a node's extract file was built (the request,
-// if any, is done).
+// ClaimExtract claims a node's extract for the calling process, which is
+// about to take it; false means another process is taking it.
+func (st *Store) ClaimExtract(ctx context.Context, node string) (bool, error) {
+	now := st.now()
+	res, err := st.write.ExecContext(ctx, fmt.Sprintf(
+		"UPDATE fs_node SET extract_wanted = 2, extract_claimed = %s WHERE name = %s AND (extract_wanted <> 2 OR extract_claimed < %s)",
+		st.d.Placeholder(1), st.d.Placeholder(2), st.d.Placeholder(3)), now.UnixNano(), node, now.Add(-ExtractClaimTimeout).UnixNano())
+	if err != nil {
+		return false, fmt.Errorf("claim extract of %s: %w", node, err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// ReleaseExtract gives back a claimed extract that failed, for a later try.
+func (st *Store) ReleaseExtract(ctx context.Context, node string) error {
+	_, err := st.write.ExecContext(ctx, "UPDATE fs_node SET extract_wanted = 1 WHERE extract_wanted = 2 AND name = "+st.d.Placeholder(1), node)
+	if err != nil {
+		return fmt.Errorf("release extract of %s: %w", node, err)
+	}
+	return nil
+}
+
+// ExtractTaken records that a node's extract file was built: a claim on
+// it is done. A request made while it was being built stays, for a newer
+// extract.
 func (st *Store) ExtractTaken(ctx context.Context, node string) error {
-	_, err := st.write.ExecContext(ctx, "UPDATE fs_node SET extract_wanted = 0 WHERE name = "+st.d.Placeholder(1), node)
+	_, err := st.write.ExecContext(ctx, "UPDATE fs_node SET extract_wanted = 0 WHERE extract_wanted = 2 AND name = "+st.d.Placeholder(1), node)
 	return err
 }
 

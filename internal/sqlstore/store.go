@@ -184,6 +184,9 @@ var migrations = []string{
 	// 6: uploads received and not yet merged, so mergers find them without
 	// looking into every node's inbox.
 	`CREATE TABLE fs_inbox (node TEXT NOT NULL, number BIGINT NOT NULL, PRIMARY KEY (node, number))`,
+	// 7: when a Database Extract process claimed a wanted extract
+	// (extract_wanted 2), so no other takes it meanwhile.
+	`ALTER TABLE fs_node ADD COLUMN extract_claimed BIGINT NOT NULL DEFAULT 0`,
 }
 
 // StoreVersion is the version of the store's own tables this build writes.
