@@ -55,6 +55,8 @@ type Config struct {
 	// sensible timeouts).
 	HTTP   *http.Client `json:"-"`
 	Logger *slog.Logger `json:"-"`
+	// Progress, when not nil, is called as Init downloads the extract.
+	Progress func(Progress) `json:"-"`
 }
 
 // Client is a node's local side.
@@ -102,9 +104,12 @@ func Init(ctx context.Context, cfg Config) (*Client, error) {
 		return nil, err
 	}
 	part := c.path("extract.db.part")
+	rc.meter = newMeter(cfg.Progress, "extract", 1, 0) // its size comes with it
 	if _, err := rc.download(ctx, sess.Session, "/sync/v1/extract", part); err != nil {
 		return nil, fmt.Errorf("download extract: %w", err)
 	}
+	rc.meter.done()
+	rc.meter = nil
 	rc.end(ctx, sess.Session, "extract")
 	// Read the schema and sequence number the extract carries.
 	meta, err := readExtractMeta(part)
@@ -296,7 +301,9 @@ func (c *Client) Apply(ctx context.Context, changes ...fieldsync.Change) ([]fiel
 // ApplyInbox applies the downloaded inbox files in order, each in one local
 // transaction that records it as applied, and removes them. It returns how
 // many files it applied.
-func (c *Client) ApplyInbox(ctx context.Context) (int, error) {
+func (c *Client) ApplyInbox(ctx context.Context) (int, error) { return c.applyInbox(ctx, nil) }
+
+func (c *Client) applyInbox(ctx context.Context, progress func(Progress)) (int, error) {
 	c.applyMu.Lock()
 	defer c.applyMu.Unlock()
 	nums, err := numbered(c.path("inbox"))
@@ -306,6 +313,7 @@ func (c *Client) ApplyInbox(ctx context.Context) (int, error) {
 	if len(nums) == 0 {
 		return 0, c.pruneMerged(ctx)
 	}
+	m := newMeter(progress, "apply", len(nums), 0)
 	own, err := c.ownUploads(0, true)
 	if err != nil {
 		return 0, err
@@ -331,6 +339,7 @@ func (c *Client) ApplyInbox(ctx context.Context) (int, error) {
 		if err := os.Remove(path); err != nil {
 			return applied, err
 		}
+		m.done()
 	}
 	if err := c.pruneFiles(ctx); err != nil {
 		return applied, err

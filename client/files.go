@@ -184,7 +184,7 @@ func (c *Client) wantedFiles(ctx context.Context) (map[string]fieldsync.FileRef,
 // fetchFiles downloads the wanted files the node lacks, resuming partial
 // downloads and verifying each against its hash before keeping it. It
 // returns how many it fetched and their bytes.
-func (c *Client) fetchFiles(ctx context.Context, rc *remote, session string) (int, int64, error) {
+func (c *Client) fetchFiles(ctx context.Context, rc *remote, session string, progress func(Progress)) (int, int64, error) {
 	want, err := c.wantedFiles(ctx)
 	if err != nil {
 		return 0, 0, err
@@ -192,18 +192,28 @@ func (c *Client) fetchFiles(ctx context.Context, rc *remote, session string) (in
 	if err := os.MkdirAll(c.path("files"), 0o700); err != nil {
 		return 0, 0, err
 	}
-	n, total := 0, int64(0)
+	var missing []fieldsync.FileRef
+	var missingBytes int64
 	for _, ref := range want {
-		final := c.FilePath(ref)
-		if _, err := os.Stat(final); err == nil {
-			continue
+		if _, err := os.Stat(c.FilePath(ref)); err != nil {
+			missing = append(missing, ref)
+			missingBytes += ref.Size
 		}
+	}
+	if len(missing) > 0 {
+		rc.meter = newMeter(progress, "files", len(missing), missingBytes)
+		defer func() { rc.meter = nil }()
+	}
+	n, total := 0, int64(0)
+	for _, ref := range missing {
+		final := c.FilePath(ref)
 		part := c.path("files", ".part-"+ref.SHA256)
 		h := sha256.New()
 		got, err := rc.downloadHashed(ctx, session, "/sync/v1/files/"+url.PathEscape(ref.String()), part, h)
 		if err != nil {
 			var se *Error
 			if errors.As(err, &se) && se.Status == http.StatusNotFound {
+				rc.meter.done()
 				continue // not ours (any more)
 			}
 			return n, total, fmt.Errorf("fetch file %s: %w", ref, err)
@@ -220,6 +230,7 @@ func (c *Client) fetchFiles(ctx context.Context, rc *remote, session string) (in
 		if err := os.Rename(part, final); err != nil {
 			return n, total, err
 		}
+		rc.meter.done()
 		n++
 		total += got
 	}
@@ -369,7 +380,7 @@ func (c *Client) Attach(ctx context.Context, table, id, path, mode string) (fiel
 // uploadFiles sends the files that the node's pending changes refer to
 // (attached offline), before the changes themselves, so the server has
 // every file its rows name.
-func (c *Client) uploadFiles(ctx context.Context, rc *remote, session string, txns []fieldsync.Txn) (int, int64, error) {
+func (c *Client) uploadFiles(ctx context.Context, rc *remote, session string, txns []fieldsync.Txn, progress func(Progress)) (int, int64, error) {
 	n, total := 0, int64(0)
 	sent := map[string]bool{}
 	for _, t := range txns {
@@ -389,7 +400,7 @@ func (c *Client) uploadFiles(ctx context.Context, rc *remote, session string, tx
 			} else if err != nil {
 				return n, total, err
 			}
-			sentBytes, err := c.uploadFile(ctx, rc, session, ref, f)
+			sentBytes, err := c.uploadFile(ctx, rc, session, ref, f, progress)
 			f.Close()
 			if err != nil {
 				return n, total, fmt.Errorf("upload file %s (the next sync resumes it): %w", ref, err)
@@ -406,7 +417,7 @@ func (c *Client) uploadFiles(ctx context.Context, rc *remote, session string, tx
 
 // uploadFile sends what the server lacks of a file: it asks how much it
 // holds and sends the rest from there.
-func (c *Client) uploadFile(ctx context.Context, rc *remote, session string, ref fieldsync.FileRef, f *os.File) (int64, error) {
+func (c *Client) uploadFile(ctx context.Context, rc *remote, session string, ref fieldsync.FileRef, f *os.File, progress func(Progress)) (int64, error) {
 	var have struct {
 		Have int64 `json:"have"`
 	}
@@ -420,11 +431,14 @@ func (c *Client) uploadFile(ctx context.Context, rc *remote, session string, ref
 	if _, err := f.Seek(have.Have, io.SeekStart); err != nil {
 		return 0, err
 	}
-	resp, err := rc.request(ctx, http.MethodPut, path, session, io.LimitReader(f, ref.Size-have.Have),
+	m := newMeter(progress, "upload file", 1, ref.Size)
+	m.moved(have.Have)
+	resp, err := rc.request(ctx, http.MethodPut, path, session, metered(io.LimitReader(f, ref.Size-have.Have), m),
 		map[string]string{"X-Fieldsync-Offset": strconv.FormatInt(have.Have, 10)})
 	if err != nil {
 		return 0, err
 	}
 	resp.Body.Close()
+	m.done()
 	return ref.Size - have.Have, nil
 }

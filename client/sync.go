@@ -21,7 +21,11 @@ import (
 )
 
 // remote talks to the server's Synchronization Manager.
-type remote struct{ c *Client }
+type remote struct {
+	c *Client
+	// meter, when not nil, counts the bytes downloads bring.
+	meter *meter
+}
 
 func (c *Client) remote() *remote { return &remote{c: c} }
 
@@ -188,7 +192,11 @@ func (r *remote) downloadHashed(ctx context.Context, session, path, file string,
 			return 0, err
 		}
 	}
-	return writeSyncedHashed(file, resp.Body, h)
+	if r.meter != nil && r.meter.p.TotalBytes == 0 && resp.ContentLength > 0 {
+		r.meter.p.TotalBytes = have + resp.ContentLength
+	}
+	r.meter.moved(have)
+	return writeSyncedHashed(file, metered(resp.Body, r.meter), h)
 }
 
 func hashFile(path string, h hash.Hash) error {
@@ -222,8 +230,8 @@ type SyncOptions struct {
 	Wait bool
 	// ApplyDone, when not nil, receives the result of a background apply.
 	ApplyDone chan<- error
-	// Progress, when not nil, is called as files move.
-	Progress func(done, total int, what string)
+	// Progress, when not nil, is called as files and bytes move.
+	Progress func(Progress)
 }
 
 // Sync synchronizes with the server: upload pending local transactions,
@@ -235,7 +243,7 @@ func (c *Client) Sync(ctx context.Context, opts SyncOptions) (Summary, error) {
 		return sum, err
 	}
 	if opts.Wait {
-		n, err := c.ApplyInbox(ctx)
+		n, err := c.applyInbox(ctx, opts.Progress)
 		sum.Applied = n
 		if err != nil {
 			c.recordSync(ctx, "apply failed: "+err.Error())
@@ -307,6 +315,18 @@ func (c *Client) syncSession(ctx context.Context, rc *remote, st syncmgr.State, 
 	if err := os.MkdirAll(c.path("upload", "merged"), 0o700); err != nil {
 		return err
 	}
+	var upMeter *meter
+	if opts.Progress != nil {
+		files, bytes := 0, int64(0)
+		for _, u := range ups {
+			if info, err := os.Stat(c.path("upload", fileName(u))); err == nil && u > st.LastMerged {
+				files, bytes = files+1, bytes+info.Size()
+			}
+		}
+		if files > 0 {
+			upMeter = newMeter(opts.Progress, "upload", files, bytes)
+		}
+	}
 	for _, u := range ups {
 		path := c.path("upload", fileName(u))
 		if u > st.LastMerged {
@@ -315,7 +335,7 @@ func (c *Client) syncSession(ctx context.Context, rc *remote, st syncmgr.State, 
 			if err != nil {
 				return err
 			}
-			nf, fb, err := c.uploadFiles(ctx, rc, st.Session, txns)
+			nf, fb, err := c.uploadFiles(ctx, rc, st.Session, txns, opts.Progress)
 			sum.UpFiles += nf
 			sum.UpBytes += fb
 			if err != nil {
@@ -333,12 +353,13 @@ func (c *Client) syncSession(ctx context.Context, rc *remote, st syncmgr.State, 
 			return err
 		}
 		info, _ := f.Stat()
-		resp, err := rc.request(ctx, http.MethodPut, "/sync/v1/uploads/"+strconv.FormatInt(u, 10), st.Session, f, map[string]string{"Content-Type": "application/octet-stream"})
+		resp, err := rc.request(ctx, http.MethodPut, "/sync/v1/uploads/"+strconv.FormatInt(u, 10), st.Session, metered(f, upMeter), map[string]string{"Content-Type": "application/octet-stream"})
 		f.Close()
 		if err != nil {
 			return fmt.Errorf("upload %d: %w", u, err)
 		}
 		resp.Body.Close()
+		upMeter.done()
 		sum.UpFiles++
 		sum.UpBytes += info.Size()
 	}
@@ -358,15 +379,21 @@ func (c *Client) syncSession(ctx context.Context, rc *remote, st syncmgr.State, 
 		return err
 	}
 	var upto int64
-	for i, f := range st.Outbox {
-		if opts.Progress != nil {
-			opts.Progress(i, len(st.Outbox), "downloading")
+	var todo []syncmgr.OutboxFile
+	var todoBytes int64
+	for _, f := range st.Outbox {
+		if _, err := os.Stat(c.path("inbox", fileName(f.Number))); err == nil || f.Number <= applied {
+			upto = f.Number // here already (an earlier sync stopped before acknowledging)
+			continue
 		}
+		todo = append(todo, f)
+		todoBytes += f.Size
+	}
+	if len(todo) > 0 {
+		rc.meter = newMeter(opts.Progress, "download", len(todo), todoBytes)
+	}
+	for _, f := range todo {
 		final := c.path("inbox", fileName(f.Number))
-		if _, err := os.Stat(final); err == nil || f.Number <= applied {
-			upto = f.Number
-			continue // here already (an earlier sync stopped before acknowledging)
-		}
 		part := final + ".part"
 		n, err := rc.download(ctx, st.Session, "/sync/v1/outbox/"+strconv.FormatInt(f.Number, 10), part)
 		if err != nil {
@@ -379,10 +406,12 @@ func (c *Client) syncSession(ctx context.Context, rc *remote, st syncmgr.State, 
 		if err := os.Rename(part, final); err != nil {
 			return err
 		}
+		rc.meter.done()
 		sum.DownFiles++
 		sum.DownBytes += n
-		upto = f.Number
+		upto = max(upto, f.Number)
 	}
+	rc.meter = nil
 	if sum.DownFiles > 0 {
 		if err := dx.SyncDir(c.path("inbox")); err != nil {
 			return err
@@ -396,7 +425,7 @@ func (c *Client) syncSession(ctx context.Context, rc *remote, st syncmgr.State, 
 	}
 	// Attachment files the node should have: published and broadcast ones,
 	// and requested ones the user asked for.
-	nf, fb, err := c.fetchFiles(ctx, rc, st.Session)
+	nf, fb, err := c.fetchFiles(ctx, rc, st.Session, opts.Progress)
 	sum.Files, sum.FileBytes = nf, fb
 	if err != nil {
 		return err
@@ -405,9 +434,6 @@ func (c *Client) syncSession(ctx context.Context, rc *remote, st syncmgr.State, 
 		if err := rc.json(ctx, http.MethodPost, "/sync/v1/outbox/ack", st.Session, map[string]int64{"upto": upto}, nil); err != nil {
 			return fmt.Errorf("acknowledge outbox: %w", err)
 		}
-	}
-	if opts.Progress != nil {
-		opts.Progress(len(st.Outbox), len(st.Outbox), "downloaded")
 	}
 	return nil
 }

@@ -59,7 +59,13 @@ func clientCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if *server == "" || *node == "" || *secret == "" {
 			return fmt.Errorf("%w: client init --dir DIR --server URL --node NAME --secret SECRET", errUsage)
 		}
-		c, err := client.Init(ctx, client.Config{Dir: *dir, Server: *server, Node: *node, Secret: *secret})
+		cfg := client.Config{Dir: *dir, Server: *server, Node: *node, Secret: *secret}
+		if isTerminal(stderr) {
+			pl := newProgressLine(stderr)
+			defer pl.end()
+			cfg.Progress = pl.update
+		}
+		c, err := client.Init(ctx, cfg)
 		if err != nil {
 			return err
 		}
@@ -157,14 +163,9 @@ func orDash(s string) string {
 func clientSync(ctx context.Context, c *client.Client, dir string, wait bool, stdout, stderr io.Writer) error {
 	opts := client.SyncOptions{Wait: wait}
 	if isTerminal(stderr) {
-		opts.Progress = func(done, total int, what string) {
-			if total > 3 {
-				fmt.Fprintf(stderr, "\r%s %d/%d files", what, done, total)
-				if done == total {
-					fmt.Fprintln(stderr)
-				}
-			}
-		}
+		pl := newProgressLine(stderr)
+		defer pl.end()
+		opts.Progress = pl.update
 	}
 	// The plain command disconnects, reports, and leaves the apply to a
 	// background process, so the user can go on working at once.
