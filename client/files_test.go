@@ -232,8 +232,9 @@ func (p *cutProxy) handle(c net.Conn) {
 
 // TestFileTransferResumes: a connection cut halfway through a file's
 // download is resumed from where it broke, not started over.
-func TestFileTransferResumes(t *testing.T) {
-	b := testutil.Backends[0]
+func TestFileTransferResumes(t *testing.T) { testutil.ForBackends(t, testFileTransferResumes) }
+
+func testFileTransferResumes(t *testing.T, b testutil.Backend) {
 	w := newWorld(t, b)
 	ctx := context.Background()
 	w.create("employee", map[string]any{"id": "ann", "name": "Ann", "login": "ann"})
@@ -293,8 +294,9 @@ func TestFileTransferResumes(t *testing.T) {
 
 // TestNodeFileLimit: a published file larger than the server's per-node
 // limit is offered as requested: it comes only once the user asks.
-func TestNodeFileLimit(t *testing.T) {
-	b := testutil.Backends[0]
+func TestNodeFileLimit(t *testing.T) { testutil.ForBackends(t, testNodeFileLimit) }
+
+func testNodeFileLimit(t *testing.T, b testutil.Backend) {
 	w := newWorldWith(t, b, nil, func(c *server.Config) { c.NodeFileLimit = 1000 })
 	ctx := context.Background()
 	ann, _, opp := base(t, w)
@@ -320,8 +322,9 @@ func TestNodeFileLimit(t *testing.T) {
 
 // TestFileUploadResumes: an offline attachment's upload cut halfway goes
 // on from what the server holds at the next sync.
-func TestFileUploadResumes(t *testing.T) {
-	b := testutil.Backends[0]
+func TestFileUploadResumes(t *testing.T) { testutil.ForBackends(t, testFileUploadResumes) }
+
+func testFileUploadResumes(t *testing.T, b testutil.Backend) {
 	w := newWorld(t, b)
 	ctx := context.Background()
 	ann, _, opp := base(t, w)
@@ -368,7 +371,10 @@ func TestFileUploadResumes(t *testing.T) {
 // TestCorruptedDownloadRefused: a download whose bytes do not match the
 // file's hash is refused and discarded, and the next sync fetches it again.
 func TestCorruptedDownloadRefused(t *testing.T) {
-	b := testutil.Backends[0]
+	testutil.ForBackends(t, testCorruptedDownloadRefused)
+}
+
+func testCorruptedDownloadRefused(t *testing.T, b testutil.Backend) {
 	w := newWorld(t, b)
 	ctx := context.Background()
 	ann, _, opp := base(t, w)
@@ -401,8 +407,9 @@ func TestCorruptedDownloadRefused(t *testing.T) {
 
 // TestOversizedNodeFile: a file attached offline that is larger than the
 // server's limit is refused when it goes up.
-func TestOversizedNodeFile(t *testing.T) {
-	b := testutil.Backends[0]
+func TestOversizedNodeFile(t *testing.T) { testutil.ForBackends(t, testOversizedNodeFile) }
+
+func testOversizedNodeFile(t *testing.T, b testutil.Backend) {
 	w := newWorldWith(t, b, nil, func(c *server.Config) { c.MaxFileBytes = 10_000 })
 	ctx := context.Background()
 	ann, _, opp := base(t, w)

@@ -58,9 +58,13 @@ func get(t *testing.T, url, token string) int {
 }
 
 func TestAdminTokenCreatedOnceAndKept(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "data")
+	testutil.ForBackends(t, testAdminTokenCreatedOnceAndKept)
+}
+
+func testAdminTokenCreatedOnceAndKept(t *testing.T, b testutil.Backend) {
+	dir, db := filepath.Join(t.TempDir(), "data"), b.DB(t)
 	ctx := context.Background()
-	s1, err := server.Open(ctx, server.Config{DataDir: dir})
+	s1, err := server.Open(ctx, server.Config{DataDir: dir, DB: db})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +97,7 @@ func TestAdminTokenCreatedOnceAndKept(t *testing.T) {
 	stop()
 	s1.Close()
 
-	s2, err := server.Open(ctx, server.Config{DataDir: dir})
+	s2, err := server.Open(ctx, server.Config{DataDir: dir, DB: db})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,13 +115,17 @@ func TestAdminTokenCreatedOnceAndKept(t *testing.T) {
 // TestTokenFileRegisteredInNewDatabase: a token file beside a database that
 // does not know it (the database was replaced) is registered, not replaced.
 func TestTokenFileRegisteredInNewDatabase(t *testing.T) {
+	testutil.ForBackends(t, testTokenFileRegisteredInNewDatabase)
+}
+
+func testTokenFileRegisteredInNewDatabase(t *testing.T, b testutil.Backend) {
 	dir := t.TempDir()
 	tok := fieldsync.NewSecret()
 	if err := os.WriteFile(filepath.Join(dir, "admin.token"), []byte(tok+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	srv, err := server.Open(ctx, server.Config{DataDir: dir})
+	srv, err := server.Open(ctx, server.Config{DataDir: dir, DB: b.DB(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,21 +138,25 @@ func TestTokenFileRegisteredInNewDatabase(t *testing.T) {
 	}
 }
 
-func TestEmptyTokenFileRefused(t *testing.T) {
+func TestEmptyTokenFileRefused(t *testing.T) { testutil.ForBackends(t, testEmptyTokenFileRefused) }
+
+func testEmptyTokenFileRefused(t *testing.T, b testutil.Backend) {
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "admin.token"), []byte("\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := server.Open(context.Background(), server.Config{DataDir: dir}); err == nil || !strings.Contains(err.Error(), "is empty") {
+	if _, err := server.Open(context.Background(), server.Config{DataDir: dir, DB: b.DB(t)}); err == nil || !strings.Contains(err.Error(), "is empty") {
 		t.Fatalf("empty token file: %v", err)
 	}
 }
 
 // TestGracefulShutdown: ending Serve's context stops the API; a request
 // in flight when it ends still gets its answer.
-func TestGracefulShutdown(t *testing.T) {
+func TestGracefulShutdown(t *testing.T) { testutil.ForBackends(t, testGracefulShutdown) }
+
+func testGracefulShutdown(t *testing.T, b testutil.Backend) {
 	ctx := context.Background()
-	srv, err := server.Open(ctx, server.Config{DataDir: t.TempDir()})
+	srv, err := server.Open(ctx, server.Config{DataDir: t.TempDir(), DB: b.DB(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,10 +216,12 @@ func TestBadConfig(t *testing.T) {
 // TestOnlyComponents runs the processor and the router without the API
 // and checks that they move a change into a txnproc file and route it,
 // then stop when their context ends.
-func TestOnlyComponents(t *testing.T) {
+func TestOnlyComponents(t *testing.T) { testutil.ForBackends(t, testOnlyComponents) }
+
+func testOnlyComponents(t *testing.T, b testutil.Backend) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.Open(ctx, server.Config{DataDir: dir, Only: []string{server.Processor, server.Router}, RouterPartition: -1})
+	srv, err := server.Open(ctx, server.Config{DataDir: dir, DB: b.DB(t), Only: []string{server.Processor, server.Router}, RouterPartition: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,10 +262,12 @@ func TestOnlyComponents(t *testing.T) {
 
 // TestExtractProcess: an API process that does not run the Database Extract
 // asks for it; a process running only the extract takes it.
-func TestExtractProcess(t *testing.T) {
-	dir := t.TempDir()
-	apiSrv, url := testutil.StartServer(t, server.Config{DataDir: dir, Only: []string{server.API}})
-	testutil.StartServer(t, server.Config{DataDir: dir, Only: []string{server.Extract}})
+func TestExtractProcess(t *testing.T) { testutil.ForBackends(t, testExtractProcess) }
+
+func testExtractProcess(t *testing.T, b testutil.Backend) {
+	dir, db := t.TempDir(), b.DB(t)
+	apiSrv, url := testutil.StartServer(t, server.Config{DataDir: dir, DB: db, Only: []string{server.API}})
+	testutil.StartServer(t, server.Config{DataDir: dir, DB: db, Only: []string{server.Extract}})
 	c := &api.Client{BaseURL: url, Token: apiSrv.Token()}
 	ctx := context.Background()
 	if _, err := c.Create(ctx, "employee", map[string]any{"id": "ann", "name": "Ann", "login": "ann"}); err != nil {
@@ -283,9 +299,11 @@ func TestExtractProcess(t *testing.T) {
 
 // TestFileGC: files no row names are removed once older than the grace
 // period; named ones stay.
-func TestFileGC(t *testing.T) {
+func TestFileGC(t *testing.T) { testutil.ForBackends(t, testFileGC) }
+
+func testFileGC(t *testing.T, b testutil.Backend) {
 	dir := t.TempDir()
-	srv, url := testutil.StartServer(t, server.Config{DataDir: dir})
+	srv, url := testutil.StartServer(t, server.Config{DataDir: dir, DB: b.DB(t)})
 	c := &api.Client{BaseURL: url, Token: srv.Token()}
 	ctx := context.Background()
 	for _, r := range []struct {
@@ -327,10 +345,12 @@ func TestFileGC(t *testing.T) {
 
 // TestTokenRotation: deleting admin.token and restarting makes a new token
 // and revokes the old one.
-func TestTokenRotation(t *testing.T) {
-	dir := t.TempDir()
+func TestTokenRotation(t *testing.T) { testutil.ForBackends(t, testTokenRotation) }
+
+func testTokenRotation(t *testing.T, b testutil.Backend) {
+	dir, db := t.TempDir(), b.DB(t)
 	ctx := context.Background()
-	s1, err := server.Open(ctx, server.Config{DataDir: dir})
+	s1, err := server.Open(ctx, server.Config{DataDir: dir, DB: db})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -339,7 +359,7 @@ func TestTokenRotation(t *testing.T) {
 	if err := os.Remove(filepath.Join(dir, "admin.token")); err != nil {
 		t.Fatal(err)
 	}
-	s2, err := server.Open(ctx, server.Config{DataDir: dir})
+	s2, err := server.Open(ctx, server.Config{DataDir: dir, DB: db})
 	if err != nil {
 		t.Fatal(err)
 	}

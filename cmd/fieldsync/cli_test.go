@@ -21,10 +21,11 @@ import (
 	"fieldsync/server"
 )
 
-// startServer runs a server in the test process on a loopback port.
-func startServer(t *testing.T) (url, token string) {
+// startServer runs a server on backend b's database in the test process on
+// a loopback port.
+func startServer(t *testing.T, b testutil.Backend) (url, token string) {
 	t.Helper()
-	srv, url := testutil.StartServer(t, server.Config{})
+	srv, url := testutil.StartServer(t, server.Config{DB: b.DB(t)})
 	return url, srv.Token()
 }
 
@@ -46,8 +47,10 @@ func mustCLI(t *testing.T, url, token string, args ...string) string {
 	return out
 }
 
-func TestRecordCommands(t *testing.T) {
-	url, token := startServer(t)
+func TestRecordCommands(t *testing.T) { testutil.ForBackends(t, testRecordCommands) }
+
+func testRecordCommands(t *testing.T, b testutil.Backend) {
+	url, token := startServer(t, b)
 	mustCLI(t, url, token, "record", "create", "employee", "id=ann", "name=Ann Field", "login=ann")
 	mustCLI(t, url, token, "record", "create", "account", "id=acme", "name=Acme Corp", "industry=tools")
 	out := mustCLI(t, url, token, "record", "create", "opportunity", "name=Acme renewal", "account_id=acme",
@@ -84,8 +87,10 @@ func TestRecordCommands(t *testing.T) {
 	}
 }
 
-func TestErrorsAreOneLine(t *testing.T) {
-	url, token := startServer(t)
+func TestErrorsAreOneLine(t *testing.T) { testutil.ForBackends(t, testErrorsAreOneLine) }
+
+func testErrorsAreOneLine(t *testing.T, b testutil.Backend) {
+	url, token := startServer(t, b)
 	mustCLI(t, url, token, "record", "create", "account", "id=acme", "name=Acme")
 	cases := []struct {
 		args []string
@@ -118,8 +123,10 @@ func TestErrorsAreOneLine(t *testing.T) {
 	}
 }
 
-func TestAdminCommands(t *testing.T) {
-	url, token := startServer(t)
+func TestAdminCommands(t *testing.T) { testutil.ForBackends(t, testAdminCommands) }
+
+func testAdminCommands(t *testing.T, b testutil.Backend) {
+	url, token := startServer(t, b)
 	mustCLI(t, url, token, "record", "create", "employee", "id=ann", "name=Ann", "login=ann")
 	out := mustCLI(t, url, token, "admin", "node", "add", "ann-laptop", "--employee", "ann")
 	if !regexp.MustCompile(`(?m)^secret\s+\S{40,}$`).MatchString(out) {
@@ -151,14 +158,23 @@ func TestAdminCommands(t *testing.T) {
 }
 
 // TestBinary builds the real binary, starts its server on a free loopback
-// port, drives it with the CLI as the README does, and stops it with SIGTERM.
+// port (on each backend's database), drives it with the CLI as the README
+// does, and stops it with SIGTERM.
 func TestBinary(t *testing.T) {
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "fieldsync")
+	bin := filepath.Join(t.TempDir(), "fieldsync")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	srv := exec.Command(bin, "server", "--listen", "127.0.0.1:0")
+	testutil.ForBackends(t, func(t *testing.T, b testutil.Backend) { testBinary(t, b, bin) })
+}
+
+func testBinary(t *testing.T, b testutil.Backend, bin string) {
+	dir, db := t.TempDir(), b.DB(t)
+	args := []string{"server", "--listen", "127.0.0.1:0"}
+	if db != "" {
+		args = append(args, "--db", db)
+	}
+	srv := exec.Command(bin, args...)
 	srv.Dir = dir
 	stdout, _ := srv.StdoutPipe()
 	var serverLog bytes.Buffer
@@ -179,6 +195,10 @@ func TestBinary(t *testing.T) {
 	info, err := os.Stat(filepath.Join(dir, m[2]))
 	if err != nil || info.Mode().Perm() != 0o600 {
 		t.Fatalf("admin token file: %v, mode %v", err, info.Mode())
+	}
+	// The data folder holds a SQLite database only when no --db is given.
+	if _, err := os.Stat(filepath.Join(dir, "fieldsync-data", "server.db")); (err == nil) != (db == "") {
+		t.Fatalf("server.db in the data folder (--db %q): %v", db, err)
 	}
 	fs := func(args ...string) (string, string, error) {
 		cmd := exec.Command(bin, args...)
@@ -372,8 +392,10 @@ func TestVersionHelpAndUsage(t *testing.T) {
 	}
 }
 
-func TestNodeGet(t *testing.T) {
-	url, token := startServer(t)
+func TestNodeGet(t *testing.T) { testutil.ForBackends(t, testNodeGet) }
+
+func testNodeGet(t *testing.T, b testutil.Backend) {
+	url, token := startServer(t, b)
 	mustCLI(t, url, token, "record", "create", "employee", "id=ann", "name=Ann", "login=ann")
 	mustCLI(t, url, token, "admin", "node", "add", "ann-laptop", "--employee", "ann")
 	out := mustCLI(t, url, token, "admin", "node", "get", "ann-laptop")

@@ -6,13 +6,17 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"fieldsync/internal/testutil"
 )
 
 // TestAttachAndFetch: a file attached from the command line comes back
 // whole; a broken download resumes from its .part file; a download whose
 // bytes do not match the file's hash is refused and discarded.
-func TestAttachAndFetch(t *testing.T) {
-	url, token := startServer(t)
+func TestAttachAndFetch(t *testing.T) { testutil.ForBackends(t, testAttachAndFetch) }
+
+func testAttachAndFetch(t *testing.T, b testutil.Backend) {
+	url, token := startServer(t, b)
 	dir := t.TempDir()
 	mustCLI(t, url, token, "record", "create", "account", "id=acme", "name=Acme")
 	mustCLI(t, url, token, "record", "create", "opportunity", "id=deal", "name=Deal", "account_id=acme")
