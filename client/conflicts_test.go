@@ -136,7 +136,7 @@ func TestUniqueClashKeptWithMarker(t *testing.T) {
 }
 
 func testUniqueClashKeptWithMarker(t *testing.T, b testutil.Backend) {
-	s, err := schema.Parse("tags.yaml", []byte(peopleYAML+`  tag:
+	s, err := schema.Parse("tags.yaml", []byte(testutil.PeopleYAML+`  tag:
     columns:
       label: {type: text, required: true}
     unique: [[label]]
@@ -341,16 +341,7 @@ func jsonDecode(resp *http.Response, v any) error {
 func TestConflictClientWins(t *testing.T) { testutil.ForBackends(t, testConflictClientWins) }
 
 func testConflictClientWins(t *testing.T, b testutil.Backend) {
-	s, err := schema.Parse("notes.yaml", []byte(peopleYAML+`  note:
-    columns:
-      owner_id: {type: text, references: employee}
-      body: text
-      color: text
-    visibility:
-      - owner: owner_id
-    remote_write: true
-    conflict: client_wins
-`))
+	s, err := schema.Parse("notes.yaml", []byte(testutil.NotesYAML))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -541,18 +532,3 @@ func testWatch(t *testing.T, b testutil.Backend) {
 		return err == nil && row["stage"] == "from-ann"
 	})
 }
-
-// peopleYAML is the start of the small schemas these tests declare: the
-// employee and position tables nodes are bound to.
-const peopleYAML = `fieldsync_schema: 1
-nodes:
-  employee: employee
-  positions: position.employee_id
-tables:
-  employee:
-    columns: {name: text, login: text}
-    visibility: [all]
-  position:
-    columns: {employee_id: {type: text, references: employee}}
-    visibility: [all]
-`

@@ -16,15 +16,7 @@ import (
 // gets it back.
 func notesWorld(t *testing.T, b testutil.Backend) (*world, *client.Client) {
 	t.Helper()
-	s, err := schema.Parse("notes.yaml", []byte(peopleYAML+`  note:
-    columns:
-      owner_id: {type: text, references: employee}
-      body: text
-    visibility:
-      - owner: owner_id
-    remote_write: true
-    conflict: client_wins
-`))
+	s, err := schema.Parse("notes.yaml", []byte(testutil.NotesYAML))
 	if err != nil {
 		t.Fatal(err)
 	}

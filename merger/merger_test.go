@@ -14,32 +14,12 @@ import (
 	"fieldsync/schema"
 )
 
-const notesYAML = `fieldsync_schema: 1
-nodes:
-  employee: employee
-  positions: position.employee_id
-tables:
-  employee:
-    columns: {name: text, login: text}
-    visibility: [all]
-  position:
-    columns: {employee_id: {type: text, references: employee}}
-    visibility: [all]
-  note:
-    columns:
-      owner_id: {type: text, references: employee}
-      body: text
-    visibility:
-      - owner: owner_id
-    remote_write: true
-`
-
 // TestMergerFindsUploads: the merger merges the uploads the server
 // database lists as waiting, and forgets them once merged or refused; a
 // full look into every inbox finds files it does not list.
 func TestMergerFindsUploads(t *testing.T) {
 	testutil.ForBackends(t, func(t *testing.T, b testutil.Backend) {
-		s, err := schema.Parse("notes.yaml", []byte(notesYAML))
+		s, err := schema.Parse("notes.yaml", []byte(testutil.NotesYAML))
 		if err != nil {
 			t.Fatal(err)
 		}
