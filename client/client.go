@@ -9,7 +9,7 @@
 // The folder of a node (DIR):
 //
 //	local.db        the local database (data, local log, applied inbox and upload numbers)
-//	node.json       server URL and node name
+//	node.json       server URL, node name, and the CA certificate to trust (if any)
 //	node.secret     the node's secret (mode 0600)
 //	inbox/N.dx      downloaded outbox files, until applied
 //	upload/N.dx     packaged local transactions, until the server merged them
@@ -51,6 +51,10 @@ type Config struct {
 	Server string `json:"server"`
 	Node   string `json:"node"`
 	Secret string `json:"-"`
+	// CACert is PEM text of the certificate authorities to trust for an
+	// https:// server besides the system's (for a server whose certificate
+	// an in-house authority signed). It is kept in the node's folder.
+	CACert string `json:"ca_cert,omitempty"`
 	// HTTP is the client used to reach the server (default: one with
 	// sensible timeouts).
 	HTTP   *http.Client `json:"-"`
@@ -94,10 +98,14 @@ func Init(ctx context.Context, cfg Config) (*Client, error) {
 	if _, err := os.Stat(filepath.Join(cfg.Dir, "local.db")); err == nil {
 		return nil, fieldsync.Errorf(fieldsync.ErrExists, "%s already holds a node's local database", cfg.Dir)
 	}
+	cfg, err := withDefaults(cfg)
+	if err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, err
 	}
-	c := &Client{cfg: withDefaults(cfg)}
+	c := &Client{cfg: cfg}
 	rc := c.remote()
 	sess, err := rc.start(ctx)
 	if err != nil {
@@ -136,7 +144,7 @@ func Init(ctx context.Context, cfg Config) (*Client, error) {
 		}
 	}
 	c.employee = meta[extract.MetaEmployee]
-	conf, _ := json.MarshalIndent(Config{Server: cfg.Server, Node: cfg.Node}, "", "  ")
+	conf, _ := json.MarshalIndent(Config{Server: cfg.Server, Node: cfg.Node, CACert: cfg.CACert}, "", "  ")
 	if err := os.WriteFile(c.path("node.json"), conf, 0o600); err != nil {
 		return nil, err
 	}
@@ -168,15 +176,23 @@ func readExtractMeta(path string) (map[string]string, error) {
 	return meta, rows.Err()
 }
 
-func withDefaults(cfg Config) Config {
+func withDefaults(cfg Config) (Config, error) {
 	if cfg.HTTP == nil {
-		cfg.HTTP = &http.Client{Timeout: 10 * time.Minute}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		if cfg.CACert != "" {
+			tc, err := fieldsync.TLSTrusting(cfg.CACert)
+			if err != nil {
+				return cfg, err
+			}
+			tr.TLSClientConfig = tc
+		}
+		cfg.HTTP = &http.Client{Timeout: 10 * time.Minute, Transport: tr}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	cfg.Server = strings.TrimRight(cfg.Server, "/")
-	return cfg
+	return cfg, nil
 }
 
 // Open opens a node's folder made by Init.
@@ -196,7 +212,10 @@ func Open(ctx context.Context, dir string, logger *slog.Logger) (*Client, error)
 		return nil, err
 	}
 	cfg.Dir, cfg.Secret, cfg.Logger = dir, strings.TrimSpace(string(secret)), logger
-	c := &Client{cfg: withDefaults(cfg)}
+	if cfg, err = withDefaults(cfg); err != nil {
+		return nil, err
+	}
+	c := &Client{cfg: cfg}
 	meta, err := readLocalSchema(c.path("local.db"))
 	if err != nil {
 		return nil, err

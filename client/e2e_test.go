@@ -22,6 +22,7 @@ type world struct {
 	srv *server.Server
 	url string
 	api *api.Client
+	ca  string // PEM of the authority nodes trust, for an https server
 }
 
 func newWorld(t *testing.T, b testutil.Backend) *world { return newWorldWith(t, b, nil) }
@@ -63,7 +64,7 @@ func (w *world) node(name, employee string) *client.Client {
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	c, err := client.Init(context.Background(), client.Config{Dir: filepath.Join(w.t.TempDir(), name), Server: w.url, Node: name, Secret: added.Secret})
+	c, err := client.Init(context.Background(), client.Config{Dir: filepath.Join(w.t.TempDir(), name), Server: w.url, Node: name, Secret: added.Secret, CACert: w.ca})
 	if err != nil {
 		w.t.Fatalf("init %s: %v", name, err)
 	}

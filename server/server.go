@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -79,7 +80,11 @@ type Config struct {
 	// sessions are kept (default 30 days; a node's latest is always kept).
 	// They are pruned every GCEvery.
 	KeepSessions time.Duration
-	Logger       *slog.Logger
+	// TLSCert and TLSKey, both set, are the PEM files of the certificate
+	// (with its chain) and private key the API and Synchronization
+	// Manager serve HTTPS with; unset, they serve plain HTTP.
+	TLSCert, TLSKey string
+	Logger          *slog.Logger
 }
 
 // Server is a running set of server components over one data folder.
@@ -92,6 +97,7 @@ type Server struct {
 	files   *filestore.Store
 	routed  chan struct{}
 	merge   chan struct{}
+	tls     *tls.Config // nil: plain HTTP
 }
 
 // Open prepares the data folder, opens the database and makes sure an
@@ -123,11 +129,14 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.RouterPartition >= cfg.RouterPartitions {
 		return nil, fmt.Errorf("router partition %d does not exist: there are %d (0 to %d)", cfg.RouterPartition, cfg.RouterPartitions, cfg.RouterPartitions-1)
 	}
+	tlsConfig, err := loadTLS(cfg.TLSCert, cfg.TLSKey)
+	if err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data folder: %w", err)
 	}
 	var st *sqlstore.Store
-	var err error
 	if strings.HasPrefix(cfg.DB, "postgres://") || strings.HasPrefix(cfg.DB, "postgresql://") {
 		st, err = postgres.Open(ctx, cfg.DB, cfg.Schema)
 	} else if cfg.DB != "" {
@@ -138,7 +147,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, st: st, log: cfg.Logger, docking: filepath.Join(cfg.DataDir, "docking"), routed: make(chan struct{}, 1), merge: make(chan struct{}, 1)}
+	s := &Server{cfg: cfg, st: st, log: cfg.Logger, docking: filepath.Join(cfg.DataDir, "docking"), routed: make(chan struct{}, 1), merge: make(chan struct{}, 1), tls: tlsConfig}
 	if s.files, err = filestore.Open(filepath.Join(cfg.DataDir, "files"), cfg.MaxFileBytes); err != nil {
 		st.Close()
 		return nil, err
@@ -155,6 +164,30 @@ func (s *Server) TokenPath() string { return filepath.Join(s.cfg.DataDir, "admin
 
 // Token returns the administrator's token.
 func (s *Server) Token() string { return s.token }
+
+// loadTLS reads the certificate and key the server serves HTTPS with; both
+// empty means plain HTTP.
+func loadTLS(certFile, keyFile string) (*tls.Config, error) {
+	if certFile == "" && keyFile == "" {
+		return nil, nil
+	}
+	if certFile == "" || keyFile == "" {
+		return nil, fmt.Errorf("HTTPS needs both a certificate (--tls-cert) and its private key (--tls-key)")
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("TLS certificate %s and key %s: %w", certFile, keyFile, err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// Scheme is "https" when the server serves TLS, else "http".
+func (s *Server) Scheme() string {
+	if s.tls != nil {
+		return "https"
+	}
+	return "http"
+}
 
 // Store returns the server database.
 func (s *Server) Store() *sqlstore.Store { return s.st }
@@ -404,7 +437,10 @@ func (s *Server) serve(ctx context.Context, ln net.Listener) error {
 	}
 	if (s.Runs(API) || s.Runs(Sync)) && ln != nil {
 		hs := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 5 * time.Minute,
-			IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+			IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn), TLSConfig: s.tls}
+		if s.tls != nil {
+			ln = tls.NewListener(ln, s.tls)
+		}
 		g.Go(func() error {
 			if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				return err

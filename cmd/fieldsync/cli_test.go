@@ -410,3 +410,36 @@ func testNodeGet(t *testing.T, b testutil.Backend) {
 		t.Fatalf("node get ghost: %d %q", code, errs)
 	}
 }
+
+// TestHTTPS: the record, admin and client commands reach an HTTPS server
+// when told (--ca) which authority signed its certificate, and say why not
+// when they are not.
+func TestHTTPS(t *testing.T) {
+	certFile, keyFile := testutil.TLSFiles(t)
+	srv, url := testutil.StartServer(t, server.Config{TLSCert: certFile, TLSKey: keyFile})
+	token := srv.Token()
+	if !strings.HasPrefix(url, "https://") {
+		t.Fatalf("server URL %s", url)
+	}
+	code, _, errs := cli(t, url, token, "record", "create", "employee", "id=ann", "name=Ann", "login=ann")
+	if code == 0 || !strings.Contains(errs, "certificate") || strings.Count(errs, "\n") != 1 {
+		t.Fatalf("without --ca: exit %d, %q", code, errs)
+	}
+	mustCLI(t, url, token, "record", "create", "employee", "id=ann", "name=Ann", "login=ann", "--ca", certFile)
+	out := mustCLI(t, url, token, "admin", "node", "add", "ann-laptop", "--employee", "ann", "--ca", certFile)
+	secret := regexp.MustCompile(`(?m)^secret\s+(\S+)$`).FindStringSubmatch(out)
+	if secret == nil {
+		t.Fatalf("no secret in %q", out)
+	}
+	dir := filepath.Join(t.TempDir(), "ann")
+	var o, e bytes.Buffer
+	if code := run(context.Background(), []string{"client", "init", "--dir", dir, "--server", url, "--node", "ann-laptop",
+		"--secret", secret[1], "--ca", certFile}, &o, &e); code != 0 {
+		t.Fatalf("client init --ca: exit %d: %s", code, e.String())
+	}
+	o.Reset()
+	e.Reset()
+	if code := run(context.Background(), []string{"client", "sync", "--wait", "--dir", dir}, &o, &e); code != 0 || !strings.Contains(o.String(), "synced ann-laptop") {
+		t.Fatalf("client sync over HTTPS: exit %d: %s%s", code, o.String(), e.String())
+	}
+}

@@ -15,7 +15,7 @@ import (
 
 const clientUsage = `fieldsync client: a remote node's side
 
-  fieldsync client init --dir DIR --server URL --node NAME --secret SECRET
+  fieldsync client init --dir DIR --server URL --node NAME --secret SECRET [--ca FILE]
   fieldsync client get TABLE ID            fieldsync client list TABLE [col=value ...]
   fieldsync client create TABLE col=value  fieldsync client update TABLE ID col=value ...
   fieldsync client delete TABLE ID
@@ -38,7 +38,7 @@ func clientCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	dir := fs.String("dir", defaultDir(), "the node's `folder`")
 	asJSON := fs.Bool("json", false, "print JSON")
 	mode := fs.String("mode", "", "attach: published, requested or broadcast")
-	var server, node, secret *string
+	var server, node, secret, ca *string
 	var wait, watch *bool
 	var every *time.Duration
 	switch verb {
@@ -46,6 +46,7 @@ func clientCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		server = fs.String("server", os.Getenv("FIELDSYNC_SERVER"), "server `URL`")
 		node = fs.String("node", "", "node `name`")
 		secret = fs.String("secret", "", "the node's `secret` (from admin node add)")
+		ca = fs.String("ca", os.Getenv("FIELDSYNC_CA"), "PEM `file` of the authority that signed an https server's certificate, if the system does not trust it")
 	case "sync":
 		wait = fs.Bool("wait", false, "wait until the downloaded changes are applied")
 		watch = fs.Bool("watch", false, "keep syncing: soon after local changes, when the server has news, and --every")
@@ -60,6 +61,13 @@ func clientCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return fmt.Errorf("%w: client init --dir DIR --server URL --node NAME --secret SECRET", errUsage)
 		}
 		cfg := client.Config{Dir: *dir, Server: *server, Node: *node, Secret: *secret}
+		if *ca != "" {
+			pem, err := os.ReadFile(*ca)
+			if err != nil {
+				return fmt.Errorf("CA certificate: %w", err)
+			}
+			cfg.CACert = string(pem)
+		}
 		if isTerminal(stderr) {
 			pl := newProgressLine(stderr)
 			defer pl.end()

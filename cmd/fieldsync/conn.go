@@ -16,14 +16,15 @@ import (
 
 // conn holds the flags every command that talks to a server takes.
 type conn struct {
-	server, token, tokenFile string
-	json                     bool
+	server, token, tokenFile, ca string
+	json                         bool
 }
 
 func (c *conn) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.server, "server", "", "server `URL` (default $FIELDSYNC_SERVER or http://127.0.0.1:7070)")
 	fs.StringVar(&c.token, "token", "", "API `token` (default $FIELDSYNC_TOKEN or the token file)")
 	fs.StringVar(&c.tokenFile, "token-file", filepath.Join("fieldsync-data", "admin.token"), "`file` holding the API token")
+	fs.StringVar(&c.ca, "ca", os.Getenv("FIELDSYNC_CA"), "PEM `file` of the authority that signed an https server's certificate, if the system does not trust it")
 	fs.BoolVar(&c.json, "json", false, "print JSON")
 }
 
@@ -48,7 +49,17 @@ func (c *conn) client() (*api.Client, error) {
 		}
 		token = strings.TrimSpace(string(data))
 	}
-	return &api.Client{BaseURL: url, Token: token}, nil
+	ac := &api.Client{BaseURL: url, Token: token}
+	if c.ca != "" {
+		pem, err := os.ReadFile(c.ca)
+		if err != nil {
+			return nil, fmt.Errorf("CA certificate: %w", err)
+		}
+		if ac.HTTP, err = api.HTTPClient(string(pem)); err != nil {
+			return nil, err
+		}
+	}
+	return ac, nil
 }
 
 func printJSON(w io.Writer, v any) error {

@@ -26,6 +26,8 @@ func serverCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	maxBody := fs.Int64("max-body", 1<<20, "largest API request body, in `bytes`")
 	maxFile := fs.Int64("max-file", 1<<30, "largest attachment file, in `bytes`")
 	nodeFileLimit := fs.Int64("node-file-limit", 0, "published files larger than this many `bytes` are offered to nodes as requested (0: no limit)")
+	tlsCert := fs.String("tls-cert", "", "serve HTTPS with this PEM certificate `file` (and its chain); needs --tls-key")
+	tlsKey := fs.String("tls-key", "", "the PEM private key `file` of --tls-cert")
 	keepSessions := fs.Duration("keep-sessions", 30*24*time.Hour, "keep records of finished synchronization sessions this `long` (a node's latest is always kept)")
 	verbose := fs.Bool("v", false, "log debug messages")
 	pos, err := parse(fs, args)
@@ -47,7 +49,7 @@ func serverCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	cfg := server.Config{DataDir: *data, DB: *db, Listen: *listen, MaxFileBytes: *maxFile, NodeFileLimit: *nodeFileLimit, Schema: s, MaxBodyBytes: *maxBody,
-		RouterPartitions: *parts, RouterPartition: *part, KeepSessions: *keepSessions, Logger: logger}
+		RouterPartitions: *parts, RouterPartition: *part, KeepSessions: *keepSessions, TLSCert: *tlsCert, TLSKey: *tlsKey, Logger: logger}
 	if *only != "" {
 		cfg.Only = strings.Split(*only, ",")
 	}
@@ -61,7 +63,7 @@ func serverCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if ln, err = srv.Listen(); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "fieldsync server listening on http://%s (data %s, admin token in %s)\n", ln.Addr(), *data, srv.TokenPath())
+		fmt.Fprintf(stdout, "fieldsync server listening on %s://%s (data %s, admin token in %s)\n", srv.Scheme(), ln.Addr(), *data, srv.TokenPath())
 	} else {
 		fmt.Fprintf(stdout, "fieldsync server running %s (data %s)\n", *only, *data)
 	}

@@ -25,7 +25,8 @@ import (
 )
 
 // StartServer runs a real server (SQLite file in a temporary folder unless
-// cfg says otherwise) on 127.0.0.1 and returns it with its base URL. It is
+// cfg says otherwise) on 127.0.0.1 and returns it with its base URL
+// (https:// when cfg has a TLS certificate). It is
 // stopped, and checked to stop cleanly, when the test ends.
 func StartServer(t testing.TB, cfg server.Config) (*server.Server, string) {
 	t.Helper()
@@ -53,7 +54,7 @@ func StartServer(t testing.TB, cfg server.Config) (*server.Server, string) {
 		}
 		srv.Close()
 	})
-	return srv, "http://" + ln.Addr().String()
+	return srv, srv.Scheme() + "://" + ln.Addr().String()
 }
 
 // Seeds returns the seeds a randomized test runs: the one given by its
