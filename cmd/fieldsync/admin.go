@@ -59,7 +59,12 @@ func adminNode(ctx context.Context, verb string, args []string, stdout, stderr i
 	}
 	switch verb {
 	case "add":
+		stop := func() {}
+		if isTerminal(stderr) {
+			stop = startWaiting(stderr, "registering "+name+" and taking its Database Extract", time.Second)
+		}
 		out, err := cl.AddNode(ctx, name, *employee)
+		stop()
 		if err != nil {
 			return err
 		}
@@ -107,7 +112,12 @@ func adminNode(ctx context.Context, verb string, args []string, stdout, stderr i
 		}
 		fmt.Fprintf(stdout, "node %s deactivated at %s\n", n.Name, when(n.Deactivated))
 	case "reextract":
+		stop := func() {}
+		if isTerminal(stderr) {
+			stop = startWaiting(stderr, "taking the Database Extract of "+name, time.Second)
+		}
 		res, err := cl.Reextract(ctx, name)
+		stop()
 		if err != nil {
 			return err
 		}

@@ -83,3 +83,34 @@ func describe(p client.Progress, took time.Duration) string {
 	}
 	return strings.Join(parts, "  ")
 }
+
+// startWaiting shows, on a terminal line, that a long request is under way
+// and for how long, redrawn every tick; stop clears the line.
+func startWaiting(w io.Writer, what string, tick time.Duration) (stop func()) {
+	start := time.Now()
+	draw := func() string {
+		line := fmt.Sprintf("%s… %ds", what, int(time.Since(start).Seconds()))
+		fmt.Fprintf(w, "\r%s", line)
+		return line
+	}
+	wide := len(draw())
+	done, finished := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(tick)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				wide = max(wide, len(draw()))
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+		fmt.Fprintf(w, "\r%s\r", strings.Repeat(" ", wide))
+	}
+}

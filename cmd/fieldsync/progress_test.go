@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -54,4 +55,48 @@ func TestProgressLine(t *testing.T) {
 	if !strings.HasSuffix(got, "\n") || strings.Count(got, "\n") != 1 {
 		t.Errorf("the step's line is not ended once: %q", got)
 	}
+}
+
+// TestWaiting: a long request's line shows what runs and for how long, and
+// is cleared when it ends.
+func TestWaiting(t *testing.T) {
+	var out syncBuffer
+	stop := startWaiting(&out, "taking the Database Extract of ann-laptop", time.Millisecond)
+	for deadline := time.Now().Add(10 * time.Second); strings.Count(out.String(), "ann-laptop") < 2; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("not redrawn: %q", out.String())
+		}
+	}
+	stop()
+	got := out.String()
+	if !strings.HasPrefix(got, "\rtaking the Database Extract of ann-laptop… 0s") {
+		t.Fatalf("first draw: %q", got)
+	}
+	last := got[strings.LastIndex(got[:len(got)-1], "\r"):]
+	if strings.TrimSpace(last) != "" || !strings.HasSuffix(got, "\r") {
+		t.Fatalf("the line is not cleared at the end: %q", got)
+	}
+	size := len(got)
+	time.Sleep(10 * time.Millisecond)
+	if out.String() != got || len(got) != size {
+		t.Error("drawing went on after stop")
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for one writer and one reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
