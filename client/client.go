@@ -105,7 +105,7 @@ func Init(ctx context.Context, cfg Config) (*Client, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, err
 	}
-	c := &Client{cfg: cfg}
+	c := &Client{cfg: cfg, log: cfg.Logger.With("component", "Remote client", "node", cfg.Node)}
 	rc := c.remote()
 	sess, err := rc.start(ctx)
 	if err != nil {
@@ -369,8 +369,8 @@ func (c *Client) applyInbox(ctx context.Context, progress func(Progress)) (int, 
 // ownChange is one of the node's own changes to a row, kept safe from the
 // server's older values while applying the inbox.
 type ownChange struct {
-	vals    fieldsync.Row // the columns it set, to their values
-	deleted bool
+	vals              fieldsync.Row // the columns it set, to their values
+	inserted, deleted bool
 	// before: the change entered the server's log at this sequence number;
 	// only transactions routed before it are older than the change. 0 while
 	// the change is not merged: every server value is older.
@@ -384,7 +384,7 @@ type ownChanges map[string][]ownChange
 func (o ownChanges) add(txns []fieldsync.Txn, before int64) {
 	for _, t := range txns {
 		key := t.Table + "\x00" + t.RowID
-		o[key] = append(o[key], ownChange{before: before, deleted: t.Op == fieldsync.OpDelete, vals: t.Values})
+		o[key] = append(o[key], ownChange{before: before, inserted: t.Op == fieldsync.OpInsert, deleted: t.Op == fieldsync.OpDelete, vals: t.Values})
 	}
 }
 
@@ -457,6 +457,35 @@ func (o ownChanges) keeper() sqlstore.Keeper {
 			}
 			return vals, false
 		}
+	}
+}
+
+// ownRows is what ReplaceData asks which rows the node changed in ways an
+// extract taken at seq cannot hold (not merged, or merged after seq), and
+// whether such a change inserted the row.
+func (o ownChanges) ownRows(seq int64) func(local []fieldsync.Txn) []sqlstore.OwnRow {
+	return func(local []fieldsync.Txn) []sqlstore.OwnRow {
+		pending := ownChanges{}
+		pending.add(local, 0)
+		at := map[string]int{} // index in out
+		var out []sqlstore.OwnRow
+		for _, changes := range []ownChanges{o, pending} {
+			for key, cs := range changes {
+				for _, oc := range cs {
+					if oc.before != 0 && oc.before <= seq {
+						continue // in the extract
+					}
+					i, ok := at[key]
+					if !ok {
+						table, id, _ := strings.Cut(key, "\x00")
+						i, at[key] = len(out), len(out)
+						out = append(out, sqlstore.OwnRow{Table: table, ID: id})
+					}
+					out[i].Inserted = out[i].Inserted || oc.inserted
+				}
+			}
+		}
+		return out
 	}
 }
 

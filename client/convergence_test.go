@@ -126,7 +126,7 @@ func converge(t *testing.T, b testutil.Backend, seed uint64, steps int) {
 		switch a := rng.IntN(10); {
 		case a < 3: // a connected user changes the server
 			var ch fieldsync.Change
-			switch rng.IntN(5) {
+			switch rng.IntN(6) {
 			case 0:
 				ch = fieldsync.Change{Op: fieldsync.OpInsert, Table: "opportunity_team", Values: map[string]any{
 					"opportunity_id": pick("opportunity", serverList), "position_id": "p-" + emps[rng.IntN(3)]}}
@@ -142,9 +142,13 @@ func converge(t *testing.T, b testutil.Backend, seed uint64, steps int) {
 			case 3:
 				ch = fieldsync.Change{Op: fieldsync.OpInsert, Table: "contact", Values: map[string]any{
 					"account_id": fmt.Sprintf("acc%d", rng.IntN(3)), "first_name": fmt.Sprintf("s%d", step)}}
-			default:
+			case 4:
 				ch = fieldsync.Change{Op: fieldsync.OpUpdate, Table: "position", ID: "p-" + emps[rng.IntN(3)],
 					Values: map[string]any{"employee_id": emps[rng.IntN(3)]}}
+			default: // an administrator re-extracts a node
+				if _, err := w.api.Reextract(ctx, nodes[rng.IntN(len(nodes))].c.Node()); err != nil {
+					t.Fatalf("step %d: reextract: %v", step, err)
+				}
 			}
 			if ch.Table != "" {
 				if _, err := st.Apply(ctx, "", ch); err != nil && !errors.Is(err, fieldsync.ErrExists) && !errors.Is(err, fieldsync.ErrInvalid) {

@@ -17,6 +17,9 @@ import (
 
 	"fieldsync"
 	"fieldsync/dx"
+	"fieldsync/extract"
+	"fieldsync/internal/sqlstore"
+	"fieldsync/sqlite"
 	"fieldsync/syncmgr"
 )
 
@@ -219,7 +222,9 @@ type Summary struct {
 	Applied            int // inbox files applied (with Wait)
 	Files              int // attachment files fetched
 	FileBytes          int64
-	Took               time.Duration
+	// Reextracted: the local data was rebuilt from a new Database Extract.
+	Reextracted bool
+	Took        time.Duration
 }
 
 // SyncOptions tunes Sync.
@@ -369,6 +374,20 @@ func (c *Client) syncSession(ctx context.Context, rc *remote, st syncmgr.State, 
 	// 2. Conflicts the server met merging earlier uploads.
 	if err := c.handleConflicts(ctx, st.Conflicts, sum); err != nil {
 		return err
+	}
+	// 2b. A newer Database Extract (an administrator re-extracted the
+	// node): the outbox goes on from it, so the local data is rebuilt from it.
+	if local, err := c.st.MetaInt(ctx, sqlstore.MetaExtractSeq); err != nil {
+		return err
+	} else if st.ExtractSeq > local {
+		switch err := c.takeExtract(ctx, rc, st, opts.Progress); {
+		case errors.Is(err, errExtractNotReady):
+			// taken at a later sync; the outbox still holds what follows the old one
+		case err != nil:
+			return fmt.Errorf("take the node's new Database Extract: %w", err)
+		default:
+			sum.Reextracted = true
+		}
 	}
 	// 3. Downloads: every outbox file into the inbox, fsynced, then acknowledged.
 	if err := os.MkdirAll(c.path("inbox"), 0o700); err != nil {
@@ -593,6 +612,94 @@ func (c *Client) Status(ctx context.Context) (Status, error) {
 
 // restore puts back, as the server has them now, the rows a refused upload
 // changed: rows the node does not see (or that are gone) are dropped.
+// errExtractNotReady: the server has recorded a new extract of the node
+// but not finished building its file.
+var errExtractNotReady = errors.New("the node's new Database Extract is not ready yet")
+
+// takeExtract rebuilds the local data from the node's newer Database
+// Extract: the extract's rows, with the node's own changes it cannot hold
+// (not merged yet, or merged after it was taken) laid over them, in one
+// local transaction. Inbox applies wait meanwhile; local reads and writes
+// go on (a write made meanwhile is in the local log, which stays).
+func (c *Client) takeExtract(ctx context.Context, rc *remote, st syncmgr.State, progress func(Progress)) error {
+	part := c.path("extract.db.part")
+	clean := func() {
+		for _, p := range []string{part, part + "-wal", part + "-shm", part + "-schema-upgrade.lock"} {
+			os.Remove(p)
+		}
+	}
+	clean() // a part left from an older extract must not be resumed
+	defer clean()
+	rc.meter = newMeter(progress, "extract", 1, 0)
+	if _, err := rc.download(ctx, st.Session, "/sync/v1/extract", part); err != nil {
+		rc.meter = nil
+		return err
+	}
+	rc.meter.done()
+	rc.meter = nil
+	meta, err := readExtractMeta(part)
+	if err != nil {
+		return err
+	}
+	if meta[extract.MetaNode] != c.cfg.Node {
+		return fmt.Errorf("the extract is node %q's, not %q's", meta[extract.MetaNode], c.cfg.Node)
+	}
+	if meta[extract.MetaSchema] != c.st.Schema().Fingerprint() {
+		return fmt.Errorf("the server's schema changed since this folder was made: make a new folder with fieldsync client init (upload its pending changes first)")
+	}
+	seq, err := strconv.ParseInt(meta[extract.MetaExtractSeq], 10, 64)
+	if err != nil {
+		return fmt.Errorf("the extract's sequence number %q: %w", meta[extract.MetaExtractSeq], err)
+	}
+	if seq < st.ExtractSeq {
+		// The server is still building it: the file is the previous one.
+		c.log.Info("the node's new Database Extract is not ready yet", "seq", st.ExtractSeq)
+		return errExtractNotReady
+	}
+	src, err := sqlite.OpenLocal(ctx, part, c.st.Schema())
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	c.applyMu.Lock()
+	defer c.applyMu.Unlock()
+	// The node's changes the server has not merged yet stay over the
+	// extract's rows.
+	pending, err := c.ownUploads(st.LastMerged, false)
+	if err != nil {
+		return err
+	}
+	scan := func(table string, fn func(fieldsync.Row) error) error {
+		return src.Snapshot(ctx, func(s fieldsync.Snapshot) error { return s.Scan(ctx, table, fn) })
+	}
+	if err := c.st.ReplaceData(ctx, seq, scan, pending.keeper(), pending.ownRows(seq)); err != nil {
+		return err
+	}
+	// Rows the node changed in uploads merged after the extract was taken
+	// are not in it, and their changes are not routed back to the node: the
+	// server has them as they came out of the merge (a team row merged into
+	// the server's own is gone, a conflict may have changed a value).
+	merged, err := c.mergedUploads()
+	if err != nil {
+		return err
+	}
+	var after []fieldsync.Txn
+	for _, m := range merged {
+		if m.firstSeq > seq {
+			_, txns, err := dx.ReadFile(m.path, dx.Limits{})
+			if err != nil {
+				return err
+			}
+			after = append(after, txns...)
+		}
+	}
+	if err := c.refetch(ctx, rc, st, after); err != nil {
+		return err
+	}
+	c.log.Info("local data rebuilt from a new Database Extract", "seq", seq)
+	return c.pruneFiles(ctx)
+}
+
 // settleUpload deals with an upload the server has merged or refused. A
 // merged one is kept (in upload/merged) until everything routed before it
 // is applied; a refused one's rows are put back as the server has them.
@@ -620,6 +727,13 @@ func (c *Client) restore(ctx context.Context, rc *remote, st syncmgr.State, path
 	if err != nil {
 		return err
 	}
+	return c.refetch(ctx, rc, st, txns)
+}
+
+// refetch puts the rows txns name back as the server has them now (gone if
+// the node does not see them), under the node's own changes the server has
+// not seen yet (uploads not merged, the local log).
+func (c *Client) refetch(ctx context.Context, rc *remote, st syncmgr.State, txns []fieldsync.Txn) error {
 	own, err := c.ownUploads(st.LastMerged, false)
 	if err != nil {
 		return err

@@ -187,6 +187,9 @@ func clientSync(ctx context.Context, c *client.Client, dir string, wait bool, st
 	for _, r := range sum.Refused {
 		fmt.Fprintln(stdout, "refused: "+r)
 	}
+	if sum.Reextracted {
+		fmt.Fprintln(stdout, "the local data was rebuilt from the node's new Database Extract")
+	}
 	switch {
 	case wait:
 		fmt.Fprintf(stdout, "%s; applied %d inbox files\n", line, sum.Applied)

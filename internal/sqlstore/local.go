@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -249,4 +250,69 @@ func (st *Store) Put(ctx context.Context, table, id string, row fieldsync.Row, k
 		}
 		return st.applyRemote(ctx, tx, t)
 	})
+}
+
+// OwnRow is a row a node changed itself, and whether it inserted it.
+type OwnRow struct {
+	Table, ID string
+	Inserted  bool
+}
+
+// ReplaceData makes a local database hold the rows of a newer Database
+// Extract, taken at seq, in one transaction: every row of every table is
+// replaced by the extract's (scan reads them), the node's own changes that
+// keeper gives are laid over the rows ownRows names (changes the extract
+// cannot hold: not merged yet, or merged after seq), and seq becomes the
+// database's extract sequence number, so transactions at or below it are
+// skipped from then on. The local log (changes not yet uploaded) is kept;
+// keeper and ownRows get it as the transaction sees it.
+func (st *Store) ReplaceData(ctx context.Context, seq int64, scan func(table string, fn func(fieldsync.Row) error) error,
+	keeper Keeper, ownRows func(local []fieldsync.Txn) []OwnRow) error {
+	err := st.inTx(ctx, func(tx *sql.Tx) error {
+		a := &remoteApplier{st: st, tx: tx}
+		defer a.close()
+		for _, t := range st.schema.Tables {
+			if _, err := tx.ExecContext(ctx, "DELETE FROM "+quote(t.Name)); err != nil {
+				return fmt.Errorf("replace rows of %s: %w", t.Name, err)
+			}
+			err := scan(t.Name, func(r fieldsync.Row) error {
+				return a.apply(ctx, fieldsync.Txn{Op: fieldsync.OpInsert, Table: t.Name, RowID: r.ID(), Values: r})
+			})
+			if err != nil {
+				return fmt.Errorf("replace rows of %s: %w", t.Name, err)
+			}
+		}
+		local, err := st.readLog(ctx, tx, 0, math.MaxInt32)
+		if err != nil {
+			return err
+		}
+		keep := keeper(local)
+		r := st.TxReader(tx)
+		for _, o := range ownRows(local) {
+			row, err := r.Get(ctx, o.Table, o.ID)
+			if errors.Is(err, fieldsync.ErrNotFound) {
+				if !o.Inserted {
+					continue // gone for the node: not the node's to bring back
+				}
+				row, err = fieldsync.Row{"id": o.ID}, nil
+			}
+			if err != nil {
+				return err
+			}
+			// As if the extract sent the row: the node's changes it cannot
+			// hold stay over it.
+			t, deleted := keepOwn(fieldsync.Txn{Seq: seq, Op: fieldsync.OpInsert, Table: o.Table, RowID: o.ID, Values: row}, keep)
+			if deleted {
+				t = fieldsync.Txn{Op: fieldsync.OpPurge, Table: o.Table, RowID: o.ID}
+			}
+			if err := a.apply(ctx, t); err != nil {
+				return err
+			}
+		}
+		return st.setMeta(ctx, tx, MetaExtractSeq, strconv.FormatInt(seq, 10))
+	})
+	if err == nil {
+		st.NotifyChanged()
+	}
+	return err
 }
