@@ -123,23 +123,23 @@ func check(h hash.Hash, n int64, ref fieldsync.FileRef) error {
 
 // GC removes the files no row refers to any more (referenced says which
 // hashes rows name) once they are older than grace, so a file uploaded just
-// before the row that names it commits is never lost. It returns how many
-// files it removed.
+// before the row that names it commits is never lost; and the pieces of
+// uploads abandoned for longer than grace. It returns how many files it
+// removed.
 func (s *Store) GC(referenced map[string]bool, grace time.Duration) (int, error) {
 	removed := 0
 	now := time.Now()
+	tmp := filepath.Join(s.dir, "tmp")
 	err := filepath.WalkDir(s.dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 		if d.IsDir() {
-			if d.Name() == "tmp" {
-				return filepath.SkipDir
-			}
 			return nil
 		}
 		name := d.Name()
-		if len(name) != 64 || referenced[name] {
+		partial := filepath.Dir(path) == tmp
+		if !partial && (len(name) != 64 || referenced[name]) {
 			return nil
 		}
 		info, err := d.Info()
