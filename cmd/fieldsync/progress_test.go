@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -60,7 +59,7 @@ func TestProgressLine(t *testing.T) {
 // TestWaiting: a long request's line shows what runs and for how long, and
 // is cleared when it ends.
 func TestWaiting(t *testing.T) {
-	var out syncBuffer
+	var out lockedBuffer
 	stop := startWaiting(&out, "taking the Database Extract of ann-laptop", time.Millisecond)
 	for deadline := time.Now().Add(10 * time.Second); strings.Count(out.String(), "ann-laptop") < 2; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
@@ -81,22 +80,4 @@ func TestWaiting(t *testing.T) {
 	if out.String() != got || len(got) != size {
 		t.Error("drawing went on after stop")
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for one writer and one reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
