@@ -663,18 +663,6 @@ func (c *Client) takeExtract(ctx context.Context, rc *remote, st syncmgr.State, 
 	defer src.Close()
 	c.applyMu.Lock()
 	defer c.applyMu.Unlock()
-	// The node's changes the server has not merged yet stay over the
-	// extract's rows.
-	pending, err := c.ownUploads(st.LastMerged, false)
-	if err != nil {
-		return err
-	}
-	scan := func(table string, fn func(fieldsync.Row) error) error {
-		return src.Snapshot(ctx, func(s fieldsync.Snapshot) error { return s.Scan(ctx, table, fn) })
-	}
-	if err := c.st.ReplaceData(ctx, seq, scan, pending.keeper(), pending.ownRows(seq)); err != nil {
-		return err
-	}
 	// Rows the node changed in uploads merged after the extract was taken
 	// are not in it, and their changes are not routed back to the node: the
 	// server has them as they came out of the merge (a team row merged into
@@ -693,11 +681,56 @@ func (c *Client) takeExtract(ctx context.Context, rc *remote, st syncmgr.State, 
 			after = append(after, txns...)
 		}
 	}
-	if err := c.refetch(ctx, rc, st, after); err != nil {
+	current, err := c.serverRows(ctx, rc, st.Session, after)
+	if err != nil {
+		return err
+	}
+	// The node's changes the server has not merged yet stay over them all.
+	pending, err := c.ownUploads(st.LastMerged, false)
+	if err != nil {
+		return err
+	}
+	scan := func(table string, fn func(fieldsync.Row) error) error {
+		return src.Snapshot(ctx, func(s fieldsync.Snapshot) error { return s.Scan(ctx, table, fn) })
+	}
+	// All that needs the network is done: one local transaction does the rest.
+	if err := c.st.ReplaceData(ctx, seq, scan, current, pending.keeper(), pending.ownRows(seq)); err != nil {
 		return err
 	}
 	c.log.Info("local data rebuilt from a new Database Extract", "seq", seq)
 	return c.pruneFiles(ctx)
+}
+
+// serverRows fetches the rows txns name as the server has them now, as
+// transactions that put them in a local database: an insert of the row,
+// or a purge when the node does not see it.
+func (c *Client) serverRows(ctx context.Context, rc *remote, session string, txns []fieldsync.Txn) ([]fieldsync.Txn, error) {
+	var out []fieldsync.Txn
+	done := map[string]bool{}
+	for _, t := range txns {
+		key := t.Table + "\x00" + t.RowID
+		tb := c.st.Schema().Table(t.Table)
+		if done[key] || tb == nil {
+			continue
+		}
+		done[key] = true
+		var row map[string]any
+		err := rc.json(ctx, http.MethodGet, "/sync/v1/rows/"+url.PathEscape(t.Table)+"/"+url.PathEscape(t.RowID), session, nil, &row)
+		var se *Error
+		switch {
+		case errors.As(err, &se) && se.Status == http.StatusNotFound:
+			out = append(out, fieldsync.Txn{Op: fieldsync.OpPurge, Table: t.Table, RowID: t.RowID})
+		case err != nil:
+			return nil, err
+		default:
+			vals, err := tb.CoerceRow(row)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, fieldsync.Txn{Op: fieldsync.OpInsert, Table: t.Table, RowID: t.RowID, Values: vals})
+		}
+	}
+	return out, nil
 }
 
 // settleUpload deals with an upload the server has merged or refused. A
@@ -734,32 +767,17 @@ func (c *Client) restore(ctx context.Context, rc *remote, st syncmgr.State, path
 // the node does not see them), under the node's own changes the server has
 // not seen yet (uploads not merged, the local log).
 func (c *Client) refetch(ctx context.Context, rc *remote, st syncmgr.State, txns []fieldsync.Txn) error {
+	rows, err := c.serverRows(ctx, rc, st.Session, txns)
+	if err != nil {
+		return err
+	}
 	own, err := c.ownUploads(st.LastMerged, false)
 	if err != nil {
 		return err
 	}
 	keep := own.keeper()
-	done := map[string]bool{}
-	for _, t := range txns {
-		key := t.Table + "\x00" + t.RowID
-		if done[key] || c.st.Schema().Table(t.Table) == nil {
-			continue
-		}
-		done[key] = true
-		var row map[string]any
-		err := rc.json(ctx, http.MethodGet, "/sync/v1/rows/"+url.PathEscape(t.Table)+"/"+url.PathEscape(t.RowID), st.Session, nil, &row)
-		var se *Error
-		switch {
-		case errors.As(err, &se) && se.Status == http.StatusNotFound:
-			err = c.st.Put(ctx, t.Table, t.RowID, nil, keep)
-		case err == nil:
-			vals, cerr := c.st.Schema().Table(t.Table).CoerceRow(row)
-			if cerr != nil {
-				return cerr
-			}
-			err = c.st.Put(ctx, t.Table, t.RowID, vals, keep)
-		}
-		if err != nil {
+	for _, t := range rows {
+		if err := c.st.Put(ctx, t.Table, t.RowID, t.Values, keep); err != nil {
 			return err
 		}
 	}

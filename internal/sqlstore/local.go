@@ -260,14 +260,15 @@ type OwnRow struct {
 
 // ReplaceData makes a local database hold the rows of a newer Database
 // Extract, taken at seq, in one transaction: every row of every table is
-// replaced by the extract's (scan reads them), the node's own changes that
-// keeper gives are laid over the rows ownRows names (changes the extract
-// cannot hold: not merged yet, or merged after seq), and seq becomes the
-// database's extract sequence number, so transactions at or below it are
-// skipped from then on. The local log (changes not yet uploaded) is kept;
-// keeper and ownRows get it as the transaction sees it.
+// replaced by the extract's (scan reads them); then the server
+// transactions in current are applied (rows as the server has them now);
+// then the node's own changes that keeper gives are laid over the rows
+// ownRows names (changes the server has not merged yet); and seq becomes
+// the database's extract sequence number, so transactions at or below it
+// are skipped from then on. The local log (changes not yet uploaded) is
+// kept; keeper and ownRows get it as the transaction sees it.
 func (st *Store) ReplaceData(ctx context.Context, seq int64, scan func(table string, fn func(fieldsync.Row) error) error,
-	keeper Keeper, ownRows func(local []fieldsync.Txn) []OwnRow) error {
+	current []fieldsync.Txn, keeper Keeper, ownRows func(local []fieldsync.Txn) []OwnRow) error {
 	err := st.inTx(ctx, func(tx *sql.Tx) error {
 		a := &remoteApplier{st: st, tx: tx}
 		defer a.close()
@@ -280,6 +281,11 @@ func (st *Store) ReplaceData(ctx context.Context, seq int64, scan func(table str
 			})
 			if err != nil {
 				return fmt.Errorf("replace rows of %s: %w", t.Name, err)
+			}
+		}
+		for _, t := range current {
+			if err := a.apply(ctx, t); err != nil {
+				return err
 			}
 		}
 		local, err := st.readLog(ctx, tx, 0, math.MaxInt32)
