@@ -94,6 +94,7 @@ func New(st Store, opts Options) http.Handler {
 	mux.Handle("GET /api/v1/admin/nodes/{name}", h.auth(areaAdmin, h.getNode))
 	mux.Handle("POST /api/v1/admin/nodes/{name}/deactivate", h.auth(areaAdmin, h.deactivate))
 	mux.Handle("POST /api/v1/admin/nodes/{name}/reextract", h.auth(areaAdmin, h.reextract))
+	mux.Handle("POST /api/v1/admin/reextract", h.auth(areaAdmin, h.reextractAll))
 	mux.Handle("GET /api/v1/admin/status", h.auth(areaAdmin, h.status))
 	mux.Handle("PUT /api/v1/records/{table}/{id}/file", h.auth(areaFiles, h.attach))
 	mux.Handle("GET /api/v1/records/{table}/{id}/file", h.auth(areaFiles, h.fetch))
@@ -459,6 +460,31 @@ func (h *handler) reextract(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	writeJSON(w, http.StatusOK, res)
+	return nil
+}
+
+// reextractAll asks the Database Extract for a new extract of every active
+// node (after a change of the schema's visibility rules or tables, say).
+func (h *handler) reextractAll(w http.ResponseWriter, r *http.Request) error {
+	if h.opts.RequestExtract == nil {
+		return fieldsync.Errorf(fieldsync.ErrForbidden, "this server does not run the Database Extract")
+	}
+	nodes, err := h.st.ListNodes(r.Context())
+	if err != nil {
+		return err
+	}
+	requested := []string{}
+	for _, n := range nodes {
+		if !n.Active {
+			continue
+		}
+		if err := h.opts.RequestExtract(r.Context(), n.Name); err != nil {
+			return err
+		}
+		requested = append(requested, n.Name)
+	}
+	h.log.Info("extracts of every active node requested", "nodes", len(requested))
+	writeJSON(w, http.StatusAccepted, map[string]any{"requested": requested})
 	return nil
 }
 

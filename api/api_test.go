@@ -660,3 +660,57 @@ func testAttachments(t *testing.T, b testutil.Backend) {
 		t.Fatalf("fetch of an unknown row: %v", err)
 	}
 }
+
+// TestReextractAll: every active node gets a new extract, taken in the
+// background; a deactivated one does not.
+func TestReextractAll(t *testing.T) { testutil.ForBackends(t, testReextractAll) }
+
+func testReextractAll(t *testing.T, b testutil.Backend) {
+	c, srv := start(t, b, 0)
+	ctx := context.Background()
+	before := map[string]int64{}
+	for _, e := range []string{"ann", "bob", "cy"} {
+		if _, err := c.Create(ctx, "employee", map[string]any{"id": e, "name": e, "login": e}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.AddNode(ctx, e+"-laptop", e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.DeactivateNode(ctx, "cy-laptop"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Create(ctx, "account", map[string]any{"id": "acme", "name": "Acme"}); err != nil {
+		t.Fatal(err) // the log moves on: new extracts are taken at a later sequence number
+	}
+	for _, n := range []string{"ann-laptop", "bob-laptop", "cy-laptop"} {
+		nr, err := srv.Store().NodeRouting(ctx, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before[n] = nr.ExtractSeq
+	}
+	names, err := c.ReextractAll(ctx)
+	if err != nil || fmt.Sprint(names) != "[ann-laptop bob-laptop]" {
+		t.Fatalf("reextract all: %v %v", names, err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for _, n := range []string{"ann-laptop", "bob-laptop"} {
+		for {
+			nr, err := srv.Store().NodeRouting(ctx, n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if nr.ExtractSeq > before[n] {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s not re-extracted: extract at %d", n, nr.ExtractSeq)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	if nr, _ := srv.Store().NodeRouting(ctx, "cy-laptop"); nr.ExtractSeq != before["cy-laptop"] {
+		t.Fatal("a deactivated node was re-extracted")
+	}
+}

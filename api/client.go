@@ -224,6 +224,15 @@ func (c *Client) Reextract(ctx context.Context, name string) (map[string]any, er
 	return out, c.do(ctx, http.MethodPost, "/api/v1/admin/nodes/"+url.PathEscape(name)+"/reextract", nil, &out)
 }
 
+// ReextractAll asks for a new Database Extract of every active node; the
+// Database Extract takes them in the background. It returns their names.
+func (c *Client) ReextractAll(ctx context.Context) ([]string, error) {
+	var out struct {
+		Requested []string `json:"requested"`
+	}
+	return out.Requested, c.do(ctx, http.MethodPost, "/api/v1/admin/reextract", nil, &out)
+}
+
 // Status returns the administrator's view.
 func (c *Client) Status(ctx context.Context) (status.Status, error) {
 	var s status.Status

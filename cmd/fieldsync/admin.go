@@ -31,6 +31,7 @@ func adminNode(ctx context.Context, verb string, args []string, stdout, stderr i
 	var c conn
 	c.register(fs)
 	employee := fs.String("employee", "", "add: the `id` of the employee the node is for")
+	all := fs.Bool("all", false, "reextract: every active node (taken in the background)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -41,7 +42,14 @@ func adminNode(ctx context.Context, verb string, args []string, stdout, stderr i
 		if len(pos) > 0 {
 			return fmt.Errorf("%w: admin node list takes no arguments", errUsage)
 		}
-	case "add", "get", "deactivate", "reextract":
+	case "reextract":
+		if *all && len(pos) != 0 || !*all && len(pos) != 1 {
+			return fmt.Errorf("%w: admin node reextract NAME, or admin node reextract --all", errUsage)
+		}
+		if !*all {
+			name = pos[0]
+		}
+	case "add", "get", "deactivate":
 		if len(pos) != 1 || verb == "add" && *employee == "" {
 			shape := "NAME"
 			if verb == "add" {
@@ -112,6 +120,17 @@ func adminNode(ctx context.Context, verb string, args []string, stdout, stderr i
 		}
 		fmt.Fprintf(stdout, "node %s deactivated at %s\n", n.Name, when(n.Deactivated))
 	case "reextract":
+		if *all {
+			names, err := cl.ReextractAll(ctx)
+			if err != nil {
+				return err
+			}
+			if c.json {
+				return printJSON(stdout, map[string]any{"requested": names})
+			}
+			fmt.Fprintf(stdout, "new extracts asked for %d active nodes; the Database Extract takes them in the background (fieldsync admin status shows when)\n", len(names))
+			return nil
+		}
 		stop := func() {}
 		if isTerminal(stderr) {
 			stop = startWaiting(stderr, "taking the Database Extract of "+name, time.Second)

@@ -143,6 +143,13 @@ func testAdminCommands(t *testing.T, b testutil.Backend) {
 	if !strings.Contains(out, "re-extracted") {
 		t.Fatalf("reextract printed %q", out)
 	}
+	out = mustCLI(t, url, token, "admin", "node", "reextract", "--all")
+	if !strings.Contains(out, "new extracts asked for 1 active nodes") {
+		t.Fatalf("reextract --all printed %q", out)
+	}
+	if code, _, errs := cli(t, url, token, "admin", "node", "reextract", "--all", "ann-laptop"); code != 2 || !strings.Contains(errs, "reextract NAME, or admin node reextract --all") {
+		t.Fatalf("reextract --all NAME: exit %d, %q", code, errs)
+	}
 	out = mustCLI(t, url, token, "admin", "status")
 	if !strings.Contains(out, "Transaction Log") || !strings.Contains(out, "ann-laptop") {
 		t.Fatalf("status printed:\n%s", out)
