@@ -82,6 +82,11 @@ func (st *Store) ApplyInbox(ctx context.Context, number int64, txns []fieldsync.
 			if t.Seq <= extractSeq {
 				continue
 			}
+			if st.schema.Table(t.Table) == nil {
+				// A table the server's schema gained after this database was
+				// made: the node cannot hold its rows until it is made anew.
+				continue
+			}
 			t, skip := keepOwn(t, keep)
 			if skip {
 				continue // deleted here: the delete is on its way up
