@@ -1,4 +1,4 @@
-module fieldsync
+module github.com/fieldsync/fieldsync
 
 go 1.26.8
 

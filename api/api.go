@@ -12,9 +12,9 @@ import (
 	"strings"
 	"time"
 
-	"fieldsync"
-	"fieldsync/filestore"
-	"fieldsync/status"
+	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/filestore"
+	"github.com/fieldsync/fieldsync/status"
 )
 
 // Store is what the API needs of the server database.

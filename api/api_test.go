@@ -15,10 +15,10 @@ import (
 	"testing"
 	"time"
 
-	"fieldsync"
-	"fieldsync/api"
-	"fieldsync/internal/testutil"
-	"fieldsync/server"
+	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/api"
+	"github.com/fieldsync/fieldsync/internal/testutil"
+	"github.com/fieldsync/fieldsync/server"
 )
 
 // start runs a real server (SQLite file, all components) on a loopback

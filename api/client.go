@@ -10,8 +10,8 @@ import (
 	"net/url"
 	"strings"
 
-	"fieldsync"
-	"fieldsync/status"
+	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/status"
 )
 
 // Client calls the API of a fieldsync server. The zero HTTP field uses

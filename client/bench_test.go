@@ -20,14 +20,14 @@ import (
 	"testing"
 	"time"
 
-	"fieldsync"
-	"fieldsync/api"
-	"fieldsync/client"
-	"fieldsync/internal/sqlstore"
-	"fieldsync/merger"
-	"fieldsync/schema"
-	"fieldsync/server"
-	"fieldsync/sqlite"
+	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/api"
+	"github.com/fieldsync/fieldsync/client"
+	"github.com/fieldsync/fieldsync/internal/sqlstore"
+	"github.com/fieldsync/fieldsync/merger"
+	"github.com/fieldsync/fieldsync/schema"
+	"github.com/fieldsync/fieldsync/server"
+	"github.com/fieldsync/fieldsync/sqlite"
 )
 
 // benchServer is a server on loopback with an administrator's API client

@@ -36,13 +36,13 @@ import (
 
 	_ "modernc.org/sqlite" // the local database
 
-	"fieldsync"
-	"fieldsync/dx"
-	"fieldsync/extract"
-	"fieldsync/internal/sqlstore"
-	"fieldsync/schema"
-	"fieldsync/sqlite"
-	"fieldsync/visibility"
+	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/dx"
+	"github.com/fieldsync/fieldsync/extract"
+	"github.com/fieldsync/fieldsync/internal/sqlstore"
+	"github.com/fieldsync/fieldsync/schema"
+	"github.com/fieldsync/fieldsync/sqlite"
+	"github.com/fieldsync/fieldsync/visibility"
 )
 
 // Config says which node a client is and where its server is.

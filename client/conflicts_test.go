@@ -14,13 +14,13 @@ import (
 	"testing"
 	"time"
 
-	"fieldsync"
-	"fieldsync/api"
-	"fieldsync/client"
-	"fieldsync/dx"
-	"fieldsync/internal/testutil"
-	"fieldsync/schema"
-	"fieldsync/server"
+	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/api"
+	"github.com/fieldsync/fieldsync/client"
+	"github.com/fieldsync/fieldsync/dx"
+	"github.com/fieldsync/fieldsync/internal/testutil"
+	"github.com/fieldsync/fieldsync/schema"
+	"github.com/fieldsync/fieldsync/server"
 )
 
 // base makes ann (on opp's team), bob, and their nodes.

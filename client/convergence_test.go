@@ -14,10 +14,10 @@ import (
 	"testing"
 	"time"
 
-	"fieldsync"
-	"fieldsync/client"
-	"fieldsync/internal/testutil"
-	"fieldsync/visibility"
+	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/client"
+	"github.com/fieldsync/fieldsync/internal/testutil"
+	"github.com/fieldsync/fieldsync/visibility"
 )
 
 var (

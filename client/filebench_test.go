@@ -14,11 +14,11 @@ import (
 	"testing"
 	"time"
 
-	"fieldsync"
-	"fieldsync/api"
-	"fieldsync/client"
-	"fieldsync/internal/testutil"
-	"fieldsync/server"
+	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/api"
+	"github.com/fieldsync/fieldsync/client"
+	"github.com/fieldsync/fieldsync/internal/testutil"
+	"github.com/fieldsync/fieldsync/server"
 )
 
 // randReader yields n pseudo-random bytes without holding them.

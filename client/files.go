@@ -15,9 +15,9 @@ import (
 	"sort"
 	"strconv"
 
-	"fieldsync"
-	"fieldsync/dx"
-	"fieldsync/filestore"
+	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/dx"
+	"github.com/fieldsync/fieldsync/filestore"
 )
 
 const (

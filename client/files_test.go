@@ -14,10 +14,10 @@ import (
 	"sync"
 	"testing"
 
-	"fieldsync"
-	"fieldsync/client"
-	"fieldsync/internal/testutil"
-	"fieldsync/server"
+	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/client"
+	"github.com/fieldsync/fieldsync/internal/testutil"
+	"github.com/fieldsync/fieldsync/server"
 )
 
 // TestAttachmentFiles: a published file reaches the node that sees its row

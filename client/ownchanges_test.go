@@ -4,10 +4,10 @@ import (
 	"context"
 	"testing"
 
-	"fieldsync"
-	"fieldsync/client"
-	"fieldsync/internal/testutil"
-	"fieldsync/schema"
+	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/client"
+	"github.com/fieldsync/fieldsync/internal/testutil"
+	"github.com/fieldsync/fieldsync/schema"
 )
 
 // notesWorld is a server whose notes are seen by their owner and merged

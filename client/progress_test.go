@@ -8,9 +8,9 @@ import (
 	"path/filepath"
 	"testing"
 
-	"fieldsync"
-	"fieldsync/client"
-	"fieldsync/internal/testutil"
+	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/client"
+	"github.com/fieldsync/fieldsync/internal/testutil"
 )
 
 // TestProgress: Init and Sync report each long step, and the last report

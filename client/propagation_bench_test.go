@@ -8,10 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"fieldsync/api"
-	"fieldsync/client"
-	"fieldsync/internal/testutil"
-	"fieldsync/server"
+	"github.com/fieldsync/fieldsync/api"
+	"github.com/fieldsync/fieldsync/client"
+	"github.com/fieldsync/fieldsync/internal/testutil"
+	"github.com/fieldsync/fieldsync/server"
 )
 
 // BenchmarkPropagation: with background sync running (Watch), the time

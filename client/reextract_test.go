@@ -5,10 +5,10 @@ import (
 	"reflect"
 	"testing"
 
-	"fieldsync"
-	"fieldsync/client"
-	"fieldsync/internal/testutil"
-	"fieldsync/visibility"
+	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/client"
+	"github.com/fieldsync/fieldsync/internal/testutil"
+	"github.com/fieldsync/fieldsync/visibility"
 )
 
 // sameAsServer checks that a node's local database holds exactly the rows

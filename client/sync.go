@@ -15,12 +15,12 @@ import (
 	"syscall"
 	"time"
 
-	"fieldsync"
-	"fieldsync/dx"
-	"fieldsync/extract"
-	"fieldsync/internal/sqlstore"
-	"fieldsync/sqlite"
-	"fieldsync/syncmgr"
+	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/dx"
+	"github.com/fieldsync/fieldsync/extract"
+	"github.com/fieldsync/fieldsync/internal/sqlstore"
+	"github.com/fieldsync/fieldsync/sqlite"
+	"github.com/fieldsync/fieldsync/syncmgr"
 )
 
 // remote talks to the server's Synchronization Manager.

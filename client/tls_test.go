@@ -8,11 +8,11 @@ import (
 	"strings"
 	"testing"
 
-	"fieldsync"
-	"fieldsync/api"
-	"fieldsync/client"
-	"fieldsync/internal/testutil"
-	"fieldsync/server"
+	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/api"
+	"github.com/fieldsync/fieldsync/client"
+	"github.com/fieldsync/fieldsync/internal/testutil"
+	"github.com/fieldsync/fieldsync/server"
 )
 
 // TestTLS: a server serving HTTPS with a certificate an in-house authority

@@ -9,7 +9,7 @@ import (
 	"runtime"
 	"strings"
 
-	"fieldsync"
+	"github.com/fieldsync/fieldsync"
 )
 
 // tempPrefix starts the name of every temporary file CreateAtomic makes, so

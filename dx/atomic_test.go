@@ -9,7 +9,7 @@ import (
 	"slices"
 	"testing"
 
-	"fieldsync"
+	"github.com/fieldsync/fieldsync"
 )
 
 func dirNames(t *testing.T, dir string) []string {

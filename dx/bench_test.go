@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"fieldsync"
+	"github.com/fieldsync/fieldsync"
 )
 
 // benchTxns are n transactions shaped like the CRM schema's traffic:

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"testing"
 
-	"fieldsync"
+	"github.com/fieldsync/fieldsync"
 )
 
 // fuzzLimits keep the fuzzer's memory small; they are limits like any other.

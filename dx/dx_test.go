@@ -16,7 +16,7 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
-	"fieldsync"
+	"github.com/fieldsync/fieldsync"
 )
 
 var t0 = time.Date(2026, 3, 14, 15, 9, 26, 535897932, time.UTC)

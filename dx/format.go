@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"hash/crc32"
 
-	"fieldsync"
+	"github.com/fieldsync/fieldsync"
 
 	"github.com/klauspost/compress/zstd"
 )

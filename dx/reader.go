@@ -18,7 +18,7 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
-	"fieldsync"
+	"github.com/fieldsync/fieldsync"
 )
 
 // Reader reads the transactions of a .dx file whose checksum, trailer and

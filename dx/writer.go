@@ -11,7 +11,7 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
-	"fieldsync"
+	"github.com/fieldsync/fieldsync"
 )
 
 // Writer encodes a stream of transactions as one .dx file. It holds one

@@ -7,10 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"fieldsync"
-	"fieldsync/extract"
-	"fieldsync/schema"
-	"fieldsync/sqlite"
+	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/extract"
+	"github.com/fieldsync/fieldsync/schema"
+	"github.com/fieldsync/fieldsync/sqlite"
 )
 
 // BenchmarkExtract100k measures the Database Extract of a node that sees

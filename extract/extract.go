@@ -19,10 +19,10 @@ import (
 	"strconv"
 	"time"
 
-	"fieldsync"
-	"fieldsync/dx"
-	"fieldsync/sqlite"
-	"fieldsync/visibility"
+	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/dx"
+	"github.com/fieldsync/fieldsync/sqlite"
+	"github.com/fieldsync/fieldsync/visibility"
 )
 
 // Store is what the Database Extract needs of the server database.

@@ -9,11 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"fieldsync"
-	"fieldsync/extract"
-	"fieldsync/internal/sqlstore"
-	"fieldsync/internal/testutil"
-	"fieldsync/schema"
+	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/extract"
+	"github.com/fieldsync/fieldsync/internal/sqlstore"
+	"github.com/fieldsync/fieldsync/internal/testutil"
+	"github.com/fieldsync/fieldsync/schema"
 )
 
 func withNode(t *testing.T, b testutil.Backend) *sqlstore.Store {

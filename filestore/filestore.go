@@ -17,8 +17,8 @@ import (
 	"path/filepath"
 	"time"
 
-	"fieldsync"
-	"fieldsync/dx"
+	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/dx"
 )
 
 // DefaultMaxSize is the default size limit of one file (1 GiB).

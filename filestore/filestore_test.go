@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"fieldsync"
-	"fieldsync/filestore"
+	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/filestore"
 )
 
 func TestPutStoresContentOnce(t *testing.T) {

@@ -31,9 +31,9 @@ import (
 	"strings"
 	"time"
 
-	"fieldsync"
-	"fieldsync/dx"
-	"fieldsync/visibility"
+	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/dx"
+	"github.com/fieldsync/fieldsync/visibility"
 )
 
 // Store is what the merger needs of the server database.

@@ -7,11 +7,11 @@ import (
 	"slices"
 	"testing"
 
-	"fieldsync"
-	"fieldsync/dx"
-	"fieldsync/internal/testutil"
-	"fieldsync/merger"
-	"fieldsync/schema"
+	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/dx"
+	"github.com/fieldsync/fieldsync/internal/testutil"
+	"github.com/fieldsync/fieldsync/merger"
+	"github.com/fieldsync/fieldsync/schema"
 )
 
 // TestMergerFindsUploads: the merger merges the uploads the server

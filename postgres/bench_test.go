@@ -6,10 +6,10 @@ import (
 	"sync"
 	"testing"
 
-	"fieldsync"
-	"fieldsync/internal/testutil"
-	"fieldsync/postgres"
-	"fieldsync/schema"
+	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/internal/testutil"
+	"github.com/fieldsync/fieldsync/postgres"
+	"github.com/fieldsync/fieldsync/schema"
 )
 
 // BenchmarkWritePath measures the one write path on PostgreSQL: single-row

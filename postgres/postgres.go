@@ -18,8 +18,8 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 
-	"fieldsync"
-	"fieldsync/internal/sqlstore"
+	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/internal/sqlstore"
 )
 
 // Store is the server database on PostgreSQL.

@@ -4,10 +4,10 @@ import (
 	"context"
 	"testing"
 
-	"fieldsync"
-	"fieldsync/internal/storetest"
-	"fieldsync/internal/testutil"
-	"fieldsync/postgres"
+	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/internal/storetest"
+	"github.com/fieldsync/fieldsync/internal/testutil"
+	"github.com/fieldsync/fieldsync/postgres"
 )
 
 func TestStore(t *testing.T) {

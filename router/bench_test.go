@@ -10,12 +10,12 @@ import (
 	"testing"
 	"time"
 
-	"fieldsync"
-	"fieldsync/internal/sqlstore"
-	"fieldsync/internal/testutil"
-	"fieldsync/router"
-	"fieldsync/schema"
-	"fieldsync/txnproc"
+	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/internal/sqlstore"
+	"github.com/fieldsync/fieldsync/internal/testutil"
+	"github.com/fieldsync/fieldsync/router"
+	"github.com/fieldsync/fieldsync/schema"
+	"github.com/fieldsync/fieldsync/txnproc"
 )
 
 // benchEnv is a server with `registered` nodes, of which the first 100

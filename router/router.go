@@ -28,10 +28,10 @@ import (
 	"sort"
 	"time"
 
-	"fieldsync"
-	"fieldsync/dx"
-	"fieldsync/txnproc"
-	"fieldsync/visibility"
+	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/dx"
+	"github.com/fieldsync/fieldsync/txnproc"
+	"github.com/fieldsync/fieldsync/visibility"
 )
 
 // Store is what the router needs of the server database.

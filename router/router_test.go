@@ -16,15 +16,15 @@ import (
 	"strings"
 	"testing"
 
-	"fieldsync"
-	"fieldsync/dx"
-	"fieldsync/extract"
-	"fieldsync/internal/sqlstore"
-	"fieldsync/internal/testutil"
-	"fieldsync/router"
-	"fieldsync/schema"
-	"fieldsync/txnproc"
-	"fieldsync/visibility"
+	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/dx"
+	"github.com/fieldsync/fieldsync/extract"
+	"github.com/fieldsync/fieldsync/internal/sqlstore"
+	"github.com/fieldsync/fieldsync/internal/testutil"
+	"github.com/fieldsync/fieldsync/router"
+	"github.com/fieldsync/fieldsync/schema"
+	"github.com/fieldsync/fieldsync/txnproc"
+	"github.com/fieldsync/fieldsync/visibility"
 )
 
 var (

@@ -15,7 +15,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"fieldsync"
+	"github.com/fieldsync/fieldsync"
 )
 
 //go:embed crm.yaml

@@ -11,8 +11,8 @@ import (
 	"strings"
 	"testing"
 
-	"fieldsync"
-	"fieldsync/schema"
+	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/schema"
 )
 
 // col is the expected shape of one column.

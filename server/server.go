@@ -17,19 +17,19 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"fieldsync"
-	"fieldsync/api"
-	"fieldsync/extract"
-	"fieldsync/filestore"
-	"fieldsync/internal/sqlstore"
-	"fieldsync/merger"
-	"fieldsync/postgres"
-	"fieldsync/router"
-	"fieldsync/schema"
-	"fieldsync/sqlite"
-	"fieldsync/status"
-	"fieldsync/syncmgr"
-	"fieldsync/txnproc"
+	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/api"
+	"github.com/fieldsync/fieldsync/extract"
+	"github.com/fieldsync/fieldsync/filestore"
+	"github.com/fieldsync/fieldsync/internal/sqlstore"
+	"github.com/fieldsync/fieldsync/merger"
+	"github.com/fieldsync/fieldsync/postgres"
+	"github.com/fieldsync/fieldsync/router"
+	"github.com/fieldsync/fieldsync/schema"
+	"github.com/fieldsync/fieldsync/sqlite"
+	"github.com/fieldsync/fieldsync/status"
+	"github.com/fieldsync/fieldsync/syncmgr"
+	"github.com/fieldsync/fieldsync/txnproc"
 )
 
 // Component names, for Config.Only.

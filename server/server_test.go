@@ -12,11 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"fieldsync"
-	"fieldsync/api"
-	"fieldsync/internal/testutil"
-	"fieldsync/server"
-	"fieldsync/txnproc"
+	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/api"
+	"github.com/fieldsync/fieldsync/internal/testutil"
+	"github.com/fieldsync/fieldsync/server"
+	"github.com/fieldsync/fieldsync/txnproc"
 )
 
 // serve runs srv's components on a loopback port until the returned stop

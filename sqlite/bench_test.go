@@ -6,9 +6,9 @@ import (
 	"path/filepath"
 	"testing"
 
-	"fieldsync"
-	"fieldsync/schema"
-	"fieldsync/sqlite"
+	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/schema"
+	"github.com/fieldsync/fieldsync/sqlite"
 )
 
 // BenchmarkWritePath measures the one write path on a real SQLite file:

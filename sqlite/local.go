@@ -7,7 +7,7 @@ import (
 	"os"
 	"strings"
 
-	"fieldsync"
+	"github.com/fieldsync/fieldsync"
 )
 
 // BuildFile creates a fresh SQLite database file at path holding the

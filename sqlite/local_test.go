@@ -5,10 +5,10 @@ import (
 	"path/filepath"
 	"testing"
 
-	"fieldsync"
-	"fieldsync/internal/sqlstore"
-	"fieldsync/schema"
-	"fieldsync/sqlite"
+	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/internal/sqlstore"
+	"github.com/fieldsync/fieldsync/schema"
+	"github.com/fieldsync/fieldsync/sqlite"
 )
 
 // TestLocalApplySkipsUnknownTables: a node's database made before the

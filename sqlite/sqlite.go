@@ -22,8 +22,8 @@ import (
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
-	"fieldsync"
-	"fieldsync/internal/sqlstore"
+	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/internal/sqlstore"
 )
 
 // Store is the server database on SQLite.

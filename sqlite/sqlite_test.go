@@ -5,9 +5,9 @@ import (
 	"path/filepath"
 	"testing"
 
-	"fieldsync"
-	"fieldsync/internal/storetest"
-	"fieldsync/sqlite"
+	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/internal/storetest"
+	"github.com/fieldsync/fieldsync/sqlite"
 )
 
 func TestStore(t *testing.T) {

@@ -12,9 +12,9 @@ import (
 	"sort"
 	"time"
 
-	"fieldsync"
-	"fieldsync/router"
-	"fieldsync/txnproc"
+	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/router"
+	"github.com/fieldsync/fieldsync/txnproc"
 )
 
 // Store is what the view reads from the server database.

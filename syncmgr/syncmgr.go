@@ -29,12 +29,12 @@ import (
 	"sync"
 	"time"
 
-	"fieldsync"
-	"fieldsync/dx"
-	"fieldsync/extract"
-	"fieldsync/merger"
-	"fieldsync/router"
-	"fieldsync/visibility"
+	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/dx"
+	"github.com/fieldsync/fieldsync/extract"
+	"github.com/fieldsync/fieldsync/merger"
+	"github.com/fieldsync/fieldsync/router"
+	"github.com/fieldsync/fieldsync/visibility"
 )
 
 // Store is what the Synchronization Manager needs of the server database.

@@ -20,8 +20,8 @@ import (
 	"strings"
 	"time"
 
-	"fieldsync"
-	"fieldsync/dx"
+	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/dx"
 )
 
 // Config tunes the processor. Zero values take the defaults.

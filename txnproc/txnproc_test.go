@@ -9,12 +9,12 @@ import (
 	"strings"
 	"testing"
 
-	"fieldsync"
-	"fieldsync/dx"
-	"fieldsync/internal/sqlstore"
-	"fieldsync/internal/testutil"
-	"fieldsync/schema"
-	"fieldsync/txnproc"
+	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/dx"
+	"github.com/fieldsync/fieldsync/internal/sqlstore"
+	"github.com/fieldsync/fieldsync/internal/testutil"
+	"github.com/fieldsync/fieldsync/schema"
+	"github.com/fieldsync/fieldsync/txnproc"
 )
 
 func open(t *testing.T, b testutil.Backend) (*sqlstore.Store, string) {

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"sort"
 
-	"fieldsync"
+	"github.com/fieldsync/fieldsync"
 )
 
 // Graph is the visibility-relevant state of the server's rows: for every

@@ -4,7 +4,7 @@ import (
 	"context"
 	"sort"
 
-	"fieldsync"
+	"github.com/fieldsync/fieldsync"
 )
 
 // Reference recomputes, straight from the database, every row a node

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 
-	"fieldsync"
+	"github.com/fieldsync/fieldsync"
 )
 
 // Sees reports whether a node registered for employee sees a row, reading

@@ -11,11 +11,11 @@ import (
 	"strconv"
 	"testing"
 
-	"fieldsync"
-	"fieldsync/internal/sqlstore"
-	"fieldsync/internal/testutil"
-	"fieldsync/schema"
-	"fieldsync/visibility"
+	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/internal/sqlstore"
+	"github.com/fieldsync/fieldsync/internal/testutil"
+	"github.com/fieldsync/fieldsync/schema"
+	"github.com/fieldsync/fieldsync/visibility"
 )
 
 var (

@@ -17,8 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"fieldsync/internal/testutil"
-	"fieldsync/server"
+	"github.com/fieldsync/fieldsync/internal/testutil"
+	"github.com/fieldsync/fieldsync/server"
 )
 
 // startServer runs a server on backend b's database in the test process on

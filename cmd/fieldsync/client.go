@@ -9,8 +9,8 @@ import (
 	"syscall"
 	"time"
 
-	"fieldsync"
-	"fieldsync/client"
+	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/client"
 )
 
 const clientUsage = `fieldsync client: a remote node's side

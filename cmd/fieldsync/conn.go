@@ -11,7 +11,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"fieldsync/api"
+	"github.com/fieldsync/fieldsync/api"
 )
 
 // conn holds the flags every command that talks to a server takes.

@@ -10,10 +10,10 @@ import (
 	"path/filepath"
 	"time"
 
-	"fieldsync"
-	"fieldsync/api"
-	"fieldsync/client"
-	"fieldsync/server"
+	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/api"
+	"github.com/fieldsync/fieldsync/client"
+	"github.com/fieldsync/fieldsync/server"
 )
 
 // demoCmd runs the whole flow of DESIGN.md on a temporary folder and

@@ -7,8 +7,8 @@ import (
 	"os"
 	"path/filepath"
 
-	"fieldsync/api"
-	"fieldsync/filestore"
+	"github.com/fieldsync/fieldsync/api"
+	"github.com/fieldsync/fieldsync/filestore"
 )
 
 // attachFile uploads a file as a row's attachment.

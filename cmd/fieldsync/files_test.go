@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"fieldsync/internal/testutil"
+	"github.com/fieldsync/fieldsync/internal/testutil"
 )
 
 // TestAttachAndFetch: a file attached from the command line comes back

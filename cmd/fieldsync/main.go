@@ -10,7 +10,7 @@ import (
 	"strings"
 	"syscall"
 
-	"fieldsync/schema"
+	"github.com/fieldsync/fieldsync/schema"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".

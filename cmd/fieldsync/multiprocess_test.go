@@ -16,13 +16,13 @@ import (
 	"testing"
 	"time"
 
-	"fieldsync"
-	"fieldsync/api"
-	"fieldsync/client"
-	"fieldsync/internal/testutil"
-	"fieldsync/postgres"
-	"fieldsync/schema"
-	"fieldsync/visibility"
+	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/api"
+	"github.com/fieldsync/fieldsync/client"
+	"github.com/fieldsync/fieldsync/internal/testutil"
+	"github.com/fieldsync/fieldsync/postgres"
+	"github.com/fieldsync/fieldsync/schema"
+	"github.com/fieldsync/fieldsync/visibility"
 )
 
 // hostSwitch sends requests to the live server processes in turn.

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"fieldsync/client"
+	"github.com/fieldsync/fieldsync/client"
 )
 
 // progressLine draws a client's progress on one terminal line, redrawn at

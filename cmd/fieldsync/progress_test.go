@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"fieldsync/client"
+	"github.com/fieldsync/fieldsync/client"
 )
 
 // TestProgressLine: big steps are drawn on one line, redrawn at most ten

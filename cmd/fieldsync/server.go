@@ -9,9 +9,9 @@ import (
 	"strings"
 	"time"
 
-	"fieldsync"
-	"fieldsync/schema"
-	"fieldsync/server"
+	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/schema"
+	"github.com/fieldsync/fieldsync/server"
 )
 
 func serverCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -11,11 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"fieldsync"
-	"fieldsync/dx"
-	"fieldsync/internal/testutil"
-	"fieldsync/postgres"
-	"fieldsync/schema"
+	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/dx"
+	"github.com/fieldsync/fieldsync/internal/testutil"
+	"github.com/fieldsync/fieldsync/postgres"
+	"github.com/fieldsync/fieldsync/schema"
 )
 
 // lockedBuffer is a bytes.Buffer safe to write from a process's pipe while

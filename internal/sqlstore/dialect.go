@@ -4,7 +4,7 @@ import (
 	"context"
 	"database/sql"
 
-	"fieldsync"
+	"github.com/fieldsync/fieldsync"
 )
 
 // Dialect is everything that differs between the SQL databases fieldsync

@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"strings"
 
-	"fieldsync"
+	"github.com/fieldsync/fieldsync"
 )
 
 // Meta returns a value the store keeps in fs_meta ("" when absent).

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"time"
 
-	"fieldsync"
+	"github.com/fieldsync/fieldsync"
 )
 
 // TxReader reads rows inside a transaction the caller owns.

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"time"
 
-	"fieldsync"
+	"github.com/fieldsync/fieldsync"
 )
 
 const nodeCols = "name, employee_id, secret_hash, active, created, deactivated, extract_seq, extract_at, outbox_next, last_sync"

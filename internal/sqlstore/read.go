@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"fieldsync"
+	"github.com/fieldsync/fieldsync"
 )
 
 // Paging limits for List.

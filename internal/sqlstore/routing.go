@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"sort"
 
-	"fieldsync"
+	"github.com/fieldsync/fieldsync"
 )
 
 // RouterPositions returns the last sequence number routed by each router

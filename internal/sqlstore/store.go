@@ -15,7 +15,7 @@ import (
 	"sync"
 	"time"
 
-	"fieldsync"
+	"github.com/fieldsync/fieldsync"
 )
 
 // Store is a fieldsync.Store on a SQL database.

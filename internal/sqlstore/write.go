@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"fieldsync"
+	"github.com/fieldsync/fieldsync"
 )
 
 // Apply is the one write path. In a single database transaction it checks

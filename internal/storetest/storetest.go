@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"fieldsync"
-	"fieldsync/schema"
+	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/schema"
 )
 
 // Opener opens a fresh, empty store for the schema. Opening the same

@@ -17,11 +17,11 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver, to make test schemas
 
-	"fieldsync"
-	"fieldsync/internal/sqlstore"
-	"fieldsync/postgres"
-	"fieldsync/server"
-	"fieldsync/sqlite"
+	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/internal/sqlstore"
+	"github.com/fieldsync/fieldsync/postgres"
+	"github.com/fieldsync/fieldsync/server"
+	"github.com/fieldsync/fieldsync/sqlite"
 )
 
 // StartServer runs a real server (SQLite file in a temporary folder unless
