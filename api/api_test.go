@@ -306,7 +306,7 @@ func testNodes(t *testing.T, b testutil.Backend) {
 		t.Fatalf("stored secret hash does not match the secret: %v", err)
 	}
 	// Registration takes the node's extract.
-	if _, err := os.Stat(filepath.Join(srv.Docking(), "ann-laptop", "extract.db")); err != nil {
+	if _, err := os.Stat(srv.Docking().Extract("ann-laptop")); err != nil {
 		t.Fatalf("no extract after registration: %v", err)
 	}
 	if _, err := c.AddNode(ctx, "ann-laptop", "ann"); !errors.Is(err, fieldsync.ErrExists) {

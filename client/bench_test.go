@@ -88,7 +88,7 @@ func (s *benchServer) settle(timeout time.Duration) {
 			s.tb.Fatal(err)
 		}
 		pos, _ := s.srv.Store().RouterPositions(ctx)
-		inboxes, _ := filepath.Glob(filepath.Join(s.srv.Docking(), "*", "inbox", "*.dx"))
+		inboxes, _ := filepath.Glob(filepath.Join(s.srv.Docking().Inbox("*"), "*.dx"))
 		if st.Pending == 0 && pos[0] == st.LastSeq && len(inboxes) == 0 {
 			return
 		}

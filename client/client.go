@@ -22,14 +22,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash"
-	"io"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -37,6 +34,7 @@ import (
 	_ "modernc.org/sqlite" // the local database
 
 	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/docking"
 	"github.com/fieldsync/fieldsync/dx"
 	"github.com/fieldsync/fieldsync/extract"
 	"github.com/fieldsync/fieldsync/internal/sqlstore"
@@ -325,7 +323,7 @@ func (c *Client) ApplyInbox(ctx context.Context) (int, error) { return c.applyIn
 func (c *Client) applyInbox(ctx context.Context, progress func(Progress)) (int, error) {
 	c.applyMu.Lock()
 	defer c.applyMu.Unlock()
-	nums, err := numbered(c.path("inbox"))
+	nums, err := docking.Numbers(c.path("inbox"))
 	if err != nil {
 		return 0, err
 	}
@@ -340,12 +338,12 @@ func (c *Client) applyInbox(ctx context.Context, progress func(Progress)) (int, 
 	keep := own.keeper()
 	applied := 0
 	for _, n := range nums {
-		path := c.path("inbox", fileName(n))
+		path := c.path("inbox", docking.FileName(n))
 		_, txns, err := dx.ReadFile(path, dx.Limits{})
 		if err != nil {
 			aside := c.path("inbox", "damaged")
 			os.MkdirAll(aside, 0o700)
-			os.Rename(path, filepath.Join(aside, fileName(n)))
+			os.Rename(path, filepath.Join(aside, docking.FileName(n)))
 			return applied, fmt.Errorf("inbox file %d set aside in %s: %w", n, aside, err)
 		}
 		ok, err := c.st.ApplyInbox(ctx, n, txns, keep)
@@ -407,13 +405,13 @@ func (c *Client) ownUploads(after int64, merged bool) (ownChanges, error) {
 			files = append(files, upload{m.number, m.firstSeq, m.path})
 		}
 	}
-	ups, err := numbered(c.path("upload"))
+	ups, err := docking.Numbers(c.path("upload"))
 	if err != nil {
 		return nil, err
 	}
 	for _, u := range ups {
 		if u > after {
-			files = append(files, upload{u, 0, c.path("upload", fileName(u))})
+			files = append(files, upload{u, 0, c.path("upload", docking.FileName(u))})
 		}
 	}
 	slices.SortFunc(files, func(a, b upload) int { return cmp.Compare(a.number, b.number) })
@@ -518,7 +516,7 @@ func (c *Client) mergedUploads() ([]mergedUpload, error) {
 // more: every transaction routed before them was downloaded (routedSeq) and
 // applied (the inbox is empty).
 func (c *Client) pruneMerged(ctx context.Context) error {
-	if ins, err := numbered(c.path("inbox")); err != nil || len(ins) > 0 {
+	if ins, err := docking.Numbers(c.path("inbox")); err != nil || len(ins) > 0 {
 		return err
 	}
 	routed, err := c.st.MetaInt(ctx, metaRoutedSeq)
@@ -537,87 +535,4 @@ func (c *Client) pruneMerged(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-func fileName(n int64) string { return fmt.Sprintf("%012d.dx", n) }
-
-// numbered lists the numbers of the N.dx files in dir, in order.
-func numbered(dir string) ([]int64, error) {
-	ents, err := os.ReadDir(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	} else if err != nil {
-		return nil, err
-	}
-	var out []int64
-	for _, e := range ents {
-		n, err := strconv.ParseInt(strings.TrimSuffix(e.Name(), ".dx"), 10, 64)
-		if err == nil && e.Name() == fileName(n) {
-			out = append(out, n)
-		}
-	}
-	return out, nil // ReadDir sorts by name; names are zero-padded
-}
-
-// writeSynced appends r to the file at path and fsyncs it.
-func writeSynced(path string, r io.Reader) (int64, error) {
-	return writeSyncedHashed(path, r, nil)
-}
-
-// fill reads into b until it is full or r fails; r's own error (io.EOF at
-// the end, anything else on a broken transfer) is kept as it is.
-func fill(r io.Reader, b []byte) (int, error) {
-	n := 0
-	for n < len(b) {
-		m, err := r.Read(b[n:])
-		n += m
-		if err != nil {
-			return n, err
-		}
-	}
-	return n, nil
-}
-
-// writeSyncedHashed appends r to the file at path and fsyncs it, feeding
-// every byte to h (when not nil) on the other core while the next part is
-// read: a big file is verified as fast as it arrives.
-func writeSyncedHashed(path string, r io.Reader, h hash.Hash) (int64, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return 0, err
-	}
-	var bufs [2][]byte
-	bufs[0], bufs[1] = make([]byte, 1<<20), make([]byte, 1<<20)
-	var hashing sync.WaitGroup
-	var total int64
-	for cur := 0; ; cur ^= 1 {
-		n, rerr := fill(r, bufs[cur])
-		if n > 0 {
-			chunk := bufs[cur][:n]
-			hashing.Wait() // the other buffer's hash is done; it may be read into next
-			if h != nil {
-				hashing.Add(1)
-				go func() { h.Write(chunk); hashing.Done() }()
-			}
-			if _, err = f.Write(chunk); err != nil {
-				break
-			}
-			total += int64(n)
-		}
-		if rerr == io.EOF {
-			break
-		}
-		if rerr != nil {
-			err = rerr
-			break
-		}
-	}
-	hashing.Wait()
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return total, err
 }

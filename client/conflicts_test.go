@@ -284,7 +284,7 @@ func testMergerRefusals(t *testing.T, b testutil.Backend) {
 		!strings.Contains(refused[1].Reason, "table product may not be written by remote nodes") {
 		t.Fatalf("refusal reasons %+v", refused)
 	}
-	if files, _ := filepath.Glob(filepath.Join(w.srv.Docking(), "ann-laptop", "inbox", "refused", "*.dx")); len(files) != 2 {
+	if files, _ := filepath.Glob(filepath.Join(w.srv.Docking().Refused("ann-laptop"), "*.dx")); len(files) != 2 {
 		t.Fatalf("refused files kept aside: %v", files)
 	}
 }
@@ -380,7 +380,7 @@ func testDownloadResumes(t *testing.T, b testutil.Backend) {
 		w.create("contact", map[string]any{"account_id": "acme", "first_name": fmt.Sprintf("c%d", i), "email": strings.Repeat("x", 40)})
 	}
 	w.settle()
-	files, _ := filepath.Glob(filepath.Join(w.srv.Docking(), "ann-laptop", "outbox", "*.dx"))
+	files, _ := filepath.Glob(filepath.Join(w.srv.Docking().Outbox("ann-laptop"), "*.dx"))
 	if len(files) == 0 {
 		t.Fatal("nothing routed")
 	}

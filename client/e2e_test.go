@@ -47,7 +47,7 @@ func (w *world) settle() {
 			w.t.Fatal(err)
 		}
 		pos, _ := w.srv.Store().RouterPositions(ctx)
-		inboxes, _ := filepath.Glob(filepath.Join(w.srv.Docking(), "*", "inbox", "*.dx"))
+		inboxes, _ := filepath.Glob(filepath.Join(w.srv.Docking().Inbox("*"), "*.dx"))
 		if st.Pending == 0 && pos[0] == st.LastSeq && len(inboxes) == 0 {
 			return
 		}

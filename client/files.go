@@ -16,6 +16,7 @@ import (
 	"strconv"
 
 	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/docking"
 	"github.com/fieldsync/fieldsync/dx"
 	"github.com/fieldsync/fieldsync/filestore"
 )
@@ -106,12 +107,12 @@ func (c *Client) fileRows(ctx context.Context) (map[string]fileRow, error) {
 			after = p.Next
 		}
 	}
-	nums, err := numbered(c.path("inbox"))
+	nums, err := docking.Numbers(c.path("inbox"))
 	if err != nil {
 		return nil, err
 	}
 	for _, n := range nums {
-		_, txns, err := dx.ReadFile(c.path("inbox", fileName(n)), dx.Limits{})
+		_, txns, err := dx.ReadFile(c.path("inbox", docking.FileName(n)), dx.Limits{})
 		if err != nil {
 			continue // ApplyInbox sets it aside
 		}
@@ -268,12 +269,12 @@ func (c *Client) pruneFiles(ctx context.Context) error {
 // only the node has (attached offline).
 func (c *Client) filesToUpload(ctx context.Context) (int, error) {
 	var txns []fieldsync.Txn
-	ups, err := numbered(c.path("upload"))
+	ups, err := docking.Numbers(c.path("upload"))
 	if err != nil {
 		return 0, err
 	}
 	for _, u := range ups {
-		_, t, err := dx.ReadFile(c.path("upload", fileName(u)), dx.Limits{})
+		_, t, err := dx.ReadFile(c.path("upload", docking.FileName(u)), dx.Limits{})
 		if err != nil {
 			return 0, err
 		}

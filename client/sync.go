@@ -12,12 +12,13 @@ import (
 	"net/url"
 	"os"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/docking"
 	"github.com/fieldsync/fieldsync/dx"
 	"github.com/fieldsync/fieldsync/extract"
+	"github.com/fieldsync/fieldsync/internal/durable"
 	"github.com/fieldsync/fieldsync/internal/sqlstore"
 	"github.com/fieldsync/fieldsync/sqlite"
 	"github.com/fieldsync/fieldsync/syncmgr"
@@ -124,7 +125,7 @@ func (c *Client) uploadsSince() (int64, error) {
 	if c.st == nil {
 		return 0, nil
 	}
-	ups, err := numbered(c.path("upload"))
+	ups, err := docking.Numbers(c.path("upload"))
 	if err != nil {
 		return 0, err
 	}
@@ -199,7 +200,7 @@ func (r *remote) downloadHashed(ctx context.Context, session, path, file string,
 		r.meter.p.TotalBytes = have + resp.ContentLength
 	}
 	r.meter.moved(have)
-	return writeSyncedHashed(file, metered(resp.Body, r.meter), h)
+	return durable.Append(file, metered(resp.Body, r.meter), h)
 }
 
 func hashFile(path string, h hash.Hash) error {
@@ -305,7 +306,7 @@ func (c *Client) syncSession(ctx context.Context, rc *remote, st syncmgr.State, 
 		return err
 	}
 	sum.Uploaded = n
-	ups, err := numbered(c.path("upload"))
+	ups, err := docking.Numbers(c.path("upload"))
 	if err != nil {
 		return err
 	}
@@ -324,7 +325,7 @@ func (c *Client) syncSession(ctx context.Context, rc *remote, st syncmgr.State, 
 	if opts.Progress != nil {
 		files, bytes := 0, int64(0)
 		for _, u := range ups {
-			if info, err := os.Stat(c.path("upload", fileName(u))); err == nil && u > st.LastMerged {
+			if info, err := os.Stat(c.path("upload", docking.FileName(u))); err == nil && u > st.LastMerged {
 				files, bytes = files+1, bytes+info.Size()
 			}
 		}
@@ -333,7 +334,7 @@ func (c *Client) syncSession(ctx context.Context, rc *remote, st syncmgr.State, 
 		}
 	}
 	for _, u := range ups {
-		path := c.path("upload", fileName(u))
+		path := c.path("upload", docking.FileName(u))
 		if u > st.LastMerged {
 			// The files the upload's rows name go first.
 			_, txns, err := dx.ReadFile(path, dx.Limits{})
@@ -401,7 +402,7 @@ func (c *Client) syncSession(ctx context.Context, rc *remote, st syncmgr.State, 
 	var todo []syncmgr.OutboxFile
 	var todoBytes int64
 	for _, f := range st.Outbox {
-		if _, err := os.Stat(c.path("inbox", fileName(f.Number))); err == nil || f.Number <= applied {
+		if _, err := os.Stat(c.path("inbox", docking.FileName(f.Number))); err == nil || f.Number <= applied {
 			upto = f.Number // here already (an earlier sync stopped before acknowledging)
 			continue
 		}
@@ -412,7 +413,7 @@ func (c *Client) syncSession(ctx context.Context, rc *remote, st syncmgr.State, 
 		rc.meter = newMeter(opts.Progress, "download", len(todo), todoBytes)
 	}
 	for _, f := range todo {
-		final := c.path("inbox", fileName(f.Number))
+		final := c.path("inbox", docking.FileName(f.Number))
 		part := final + ".part"
 		n, err := rc.download(ctx, st.Session, "/sync/v1/outbox/"+strconv.FormatInt(f.Number, 10), part)
 		if err != nil {
@@ -432,7 +433,7 @@ func (c *Client) syncSession(ctx context.Context, rc *remote, st syncmgr.State, 
 	}
 	rc.meter = nil
 	if sum.DownFiles > 0 {
-		if err := dx.SyncDir(c.path("inbox")); err != nil {
+		if err := durable.SyncDir(c.path("inbox")); err != nil {
 			return err
 		}
 	}
@@ -517,8 +518,8 @@ func (c *Client) packageUploads(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	// A crash between writing the file and trimming the log: finish it.
-	if _, err := os.Stat(c.path("upload", fileName(next))); err == nil {
-		_, txns, err := dx.ReadFile(c.path("upload", fileName(next)), dx.Limits{})
+	if _, err := os.Stat(c.path("upload", docking.FileName(next))); err == nil {
+		_, txns, err := dx.ReadFile(c.path("upload", docking.FileName(next)), dx.Limits{})
 		if err != nil {
 			return 0, err
 		}
@@ -536,7 +537,7 @@ func (c *Client) packageUploads(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	hdr := dx.Header{Kind: dx.KindUpload, Node: c.cfg.Node, Number: uint64(next)}
-	if err := dx.WriteFile(c.path("upload"), fileName(next), hdr, txns, nil); err != nil {
+	if err := dx.WriteFile(c.path("upload"), docking.FileName(next), hdr, txns, nil); err != nil {
 		return 0, err
 	}
 	return len(txns), c.finishUpload(ctx, next, txns)
@@ -586,9 +587,9 @@ func (c *Client) Status(ctx context.Context) (Status, error) {
 		return s, err
 	}
 	s.PendingChanges = ls.Pending
-	ups, _ := numbered(c.path("upload"))
+	ups, _ := docking.Numbers(c.path("upload"))
 	s.PendingUploads = len(ups)
-	ins, _ := numbered(c.path("inbox"))
+	ins, _ := docking.Numbers(c.path("inbox"))
 	s.InboxFiles = len(ins)
 	if s.ExtractSeq, err = c.st.MetaInt(ctx, "extract_seq"); err != nil {
 		return s, err
@@ -740,7 +741,7 @@ func (c *Client) serverRows(ctx context.Context, rc *remote, session string, txn
 func (c *Client) settleUpload(ctx context.Context, rc *remote, st syncmgr.State, u int64, refused bool, firstSeq map[int64]int64) error {
 	c.applyMu.Lock()
 	defer c.applyMu.Unlock()
-	path := c.path("upload", fileName(u))
+	path := c.path("upload", docking.FileName(u))
 	if refused {
 		// None of it reached the server: put back the rows it changed.
 		if err := c.restore(ctx, rc, st, path); err != nil {
@@ -791,21 +792,11 @@ var ErrSyncRunning = errors.New("a synchronization of this folder is already run
 // across processes: an exclusive lock on DIR/sync.lock, released by the
 // kernel if the process dies.
 func (c *Client) lockSync() (func(), error) {
-	f, err := os.OpenFile(c.path("sync.lock"), os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, err
+	release, err := durable.TryLock(c.path("sync.lock"))
+	if errors.Is(err, durable.ErrLocked) {
+		return nil, fmt.Errorf("%w (%s): wait for it to finish", ErrSyncRunning, c.cfg.Dir)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("%w (%s): wait for it to finish", ErrSyncRunning, c.cfg.Dir)
-		}
-		return nil, err
-	}
-	return func() {
-		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-		f.Close()
-	}, nil
+	return release, err
 }
 
 func jsonDecodeBody(resp *http.Response, v any) error {

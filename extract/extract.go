@@ -20,7 +20,9 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/docking"
 	"github.com/fieldsync/fieldsync/dx"
+	"github.com/fieldsync/fieldsync/internal/durable"
 	"github.com/fieldsync/fieldsync/sqlite"
 	"github.com/fieldsync/fieldsync/visibility"
 )
@@ -52,12 +54,6 @@ const (
 	MetaSchemaName  = "schema_source"
 )
 
-// FileName is the name of a node's extract in its docking folder.
-const FileName = "extract.db"
-
-// Path returns where a node's extract lives under the docking folder.
-func Path(docking, node string) string { return filepath.Join(docking, node, FileName) }
-
 // Result describes an extract.
 type Result struct {
 	Node string         `json:"node"`
@@ -69,7 +65,7 @@ type Result struct {
 
 // Extract takes a node's Database Extract into DOCKING/NODE/extract.db,
 // replacing any earlier one, and removes the outbox files it supersedes.
-func Extract(ctx context.Context, st Store, docking, node string, logger *slog.Logger) (Result, error) {
+func Extract(ctx context.Context, st Store, dock docking.Folder, node string, logger *slog.Logger) (Result, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -83,7 +79,7 @@ func Extract(ctx context.Context, st Store, docking, node string, logger *slog.L
 	} else if !ok {
 		return Result{}, fieldsync.Errorf(fieldsync.ErrInUse, "the extract of node %q is being taken by another process; try again shortly", node)
 	}
-	res, err := build(ctx, st, docking, n, st.Schema())
+	res, err := build(ctx, st, dock, n, st.Schema())
 	if err != nil {
 		if rerr := st.ReleaseExtract(context.WithoutCancel(ctx), node); rerr != nil {
 			err = errors.Join(err, rerr)
@@ -100,15 +96,15 @@ func Extract(ctx context.Context, st Store, docking, node string, logger *slog.L
 
 // build writes the node's extract file and removes the outbox files it
 // supersedes.
-func build(ctx context.Context, st Store, docking string, n fieldsync.Node, s *fieldsync.Schema) (Result, error) {
+func build(ctx context.Context, st Store, dock docking.Folder, n fieldsync.Node, s *fieldsync.Schema) (Result, error) {
 	node := n.Name
-	dir := filepath.Join(docking, node)
+	dir := dock.Node(node)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return Result{}, err
 	}
 	tmp := filepath.Join(dir, fmt.Sprintf(".extract-%d.tmp", time.Now().UnixNano()))
 	defer os.Remove(tmp)
-	res := Result{Node: node, Path: Path(docking, node), Rows: map[string]int{}}
+	res := Result{Node: node, Path: dock.Extract(node), Rows: map[string]int{}}
 	seq, err := st.StartExtract(ctx, node, func(snap fieldsync.Snapshot) error {
 		g := visibility.NewGraph(s)
 		for _, t := range g.Tables() {
@@ -156,30 +152,24 @@ func build(ctx context.Context, st Store, docking string, n fieldsync.Node, s *f
 	if err := os.Rename(tmp, res.Path); err != nil {
 		return Result{}, err
 	}
-	if err := dx.SyncDir(dir); err != nil {
+	if err := durable.SyncDir(dir); err != nil {
 		return Result{}, err
 	}
 	res.Seq = seq
-	return res, removeSuperseded(docking, node, seq)
+	return res, removeSuperseded(dock, node, seq)
 }
 
 // removeSuperseded deletes the outbox files whose every transaction the
 // new extract already holds. (A file the router writes for those
 // transactions after this ran is skipped by the node when it applies, as
 // every transaction at or below its extract's sequence number is.)
-func removeSuperseded(docking, node string, seq int64) error {
-	dir := filepath.Join(docking, node, "outbox")
-	ents, err := os.ReadDir(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	} else if err != nil {
+func removeSuperseded(dock docking.Folder, node string, seq int64) error {
+	files, err := docking.List(dock.Outbox(node))
+	if err != nil {
 		return err
 	}
-	for _, e := range ents {
-		if filepath.Ext(e.Name()) != ".dx" {
-			continue
-		}
-		path := filepath.Join(dir, e.Name())
+	for _, f := range files {
+		path := dock.OutboxFile(node, f.Number)
 		_, txns, err := dx.ReadFile(path, dx.Limits{})
 		if err != nil {
 			continue // a damaged file is left for inspection
@@ -206,7 +196,7 @@ const RetryMax = 5 * time.Minute
 // Run takes the extracts asked for (by administrators, or at node
 // registration in a process that does not run the Database Extract) until
 // ctx ends. wake signals a new request in this process.
-func Run(ctx context.Context, st Store, docking string, logger *slog.Logger, wake <-chan struct{}) error {
+func Run(ctx context.Context, st Store, dock docking.Folder, logger *slog.Logger, wake <-chan struct{}) error {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -227,7 +217,7 @@ func Run(ctx context.Context, st Store, docking string, logger *slog.Logger, wak
 			if ok && time.Now().Before(f.next) {
 				continue
 			}
-			_, err := Extract(ctx, st, docking, n, logger)
+			_, err := Extract(ctx, st, dock, n, logger)
 			switch {
 			case err == nil:
 				delete(failed, n)

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/docking"
 	"github.com/fieldsync/fieldsync/extract"
 	"github.com/fieldsync/fieldsync/internal/sqlstore"
 	"github.com/fieldsync/fieldsync/internal/testutil"
@@ -43,7 +43,7 @@ func TestOneProcessTakesAnExtract(t *testing.T) {
 	testutil.ForBackends(t, func(t *testing.T, b testutil.Backend) {
 		st := withNode(t, b)
 		ctx := context.Background()
-		docking := t.TempDir()
+		dock := docking.Folder(t.TempDir())
 		if err := st.RequestExtract(ctx, "ann-laptop"); err != nil {
 			t.Fatal(err)
 		}
@@ -55,13 +55,13 @@ func TestOneProcessTakesAnExtract(t *testing.T) {
 		if ok, err := st.ClaimExtract(ctx, "ann-laptop"); err != nil || ok {
 			t.Fatalf("second claim: %v %v", ok, err)
 		}
-		if _, err := extract.Extract(ctx, st, docking, "ann-laptop", nil); !errors.Is(err, fieldsync.ErrInUse) {
+		if _, err := extract.Extract(ctx, st, dock, "ann-laptop", nil); !errors.Is(err, fieldsync.ErrInUse) {
 			t.Fatalf("extract while another process takes it: %v", err)
 		}
 		// The claim of a process that died runs out.
 		st.SetClock(func() time.Time { return time.Now().Add(sqlstore.ExtractClaimTimeout + time.Minute) })
 		wanted(t, st, "ann-laptop")
-		res, err := extract.Extract(ctx, st, docking, "ann-laptop", nil)
+		res, err := extract.Extract(ctx, st, dock, "ann-laptop", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -78,19 +78,19 @@ func TestFailedExtractTriedAgain(t *testing.T) {
 	testutil.ForBackends(t, func(t *testing.T, b testutil.Backend) {
 		st := withNode(t, b)
 		ctx := context.Background()
-		docking := t.TempDir()
+		dock := docking.Folder(t.TempDir())
 		// The node's folder cannot be made: a file is in the way.
-		blocker := filepath.Join(docking, "ann-laptop")
+		blocker := dock.Node("ann-laptop")
 		if err := os.WriteFile(blocker, nil, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := extract.Extract(ctx, st, docking, "ann-laptop", nil); err == nil {
+		if _, err := extract.Extract(ctx, st, dock, "ann-laptop", nil); err == nil {
 			t.Fatal("extract into a blocked folder succeeded")
 		}
 		wanted(t, st, "ann-laptop") // given back for a later try
 		rctx, cancel := context.WithCancel(ctx)
 		done := make(chan error, 1)
-		go func() { done <- extract.Run(rctx, st, docking, nil, nil) }()
+		go func() { done <- extract.Run(rctx, st, dock, nil, nil) }()
 		defer func() {
 			cancel()
 			if err := <-done; err != nil {
@@ -103,7 +103,7 @@ func TestFailedExtractTriedAgain(t *testing.T) {
 		}
 		deadline := time.Now().Add(20 * time.Second)
 		for {
-			if _, err := os.Stat(extract.Path(docking, "ann-laptop")); err == nil {
+			if _, err := os.Stat(dock.Extract("ann-laptop")); err == nil {
 				break
 			}
 			if time.Now().After(deadline) {

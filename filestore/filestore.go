@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync"
-	"github.com/fieldsync/fieldsync/dx"
+	"github.com/fieldsync/fieldsync/internal/durable"
 )
 
 // DefaultMaxSize is the default size limit of one file (1 GiB).
@@ -52,12 +52,11 @@ func (s *Store) Path(sha string) string { return filepath.Join(s.dir, sha[:2], s
 // store is not written twice. Nothing is kept if r fails, is larger than
 // the limit, or (when want is not zero) does not match want.
 func (s *Store) Put(r io.Reader, want fieldsync.FileRef) (fieldsync.FileRef, error) {
-	tmp, err := os.CreateTemp(filepath.Join(s.dir, "tmp"), "put-*")
+	tmp, err := durable.CreateTemp(filepath.Join(s.dir, "tmp"))
 	if err != nil {
 		return fieldsync.FileRef{}, fmt.Errorf("file store: %w", err)
 	}
-	defer os.Remove(tmp.Name())
-	defer tmp.Close()
+	defer tmp.Abort()
 	h := sha256.New()
 	n, err := io.Copy(io.MultiWriter(tmp, h), io.LimitReader(r, s.maxSize+1))
 	if err != nil {
@@ -74,16 +73,10 @@ func (s *Store) Put(r io.Reader, want fieldsync.FileRef) (fieldsync.FileRef, err
 	if _, err := os.Stat(path); err == nil {
 		return ref, nil // identical content is stored once
 	}
-	if err := tmp.Sync(); err != nil {
-		return fieldsync.FileRef{}, fmt.Errorf("file store: %w", err)
-	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fieldsync.FileRef{}, fmt.Errorf("file store: %w", err)
 	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fieldsync.FileRef{}, fmt.Errorf("file store: %w", err)
-	}
-	if err := dx.SyncDir(filepath.Dir(path)); err != nil {
+	if err := tmp.CommitAs(path); err != nil {
 		return fieldsync.FileRef{}, fmt.Errorf("file store: %w", err)
 	}
 	return ref, nil
@@ -214,18 +207,7 @@ func (s *Store) Resume(key string, ref fieldsync.FileRef, offset int64, r io.Rea
 		return false, fieldsync.Errorf(fieldsync.ErrInvalid, "upload of %s resumes at byte %d, not %d", ref, have, offset)
 	}
 	path := s.partialPath(key, ref)
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return false, err
-	}
-	_, err = io.Copy(f, io.LimitReader(r, ref.Size-offset))
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if _, err := durable.Append(path, io.LimitReader(r, ref.Size-offset), nil); err != nil {
 		return false, fmt.Errorf("file store: receive %s: %w", ref, err)
 	}
 	if info, err := os.Stat(path); err != nil || info.Size() < ref.Size {

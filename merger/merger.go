@@ -27,11 +27,11 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/docking"
 	"github.com/fieldsync/fieldsync/dx"
 	"github.com/fieldsync/fieldsync/visibility"
 )
@@ -55,16 +55,10 @@ type Store interface {
 	NotifyChanged()
 }
 
-// InboxDir is a node's server inbox under the docking folder.
-func InboxDir(docking, node string) string { return filepath.Join(docking, node, "inbox") }
-
-// UploadName is the name of a node's upload file number n.
-func UploadName(n int64) string { return fmt.Sprintf("%012d.dx", n) }
-
 // Merger is the Transaction Merger.
 type Merger struct {
 	st      Store
-	docking string
+	docking docking.Folder
 	log     *slog.Logger
 	limits  dx.Limits
 	poll    time.Duration
@@ -73,11 +67,11 @@ type Merger struct {
 }
 
 // New returns a merger over the docking folder.
-func New(st Store, docking string, logger *slog.Logger) *Merger {
+func New(st Store, dock docking.Folder, logger *slog.Logger) *Merger {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Merger{st: st, docking: docking, log: logger.With("component", "Transaction Merger"), poll: time.Second, scanEvery: 10 * time.Minute}
+	return &Merger{st: st, docking: dock, log: logger.With("component", "Transaction Merger"), poll: time.Second, scanEvery: 10 * time.Minute}
 }
 
 // Run merges uploads as they arrive until ctx ends. wake signals that a
@@ -144,21 +138,10 @@ func (m *Merger) mergeNodes(ctx context.Context, names []string) error {
 // MergeNode merges a node's pending uploads in order and returns how many
 // it merged or refused. Files already merged are removed.
 func (m *Merger) MergeNode(ctx context.Context, node string) (int, error) {
-	dir := InboxDir(m.docking, node)
-	ents, err := os.ReadDir(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return 0, nil
-	} else if err != nil {
+	nums, err := docking.Numbers(m.docking.Inbox(node))
+	if err != nil {
 		return 0, err
 	}
-	var nums []int64
-	for _, e := range ents {
-		var n int64
-		if _, err := fmt.Sscanf(e.Name(), "%012d.dx", &n); err == nil && e.Name() == UploadName(n) {
-			nums = append(nums, n)
-		}
-	}
-	sort.Slice(nums, func(i, j int) bool { return nums[i] < nums[j] })
 	last, err := m.st.LastMerged(ctx, node)
 	if err != nil {
 		return 0, err
@@ -171,7 +154,7 @@ func (m *Merger) MergeNode(ctx context.Context, node string) (int, error) {
 	}
 	done := 0
 	for _, n := range nums {
-		path := filepath.Join(dir, UploadName(n))
+		path := m.docking.InboxFile(node, n)
 		if n <= last {
 			os.Remove(path) // merged before: a file sent twice
 			continue
@@ -243,11 +226,11 @@ func (m *Merger) mergeFile(ctx context.Context, node string, n int64, path strin
 	if err != nil && (errors.As(err, &r) || errors.Is(err, fieldsync.ErrDamagedFile) || errors.Is(err, fieldsync.ErrTooLarge)) {
 		reason := err.Error()
 		m.log.Warn("upload refused", "node", node, "upload", n, "reason", reason)
-		aside := filepath.Join(filepath.Dir(path), "refused")
+		aside := m.docking.Refused(node)
 		if err := os.MkdirAll(aside, 0o755); err != nil {
 			return err
 		}
-		if err := os.Rename(path, filepath.Join(aside, UploadName(n))); err != nil {
+		if err := os.Rename(path, filepath.Join(aside, docking.FileName(n))); err != nil {
 			return err
 		}
 		return m.st.RecordRefused(ctx, node, n, reason)

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/docking"
 	"github.com/fieldsync/fieldsync/dx"
 	"github.com/fieldsync/fieldsync/internal/testutil"
 	"github.com/fieldsync/fieldsync/merger"
@@ -33,16 +34,16 @@ func TestMergerFindsUploads(t *testing.T) {
 		if _, err := st.AddNode(ctx, fieldsync.Node{Name: "ann-laptop", EmployeeID: "ann"}, fieldsync.HashSecret("s")); err != nil {
 			t.Fatal(err)
 		}
-		docking := t.TempDir()
-		m := merger.New(st, docking, nil)
+		dock := docking.Folder(t.TempDir())
+		m := merger.New(st, dock, nil)
 		put := func(number int64, owner string, note bool) {
 			t.Helper()
-			dir := merger.InboxDir(docking, "ann-laptop")
+			dir := dock.Inbox("ann-laptop")
 			os.MkdirAll(dir, 0o755)
-			id := "n" + merger.UploadName(number)
+			id := "n" + docking.FileName(number)
 			txn := fieldsync.Txn{Seq: number, Op: fieldsync.OpInsert, Table: "note", RowID: id, Origin: "ann-laptop",
 				Values: fieldsync.Row{"id": id, "owner_id": owner, "body": "x"}}
-			if err := dx.WriteFile(dir, merger.UploadName(number), dx.Header{Kind: dx.KindUpload, Node: "ann-laptop", Number: uint64(number)}, []fieldsync.Txn{txn}, nil); err != nil {
+			if err := dx.WriteFile(dir, docking.FileName(number), dx.Header{Kind: dx.KindUpload, Node: "ann-laptop", Number: uint64(number)}, []fieldsync.Txn{txn}, nil); err != nil {
 				t.Fatal(err)
 			}
 			if note {
@@ -84,7 +85,7 @@ func TestMergerFindsUploads(t *testing.T) {
 		}
 		lastMerged(2)
 		waiting()
-		if _, err := st.Get(ctx, "note", "n"+merger.UploadName(2)); err != nil {
+		if _, err := st.Get(ctx, "note", "n"+docking.FileName(2)); err != nil {
 			t.Fatalf("upload 2 not merged: %v", err)
 		}
 
@@ -107,7 +108,7 @@ func TestMergerFindsUploads(t *testing.T) {
 			t.Fatal(err)
 		}
 		waiting()
-		if left, _ := filepath.Glob(filepath.Join(merger.InboxDir(docking, "ann-laptop"), "*.dx")); len(left) != 0 {
+		if left, _ := filepath.Glob(filepath.Join(dock.Inbox("ann-laptop"), "*.dx")); len(left) != 0 {
 			t.Fatalf("files left in the inbox: %v", left)
 		}
 	})

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/docking"
 	"github.com/fieldsync/fieldsync/internal/sqlstore"
 	"github.com/fieldsync/fieldsync/internal/testutil"
 	"github.com/fieldsync/fieldsync/router"
@@ -24,7 +25,7 @@ import (
 // registered nodes.
 type benchEnv struct {
 	st      *sqlstore.Store
-	docking string
+	docking docking.Folder
 	proc    *txnproc.Processor
 	rt      *router.Router
 	opps    []string
@@ -35,7 +36,7 @@ func newBenchEnv(b *testing.B, backend testutil.Backend, registered int) *benchE
 	ctx := context.Background()
 	dir := b.TempDir()
 	st, _ := backend.Open(b, schema.Default())
-	e := &benchEnv{st: st, docking: filepath.Join(dir, "docking")}
+	e := &benchEnv{st: st, docking: docking.Folder(filepath.Join(dir, "docking"))}
 	var changes []fieldsync.Change
 	flush := func() {
 		if _, err := st.Apply(ctx, "", changes...); err != nil {
@@ -71,7 +72,7 @@ func newBenchEnv(b *testing.B, backend testutil.Backend, registered int) *benchE
 			b.Fatal(err)
 		}
 	}
-	e.proc = txnproc.New(st, txnproc.Config{Dir: txnproc.Dir(e.docking)})
+	e.proc = txnproc.New(st, txnproc.Config{Docking: e.docking})
 	e.rt = router.New(st, router.Config{Docking: e.docking})
 	if err := e.proc.Recover(ctx); err != nil {
 		b.Fatal(err)

@@ -29,8 +29,8 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/docking"
 	"github.com/fieldsync/fieldsync/dx"
-	"github.com/fieldsync/fieldsync/txnproc"
 	"github.com/fieldsync/fieldsync/visibility"
 )
 
@@ -44,7 +44,7 @@ type Store interface {
 // Config tunes a router. Zero values take the defaults.
 type Config struct {
 	// Docking is the docking folder (DATA/docking).
-	Docking string
+	Docking docking.Folder
 	// Partition and Partitions split the nodes between routers: this router
 	// serves the nodes whose name hashes to Partition modulo Partitions.
 	Partition, Partitions int
@@ -57,9 +57,7 @@ type Config struct {
 	MaxPending int
 	// Fault, when set, is called between steps ("outbox-written",
 	// "saved"); an error stops the router there, as a crash would. For tests.
-	Fault func(step string) error
-	// Routed, when set, is called for each node whose outbox got files.
-	Routed func(node string)
+	Fault  func(step string) error
 	Logger *slog.Logger
 }
 
@@ -72,12 +70,6 @@ func PartitionOf(node string, partitions int) int {
 	h.Write([]byte(node))
 	return int(h.Sum32() % uint32(partitions))
 }
-
-// OutboxDir is a node's outbox under the docking folder.
-func OutboxDir(docking, node string) string { return filepath.Join(docking, node, "outbox") }
-
-// OutboxName is the name of a node's outbox file number n.
-func OutboxName(n int64) string { return fmt.Sprintf("%012d.dx", n) }
 
 // Router is one Transaction Router partition.
 type Router struct {
@@ -192,14 +184,14 @@ func (r *Router) Recover(ctx context.Context) error {
 // readFiles returns the transactions with after < Seq <= upTo from the
 // txnproc files.
 func (r *Router) readFiles(after, upTo int64) ([]fieldsync.Txn, error) {
-	dir := txnproc.Dir(r.cfg.Docking)
-	names, err := txnproc.Files(dir)
+	dir := r.cfg.Docking.Txnproc()
+	names, err := r.cfg.Docking.TxnprocFiles()
 	if err != nil {
 		return nil, err
 	}
 	var out []fieldsync.Txn
 	for _, name := range names {
-		first, last, _ := txnproc.ParseFileName(name)
+		first, last, _ := docking.ParseTxnprocName(name)
 		if last <= after || first > upTo {
 			continue
 		}
@@ -245,14 +237,14 @@ func (r *Router) Run(ctx context.Context, wake <-chan struct{}) error {
 // Step routes the next txnproc file, if there is one, and reports whether
 // it did.
 func (r *Router) Step(ctx context.Context) (bool, error) {
-	dir := txnproc.Dir(r.cfg.Docking)
-	names, err := txnproc.Files(dir)
+	dir := r.cfg.Docking.Txnproc()
+	names, err := r.cfg.Docking.TxnprocFiles()
 	if err != nil {
 		return false, fmt.Errorf("transaction router: %w", err)
 	}
 	var next string
 	for _, name := range names {
-		first, last, _ := txnproc.ParseFileName(name)
+		first, last, _ := docking.ParseTxnprocName(name)
 		if last <= r.pos {
 			continue
 		}
@@ -274,7 +266,7 @@ func (r *Router) Step(ctx context.Context) (bool, error) {
 	if err := r.loadNodes(ctx); err != nil {
 		return false, err
 	}
-	_, last, _ := txnproc.ParseFileName(next)
+	_, last, _ := docking.ParseTxnprocName(next)
 	r.touched = map[string]int64{}
 	if err := r.route(ctx, txns); err != nil {
 		return false, err
@@ -290,11 +282,6 @@ func (r *Router) Step(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	r.pos = last
-	if r.cfg.Routed != nil {
-		for name := range outboxNext {
-			r.cfg.Routed(name)
-		}
-	}
 	if err := r.fault("saved"); err != nil {
 		return false, err
 	}
@@ -316,9 +303,9 @@ func (r *Router) removeRouted(ctx context.Context, names []string) error {
 		}
 		low = min(low, pos)
 	}
-	dir := txnproc.Dir(r.cfg.Docking)
+	dir := r.cfg.Docking.Txnproc()
 	for _, name := range names {
-		if _, last, _ := txnproc.ParseFileName(name); last <= low {
+		if _, last, _ := docking.ParseTxnprocName(name); last <= low {
 			if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return fmt.Errorf("transaction router: %w", err)
 			}
@@ -505,7 +492,7 @@ func (r *Router) flush() error {
 	for _, name := range names {
 		n := r.nodes[name]
 		num := n.OutboxNext
-		dir := OutboxDir(r.cfg.Docking, name)
+		dir := r.cfg.Docking.Outbox(name)
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return fmt.Errorf("transaction router: outbox of %s: %w", name, err)
 		}
@@ -514,7 +501,7 @@ func (r *Router) flush() error {
 			txns[i] = *t
 		}
 		hdr := dx.Header{Kind: dx.KindOutbox, Node: name, Number: uint64(num)}
-		if err := r.w.WriteFile(dir, OutboxName(num), hdr, txns, nil); err != nil {
+		if err := r.w.WriteFile(dir, docking.FileName(num), hdr, txns, nil); err != nil {
 			return fmt.Errorf("transaction router: outbox of %s: %w", name, err)
 		}
 		n.OutboxNext = num + 1

@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/docking"
 	"github.com/fieldsync/fieldsync/dx"
 	"github.com/fieldsync/fieldsync/extract"
 	"github.com/fieldsync/fieldsync/internal/sqlstore"
@@ -38,7 +39,7 @@ type env struct {
 	t       *testing.T
 	st      *sqlstore.Store
 	data    string
-	docking string
+	docking docking.Folder
 	proc    *txnproc.Processor
 	routers []*router.Router
 	parts   int
@@ -51,7 +52,7 @@ func newEnv(t *testing.T, b testutil.Backend, partitions int) *env {
 	t.Helper()
 	data := t.TempDir()
 	st, _ := b.Open(t, schema.Default())
-	e := &env{t: t, st: st, data: data, docking: filepath.Join(data, "docking"), parts: partitions, own: map[string][]fieldsync.Txn{}}
+	e := &env{t: t, st: st, data: data, docking: docking.Folder(filepath.Join(data, "docking")), parts: partitions, own: map[string][]fieldsync.Txn{}}
 	e.restart(nil, nil)
 	return e
 }
@@ -61,7 +62,7 @@ func newEnv(t *testing.T, b testutil.Backend, partitions int) *env {
 func (e *env) restart(procFault, routerFault func(string) error) {
 	e.t.Helper()
 	ctx := context.Background()
-	e.proc = txnproc.New(e.st, txnproc.Config{Dir: txnproc.Dir(e.docking), MaxTxns: 7, Fault: procFault})
+	e.proc = txnproc.New(e.st, txnproc.Config{Docking: e.docking, MaxTxns: 7, Fault: procFault})
 	if err := e.proc.Recover(ctx); err != nil {
 		e.t.Fatal(err)
 	}
@@ -146,7 +147,7 @@ func (e *env) local(node string) map[string]map[string]fieldsync.Row {
 	for _, t := range s.Tables {
 		out[t.Name] = map[string]fieldsync.Row{}
 	}
-	db, err := sql.Open("sqlite", "file:"+extract.Path(e.docking, node)+"?mode=ro")
+	db, err := sql.Open("sqlite", "file:"+e.docking.Extract(node)+"?mode=ro")
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -179,7 +180,7 @@ func (e *env) local(node string) map[string]map[string]fieldsync.Row {
 		}
 		rows.Close()
 	}
-	dir := router.OutboxDir(e.docking, node)
+	dir := e.docking.Outbox(node)
 	ents, _ := os.ReadDir(dir)
 	var names []string
 	for _, en := range ents {
@@ -262,7 +263,7 @@ func (e *env) checkNode(node, employee, when string) {
 // outbox returns a node's outbox transactions as "op table/id" strings.
 func (e *env) outbox(node string) []string {
 	e.t.Helper()
-	dir := router.OutboxDir(e.docking, node)
+	dir := e.docking.Outbox(node)
 	ents, _ := os.ReadDir(dir)
 	var out []string
 	for _, en := range ents {
@@ -447,7 +448,7 @@ func testCrashAtEveryStep(t *testing.T, b testutil.Backend) {
 			}
 			e.checkNode("ann-laptop", "ann", "after crashes")
 			e.checkNode("bob-laptop", "bob", "after crashes")
-			if files, _ := txnproc.Files(txnproc.Dir(e.docking)); len(files) != 0 {
+			if files, _ := e.docking.TxnprocFiles(); len(files) != 0 {
 				t.Errorf("routed txnproc files left behind: %v", files)
 			}
 		})
@@ -665,8 +666,8 @@ func testDamagedTxnprocFile(t *testing.T, b testutil.Backend) {
 	if n, err := e.proc.Step(context.Background()); err != nil || n != 2 {
 		t.Fatalf("process: %d, %v", n, err)
 	}
-	names, _ := txnproc.Files(txnproc.Dir(e.docking))
-	path := filepath.Join(txnproc.Dir(e.docking), names[len(names)-1])
+	names, _ := e.docking.TxnprocFiles()
+	path := filepath.Join(e.docking.Txnproc(), names[len(names)-1])
 	data, _ := os.ReadFile(path)
 	data[len(data)/2] ^= 0xff
 	if err := os.WriteFile(path, data, 0o644); err != nil {

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -19,8 +18,10 @@ import (
 
 	"github.com/fieldsync/fieldsync"
 	"github.com/fieldsync/fieldsync/api"
+	"github.com/fieldsync/fieldsync/docking"
 	"github.com/fieldsync/fieldsync/extract"
 	"github.com/fieldsync/fieldsync/filestore"
+	"github.com/fieldsync/fieldsync/internal/durable"
 	"github.com/fieldsync/fieldsync/internal/sqlstore"
 	"github.com/fieldsync/fieldsync/merger"
 	"github.com/fieldsync/fieldsync/postgres"
@@ -92,7 +93,7 @@ type Server struct {
 	cfg     Config
 	st      *sqlstore.Store
 	log     *slog.Logger
-	docking string
+	docking docking.Folder
 	token   string // the administrator's token
 	files   *filestore.Store
 	routed  chan struct{}
@@ -147,7 +148,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, st: st, log: cfg.Logger, docking: filepath.Join(cfg.DataDir, "docking"), routed: make(chan struct{}, 1), merge: make(chan struct{}, 1), tls: tlsConfig}
+	s := &Server{cfg: cfg, st: st, log: cfg.Logger, docking: docking.Folder(filepath.Join(cfg.DataDir, "docking")), routed: make(chan struct{}, 1), merge: make(chan struct{}, 1), tls: tlsConfig}
 	if s.files, err = filestore.Open(filepath.Join(cfg.DataDir, "files"), cfg.MaxFileBytes); err != nil {
 		st.Close()
 		return nil, err
@@ -196,7 +197,7 @@ func (s *Server) Store() *sqlstore.Store { return s.st }
 func (s *Server) Files() *filestore.Store { return s.files }
 
 // Docking returns the docking folder.
-func (s *Server) Docking() string { return s.docking }
+func (s *Server) Docking() docking.Folder { return s.docking }
 
 // ensureToken reads DATA/admin.token, or creates it, and makes sure its
 // hash is registered with the administrator's role (a new database next to
@@ -233,7 +234,7 @@ func (s *Server) readOrMakeToken(ctx context.Context, path string) error {
 		s.log.Info("registered the administrator token of the token file", "path", path)
 	case errors.Is(err, os.ErrNotExist):
 		s.token = fieldsync.NewSecret()
-		if err := writeSecretFile(path, []byte(s.token+"\n")); errors.Is(err, os.ErrExist) {
+		if err := durable.CreateOnce(path, []byte(s.token+"\n")); errors.Is(err, os.ErrExist) {
 			return err
 		} else if err != nil {
 			return fmt.Errorf("create admin token: %w", err)
@@ -255,49 +256,6 @@ func (s *Server) readOrMakeToken(ctx context.Context, path string) error {
 		return fmt.Errorf("read admin token: %w", err)
 	}
 	return s.st.AddToken(ctx, fieldsync.RoleAdmin, fieldsync.HashSecret(s.token))
-}
-
-// writeSecretFile creates a file only its owner may read, crash-safely: a
-// temporary file (created 0600, so the secret is never readable by others,
-// not even for a moment), fsync, a hard link to the final name, fsync of
-// the folder. The link fails with an error matching os.ErrExist if the
-// file exists already, so of several processes creating it at once exactly
-// one succeeds and none overwrites another's secret.
-func writeSecretFile(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+"-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // the linked file stays
-	if err := f.Chmod(0o600); err != nil && runtime.GOOS != "windows" {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Link(tmp, path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && runtime.GOOS != "windows" {
-		return err
-	}
-	return nil
 }
 
 // Close closes the database.
@@ -367,7 +325,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 func (s *Server) serve(ctx context.Context, ln net.Listener) error {
 	g, ctx := errgroup.WithContext(ctx)
 	if s.Runs(Processor) {
-		p := txnproc.New(s.st, txnproc.Config{Dir: txnproc.Dir(s.docking), Logger: s.log,
+		p := txnproc.New(s.st, txnproc.Config{Docking: s.docking, Logger: s.log,
 			Written: func(string) {
 				select {
 				case s.routed <- struct{}{}:

@@ -14,9 +14,9 @@ import (
 
 	"github.com/fieldsync/fieldsync"
 	"github.com/fieldsync/fieldsync/api"
+	"github.com/fieldsync/fieldsync/docking"
 	"github.com/fieldsync/fieldsync/internal/testutil"
 	"github.com/fieldsync/fieldsync/server"
-	"github.com/fieldsync/fieldsync/txnproc"
 )
 
 // serve runs srv's components on a loopback port until the returned stop
@@ -240,7 +240,7 @@ func testOnlyComponents(t *testing.T, b testutil.Backend) {
 		pos, _ := srv.Store().RouterPositions(ctx)
 		// The router records its position before it removes the
 		// routed file, so wait for both.
-		files, _ := txnproc.Files(filepath.Join(dir, "docking", "txnproc"))
+		files, _ := docking.Folder(filepath.Join(dir, "docking")).TxnprocFiles()
 		if st.Trimmed == 1 && pos[0] == 1 && len(files) == 0 {
 			break
 		}

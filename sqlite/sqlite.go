@@ -13,16 +13,13 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"net/url"
-	"os"
-	"syscall"
-	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
 	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/internal/durable"
 	"github.com/fieldsync/fieldsync/internal/sqlstore"
 )
 
@@ -135,27 +132,5 @@ func (Dialect) TableIndexes(ctx context.Context, q sqlstore.Querier, table strin
 // Lock takes an exclusive flock on the file PATH-NAME.lock: the kernel
 // releases it when the holding process dies.
 func (d Dialect) Lock(ctx context.Context, _ *sql.DB, name string) (func(), error) {
-	f, err := os.OpenFile(d.Path+"-"+name+".lock", os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			return func() {
-				syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-				f.Close()
-			}, nil
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			f.Close()
-			return nil, fmt.Errorf("lock %s: %w", name, err)
-		}
-		select {
-		case <-ctx.Done():
-			f.Close()
-			return nil, ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+	return durable.Lock(ctx, d.Path+"-"+name+".lock")
 }

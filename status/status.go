@@ -6,15 +6,11 @@ package status
 
 import (
 	"context"
-	"errors"
-	"os"
-	"path/filepath"
 	"sort"
 	"time"
 
 	"github.com/fieldsync/fieldsync"
-	"github.com/fieldsync/fieldsync/router"
-	"github.com/fieldsync/fieldsync/txnproc"
+	"github.com/fieldsync/fieldsync/docking"
 )
 
 // Store is what the view reads from the server database.
@@ -61,7 +57,7 @@ type Node struct {
 }
 
 // Collect reads the view from the database and the docking folder.
-func Collect(ctx context.Context, st Store, docking string) (Status, error) {
+func Collect(ctx context.Context, st Store, dock docking.Folder) (Status, error) {
 	var s Status
 	ls, err := st.LogState(ctx)
 	if err != nil {
@@ -69,7 +65,7 @@ func Collect(ctx context.Context, st Store, docking string) (Status, error) {
 	}
 	s.Log.Pending, s.Log.LastSeq = ls.Pending, ls.LastSeq
 	s.Processor.Position = ls.Trimmed
-	files, err := txnproc.Files(txnproc.Dir(docking))
+	files, err := dock.TxnprocFiles()
 	if err != nil {
 		return s, err
 	}
@@ -94,18 +90,13 @@ func Collect(ctx context.Context, st Store, docking string) (Status, error) {
 	s.Nodes = []Node{}
 	for _, n := range nodes {
 		v := Node{Name: n.Name, EmployeeID: n.EmployeeID, Active: n.Active, ExtractSeq: n.ExtractSeq, LastExtract: n.Extracted, LastSync: n.LastSync}
-		ents, err := os.ReadDir(router.OutboxDir(docking, n.Name))
-		if err != nil && !errors.Is(err, os.ErrNotExist) {
+		outbox, err := docking.List(dock.Outbox(n.Name))
+		if err != nil {
 			return s, err
 		}
-		for _, e := range ents {
-			if filepath.Ext(e.Name()) != ".dx" {
-				continue
-			}
-			if info, err := e.Info(); err == nil {
-				v.OutboxFiles++
-				v.OutboxBytes += info.Size()
-			}
+		for _, f := range outbox {
+			v.OutboxFiles++
+			v.OutboxBytes += f.Size
 		}
 		if ls, ok := last[n.Name]; ok {
 			v.LastSession = &ls

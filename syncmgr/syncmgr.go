@@ -22,18 +22,14 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"path/filepath"
-	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/docking"
 	"github.com/fieldsync/fieldsync/dx"
-	"github.com/fieldsync/fieldsync/extract"
-	"github.com/fieldsync/fieldsync/merger"
-	"github.com/fieldsync/fieldsync/router"
+	"github.com/fieldsync/fieldsync/internal/durable"
 	"github.com/fieldsync/fieldsync/visibility"
 )
 
@@ -77,7 +73,7 @@ type Options struct {
 // Manager is the Synchronization Manager.
 type Manager struct {
 	st      Store
-	docking string
+	docking docking.Folder
 	opts    Options
 	log     *slog.Logger
 
@@ -91,7 +87,7 @@ type session struct {
 }
 
 // New returns a Synchronization Manager over the docking folder.
-func New(st Store, docking string, opts Options) *Manager {
+func New(st Store, dock docking.Folder, opts Options) *Manager {
 	if opts.MaxSessions <= 0 {
 		opts.MaxSessions = 256
 	}
@@ -107,7 +103,7 @@ func New(st Store, docking string, opts Options) *Manager {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Manager{st: st, docking: docking, opts: opts, log: opts.Logger.With("component", "Synchronization Manager"),
+	return &Manager{st: st, docking: dock, opts: opts, log: opts.Logger.With("component", "Synchronization Manager"),
 		sessions: map[string]*session{}}
 }
 
@@ -256,10 +252,7 @@ type State struct {
 }
 
 // OutboxFile is one file of a node's outbox.
-type OutboxFile struct {
-	Number int64 `json:"number"`
-	Size   int64 `json:"size"`
-}
+type OutboxFile = docking.File
 
 func (m *Manager) start(w http.ResponseWriter, r *http.Request, n fieldsync.Node, _ *session) error {
 	m.mu.Lock()
@@ -342,31 +335,17 @@ func (m *Manager) nodeState(ctx context.Context, n fieldsync.Node) (State, error
 // outboxFiles lists the node's outbox files the router has committed to
 // (numbers below its saved next number), in order.
 func (m *Manager) outboxFiles(node string, next int64) ([]OutboxFile, error) {
-	ents, err := os.ReadDir(router.OutboxDir(m.docking, node))
-	if errors.Is(err, os.ErrNotExist) {
-		return []OutboxFile{}, nil
-	} else if err != nil {
+	files, err := docking.List(m.docking.Outbox(node))
+	if err != nil {
 		return nil, err
 	}
 	out := []OutboxFile{}
-	for _, e := range ents {
-		n, ok := parseNumber(strings.TrimSuffix(e.Name(), ".dx"))
-		if !ok || e.Name() != router.OutboxName(n) || n >= next {
-			continue
+	for _, f := range files {
+		if f.Number < next {
+			out = append(out, f)
 		}
-		info, err := e.Info()
-		if err != nil {
-			continue
-		}
-		out = append(out, OutboxFile{Number: n, Size: info.Size()})
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Number < out[j].Number })
 	return out, nil
-}
-
-func parseNumber(s string) (int64, bool) {
-	n, err := strconv.ParseInt(s, 10, 64)
-	return n, err == nil && n > 0
 }
 
 func (m *Manager) end(w http.ResponseWriter, r *http.Request, n fieldsync.Node, _ *session) error {
@@ -410,14 +389,14 @@ func (m *Manager) count(s *session, up bool, bytes int64) {
 }
 
 func (m *Manager) extract(w http.ResponseWriter, r *http.Request, n fieldsync.Node, s *session) error {
-	path := extract.Path(m.docking, n.Name)
+	path := m.docking.Extract(n.Name)
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return fieldsync.Errorf(fieldsync.ErrNotFound, "node %q has no extract yet (one may be being taken: try again shortly, or ask an administrator to run fieldsync admin node reextract %s)", n.Name, n.Name)
 	} else if err != nil {
 		return err
 	}
-	return m.serve(w, r, s, f, extract.FileName)
+	return m.serve(w, r, s, f, docking.ExtractName)
 }
 
 func (m *Manager) outbox(w http.ResponseWriter, r *http.Request, n fieldsync.Node, _ *session) error {
@@ -430,17 +409,17 @@ func (m *Manager) outbox(w http.ResponseWriter, r *http.Request, n fieldsync.Nod
 }
 
 func (m *Manager) outboxFile(w http.ResponseWriter, r *http.Request, n fieldsync.Node, s *session) error {
-	num, ok := parseNumber(r.PathValue("number"))
+	num, ok := docking.ParseNumber(r.PathValue("number"))
 	if !ok {
 		return fieldsync.Errorf(fieldsync.ErrInvalid, "outbox file number %q is not a positive number", r.PathValue("number"))
 	}
-	f, err := os.Open(filepath.Join(router.OutboxDir(m.docking, n.Name), router.OutboxName(num)))
+	f, err := os.Open(m.docking.OutboxFile(n.Name, num))
 	if errors.Is(err, os.ErrNotExist) {
 		return fieldsync.Errorf(fieldsync.ErrNotFound, "outbox file %d of node %s is not there (acknowledged already?)", num, n.Name)
 	} else if err != nil {
 		return err
 	}
-	return m.serve(w, r, s, f, router.OutboxName(num))
+	return m.serve(w, r, s, f, docking.FileName(num))
 }
 
 // ack deletes the outbox files up to the number the client has stored.
@@ -456,7 +435,7 @@ func (m *Manager) ack(w http.ResponseWriter, r *http.Request, n fieldsync.Node, 
 		return err
 	}
 	for _, f := range files {
-		if err := os.Remove(filepath.Join(router.OutboxDir(m.docking, n.Name), router.OutboxName(f.Number))); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := os.Remove(m.docking.OutboxFile(n.Name, f.Number)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
 	}
@@ -467,7 +446,7 @@ func (m *Manager) ack(w http.ResponseWriter, r *http.Request, n fieldsync.Node, 
 // upload takes one upload file into the node's server inbox: verified
 // whole (checksum, header naming this node and number) before it is kept.
 func (m *Manager) upload(w http.ResponseWriter, r *http.Request, n fieldsync.Node, s *session) error {
-	num, ok := parseNumber(r.PathValue("number"))
+	num, ok := docking.ParseNumber(r.PathValue("number"))
 	if !ok {
 		return fieldsync.Errorf(fieldsync.ErrInvalid, "upload number %q is not a positive number", r.PathValue("number"))
 	}
@@ -475,11 +454,11 @@ func (m *Manager) upload(w http.ResponseWriter, r *http.Request, n fieldsync.Nod
 	if err != nil {
 		return err
 	}
-	dir := merger.InboxDir(m.docking, n.Name)
+	dir := m.docking.Inbox(n.Name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	af, err := dx.CreateAtomic(dir, merger.UploadName(num))
+	af, err := durable.Create(dir, docking.FileName(num))
 	if err != nil {
 		return err
 	}

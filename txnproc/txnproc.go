@@ -11,32 +11,26 @@ package txnproc
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/docking"
 	"github.com/fieldsync/fieldsync/dx"
+	"github.com/fieldsync/fieldsync/internal/durable"
 )
 
 // Config tunes the processor. Zero values take the defaults.
 type Config struct {
-	// Dir is the txnproc folder (DATA/docking/txnproc).
-	Dir string
+	// Docking is the docking folder: files go to its txnproc folder.
+	Docking docking.Folder
 	// MaxTxns cuts a file at this many transactions (default 10,000).
 	MaxTxns int
 	// MaxBytes cuts a file once its transactions' values reach about this
 	// many bytes (default 8 MiB).
 	MaxBytes int
-	// MaxDelay is how long a partial batch may wait for more entries
-	// (default 0: write what is there at once, so a quiet system adds no
-	// latency; under load batches fill by themselves).
-	MaxDelay time.Duration
 	// Poll is how often the log is checked when nothing signals a commit
 	// (other processes writing the same database). Default 200 ms.
 	Poll time.Duration
@@ -76,48 +70,14 @@ func New(log fieldsync.Log, cfg Config) *Processor {
 	return &Processor{log: log, cfg: cfg}
 }
 
-// FileName is the name of the txnproc file holding sequence numbers first
-// to last: zero-padded, so names sort in sequence order.
-func FileName(first, last int64) string { return fmt.Sprintf("%020d-%020d.dx", first, last) }
-
-// ParseFileName reads the sequence range from a txnproc file name.
-func ParseFileName(name string) (first, last int64, ok bool) {
-	if len(name) != 44 || !strings.HasSuffix(name, ".dx") || name[20] != '-' {
-		return 0, 0, false
-	}
-	if _, err := fmt.Sscanf(name, "%020d-%020d.dx", &first, &last); err != nil || first < 1 || last < first {
-		return 0, 0, false
-	}
-	return first, last, true
-}
-
-// Files lists the txnproc files in dir in sequence order.
-func Files(dir string) ([]string, error) {
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, nil
-		}
-		return nil, err
-	}
-	var names []string
-	for _, e := range ents {
-		if _, _, ok := ParseFileName(e.Name()); ok {
-			names = append(names, e.Name())
-		}
-	}
-	sort.Strings(names)
-	return names, nil
-}
-
 // Recover finds where the processor stopped: the log's trimmed mark, or the
 // last file written if a crash came between writing it and trimming the
 // log (then it trims now). Leftover temporary files are removed.
 func (p *Processor) Recover(ctx context.Context) error {
-	if err := os.MkdirAll(p.cfg.Dir, 0o755); err != nil {
+	if err := os.MkdirAll(p.cfg.Docking.Txnproc(), 0o755); err != nil {
 		return fmt.Errorf("transaction processor: %w", err)
 	}
-	if err := dx.RemoveTemp(p.cfg.Dir); err != nil {
+	if err := durable.RemoveTemp(p.cfg.Docking.Txnproc()); err != nil {
 		return fmt.Errorf("transaction processor: %w", err)
 	}
 	st, err := p.log.LogState(ctx)
@@ -125,12 +85,12 @@ func (p *Processor) Recover(ctx context.Context) error {
 		return err
 	}
 	p.pos = st.Trimmed
-	names, err := Files(p.cfg.Dir)
+	names, err := p.cfg.Docking.TxnprocFiles()
 	if err != nil {
 		return fmt.Errorf("transaction processor: %w", err)
 	}
 	if len(names) > 0 {
-		_, last, _ := ParseFileName(names[len(names)-1])
+		_, last, _ := docking.ParseTxnprocName(names[len(names)-1])
 		if last > p.pos {
 			p.cfg.Logger.Info("trimming the log up to the last file written before a stop", "seq", last)
 			if err := p.log.TrimLog(ctx, last); err != nil {
@@ -181,16 +141,6 @@ func (p *Processor) Step(ctx context.Context) (int, error) {
 	if len(txns) == 0 {
 		return 0, nil
 	}
-	if p.cfg.MaxDelay > 0 && len(txns) < p.cfg.MaxTxns {
-		select {
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		case <-time.After(p.cfg.MaxDelay):
-		}
-		if txns, err = p.log.ReadLog(ctx, p.pos, p.cfg.MaxTxns); err != nil {
-			return 0, err
-		}
-	}
 	size := 0
 	for i, t := range txns {
 		size += approxSize(t)
@@ -205,8 +155,8 @@ func (p *Processor) Step(ctx context.Context) (int, error) {
 		}
 	}
 	first, last := txns[0].Seq, txns[len(txns)-1].Seq
-	name := FileName(first, last)
-	err = p.w.WriteFile(p.cfg.Dir, name, dx.Header{Kind: dx.KindTxnproc}, txns, func() error { return p.fault("written") })
+	name := docking.TxnprocName(first, last)
+	err = p.w.WriteFile(p.cfg.Docking.Txnproc(), name, dx.Header{Kind: dx.KindTxnproc}, txns, func() error { return p.fault("written") })
 	if err != nil {
 		return 0, fmt.Errorf("transaction processor: write %s: %w", name, err)
 	}
@@ -247,6 +197,3 @@ func approxSize(t fieldsync.Txn) int {
 	}
 	return n
 }
-
-// Dir returns the txnproc folder under a docking folder.
-func Dir(docking string) string { return filepath.Join(docking, "txnproc") }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/docking"
 	"github.com/fieldsync/fieldsync/dx"
 	"github.com/fieldsync/fieldsync/internal/sqlstore"
 	"github.com/fieldsync/fieldsync/internal/testutil"
@@ -17,10 +18,10 @@ import (
 	"github.com/fieldsync/fieldsync/txnproc"
 )
 
-func open(t *testing.T, b testutil.Backend) (*sqlstore.Store, string) {
+func open(t *testing.T, b testutil.Backend) (*sqlstore.Store, docking.Folder) {
 	t.Helper()
 	st, _ := b.Open(t, schema.Default())
-	return st, filepath.Join(t.TempDir(), "docking", "txnproc")
+	return st, docking.Folder(filepath.Join(t.TempDir(), "docking"))
 }
 
 func write(t *testing.T, st *sqlstore.Store, n int) {
@@ -47,16 +48,16 @@ func drain(t *testing.T, p *txnproc.Processor) {
 }
 
 // readAll returns every sequence number in the txnproc files, in file order.
-func readAll(t *testing.T, dir string) []int64 {
+func readAll(t *testing.T, dock docking.Folder) []int64 {
 	t.Helper()
-	names, err := txnproc.Files(dir)
+	names, err := dock.TxnprocFiles()
 	if err != nil {
 		t.Fatal(err)
 	}
 	var seqs []int64
 	for _, name := range names {
-		first, last, _ := txnproc.ParseFileName(name)
-		hdr, txns, err := dx.ReadFile(filepath.Join(dir, name), dx.Limits{})
+		first, last, _ := docking.ParseTxnprocName(name)
+		hdr, txns, err := dx.ReadFile(filepath.Join(dock.Txnproc(), name), dx.Limits{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -87,13 +88,13 @@ func TestBatchesByCountAndSize(t *testing.T) { testutil.ForBackends(t, testBatch
 func testBatchesByCountAndSize(t *testing.T, b testutil.Backend) {
 	st, dir := open(t, b)
 	write(t, st, 25)
-	p := txnproc.New(st, txnproc.Config{Dir: dir, MaxTxns: 10})
+	p := txnproc.New(st, txnproc.Config{Docking: dir, MaxTxns: 10})
 	if err := p.Recover(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	drain(t, p)
-	names, _ := txnproc.Files(dir)
-	if strings.Join(names, " ") != txnproc.FileName(1, 10)+" "+txnproc.FileName(11, 20)+" "+txnproc.FileName(21, 25) {
+	names, _ := dir.TxnprocFiles()
+	if strings.Join(names, " ") != docking.TxnprocName(1, 10)+" "+docking.TxnprocName(11, 20)+" "+docking.TxnprocName(21, 25) {
 		t.Fatalf("files %v", names)
 	}
 	checkSeqs(t, readAll(t, dir), 25)
@@ -103,12 +104,12 @@ func testBatchesByCountAndSize(t *testing.T, b testutil.Backend) {
 
 	st2, dir2 := open(t, b)
 	write(t, st2, 12)
-	p2 := txnproc.New(st2, txnproc.Config{Dir: dir2, MaxBytes: 600})
+	p2 := txnproc.New(st2, txnproc.Config{Docking: dir2, MaxBytes: 600})
 	if err := p2.Recover(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	drain(t, p2)
-	if names, _ := txnproc.Files(dir2); len(names) < 3 {
+	if names, _ := dir2.TxnprocFiles(); len(names) < 3 {
 		t.Fatalf("a 600-byte limit cut only %d files", len(names))
 	}
 	checkSeqs(t, readAll(t, dir2), 12)
@@ -124,7 +125,7 @@ func testResumesAfterCrash(t *testing.T, b testutil.Backend) {
 			st, dir := open(t, b)
 			write(t, st, 7)
 			crash := errors.New("crash")
-			p := txnproc.New(st, txnproc.Config{Dir: dir, MaxTxns: 3, Fault: func(s string) error {
+			p := txnproc.New(st, txnproc.Config{Docking: dir, MaxTxns: 3, Fault: func(s string) error {
 				if s == step {
 					return crash
 				}
@@ -137,29 +138,18 @@ func testResumesAfterCrash(t *testing.T, b testutil.Backend) {
 				t.Fatalf("step: %v", err)
 			}
 			write(t, st, 4)
-			p = txnproc.New(st, txnproc.Config{Dir: dir, MaxTxns: 3})
+			p = txnproc.New(st, txnproc.Config{Docking: dir, MaxTxns: 3})
 			if err := p.Recover(context.Background()); err != nil {
 				t.Fatal(err)
 			}
 			drain(t, p)
 			checkSeqs(t, readAll(t, dir), 11)
-			ents, _ := os.ReadDir(dir)
+			ents, _ := os.ReadDir(dir.Txnproc())
 			for _, e := range ents {
 				if !strings.HasSuffix(e.Name(), ".dx") {
 					t.Errorf("left behind: %s", e.Name())
 				}
 			}
 		})
-	}
-}
-
-func TestFileNames(t *testing.T) {
-	if first, last, ok := txnproc.ParseFileName(txnproc.FileName(7, 42)); !ok || first != 7 || last != 42 {
-		t.Fatal("round trip")
-	}
-	for _, bad := range []string{"", "x.dx", txnproc.FileName(5, 4), strings.Replace(txnproc.FileName(1, 2), "-", "_", 1), ".tmp-" + txnproc.FileName(1, 2)} {
-		if _, _, ok := txnproc.ParseFileName(bad); ok {
-			t.Errorf("%q accepted", bad)
-		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/fieldsync/fieldsync"
 	"github.com/fieldsync/fieldsync/api"
 	"github.com/fieldsync/fieldsync/client"
+	"github.com/fieldsync/fieldsync/docking"
 	"github.com/fieldsync/fieldsync/server"
 )
 
@@ -68,7 +69,7 @@ func (d *demo) settle() error {
 		if err != nil {
 			return err
 		}
-		inbox, _ := filepath.Glob(filepath.Join(d.srv.Docking(), "*", "inbox", "*.dx"))
+		inbox, _ := filepath.Glob(filepath.Join(d.srv.Docking().Inbox("*"), "*.dx"))
 		if st.Pending == 0 && pos[0] == st.LastSeq && len(inbox) == 0 {
 			return nil
 		}
@@ -92,7 +93,7 @@ func (d *demo) create(table string, vals map[string]any) (string, error) {
 }
 
 func (d *demo) outboxFiles(node string) int {
-	files, _ := filepath.Glob(filepath.Join(d.srv.Docking(), node, "outbox", "*.dx"))
+	files, _ := docking.List(d.srv.Docking().Outbox(node))
 	return len(files)
 }
 

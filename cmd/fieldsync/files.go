@@ -9,6 +9,7 @@ import (
 
 	"github.com/fieldsync/fieldsync/api"
 	"github.com/fieldsync/fieldsync/filestore"
+	"github.com/fieldsync/fieldsync/internal/durable"
 )
 
 // attachFile uploads a file as a row's attachment.
@@ -34,19 +35,11 @@ func attachFile(ctx context.Context, cl *api.Client, table, id, path, mode strin
 // the file's hash before it takes its name.
 func fetchFile(ctx context.Context, cl *api.Client, table, id, out string, stdout io.Writer) error {
 	part := out + ".part"
-	f, err := os.OpenFile(part, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	f, err := durable.OpenAppend(part)
 	if err != nil {
 		return err
 	}
-	info, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return err
-	}
-	ref, err := cl.Fetch(ctx, table, id, f, info.Size())
-	if err == nil {
-		err = f.Sync()
-	}
+	ref, err := cl.Fetch(ctx, table, id, f, f.Size())
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

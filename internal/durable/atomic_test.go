@@ -1,9 +1,7 @@
-package dx
+package durable
 
 import (
-	"bytes"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -27,7 +25,7 @@ func dirNames(t *testing.T, dir string) []string {
 
 func TestAtomicCommit(t *testing.T) {
 	dir := t.TempDir()
-	af, err := CreateAtomic(dir, "000001.dx")
+	af, err := Create(dir, "000001.dx")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +65,7 @@ func TestAtomicCommit(t *testing.T) {
 func TestAtomicAbort(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "keep.dx"), []byte("old"), 0o644)
-	af, err := CreateAtomic(dir, "keep.dx")
+	af, err := Create(dir, "keep.dx")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +84,7 @@ func TestAtomicAbort(t *testing.T) {
 func TestAtomicReplaces(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "f"), []byte("old"), 0o644)
-	af, err := CreateAtomic(dir, "f")
+	af, err := Create(dir, "f")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,19 +99,19 @@ func TestAtomicReplaces(t *testing.T) {
 
 func TestAtomicBadName(t *testing.T) {
 	for _, name := range []string{"", ".", "..", "a/b", "../x", tempPrefix + "x"} {
-		if _, err := CreateAtomic(t.TempDir(), name); !errors.Is(err, fieldsync.ErrInvalid) {
-			t.Errorf("CreateAtomic(%q): %v, want ErrInvalid", name, err)
+		if _, err := Create(t.TempDir(), name); !errors.Is(err, fieldsync.ErrInvalid) {
+			t.Errorf("Create(%q): %v, want ErrInvalid", name, err)
 		}
 	}
-	if _, err := CreateAtomic(filepath.Join(t.TempDir(), "missing"), "x"); err == nil {
-		t.Error("CreateAtomic in a missing folder succeeded")
+	if _, err := Create(filepath.Join(t.TempDir(), "missing"), "x"); err == nil {
+		t.Error("Create in a missing folder succeeded")
 	}
 }
 
 func TestRemoveTemp(t *testing.T) {
 	dir := t.TempDir()
 	for _, n := range []string{"a.dx", "b.dx"} {
-		af, err := CreateAtomic(dir, n)
+		af, err := Create(dir, n)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -128,88 +126,5 @@ func TestRemoveTemp(t *testing.T) {
 	}
 	if err := RemoveTemp(filepath.Join(dir, "missing")); err != nil {
 		t.Fatalf("RemoveTemp of a missing folder: %v", err)
-	}
-}
-
-func TestWriteFile(t *testing.T) {
-	dir := t.TempDir()
-	txns := sampleTxns()
-	if err := WriteFile(dir, "000012.dx", outboxHeader, txns, nil); err != nil {
-		t.Fatal(err)
-	}
-	data, err := os.ReadFile(filepath.Join(dir, "000012.dx"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(data, encode(t, outboxHeader, txns)) {
-		t.Fatal("WriteFile wrote other bytes than a Writer")
-	}
-	hdr, got, err := ReadFile(filepath.Join(dir, "000012.dx"), Limits{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if hdr != outboxHeader {
-		t.Fatalf("header %+v", hdr)
-	}
-	checkSame(t, got, txns)
-	if names := dirNames(t, dir); !slices.Equal(names, []string{"000012.dx"}) {
-		t.Fatalf("folder: %q", names)
-	}
-}
-
-func TestWriteFileFails(t *testing.T) {
-	crash := errors.New("crash")
-	cases := []struct {
-		name    string
-		txns    []fieldsync.Txn
-		written func() error
-		want    error
-	}{
-		{"hook", sampleTxns(), func() error { return crash }, crash},
-		{"bad value", []fieldsync.Txn{{Seq: 1, Op: fieldsync.OpInsert, Values: fieldsync.Row{"x": 1}}}, nil, fieldsync.ErrInvalid},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			dir := t.TempDir()
-			err := WriteFile(dir, "000001.dx", outboxHeader, c.txns, c.written)
-			if !errors.Is(err, c.want) {
-				t.Fatalf("error %v, want %v", err, c.want)
-			}
-			if names := dirNames(t, dir); len(names) != 0 {
-				t.Fatalf("folder after a failed write: %q", names)
-			}
-		})
-	}
-}
-
-// One Writer writes file after file, each the same as a fresh Writer's.
-func TestWriterWriteFileReuse(t *testing.T) {
-	dir := t.TempDir()
-	var w Writer
-	txns := sampleTxns()
-	if err := w.WriteFile(dir, "bad.dx", outboxHeader, []fieldsync.Txn{{Op: "bogus"}}, nil); err == nil {
-		t.Fatal("bad transaction written")
-	}
-	if err := w.Write(txns[0]); err != nil {
-		// Writing on after a failed WriteFile without Reset fails (at the
-		// latest on Close), and never panics.
-		t.Logf("write after WriteFile: %v", err)
-	}
-	if err := w.Close(); err == nil {
-		t.Fatal("close after a failed WriteFile succeeded")
-	}
-	for i := range 3 {
-		hdr := Header{Kind: KindOutbox, Node: "laptop-7", Number: uint64(i)}
-		name := fmt.Sprintf("%06d.dx", i)
-		if err := w.WriteFile(dir, name, hdr, txns[i:], nil); err != nil {
-			t.Fatal(err)
-		}
-		got, _ := os.ReadFile(filepath.Join(dir, name))
-		if !bytes.Equal(got, encode(t, hdr, txns[i:])) {
-			t.Fatalf("file %d differs from a fresh Writer's", i)
-		}
-	}
-	if names := dirNames(t, dir); len(names) != 3 {
-		t.Fatalf("folder: %q", names)
 	}
 }

@@ -1,4 +1,9 @@
-package dx
+// Package durable writes files so that a crash at any moment leaves either
+// the old state or the new one: atomic files (temporary name, fsync, rename,
+// fsync of the folder), appends that reach the disk before they count,
+// files created exactly once, and locks the kernel releases when their
+// process dies. Every component that keeps files uses it.
+package durable
 
 import (
 	"errors"
@@ -12,7 +17,7 @@ import (
 	"github.com/fieldsync/fieldsync"
 )
 
-// tempPrefix starts the name of every temporary file CreateAtomic makes, so
+// tempPrefix starts the name of every temporary file Create makes, so
 // RemoveTemp can find the ones a crash left behind. Temporary names never
 // end in ".dx": readers that list a folder's .dx files do not see them.
 const tempPrefix = ".tmp-"
@@ -29,10 +34,10 @@ type AtomicFile struct {
 	done bool
 }
 
-// CreateAtomic starts writing the file name in dir. name is a plain file
+// Create starts writing the file name in dir. name is a plain file
 // name, not a path. Finish with Commit, or Abort to leave no trace; deferring
 // Abort is safe after Commit.
-func CreateAtomic(dir, name string) (*AtomicFile, error) {
+func Create(dir, name string) (*AtomicFile, error) {
 	if name == "" || name != filepath.Base(name) || strings.HasPrefix(name, tempPrefix) || name == "." || name == ".." {
 		return nil, fieldsync.Errorf(fieldsync.ErrInvalid, "create %q in %s: not a plain file name", name, dir)
 	}
@@ -61,9 +66,14 @@ func (a *AtomicFile) Path() string { return filepath.Join(a.dir, a.name) }
 // name: fsync, close, rename, fsync of the folder. On error the temporary
 // file is removed and nothing replaced (unless the error came from syncing
 // the folder after the rename).
-func (a *AtomicFile) Commit() error {
+func (a *AtomicFile) Commit() error { return a.CommitAs(a.Path()) }
+
+// CommitAs is Commit to another path on the same file system (its folder
+// must exist): a file whose name is known only once it is written (a
+// content hash) is made with CreateTemp and committed with CommitAs.
+func (a *AtomicFile) CommitAs(path string) error {
 	if a.done {
-		return fmt.Errorf("commit %s: already committed or aborted", a.Path())
+		return fmt.Errorf("commit %s: already committed or aborted", path)
 	}
 	a.done = true
 	tmp := a.f.Name()
@@ -72,16 +82,25 @@ func (a *AtomicFile) Commit() error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp, a.Path())
+		err = os.Rename(tmp, path)
 	}
 	if err != nil {
 		os.Remove(tmp)
-		return fmt.Errorf("commit %s: %w", a.Path(), err)
+		return fmt.Errorf("commit %s: %w", path, err)
 	}
-	if err := SyncDir(a.dir); err != nil {
-		return fmt.Errorf("commit %s: %w", a.Path(), err)
+	if err := SyncDir(filepath.Dir(path)); err != nil {
+		return fmt.Errorf("commit %s: %w", path, err)
 	}
 	return nil
+}
+
+// CreateTemp starts writing a file in dir whose final path CommitAs gives.
+func CreateTemp(dir string) (*AtomicFile, error) {
+	f, err := os.CreateTemp(dir, tempPrefix+"*")
+	if err != nil {
+		return nil, fmt.Errorf("create a file in %s: %w", dir, err)
+	}
+	return &AtomicFile{f: f, dir: dir}, nil
 }
 
 // Abort closes and removes the temporary file. It does nothing after Commit
@@ -118,7 +137,7 @@ func SyncDir(dir string) error {
 	return nil
 }
 
-// RemoveTemp removes the temporary files that CreateAtomic left in dir when
+// RemoveTemp removes the temporary files that Create left in dir when
 // a process died before Commit or Abort. Call it at start-up, before any
 // writer in this process uses dir. A missing folder is not an error.
 func RemoveTemp(dir string) error {
@@ -137,41 +156,4 @@ func RemoveTemp(dir string) error {
 		}
 	}
 	return nil
-}
-
-// WriteFile writes txns as the .dx file name in dir, crash-safe (see
-// AtomicFile): the file appears complete or not at all. written, when not
-// nil, is called once the temporary file is complete and before it is
-// committed; an error from it aborts the write (tests use it to stop where a
-// crash would). A caller that writes many files should keep a Writer and use
-// its WriteFile method, which reuses the compressor.
-func WriteFile(dir, name string, hdr Header, txns []fieldsync.Txn, written func() error) error {
-	return new(Writer).WriteFile(dir, name, hdr, txns, written)
-}
-
-// WriteFile is the package's WriteFile on w: it resets w onto a new
-// AtomicFile, so one Writer can write file after file without allocating a
-// compressor for each.
-func (w *Writer) WriteFile(dir, name string, hdr Header, txns []fieldsync.Txn, written func() error) error {
-	af, err := CreateAtomic(dir, name)
-	if err != nil {
-		return err
-	}
-	defer af.Abort()
-	w.Reset(af, hdr)
-	defer w.out.detach()
-	for _, t := range txns {
-		if err := w.Write(t); err != nil {
-			return fmt.Errorf("write %s: %w", af.Path(), err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", af.Path(), err)
-	}
-	if written != nil {
-		if err := written(); err != nil {
-			return err
-		}
-	}
-	return af.Commit()
 }
