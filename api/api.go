@@ -547,17 +547,15 @@ func (h *handler) attach(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	vals := map[string]any{col.Name: ref.String()}
-	if name := r.URL.Query().Get("name"); name != "" && t.Column("file_name") != nil {
-		vals["file_name"] = name
+	if name := r.URL.Query().Get("name"); name != "" && t.Column(fieldsync.FileNameColumn) != nil {
+		vals[fieldsync.FileNameColumn] = name
 	}
 	if mode := r.URL.Query().Get("mode"); mode != "" {
-		switch mode {
-		case "published", "requested", "broadcast":
-		default:
-			return fieldsync.Errorf(fieldsync.ErrInvalid, "mode %q is not published, requested or broadcast", mode)
+		if !fieldsync.ValidMode(mode) {
+			return fieldsync.Errorf(fieldsync.ErrInvalid, "mode %q is not %s, %s or %s", mode, fieldsync.ModePublished, fieldsync.ModeRequested, fieldsync.ModeBroadcast)
 		}
-		if t.Column("mode") != nil {
-			vals["mode"] = mode
+		if t.Column(fieldsync.ModeColumn) != nil {
+			vals[fieldsync.ModeColumn] = mode
 		}
 	}
 	if _, err := h.st.Apply(r.Context(), "", fieldsync.Update(t.Name, id, vals)); err != nil {

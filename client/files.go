@@ -149,7 +149,7 @@ func (c *Client) fileRows(ctx context.Context) (map[string]fileRow, error) {
 			if err != nil {
 				continue
 			}
-			mode, _ := r["mode"].(string)
+			mode, _ := r[fieldsync.ModeColumn].(string)
 			out[key.table+"/"+key.id] = fileRow{key: key.table + "/" + key.id, ref: ref, mode: mode}
 		}
 	}
@@ -173,7 +173,7 @@ func (c *Client) wantedFiles(ctx context.Context) (map[string]fieldsync.FileRef,
 	}
 	want := map[string]fieldsync.FileRef{}
 	for _, fr := range rows {
-		offered := fr.mode == "requested" || limit > 0 && fr.ref.Size > limit // too big: offered as requested
+		offered := fr.mode == fieldsync.ModeRequested || limit > 0 && fr.ref.Size > limit // too big: offered as requested
 		if offered && !req[fr.key] {
 			continue
 		}
@@ -366,11 +366,11 @@ func (c *Client) Attach(ctx context.Context, table, id, path, mode string) (fiel
 	}
 	os.Remove(filepath.Dir(store.Path(ref.SHA256)))
 	vals := map[string]any{col.Name: ref.String()}
-	if t.Column("file_name") != nil {
-		vals["file_name"] = filepath.Base(path)
+	if t.Column(fieldsync.FileNameColumn) != nil {
+		vals[fieldsync.FileNameColumn] = filepath.Base(path)
 	}
-	if mode != "" && t.Column("mode") != nil {
-		vals["mode"] = mode
+	if mode != "" && t.Column(fieldsync.ModeColumn) != nil {
+		vals[fieldsync.ModeColumn] = mode
 	}
 	if _, err := c.Apply(ctx, fieldsync.Update(table, id, vals)); err != nil {
 		return nil, err

@@ -603,7 +603,7 @@ func (m *Manager) mayHaveFile(ctx context.Context, n fieldsync.Node, ref fieldsy
 				return false, err
 			}
 			for _, row := range p.Rows {
-				if row["mode"] == "broadcast" {
+				if t.Broadcast(row) {
 					return true, nil
 				}
 				ok, err := visibility.Sees(ctx, m.st, s, n.EmployeeID, t.Name, row.ID())

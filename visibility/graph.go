@@ -99,8 +99,8 @@ func NewGraph(s *fieldsync.Schema) *Graph {
 		if tb.table.Private {
 			continue
 		}
-		if Broadcasts(tb.table) {
-			tb.broadcast = relevant(tb, "mode")
+		if tb.table.Broadcasts() {
+			tb.broadcast = relevant(tb, fieldsync.ModeColumn)
 		}
 		for _, r := range tb.table.Rules {
 			switch r.Kind {
@@ -255,17 +255,6 @@ func unindex(m map[string]map[string]struct{}, v, id string) {
 	}
 }
 
-// BroadcastMode is the attachment mode whose rows (and files) every node
-// gets, whatever it sees otherwise (DESIGN.md "Attachments").
-const BroadcastMode = "broadcast"
-
-// Broadcasts reports whether a table's rows can be in broadcast mode: it
-// carries files and has a text column "mode".
-func Broadcasts(t *fieldsync.Table) bool {
-	c := t.Column("mode")
-	return t.HasFile() && c != nil && c.Type == fieldsync.TypeText && !t.Private
-}
-
 // Audience is who sees a row: every node (All), or the nodes registered
 // for the listed employees.
 type Audience struct {
@@ -327,7 +316,7 @@ func (g *Graph) audience(start *tab, id string) Audience {
 		g.stack = g.stack[:len(g.stack)-1]
 		tb := g.tabs[k.tab]
 		vals := tb.rows[k.id]
-		if tb.all || tb.broadcast >= 0 && vals[tb.broadcast] == BroadcastMode {
+		if tb.all || tb.broadcast >= 0 && vals[tb.broadcast] == fieldsync.ModeBroadcast {
 			return Audience{All: true}
 		}
 		for _, c := range tb.owners {
@@ -545,7 +534,7 @@ func (g *Graph) Visible(employee string) map[string][]string {
 			continue
 		}
 		if tb.broadcast >= 0 {
-			for id := range tb.rev[tb.broadcast][BroadcastMode] {
+			for id := range tb.rev[tb.broadcast][fieldsync.ModeBroadcast] {
 				g.closure(rowKey{tb.idx, id}, false, set)
 			}
 		}

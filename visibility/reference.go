@@ -71,7 +71,7 @@ func Reference(ctx context.Context, db fieldsync.Reader, s *fieldsync.Schema, em
 				if visible[t.Name][r.ID()] {
 					continue
 				}
-				if Broadcasts(t) && r["mode"] == BroadcastMode {
+				if t.Broadcast(r) {
 					visible[t.Name][r.ID()] = true
 					changed = true
 					continue

@@ -43,7 +43,7 @@ func Sees(ctx context.Context, r fieldsync.Reader, s *fieldsync.Schema, employee
 			}
 			continue
 		}
-		if Broadcasts(t) && row["mode"] == BroadcastMode {
+		if t.Broadcast(row) {
 			return true, nil
 		}
 		push := func(table, id string) {
