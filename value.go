@@ -56,112 +56,124 @@ func (c *Column) Coerce(v any) (any, error) {
 		}
 		return nil, nil
 	}
-	bad := func(detail string) error {
-		return fmt.Errorf("column %s expects %s, got %s", c.Name, c.Type, detail)
-	}
+	var out any
+	var bad string // what v is, when the column cannot take it
 	switch c.Type {
 	case TypeText:
 		s, ok := v.(string)
 		if !ok {
-			return nil, bad(describe(v))
+			bad = describe(v)
+		} else if (c.References != "" || c.Name == "id") && !ValidID(s) {
+			return nil, fmt.Errorf("column %s expects a row id (letters, digits, _ . : -), got %q", c.Name, s)
 		}
-		if c.References != "" || c.Name == "id" {
-			if !ValidID(s) {
-				return nil, fmt.Errorf("column %s expects a row id (letters, digits, _ . : -), got %q", c.Name, s)
-			}
-		}
-		return s, nil
+		out = s
 	case TypeInteger:
-		switch x := v.(type) {
-		case int64:
-			return x, nil
-		case int:
-			return int64(x), nil
-		case int32:
-			return int64(x), nil
-		case float64:
-			if x != math.Trunc(x) || math.Abs(x) > 1<<53 {
-				return nil, bad(fmt.Sprintf("%v", x))
-			}
-			return int64(x), nil
-		case json.Number:
-			n, err := strconv.ParseInt(string(x), 10, 64)
-			if err != nil {
-				return nil, bad(string(x))
-			}
-			return n, nil
-		case string:
-			n, err := strconv.ParseInt(strings.TrimSpace(x), 10, 64)
-			if err != nil {
-				return nil, bad(strconv.Quote(x))
-			}
-			return n, nil
-		}
+		out, bad = coerceInteger(v)
 	case TypeReal:
-		var f float64
-		switch x := v.(type) {
-		case float64:
-			f = x
-		case float32:
-			f = float64(x)
-		case int64:
-			f = float64(x)
-		case int:
-			f = float64(x)
-		case json.Number:
-			var err error
-			if f, err = strconv.ParseFloat(string(x), 64); err != nil {
-				return nil, bad(string(x))
-			}
-		case string:
-			var err error
-			if f, err = strconv.ParseFloat(strings.TrimSpace(x), 64); err != nil {
-				return nil, bad(strconv.Quote(x))
-			}
-		default:
-			return nil, bad(describe(v))
-		}
-		if math.IsNaN(f) || math.IsInf(f, 0) {
-			return nil, bad(fmt.Sprintf("%v", f))
-		}
-		return f, nil
+		out, bad = coerceReal(v)
 	case TypeBoolean:
-		switch x := v.(type) {
-		case bool:
-			return x, nil
-		case string:
-			switch strings.ToLower(strings.TrimSpace(x)) {
-			case "true", "t", "yes", "y", "1":
-				return true, nil
-			case "false", "f", "no", "n", "0":
-				return false, nil
-			}
-			return nil, bad(strconv.Quote(x))
-		}
+		out, bad = coerceBoolean(v)
 	case TypeTimestamp:
 		s, ok := v.(string)
 		if !ok {
-			return nil, bad(describe(v))
+			bad = describe(v)
+		} else if ts, err := ParseTimestamp(s); err != nil {
+			bad = strconv.Quote(s) + " (use RFC 3339, e.g. 2026-12-01T09:30:00Z, or a date 2026-12-01)"
+		} else {
+			out = FormatTimestamp(ts)
 		}
-		ts, err := ParseTimestamp(s)
-		if err != nil {
-			return nil, bad(strconv.Quote(s) + " (use RFC 3339, e.g. 2026-12-01T09:30:00Z, or a date 2026-12-01)")
-		}
-		return FormatTimestamp(ts), nil
 	case TypeFile:
 		s, ok := v.(string)
 		if !ok {
-			return nil, bad(describe(v))
-		}
-		ref, err := ParseFileRef(s)
-		if err != nil {
+			bad = describe(v)
+		} else if ref, err := ParseFileRef(s); err != nil {
 			return nil, fmt.Errorf("column %s: %v", c.Name, err)
+		} else {
+			out = ref.String()
 		}
-		return ref.String(), nil
 	default:
 		return nil, fmt.Errorf("column %s has unknown type %q", c.Name, c.Type)
 	}
-	return nil, bad(describe(v))
+	if bad != "" {
+		return nil, fmt.Errorf("column %s expects %s, got %s", c.Name, c.Type, bad)
+	}
+	return out, nil
+}
+
+// coerceInteger converts v to an int64, or says what v is.
+func coerceInteger(v any) (any, string) {
+	switch x := v.(type) {
+	case int64:
+		return x, ""
+	case int:
+		return int64(x), ""
+	case int32:
+		return int64(x), ""
+	case float64:
+		if x != math.Trunc(x) || math.Abs(x) > 1<<53 {
+			return nil, fmt.Sprintf("%v", x)
+		}
+		return int64(x), ""
+	case json.Number:
+		if n, err := strconv.ParseInt(string(x), 10, 64); err == nil {
+			return n, ""
+		}
+		return nil, string(x)
+	case string:
+		if n, err := strconv.ParseInt(strings.TrimSpace(x), 10, 64); err == nil {
+			return n, ""
+		}
+		return nil, strconv.Quote(x)
+	}
+	return nil, describe(v)
+}
+
+// coerceReal converts v to a finite float64, or says what v is.
+func coerceReal(v any) (any, string) {
+	var f float64
+	switch x := v.(type) {
+	case float64:
+		f = x
+	case float32:
+		f = float64(x)
+	case int64:
+		f = float64(x)
+	case int:
+		f = float64(x)
+	case json.Number:
+		var err error
+		if f, err = strconv.ParseFloat(string(x), 64); err != nil {
+			return nil, string(x)
+		}
+	case string:
+		var err error
+		if f, err = strconv.ParseFloat(strings.TrimSpace(x), 64); err != nil {
+			return nil, strconv.Quote(x)
+		}
+	default:
+		return nil, describe(v)
+	}
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return nil, fmt.Sprintf("%v", f)
+	}
+	return f, ""
+}
+
+// coerceBoolean converts v to a bool, or says what v is.
+func coerceBoolean(v any) (any, string) {
+	switch x := v.(type) {
+	case bool:
+		return x, ""
+	case string:
+		switch strings.ToLower(strings.TrimSpace(x)) {
+		case "true", "t", "yes", "y", "1":
+			return true, ""
+		case "false", "f", "no", "n", "0":
+			return false, ""
+		}
+		return nil, strconv.Quote(x)
+	}
+	return nil, describe(v)
 }
 
 func describe(v any) string {
