@@ -131,3 +131,27 @@ func Update(table, id string, vals map[string]any) Change {
 func Delete(table, id string) Change {
 	return Change{Op: OpDelete, Table: table, ID: id}
 }
+
+// Each calls fn for every row of table that q selects, in id order, reading
+// them a page at a time (q.After and q.Limit are where paging starts and
+// its page size; a zero Limit reads pages of 1,000).
+func Each(ctx context.Context, r Reader, table string, q Query, fn func(Row) error) error {
+	if q.Limit <= 0 {
+		q.Limit = 1000
+	}
+	for {
+		p, err := r.List(ctx, table, q)
+		if err != nil {
+			return err
+		}
+		for _, row := range p.Rows {
+			if err := fn(row); err != nil {
+				return err
+			}
+		}
+		if p.Next == "" {
+			return nil
+		}
+		q.After = p.Next
+	}
+}

@@ -130,11 +130,9 @@ func (r *Router) Recover(ctx context.Context) error {
 	r.pos = positions[r.cfg.Partition]
 	var g *visibility.Graph
 	err = r.st.Snapshot(ctx, func(snap fieldsync.Snapshot) error {
-		g = visibility.NewGraph(r.st.Schema())
-		for _, t := range g.Tables() {
-			if err := snap.Scan(ctx, t, func(row fieldsync.Row) error { return g.Put(t, row) }); err != nil {
-				return err
-			}
+		var err error
+		if g, err = visibility.Load(ctx, snap, r.st.Schema()); err != nil {
+			return err
 		}
 		if snap.LastSeq() <= r.pos {
 			return nil

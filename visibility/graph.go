@@ -158,16 +158,6 @@ func (g *Graph) Len() int {
 	return n
 }
 
-// Has reports whether the graph holds the row.
-func (g *Graph) Has(table, id string) bool {
-	tb := g.byName[table]
-	if tb == nil {
-		return false
-	}
-	_, ok := tb.rows[id]
-	return ok
-}
-
 // Put sets a row's relevant values from a (whole or partial) row: columns
 // absent from r keep their values (null for a new row).
 func (g *Graph) Put(table string, r fieldsync.Row) error {
@@ -564,23 +554,22 @@ func (g *Graph) Visible(employee string) map[string][]string {
 	return out
 }
 
-// Load builds the graph of every row the reader holds.
-func Load(ctx context.Context, db fieldsync.Reader, s *fieldsync.Schema) (*Graph, error) {
+// Scanner reads every row of a table: a fieldsync.Snapshot is one.
+type Scanner interface {
+	Scan(ctx context.Context, table string, fn func(fieldsync.Row) error) error
+}
+
+// Load builds the graph of every row src holds in the tables visibility
+// depends on (a consistent snapshot, for the router and the extract).
+func Load(ctx context.Context, src Scanner, s *fieldsync.Schema) (*Graph, error) {
 	g := NewGraph(s)
 	for _, tb := range g.tabs {
-		after := ""
-		for {
-			p, err := db.List(ctx, tb.table.Name, fieldsync.Query{After: after, Limit: 1000})
-			if err != nil {
-				return nil, fmt.Errorf("load visibility graph: %w", err)
-			}
-			for _, r := range p.Rows {
-				g.put(tb, r.ID(), r)
-			}
-			if p.Next == "" {
-				break
-			}
-			after = p.Next
+		err := src.Scan(ctx, tb.table.Name, func(r fieldsync.Row) error {
+			g.put(tb, r.ID(), r)
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("load visibility graph: %w", err)
 		}
 	}
 	return g, nil

@@ -15,17 +15,12 @@ import (
 func Reference(ctx context.Context, db fieldsync.Reader, s *fieldsync.Schema, employee string) (map[string][]string, error) {
 	rows := map[string][]fieldsync.Row{}
 	for _, t := range s.Tables {
-		after := ""
-		for {
-			p, err := db.List(ctx, t.Name, fieldsync.Query{After: after, Limit: 1000})
-			if err != nil {
-				return nil, err
-			}
-			rows[t.Name] = append(rows[t.Name], p.Rows...)
-			if p.Next == "" {
-				break
-			}
-			after = p.Next
+		err := fieldsync.Each(ctx, db, t.Name, fieldsync.Query{}, func(r fieldsync.Row) error {
+			rows[t.Name] = append(rows[t.Name], r)
+			return nil
+		})
+		if err != nil {
+			return nil, err
 		}
 	}
 	positions := map[string]bool{}

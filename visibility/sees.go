@@ -73,19 +73,12 @@ func Sees(ctx context.Context, r fieldsync.Reader, s *fieldsync.Schema, employee
 			case fieldsync.RuleParent:
 				push(t.Column(rule.Column).References, v)
 			case fieldsync.RuleReferencedBy:
-				after := ""
-				for {
-					p, err := r.List(ctx, rule.Table, fieldsync.Query{Where: map[string]any{rule.Column: k.id}, After: after, Limit: 1000})
-					if err != nil {
-						return false, err
-					}
-					for _, src := range p.Rows {
-						push(rule.Table, src.ID())
-					}
-					if p.Next == "" {
-						break
-					}
-					after = p.Next
+				err := fieldsync.Each(ctx, r, rule.Table, fieldsync.Query{Where: map[string]any{rule.Column: k.id}}, func(src fieldsync.Row) error {
+					push(rule.Table, src.ID())
+					return nil
+				})
+				if err != nil {
+					return false, err
 				}
 			}
 		}

@@ -470,7 +470,12 @@ func randomRun(t *testing.T, b testutil.Backend, seed uint64, steps int) {
 	}
 
 	// A graph loaded from the database equals the one built from the log.
-	loaded, err := visibility.Load(context.Background(), w.st, w.st.Schema())
+	var loaded *visibility.Graph
+	err := w.st.Snapshot(context.Background(), func(snap fieldsync.Snapshot) error {
+		var err error
+		loaded, err = visibility.Load(context.Background(), snap, w.st.Schema())
+		return err
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
