@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -27,124 +28,182 @@ func adminCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 func adminNode(ctx context.Context, verb string, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("admin node "+verb, stderr)
-	var c conn
+	run := map[string]func(context.Context, []string, io.Writer, io.Writer) error{
+		"add": adminNodeAdd, "list": adminNodeList, "get": adminNodeGet,
+		"deactivate": adminNodeDeactivate, "reextract": adminNodeReextract,
+	}[verb]
+	if run == nil {
+		return fmt.Errorf("%w: unknown admin node verb %q (add, list, get, deactivate, reextract)", errUsage, verb)
+	}
+	return run(ctx, args, stdout, stderr)
+}
+
+// adminFlags starts the flags of an admin verb: the connection's, and
+// those the verb adds.
+func adminFlags(name string, stderr io.Writer) (*flag.FlagSet, *conn) {
+	fs := newFlags(name, stderr)
+	c := &conn{}
 	c.register(fs)
-	employee := fs.String("employee", "", "add: the `id` of the employee the node is for")
-	all := fs.Bool("all", false, "reextract: every active node (taken in the background)")
+	return fs, c
+}
+
+// oneName parses a verb's flags and its one NAME argument.
+func oneName(fs *flag.FlagSet, args []string, usage string) (string, error) {
 	pos, err := parse(fs, args)
 	if err != nil {
-		return err
+		return "", err
 	}
-	name := ""
-	switch verb {
-	case "list":
-		if len(pos) > 0 {
-			return fmt.Errorf("%w: admin node list takes no arguments", errUsage)
-		}
-	case "reextract":
-		if *all && len(pos) != 0 || !*all && len(pos) != 1 {
-			return fmt.Errorf("%w: admin node reextract NAME, or admin node reextract --all", errUsage)
-		}
-		if !*all {
-			name = pos[0]
-		}
-	case "add", "get", "deactivate":
-		if len(pos) != 1 || verb == "add" && *employee == "" {
-			shape := "NAME"
-			if verb == "add" {
-				shape = "NAME --employee EMPLOYEE_ID"
-			}
-			return fmt.Errorf("%w: admin node %s %s", errUsage, verb, shape)
-		}
-		name = pos[0]
-	default:
-		return fmt.Errorf("%w: unknown admin node verb %q (add, list, get, deactivate, reextract)", errUsage, verb)
+	if len(pos) != 1 {
+		return "", fmt.Errorf("%w: %s", errUsage, usage)
+	}
+	return pos[0], nil
+}
+
+func adminNodeAdd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, c := adminFlags("admin node add", stderr)
+	employee := fs.String("employee", "", "the `id` of the employee the node is for")
+	name, err := oneName(fs, args, "admin node add NAME --employee EMPLOYEE_ID")
+	if err == nil && *employee == "" {
+		err = fmt.Errorf("%w: admin node add NAME --employee EMPLOYEE_ID", errUsage)
+	}
+	if err != nil {
+		return err
 	}
 	cl, err := c.client()
 	if err != nil {
 		return err
 	}
-	switch verb {
-	case "add":
-		stop := func() {}
-		if isTerminal(stderr) {
-			stop = startWaiting(stderr, "registering "+name+" and taking its Database Extract", time.Second)
-		}
-		out, err := cl.AddNode(ctx, name, *employee)
-		stop()
-		if err != nil {
-			return err
-		}
-		if c.json {
-			return printJSON(stdout, out)
-		}
-		fmt.Fprintf(stdout, "node      %s\nemployee  %s\nsecret    %s\n", out.Node.Name, out.Node.EmployeeID, out.Secret)
-		if out.ExtractError != "" {
-			fmt.Fprintf(stdout, "warning   %s\n", out.ExtractError)
-		}
-		fmt.Fprintln(stdout, "The secret is shown only now: give it to the node's user (client init --secret).")
-	case "list":
-		nodes, err := cl.ListNodes(ctx)
-		if err != nil {
-			return err
-		}
-		if c.json {
-			return printJSON(stdout, nodes)
-		}
-		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tEMPLOYEE\tACTIVE\tCREATED\tLAST EXTRACT")
-		for _, n := range nodes {
-			fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\n", n.Name, n.EmployeeID, n.Active, when(n.Created), when(n.Extracted))
-		}
-		tw.Flush()
-	case "get":
-		n, err := cl.Node(ctx, name)
-		if err != nil {
-			return err
-		}
-		if c.json {
-			return printJSON(stdout, n)
-		}
-		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintf(tw, "name\t%s\nemployee\t%s\nactive\t%v\ncreated\t%s\ndeactivated\t%s\nlast extract\t%s\n",
-			n.Name, n.EmployeeID, n.Active, when(n.Created), when(n.Deactivated), when(n.Extracted))
-		tw.Flush()
-	case "deactivate":
-		n, err := cl.DeactivateNode(ctx, name)
-		if err != nil {
-			return err
-		}
-		if c.json {
-			return printJSON(stdout, n)
-		}
-		fmt.Fprintf(stdout, "node %s deactivated at %s\n", n.Name, when(n.Deactivated))
-	case "reextract":
-		if *all {
-			names, err := cl.ReextractAll(ctx)
-			if err != nil {
-				return err
-			}
-			if c.json {
-				return printJSON(stdout, map[string]any{"requested": names})
-			}
-			fmt.Fprintf(stdout, "new extracts asked for %d active nodes; the Database Extract takes them in the background (fieldsync admin status shows when)\n", len(names))
-			return nil
-		}
-		stop := func() {}
-		if isTerminal(stderr) {
-			stop = startWaiting(stderr, "taking the Database Extract of "+name, time.Second)
-		}
-		res, err := cl.Reextract(ctx, name)
-		stop()
-		if err != nil {
-			return err
-		}
-		if c.json {
-			return printJSON(stdout, res)
-		}
-		fmt.Fprintf(stdout, "node %s re-extracted at sequence %v into %v\n", name, res["seq"], res["path"])
+	stop := func() {}
+	if isTerminal(stderr) {
+		stop = startWaiting(stderr, "registering "+name+" and taking its Database Extract", time.Second)
 	}
+	out, err := cl.AddNode(ctx, name, *employee)
+	stop()
+	if err != nil {
+		return err
+	}
+	if c.json {
+		return printJSON(stdout, out)
+	}
+	fmt.Fprintf(stdout, "node      %s\nemployee  %s\nsecret    %s\n", out.Node.Name, out.Node.EmployeeID, out.Secret)
+	if out.ExtractError != "" {
+		fmt.Fprintf(stdout, "warning   %s\n", out.ExtractError)
+	}
+	fmt.Fprintln(stdout, "The secret is shown only now: give it to the node's user (client init --secret).")
+	return nil
+}
+
+func adminNodeList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, c := adminFlags("admin node list", stderr)
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return fmt.Errorf("%w: admin node list takes no arguments", errUsage)
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	nodes, err := cl.ListNodes(ctx)
+	if err != nil {
+		return err
+	}
+	if c.json {
+		return printJSON(stdout, nodes)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tEMPLOYEE\tACTIVE\tCREATED\tLAST EXTRACT")
+	for _, n := range nodes {
+		fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\n", n.Name, n.EmployeeID, n.Active, when(n.Created), when(n.Extracted))
+	}
+	return tw.Flush()
+}
+
+func adminNodeGet(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, c := adminFlags("admin node get", stderr)
+	name, err := oneName(fs, args, "admin node get NAME")
+	if err != nil {
+		return err
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	n, err := cl.Node(ctx, name)
+	if err != nil {
+		return err
+	}
+	if c.json {
+		return printJSON(stdout, n)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "name\t%s\nemployee\t%s\nactive\t%v\ncreated\t%s\ndeactivated\t%s\nlast extract\t%s\n",
+		n.Name, n.EmployeeID, n.Active, when(n.Created), when(n.Deactivated), when(n.Extracted))
+	return tw.Flush()
+}
+
+func adminNodeDeactivate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, c := adminFlags("admin node deactivate", stderr)
+	name, err := oneName(fs, args, "admin node deactivate NAME")
+	if err != nil {
+		return err
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	n, err := cl.DeactivateNode(ctx, name)
+	if err != nil {
+		return err
+	}
+	if c.json {
+		return printJSON(stdout, n)
+	}
+	fmt.Fprintf(stdout, "node %s deactivated at %s\n", n.Name, when(n.Deactivated))
+	return nil
+}
+
+func adminNodeReextract(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, c := adminFlags("admin node reextract", stderr)
+	all := fs.Bool("all", false, "every active node (taken in the background)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if *all && len(pos) != 0 || !*all && len(pos) != 1 {
+		return fmt.Errorf("%w: admin node reextract NAME, or admin node reextract --all", errUsage)
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	if *all {
+		names, err := cl.ReextractAll(ctx)
+		if err != nil {
+			return err
+		}
+		if c.json {
+			return printJSON(stdout, map[string]any{"requested": names})
+		}
+		fmt.Fprintf(stdout, "new extracts asked for %d active nodes; the Database Extract takes them in the background (fieldsync admin status shows when)\n", len(names))
+		return nil
+	}
+	name := pos[0]
+	stop := func() {}
+	if isTerminal(stderr) {
+		stop = startWaiting(stderr, "taking the Database Extract of "+name, time.Second)
+	}
+	res, err := cl.Reextract(ctx, name)
+	stop()
+	if err != nil {
+		return err
+	}
+	if c.json {
+		return printJSON(stdout, res)
+	}
+	fmt.Fprintf(stdout, "node %s re-extracted at sequence %v into %v\n", name, res["seq"], res["path"])
 	return nil
 }
 

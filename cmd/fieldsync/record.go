@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+
+	"github.com/fieldsync/fieldsync/api"
 )
 
 func recordCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -55,66 +57,8 @@ func recordCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return fmt.Errorf("%w: record fetch TABLE ID --out PATH", errUsage)
 		}
 		return fetchFile(ctx, cl, pos[0], pos[1], *out, stdout)
-	case "create":
-		vals, err := parseValues(pos[1:])
-		if err != nil {
-			return err
-		}
-		row, err := cl.Create(ctx, pos[0], vals)
-		if err != nil {
-			return err
-		}
-		if c.json {
-			return printJSON(stdout, row)
-		}
-		printRow(stdout, row)
-	case "get":
-		row, err := cl.Get(ctx, pos[0], pos[1])
-		if err != nil {
-			return err
-		}
-		if c.json {
-			return printJSON(stdout, row)
-		}
-		printRow(stdout, row)
 	case "list":
-		where, err := parseValues(pos[1:])
-		if err != nil {
-			return err
-		}
-		var rows []map[string]any
-		after := ""
-		for {
-			page, err := cl.List(ctx, pos[0], where, after, *limit)
-			if err != nil {
-				return err
-			}
-			rows = append(rows, page.Rows...)
-			if page.Next == "" {
-				break
-			}
-			after = page.Next
-		}
-		if c.json {
-			if rows == nil {
-				rows = []map[string]any{}
-			}
-			return printJSON(stdout, rows)
-		}
-		printRows(stdout, rows)
-	case "update":
-		vals, err := parseValues(pos[2:])
-		if err != nil {
-			return err
-		}
-		row, err := cl.Update(ctx, pos[0], pos[1], vals)
-		if err != nil {
-			return err
-		}
-		if c.json {
-			return printJSON(stdout, row)
-		}
-		printRow(stdout, row)
+		return recordList(ctx, cl, pos, *limit, c.json, stdout)
 	case "delete":
 		if err := cl.Delete(ctx, pos[0], pos[1]); err != nil {
 			return err
@@ -123,6 +67,60 @@ func recordCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return printJSON(stdout, map[string]string{"deleted": pos[1]})
 		}
 		fmt.Fprintf(stdout, "deleted %s %s\n", pos[0], pos[1])
+		return nil
 	}
+	row, err := recordRow(ctx, cl, verb, pos)
+	if err != nil {
+		return err
+	}
+	if c.json {
+		return printJSON(stdout, row)
+	}
+	printRow(stdout, row)
+	return nil
+}
+
+// recordRow runs a verb that answers one row: create, get or update.
+func recordRow(ctx context.Context, cl *api.Client, verb string, pos []string) (map[string]any, error) {
+	switch verb {
+	case "create":
+		vals, err := parseValues(pos[1:])
+		if err != nil {
+			return nil, err
+		}
+		return cl.Create(ctx, pos[0], vals)
+	case "update":
+		vals, err := parseValues(pos[2:])
+		if err != nil {
+			return nil, err
+		}
+		return cl.Update(ctx, pos[0], pos[1], vals)
+	}
+	return cl.Get(ctx, pos[0], pos[1])
+}
+
+// recordList prints every page of a list.
+func recordList(ctx context.Context, cl *api.Client, pos []string, limit int, asJSON bool, stdout io.Writer) error {
+	where, err := parseValues(pos[1:])
+	if err != nil {
+		return err
+	}
+	rows := []map[string]any{}
+	after := ""
+	for {
+		page, err := cl.List(ctx, pos[0], where, after, limit)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, page.Rows...)
+		if page.Next == "" {
+			break
+		}
+		after = page.Next
+	}
+	if asJSON {
+		return printJSON(stdout, rows)
+	}
+	printRows(stdout, rows)
 	return nil
 }
