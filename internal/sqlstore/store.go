@@ -283,65 +283,11 @@ func (st *Store) syncSchema(ctx context.Context) error {
 						st.schema.Source, t.Name, c.Name, c.Type, old)
 				}
 			}
-			have, err := st.d.TableColumns(ctx, tx, t.Name)
-			if err != nil {
-				return fmt.Errorf("inspect table %s: %w", t.Name, err)
+			if err := st.syncTable(ctx, tx, t); err != nil {
+				return err
 			}
-			if len(have) == 0 {
-				defs := make([]string, len(t.Columns))
-				for i, c := range t.Columns {
-					defs[i] = quote(c.Name) + " " + st.d.ColumnType(c.Type)
-					if c.Name == "id" {
-						defs[i] += " PRIMARY KEY"
-					}
-				}
-				if _, err := tx.ExecContext(ctx, fmt.Sprintf("CREATE TABLE %s (%s)", quote(t.Name), strings.Join(defs, ", "))); err != nil {
-					return fmt.Errorf("create table %s: %w", t.Name, err)
-				}
-			} else {
-				for _, c := range t.Columns {
-					if have[c.Name] {
-						continue
-					}
-					if _, err := tx.ExecContext(ctx, fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s %s", quote(t.Name), quote(c.Name), st.d.ColumnType(c.Type))); err != nil {
-						return fmt.Errorf("add column %s.%s: %w", t.Name, c.Name, err)
-					}
-				}
-			}
-			for _, c := range t.ForeignKeys() {
-				if _, err := tx.ExecContext(ctx, fmt.Sprintf("CREATE INDEX IF NOT EXISTS %s ON %s (%s)",
-					quote("fs_ix_"+t.Name+"_"+c.Name), quote(t.Name), quote(c.Name))); err != nil {
-					return fmt.Errorf("index %s.%s: %w", t.Name, c.Name, err)
-				}
-			}
-			wantUnique := map[string]bool{}
-			for _, u := range t.Unique {
-				wantUnique["fs_ux_"+t.Name+"_"+strings.Join(u, "_")] = true
-			}
-			idx, err := st.d.TableIndexes(ctx, tx, t.Name)
-			if err != nil {
-				return fmt.Errorf("inspect indexes of %s: %w", t.Name, err)
-			}
-			for _, name := range idx {
-				// A unique key the schema no longer declares stops being enforced.
-				if strings.HasPrefix(name, "fs_ux_"+t.Name+"_") && (!wantUnique[name] || st.local) {
-					if _, err := tx.ExecContext(ctx, "DROP INDEX "+quote(name)); err != nil {
-						return fmt.Errorf("drop unique key %s: %w", name, err)
-					}
-				}
-			}
-			for _, u := range t.Unique {
-				if st.local {
-					break
-				}
-				cols := make([]string, len(u))
-				for i, c := range u {
-					cols[i] = quote(c)
-				}
-				if _, err := tx.ExecContext(ctx, fmt.Sprintf("CREATE UNIQUE INDEX IF NOT EXISTS %s ON %s (%s)",
-					quote("fs_ux_"+t.Name+"_"+strings.Join(u, "_")), quote(t.Name), strings.Join(cols, ", "))); err != nil {
-					return fmt.Errorf("unique key %s(%s): existing rows are not unique: %w", t.Name, strings.Join(u, ", "), err)
-				}
+			if err := st.syncIndexes(ctx, tx, t); err != nil {
+				return err
 			}
 			if prevTypes[t.Name] == nil {
 				prevTypes[t.Name] = map[string]fieldsync.ColumnType{}
@@ -359,6 +305,77 @@ func (st *Store) syncSchema(ctx context.Context) error {
 		}
 		return st.setMeta(ctx, tx, "schema_fingerprint", st.schema.Fingerprint())
 	})
+}
+
+// syncTable creates a table of the schema, or adds the columns it gained.
+func (st *Store) syncTable(ctx context.Context, tx *sql.Tx, t *fieldsync.Table) error {
+	have, err := st.d.TableColumns(ctx, tx, t.Name)
+	if err != nil {
+		return fmt.Errorf("inspect table %s: %w", t.Name, err)
+	}
+	if len(have) == 0 {
+		defs := make([]string, len(t.Columns))
+		for i, c := range t.Columns {
+			defs[i] = quote(c.Name) + " " + st.d.ColumnType(c.Type)
+			if c.Name == "id" {
+				defs[i] += " PRIMARY KEY"
+			}
+		}
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("CREATE TABLE %s (%s)", quote(t.Name), strings.Join(defs, ", "))); err != nil {
+			return fmt.Errorf("create table %s: %w", t.Name, err)
+		}
+		return nil
+	}
+	for _, c := range t.Columns {
+		if have[c.Name] {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s %s", quote(t.Name), quote(c.Name), st.d.ColumnType(c.Type))); err != nil {
+			return fmt.Errorf("add column %s.%s: %w", t.Name, c.Name, err)
+		}
+	}
+	return nil
+}
+
+// syncIndexes indexes a table's foreign keys and makes its unique keys
+// the schema's (a local database enforces none: the server does).
+func (st *Store) syncIndexes(ctx context.Context, tx *sql.Tx, t *fieldsync.Table) error {
+	for _, c := range t.ForeignKeys() {
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("CREATE INDEX IF NOT EXISTS %s ON %s (%s)",
+			quote("fs_ix_"+t.Name+"_"+c.Name), quote(t.Name), quote(c.Name))); err != nil {
+			return fmt.Errorf("index %s.%s: %w", t.Name, c.Name, err)
+		}
+	}
+	wantUnique := map[string]bool{}
+	for _, u := range t.Unique {
+		wantUnique["fs_ux_"+t.Name+"_"+strings.Join(u, "_")] = true
+	}
+	idx, err := st.d.TableIndexes(ctx, tx, t.Name)
+	if err != nil {
+		return fmt.Errorf("inspect indexes of %s: %w", t.Name, err)
+	}
+	for _, name := range idx {
+		// A unique key the schema no longer declares stops being enforced.
+		if strings.HasPrefix(name, "fs_ux_"+t.Name+"_") && (!wantUnique[name] || st.local) {
+			if _, err := tx.ExecContext(ctx, "DROP INDEX "+quote(name)); err != nil {
+				return fmt.Errorf("drop unique key %s: %w", name, err)
+			}
+		}
+	}
+	if st.local {
+		return nil
+	}
+	for _, u := range t.Unique {
+		cols := make([]string, len(u))
+		for i, c := range u {
+			cols[i] = quote(c)
+		}
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("CREATE UNIQUE INDEX IF NOT EXISTS %s ON %s (%s)",
+			quote("fs_ux_"+t.Name+"_"+strings.Join(u, "_")), quote(t.Name), strings.Join(cols, ", "))); err != nil {
+			return fmt.Errorf("unique key %s(%s): existing rows are not unique: %w", t.Name, strings.Join(u, ", "), err)
+		}
+	}
+	return nil
 }
 
 // inTx runs fn in a write transaction and commits it, or rolls back on error.
