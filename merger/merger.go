@@ -332,49 +332,7 @@ func (mt *mergeTx) merge(t fieldsync.Txn) error {
 	case fieldsync.OpInsert:
 		return mt.insert(tb, t, exists)
 	case fieldsync.OpUpdate:
-		if !exists {
-			// Delete wins: the update of a row deleted on the server is dropped.
-			return mt.conflict(fieldsync.ConflictUpdateDeleted, t.Table, t.RowID, "", nil, map[string]any(t.Values))
-		}
-		if ok, err := mt.sees(tb, t.RowID); err != nil {
-			return err
-		} else if !ok {
-			return refuse("node %s does not see %s %q", mt.node.Name, t.Table, t.RowID)
-		}
-		vals := map[string]any{}
-		var resend map[string]any
-		for k, v := range t.Values {
-			prev, hadPrev := t.Prev[k]
-			if !hadPrev || fieldsync.ValuesEqual(prev, cur[k]) || fieldsync.ValuesEqual(v, cur[k]) {
-				vals[k] = v
-				continue
-			}
-			// The field changed on both sides.
-			if tb.Conflict == fieldsync.ClientWins {
-				vals[k] = v
-				if err := mt.conflict(fieldsync.ConflictUpdate, t.Table, t.RowID, k, v, cur[k]); err != nil {
-					return err
-				}
-				continue
-			}
-			if err := mt.conflict(fieldsync.ConflictUpdate, t.Table, t.RowID, k, cur[k], v); err != nil {
-				return err
-			}
-			if resend == nil {
-				resend = map[string]any{}
-			}
-			resend[k] = nil
-		}
-		if len(vals) > 0 {
-			if err := mt.apply(mt.node.Name, fieldsync.Change{Op: fieldsync.OpUpdate, Table: t.Table, ID: t.RowID, Values: vals}); err != nil {
-				return err
-			}
-		}
-		if resend != nil {
-			// The server's values won: log them again so the node gets them back.
-			return mt.apply("", fieldsync.Change{Op: fieldsync.OpUpdate, Table: t.Table, ID: t.RowID, Values: resend, Resend: true})
-		}
-		return nil
+		return mt.update(tb, t, cur, exists)
 	case fieldsync.OpDelete:
 		if !exists {
 			return nil // deleted on both sides
@@ -395,6 +353,54 @@ func (mt *mergeTx) merge(t fieldsync.Txn) error {
 		return mt.apply(mt.node.Name, fieldsync.Change{Op: fieldsync.OpDelete, Table: t.Table, ID: t.RowID})
 	}
 	return refuse("operation %q cannot be uploaded", t.Op)
+}
+
+// update merges an uploaded update field by field against the previous
+// values the node sent (DESIGN.md "Conflicts").
+func (mt *mergeTx) update(tb *fieldsync.Table, t fieldsync.Txn, cur fieldsync.Row, exists bool) error {
+	if !exists {
+		// Delete wins: the update of a row deleted on the server is dropped.
+		return mt.conflict(fieldsync.ConflictUpdateDeleted, t.Table, t.RowID, "", nil, map[string]any(t.Values))
+	}
+	if ok, err := mt.sees(tb, t.RowID); err != nil {
+		return err
+	} else if !ok {
+		return refuse("node %s does not see %s %q", mt.node.Name, t.Table, t.RowID)
+	}
+	vals := map[string]any{}
+	var resend map[string]any
+	for k, v := range t.Values {
+		prev, hadPrev := t.Prev[k]
+		if !hadPrev || fieldsync.ValuesEqual(prev, cur[k]) || fieldsync.ValuesEqual(v, cur[k]) {
+			vals[k] = v
+			continue
+		}
+		// The field changed on both sides.
+		if tb.Conflict == fieldsync.ClientWins {
+			vals[k] = v
+			if err := mt.conflict(fieldsync.ConflictUpdate, t.Table, t.RowID, k, v, cur[k]); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := mt.conflict(fieldsync.ConflictUpdate, t.Table, t.RowID, k, cur[k], v); err != nil {
+			return err
+		}
+		if resend == nil {
+			resend = map[string]any{}
+		}
+		resend[k] = nil
+	}
+	if len(vals) > 0 {
+		if err := mt.apply(mt.node.Name, fieldsync.Change{Op: fieldsync.OpUpdate, Table: t.Table, ID: t.RowID, Values: vals}); err != nil {
+			return err
+		}
+	}
+	if resend != nil {
+		// The server's values won: log them again so the node gets them back.
+		return mt.apply("", fieldsync.Change{Op: fieldsync.OpUpdate, Table: t.Table, ID: t.RowID, Values: resend, Resend: true})
+	}
+	return nil
 }
 
 func (mt *mergeTx) insert(tb *fieldsync.Table, t fieldsync.Txn, exists bool) error {
