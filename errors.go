@@ -20,6 +20,7 @@ var (
 	ErrNodeDeactivated = errors.New("node deactivated")      // node exists but may no longer sync
 	ErrDamagedFile     = errors.New("damaged file")          // a .dx file failed its checks
 	ErrSchemaMismatch  = errors.New("schema does not match") // database made with an incompatible schema
+	ErrMerged          = errors.New("already merged")        // an upload another merger merged or refused first
 )
 
 // Error is an error of a known kind with a message fit for a user: one line

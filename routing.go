@@ -23,6 +23,8 @@ type Routing interface {
 	// RoutingNodes returns every node with its routing state, and the nodes
 	// version it reflects.
 	RoutingNodes(ctx context.Context) (version int64, nodes []NodeRouting, err error)
+	// NodeRouting returns one node with its routing state.
+	NodeRouting(ctx context.Context, name string) (NodeRouting, error)
 	// NodesVersion changes whenever a node is added, deactivated or extracted.
 	NodesVersion(ctx context.Context) (int64, error)
 	// RouterPositions returns the last sequence number routed by each
@@ -51,4 +53,20 @@ type Snapshot interface {
 	ReadLog(ctx context.Context, after int64, limit int) ([]Txn, error)
 	// Scan calls fn for every row of a table, in id order.
 	Scan(ctx context.Context, table string, fn func(Row) error) error
+}
+
+// ExtractQueue is the queue of Database Extracts asked for and not yet
+// taken, which lets a process without the Database Extract ask one that
+// runs it, and a failed extract be tried again.
+type ExtractQueue interface {
+	// RequestExtract asks for a new extract of the node.
+	RequestExtract(ctx context.Context, node string) error
+	// WantedExtracts lists the nodes whose extract was asked for.
+	WantedExtracts(ctx context.Context) ([]string, error)
+	// ClaimExtract claims the node's extract for this process (false:
+	// another process is taking it); ExtractTaken ends the claim when the
+	// file is built, ReleaseExtract when it failed and should be tried again.
+	ClaimExtract(ctx context.Context, node string) (bool, error)
+	ExtractTaken(ctx context.Context, node string) error
+	ReleaseExtract(ctx context.Context, node string) error
 }

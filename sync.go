@@ -1,6 +1,9 @@
 package fieldsync
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // MergedUpload is where a merged upload entered the Transaction Log: its
 // changes have sequence numbers from FirstSeq on.
@@ -27,4 +30,77 @@ type Session struct {
 	DownFiles int64     `json:"down_files"`
 	DownBytes int64     `json:"down_bytes"`
 	Result    string    `json:"result"`
+}
+
+// Uploads is the server database's record of the files nodes upload: the
+// Synchronization Manager notes each one received, the Transaction Merger
+// finds them there, and a node learns what became of them.
+type Uploads interface {
+	// NoteUpload records that a node's upload file is durable in its
+	// inbox, waiting for a merger.
+	NoteUpload(ctx context.Context, node string, number int64) error
+	// UploadingNodes lists the nodes with uploads waiting for a merger.
+	UploadingNodes(ctx context.Context) ([]string, error)
+	// ClearUploads forgets a node's waiting uploads numbered up to upTo:
+	// they are merged or refused, and gone from the inbox.
+	ClearUploads(ctx context.Context, node string, upTo int64) error
+	// LastMerged returns the number of the node's last merged or refused
+	// upload (0 before any).
+	LastMerged(ctx context.Context, node string) (int64, error)
+	// MergedUploads returns the node's merged uploads numbered above since.
+	MergedUploads(ctx context.Context, node string, since int64) ([]MergedUpload, error)
+	// Refused returns the node's refused uploads, oldest first.
+	Refused(ctx context.Context, node string) ([]Refusal, error)
+}
+
+// Merging is how the Transaction Merger changes the server database.
+type Merging interface {
+	// MergeUpload runs fn in one server transaction that, when fn returns
+	// nil, also records the node's upload number as merged: an upload is
+	// merged exactly once. When the upload was merged or refused already
+	// (by another merger) it returns an error of kind ErrMerged without
+	// calling fn. An error from fn rolls everything back.
+	MergeUpload(ctx context.Context, node string, number int64, fn func(MergeTx) error) error
+	// RecordRefused records that a node's upload was refused, and why, and
+	// counts it as merged so the node's later uploads go on. It leaves the
+	// upload waiting (see Uploads.ClearUploads) until its file is set aside.
+	RecordRefused(ctx context.Context, node string, number int64, reason string) error
+}
+
+// MergeTx is one upload's server transaction, as MergeUpload gives it.
+type MergeTx interface {
+	// Reader reads the rows as the transaction sees them.
+	Reader
+	// Apply is the write path (Writer.Apply) inside the transaction; origin
+	// is the node the changes come from, "" for changes the server makes
+	// (a value that won a conflict, logged again).
+	Apply(ctx context.Context, origin string, changes ...Change) ([]Txn, error)
+	// RecordConflict records a conflict the merge met and resolved.
+	RecordConflict(ctx context.Context, c Conflict) error
+	// FirstSeq is the sequence number the upload's first logged change
+	// gets: every transaction of the upload has a number from it on.
+	FirstSeq() int64
+}
+
+// Conflicts is the record of the conflicts the Transaction Merger met.
+type Conflicts interface {
+	// Conflicts returns the recorded conflicts, of one node or ("") of
+	// all, oldest first.
+	Conflicts(ctx context.Context, node string) ([]Conflict, error)
+}
+
+// SyncSessions is the record of synchronization sessions.
+type SyncSessions interface {
+	// SaveSession records a session (again, as it goes on) and, when it
+	// ended, the node's last sync time.
+	SaveSession(ctx context.Context, s Session) error
+	// Session returns one session, or an error of kind ErrNotFound.
+	Session(ctx context.Context, id string) (Session, error)
+	// Sessions returns a node's latest sessions, newest first.
+	Sessions(ctx context.Context, node string, limit int) ([]Session, error)
+	// LastSessions returns every node's latest session.
+	LastSessions(ctx context.Context) (map[string]Session, error)
+	// PruneSessions deletes the records of sessions that ended before the
+	// given time, never a node's latest, and returns how many it deleted.
+	PruneSessions(ctx context.Context, endedBefore time.Time) (int64, error)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/fieldsync/fieldsync"
 	"github.com/fieldsync/fieldsync/filestore"
+	"github.com/fieldsync/fieldsync/internal/admin"
 	"github.com/fieldsync/fieldsync/status"
 )
 
@@ -263,15 +263,7 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request) error {
 	if err := readObject(r, &vals); err != nil {
 		return err
 	}
-	table := r.PathValue("table")
-	txns, err := h.st.Apply(r.Context(), "", fieldsync.Change{Op: fieldsync.OpInsert, Table: table, Values: vals})
-	if err != nil {
-		return err
-	}
-	if len(txns) == 0 {
-		return fmt.Errorf("insert into %s logged no transaction", table)
-	}
-	row, err := h.st.Get(r.Context(), table, txns[0].RowID)
+	row, err := admin.Create(r.Context(), h.st, r.PathValue("table"), vals)
 	if err != nil {
 		return err
 	}
@@ -330,11 +322,7 @@ func (h *handler) update(w http.ResponseWriter, r *http.Request) error {
 	if err := readObject(r, &vals); err != nil {
 		return err
 	}
-	table, id := r.PathValue("table"), r.PathValue("id")
-	if _, err := h.st.Apply(r.Context(), "", fieldsync.Change{Op: fieldsync.OpUpdate, Table: table, ID: id, Values: vals}); err != nil {
-		return err
-	}
-	row, err := h.st.Get(r.Context(), table, id)
+	row, err := admin.Update(r.Context(), h.st, r.PathValue("table"), r.PathValue("id"), vals)
 	if err != nil {
 		return err
 	}
@@ -343,12 +331,12 @@ func (h *handler) update(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *handler) delete(w http.ResponseWriter, r *http.Request) error {
-	table, id := r.PathValue("table"), r.PathValue("id")
-	txns, err := h.st.Apply(r.Context(), "", fieldsync.Change{Op: fieldsync.OpDelete, Table: table, ID: id})
+	id := r.PathValue("id")
+	n, err := admin.Delete(r.Context(), h.st, r.PathValue("table"), id)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"deleted": id, "rows": len(txns)})
+	writeJSON(w, http.StatusOK, map[string]any{"deleted": id, "rows": n})
 	return nil
 }
 
@@ -368,42 +356,26 @@ type AddedNode struct {
 	ExtractError string `json:"extract_error,omitempty"`
 }
 
+// extracts is how this handler gets a node's Database Extract.
+func (h *handler) extracts() admin.Extracts[any] {
+	return admin.Extracts[any]{Take: h.opts.Extract, Request: h.opts.RequestExtract}
+}
+
 func (h *handler) addNode(w http.ResponseWriter, r *http.Request) error {
 	var req NewNode
 	if err := readObject(r, &req); err != nil {
 		return err
 	}
-	if req.Name == "" || req.EmployeeID == "" {
-		return fieldsync.Errorf(fieldsync.ErrInvalid, "a node needs a name and an employee_id")
-	}
-	secret := fieldsync.NewSecret()
-	n, err := h.st.AddNode(r.Context(), fieldsync.Node{Name: req.Name, EmployeeID: req.EmployeeID}, fieldsync.HashSecret(secret))
+	added, err := admin.AddNode(r.Context(), h.st, h.extracts(), h.log, req.Name, req.EmployeeID)
 	if err != nil {
 		return err
 	}
-	h.log.Info("node added", "node", n.Name, "employee", n.EmployeeID)
-	out := AddedNode{Node: n, Secret: secret}
-	if h.opts.Extract == nil && h.opts.RequestExtract != nil {
-		if err := h.opts.RequestExtract(r.Context(), n.Name); err != nil {
-			out.ExtractError = fmt.Sprintf("could not ask for the node's extract (%v); ask with fieldsync admin node reextract %s", err, n.Name)
-		} else {
-			out.Extract = map[string]any{"node": n.Name, "requested": true}
-		}
+	out := AddedNode{Node: added.Node, Secret: added.Secret, Extract: added.Extract}
+	if added.Requested {
+		out.Extract = map[string]any{"node": added.Node.Name, "requested": true}
 	}
-	if h.opts.Extract != nil {
-		res, err := h.opts.Extract(r.Context(), n.Name)
-		if err != nil {
-			// The node exists and its secret is shown only now: answer with
-			// it, and say the extract comes later (the Database Extract
-			// tries again).
-			h.log.Error("extract at registration failed", "node", n.Name, "err", err)
-			out.ExtractError = fmt.Sprintf("the node's extract failed (%v); it is tried again in the background (see fieldsync admin status, or take it with fieldsync admin node reextract %s)", err, n.Name)
-		} else {
-			out.Extract = res
-		}
-		if n2, _, err := h.st.Node(r.Context(), n.Name); err == nil {
-			out.Node = n2
-		}
+	if added.ExtractErr != nil {
+		out.ExtractError = added.ExtractErr.Error()
 	}
 	writeJSON(w, http.StatusCreated, out)
 	return nil
@@ -438,26 +410,13 @@ func (h *handler) deactivate(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *handler) reextract(w http.ResponseWriter, r *http.Request) error {
-	n, _, err := h.st.Node(r.Context(), r.PathValue("name"))
+	res, requested, err := admin.Reextract(r.Context(), h.st, h.extracts(), r.PathValue("name"))
 	if err != nil {
 		return err
 	}
-	if h.opts.Extract == nil {
-		if h.opts.RequestExtract == nil {
-			return fieldsync.Errorf(fieldsync.ErrForbidden, "this server does not run the Database Extract")
-		}
-		if !n.Active {
-			return fieldsync.Errorf(fieldsync.ErrNodeDeactivated, "node %q is deactivated", n.Name)
-		}
-		if err := h.opts.RequestExtract(r.Context(), n.Name); err != nil {
-			return err
-		}
-		writeJSON(w, http.StatusAccepted, map[string]any{"node": n.Name, "requested": true})
+	if requested {
+		writeJSON(w, http.StatusAccepted, map[string]any{"node": r.PathValue("name"), "requested": true})
 		return nil
-	}
-	res, err := h.opts.Extract(r.Context(), r.PathValue("name"))
-	if err != nil {
-		return err
 	}
 	writeJSON(w, http.StatusOK, res)
 	return nil
@@ -466,24 +425,10 @@ func (h *handler) reextract(w http.ResponseWriter, r *http.Request) error {
 // reextractAll asks the Database Extract for a new extract of every active
 // node (after a change of the schema's visibility rules or tables, say).
 func (h *handler) reextractAll(w http.ResponseWriter, r *http.Request) error {
-	if h.opts.RequestExtract == nil {
-		return fieldsync.Errorf(fieldsync.ErrForbidden, "this server does not run the Database Extract")
-	}
-	nodes, err := h.st.ListNodes(r.Context())
+	requested, err := admin.ReextractAll(r.Context(), h.st, h.extracts(), h.log)
 	if err != nil {
 		return err
 	}
-	requested := []string{}
-	for _, n := range nodes {
-		if !n.Active {
-			continue
-		}
-		if err := h.opts.RequestExtract(r.Context(), n.Name); err != nil {
-			return err
-		}
-		requested = append(requested, n.Name)
-	}
-	h.log.Info("extracts of every active node requested", "nodes", len(requested))
 	writeJSON(w, http.StatusAccepted, map[string]any{"requested": requested})
 	return nil
 }

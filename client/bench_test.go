@@ -80,22 +80,10 @@ func (s *benchServer) apply(batch int, changes []fieldsync.Change) {
 // settle waits until every upload is merged and every logged change routed.
 func (s *benchServer) settle(timeout time.Duration) {
 	s.tb.Helper()
-	ctx := context.Background()
-	deadline := time.Now().Add(timeout)
-	for {
-		st, err := s.srv.Store().LogState(ctx)
-		if err != nil {
-			s.tb.Fatal(err)
-		}
-		pos, _ := s.srv.Store().RouterPositions(ctx)
-		inboxes, _ := filepath.Glob(filepath.Join(s.srv.Docking().Inbox("*"), "*.dx"))
-		if st.Pending == 0 && pos[0] == st.LastSeq && len(inboxes) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			s.tb.Fatalf("server did not settle: log %+v, router %v, inbox %v", st, pos, inboxes)
-		}
-		time.Sleep(5 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := s.srv.WaitIdle(ctx); err != nil {
+		s.tb.Fatal(err)
 	}
 }
 

@@ -39,22 +39,10 @@ func (w *world) create(table string, vals map[string]any) string {
 // settle waits until every upload is merged and every logged change routed.
 func (w *world) settle() {
 	w.t.Helper()
-	ctx := context.Background()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		st, err := w.srv.Store().LogState(ctx)
-		if err != nil {
-			w.t.Fatal(err)
-		}
-		pos, _ := w.srv.Store().RouterPositions(ctx)
-		inboxes, _ := filepath.Glob(filepath.Join(w.srv.Docking().Inbox("*"), "*.dx"))
-		if st.Pending == 0 && pos[0] == st.LastSeq && len(inboxes) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			w.t.Fatalf("server did not settle: log %+v, router %v, inbox %v", st, pos, inboxes)
-		}
-		time.Sleep(10 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := w.srv.WaitIdle(ctx); err != nil {
+		w.t.Fatal(err)
 	}
 }
 

@@ -31,16 +31,8 @@ import (
 type Store interface {
 	fieldsync.Routing
 	fieldsync.Nodes
+	fieldsync.ExtractQueue
 	Schema() *fieldsync.Schema
-	// WantedExtracts lists the nodes whose extract was asked for;
-	// ExtractTaken records one built.
-	WantedExtracts(ctx context.Context) ([]string, error)
-	// ClaimExtract claims the node's extract for this process (false:
-	// another process is taking it); ExtractTaken ends the claim when the
-	// file is built, ReleaseExtract when it failed and should be tried again.
-	ClaimExtract(ctx context.Context, node string) (bool, error)
-	ExtractTaken(ctx context.Context, node string) error
-	ReleaseExtract(ctx context.Context, node string) error
 }
 
 // Meta keys the extract writes into the local database's fs_extract table.

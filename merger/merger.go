@@ -7,8 +7,10 @@
 //
 // A file with a change the node may not make (a table nodes may not write,
 // a row the node does not see, a malformed or damaged file) is refused
-// whole: nothing of it is applied, it is set aside in inbox/refused, and the
-// reason is kept for the node's next sync.
+// whole: nothing of it is applied, the refusal and its reason are recorded
+// for the node's next sync, and then the file is set aside in
+// inbox/refused (a stop in between leaves the file to be set aside at the
+// next pass).
 //
 // Conflicts are resolved as DESIGN.md "Conflicts" says and recorded: field
 // by field against the previous values the node sent (server wins or
@@ -20,7 +22,6 @@ package merger
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,21 +39,11 @@ import (
 
 // Store is what the merger needs of the server database.
 type Store interface {
+	fieldsync.Merging
+	fieldsync.Uploads
 	Schema() *fieldsync.Schema
 	Node(ctx context.Context, name string) (fieldsync.Node, []byte, error)
 	ListNodes(ctx context.Context) ([]fieldsync.Node, error)
-	LastMerged(ctx context.Context, node string) (int64, error)
-	UploadingNodes(ctx context.Context) ([]string, error)
-	ClearUploads(ctx context.Context, node string, upTo int64) error
-	RecordMerged(ctx context.Context, tx *sql.Tx, node string, number, firstSeq int64) error
-	LogSeqTx(ctx context.Context, tx *sql.Tx) (int64, error)
-	LastMergedTx(ctx context.Context, tx *sql.Tx, node string) (int64, error)
-	RecordRefused(ctx context.Context, node string, number int64, reason string) error
-	RecordConflict(ctx context.Context, tx *sql.Tx, c fieldsync.Conflict) error
-	InTx(ctx context.Context, fn func(tx *sql.Tx) error) error
-	ApplyTx(ctx context.Context, tx *sql.Tx, origin string, changes ...fieldsync.Change) ([]fieldsync.Txn, error)
-	TxReader(tx *sql.Tx) fieldsync.Reader
-	NotifyChanged()
 }
 
 // Merger is the Transaction Merger.
@@ -136,7 +127,8 @@ func (m *Merger) mergeNodes(ctx context.Context, names []string) error {
 }
 
 // MergeNode merges a node's pending uploads in order and returns how many
-// it merged or refused. Files already merged are removed.
+// it merged or refused. Files merged before are removed, files refused
+// before set aside.
 func (m *Merger) MergeNode(ctx context.Context, node string) (int, error) {
 	nums, err := docking.Numbers(m.docking.Inbox(node))
 	if err != nil {
@@ -146,23 +138,26 @@ func (m *Merger) MergeNode(ctx context.Context, node string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if len(nums) == 0 || nums[0] <= last {
-		// Listed as waiting, but merged (by another merger process): forget them.
+	old := 0
+	for old < len(nums) && nums[old] <= last {
+		old++
+	}
+	if err := m.dropDone(ctx, node, nums[:old]); err != nil {
+		return 0, err
+	}
+	if len(nums) == 0 || old > 0 {
+		// Listed as waiting, but merged (by another merger process, or
+		// sent twice): forget them.
 		if err := m.st.ClearUploads(ctx, node, last); err != nil {
 			return 0, err
 		}
 	}
 	done := 0
-	for _, n := range nums {
-		path := m.docking.InboxFile(node, n)
-		if n <= last {
-			os.Remove(path) // merged before: a file sent twice
-			continue
-		}
+	for _, n := range nums[old:] {
 		if n != last+1 {
 			break // wait for the missing file
 		}
-		if err := m.mergeFile(ctx, node, n, path); err != nil {
+		if err := m.mergeFile(ctx, node, n, m.docking.InboxFile(node, n)); err != nil {
 			return done, err
 		}
 		last = n
@@ -171,8 +166,46 @@ func (m *Merger) MergeNode(ctx context.Context, node string) (int, error) {
 	return done, nil
 }
 
-// errMergedElsewhere: another merger process merged the file first.
-var errMergedElsewhere = errors.New("merged by another merger")
+// dropDone removes the inbox files of uploads merged before (a file sent
+// twice, or left by a stop after its merge committed) and sets aside those
+// of uploads refused before (left by a stop after the refusal was recorded).
+func (m *Merger) dropDone(ctx context.Context, node string, nums []int64) error {
+	if len(nums) == 0 {
+		return nil
+	}
+	refusals, err := m.st.Refused(ctx, node)
+	if err != nil {
+		return err
+	}
+	refused := map[int64]bool{}
+	for _, r := range refusals {
+		refused[r.Number] = true
+	}
+	for _, n := range nums {
+		if refused[n] {
+			if err := m.setAside(node, n); err != nil {
+				return err
+			}
+		} else if err := os.Remove(m.docking.InboxFile(node, n)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
+}
+
+// setAside moves a refused upload's file to inbox/refused. A file already
+// gone was set aside (or removed) by another merger process.
+func (m *Merger) setAside(node string, n int64) error {
+	aside := m.docking.Refused(node)
+	if err := os.MkdirAll(aside, 0o755); err != nil {
+		return err
+	}
+	err := os.Rename(m.docking.InboxFile(node, n), filepath.Join(aside, docking.FileName(n)))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
 
 // refusal is an error that refuses an upload file.
 type refusal struct{ msg string }
@@ -190,71 +223,75 @@ func (m *Merger) mergeFile(ctx context.Context, node string, n int64, path strin
 	if err == nil && (hdr.Kind != dx.KindUpload || hdr.Node != node || int64(hdr.Number) != n) {
 		err = refuse("upload %d of %s is a %s file for node %q numbered %d", n, node, hdr.Kind, hdr.Node, hdr.Number)
 	}
+	var firstSeq int64
 	if err == nil {
-		err = m.st.InTx(ctx, func(tx *sql.Tx) error {
-			before, err := m.st.LogSeqTx(ctx, tx) // also serializes with other mergers
-			if err != nil {
-				return err
-			}
-			// Another merger process may have merged this file meanwhile.
-			if last, err := m.st.LastMergedTx(ctx, tx, node); err != nil {
-				return err
-			} else if last >= n {
-				return errMergedElsewhere
-			}
-			mt := &mergeTx{m: m, tx: tx, ctx: ctx, node: n0, upload: n, r: m.st.TxReader(tx)}
-			for i, t := range txns {
-				if err := mt.merge(t); err != nil {
-					var r *refusal
-					if errors.As(err, &r) {
-						return refuse("change %d of %d (%s %s %s): %s", i+1, len(txns), t.Op, t.Table, t.RowID, r.msg)
-					}
-					var fe *fieldsync.Error
-					if errors.As(err, &fe) {
-						return refuse("change %d of %d (%s %s %s): %s", i+1, len(txns), t.Op, t.Table, t.RowID, fe.Msg)
-					}
-					return err
-				}
-			}
-			return m.st.RecordMerged(ctx, tx, node, n, before+1)
+		err = m.st.MergeUpload(ctx, node, n, func(tx fieldsync.MergeTx) error {
+			firstSeq = tx.FirstSeq()
+			return m.mergeTxns(ctx, tx, n0, n, txns)
 		})
 	}
-	if errors.Is(err, errMergedElsewhere) {
-		return os.Remove(path)
+	if errors.Is(err, fieldsync.ErrMerged) {
+		// Another merger process merged or refused the file meanwhile.
+		return m.dropDone(ctx, node, []int64{n})
 	}
 	var r *refusal
 	if err != nil && (errors.As(err, &r) || errors.Is(err, fieldsync.ErrDamagedFile) || errors.Is(err, fieldsync.ErrTooLarge)) {
-		reason := err.Error()
-		m.log.Warn("upload refused", "node", node, "upload", n, "reason", reason)
-		aside := m.docking.Refused(node)
-		if err := os.MkdirAll(aside, 0o755); err != nil {
-			return err
-		}
-		if err := os.Rename(path, filepath.Join(aside, docking.FileName(n))); err != nil {
-			return err
-		}
-		return m.st.RecordRefused(ctx, node, n, reason)
+		return m.refuseFile(ctx, node, n, err.Error())
 	}
 	if err != nil {
 		return fmt.Errorf("merge upload %d of %s: %w", n, node, err)
 	}
-	m.st.NotifyChanged()
-	m.log.Info("upload merged", "node", node, "upload", n, "changes", len(txns))
-	return os.Remove(path)
+	m.log.Info("upload merged", "node", node, "upload", n, "changes", len(txns), "first_seq", firstSeq)
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// mergeTxns merges an upload's transactions, in order, in its transaction.
+// A change the node may not make refuses the whole upload.
+func (m *Merger) mergeTxns(ctx context.Context, tx fieldsync.MergeTx, node fieldsync.Node, upload int64, txns []fieldsync.Txn) error {
+	mt := &mergeTx{m: m, tx: tx, ctx: ctx, node: node, upload: upload}
+	for i, t := range txns {
+		if err := mt.merge(t); err != nil {
+			var r *refusal
+			if errors.As(err, &r) {
+				return refuse("change %d of %d (%s %s %s): %s", i+1, len(txns), t.Op, t.Table, t.RowID, r.msg)
+			}
+			var fe *fieldsync.Error
+			if errors.As(err, &fe) {
+				return refuse("change %d of %d (%s %s %s): %s", i+1, len(txns), t.Op, t.Table, t.RowID, fe.Msg)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// refuseFile records an upload's refusal, then sets its file aside, then
+// forgets it as waiting: each step is safe to repeat after a stop.
+func (m *Merger) refuseFile(ctx context.Context, node string, n int64, reason string) error {
+	m.log.Warn("upload refused", "node", node, "upload", n, "reason", reason)
+	if err := m.st.RecordRefused(ctx, node, n, reason); err != nil {
+		return err
+	}
+	if err := m.setAside(node, n); err != nil {
+		return err
+	}
+	return m.st.ClearUploads(ctx, node, n)
 }
 
 // mergeTx merges one upload file inside one server transaction.
 type mergeTx struct {
 	m      *Merger
-	tx     *sql.Tx
+	tx     fieldsync.MergeTx
 	ctx    context.Context
 	node   fieldsync.Node
 	upload int64
-	r      fieldsync.Reader
 }
 
 func (mt *mergeTx) conflict(kind fieldsync.ConflictKind, table, id, field string, winner, loser any) error {
-	return mt.m.st.RecordConflict(mt.ctx, mt.tx, fieldsync.Conflict{Node: mt.node.Name, Upload: mt.upload, Kind: kind,
+	return mt.tx.RecordConflict(mt.ctx, fieldsync.Conflict{Node: mt.node.Name, Upload: mt.upload, Kind: kind,
 		Table: table, RowID: id, Field: field, Winner: jsonText(winner), Loser: jsonText(loser)})
 }
 
@@ -269,11 +306,11 @@ func (mt *mergeTx) sees(t *fieldsync.Table, id string) (bool, error) {
 	if t.Private {
 		return true, nil
 	}
-	return visibility.Sees(mt.ctx, mt.r, mt.m.st.Schema(), mt.node.EmployeeID, t.Name, id)
+	return visibility.Sees(mt.ctx, mt.tx, mt.m.st.Schema(), mt.node.EmployeeID, t.Name, id)
 }
 
 func (mt *mergeTx) apply(origin string, ch fieldsync.Change) error {
-	_, err := mt.m.st.ApplyTx(mt.ctx, mt.tx, origin, ch)
+	_, err := mt.tx.Apply(mt.ctx, origin, ch)
 	return err
 }
 
@@ -286,7 +323,7 @@ func (mt *mergeTx) merge(t fieldsync.Txn) error {
 	if !tb.RemoteWrite {
 		return refuse("table %s may not be written by remote nodes", t.Table)
 	}
-	cur, err := mt.r.Get(mt.ctx, t.Table, t.RowID)
+	cur, err := mt.tx.Get(mt.ctx, t.Table, t.RowID)
 	exists := err == nil
 	if err != nil && !errors.Is(err, fieldsync.ErrNotFound) {
 		return err
@@ -295,49 +332,7 @@ func (mt *mergeTx) merge(t fieldsync.Txn) error {
 	case fieldsync.OpInsert:
 		return mt.insert(tb, t, exists)
 	case fieldsync.OpUpdate:
-		if !exists {
-			// Delete wins: the update of a row deleted on the server is dropped.
-			return mt.conflict(fieldsync.ConflictUpdateDeleted, t.Table, t.RowID, "", nil, map[string]any(t.Values))
-		}
-		if ok, err := mt.sees(tb, t.RowID); err != nil {
-			return err
-		} else if !ok {
-			return refuse("node %s does not see %s %q", mt.node.Name, t.Table, t.RowID)
-		}
-		vals := map[string]any{}
-		var resend map[string]any
-		for k, v := range t.Values {
-			prev, hadPrev := t.Prev[k]
-			if !hadPrev || fieldsync.ValuesEqual(prev, cur[k]) || fieldsync.ValuesEqual(v, cur[k]) {
-				vals[k] = v
-				continue
-			}
-			// The field changed on both sides.
-			if tb.Conflict == fieldsync.ClientWins {
-				vals[k] = v
-				if err := mt.conflict(fieldsync.ConflictUpdate, t.Table, t.RowID, k, v, cur[k]); err != nil {
-					return err
-				}
-				continue
-			}
-			if err := mt.conflict(fieldsync.ConflictUpdate, t.Table, t.RowID, k, cur[k], v); err != nil {
-				return err
-			}
-			if resend == nil {
-				resend = map[string]any{}
-			}
-			resend[k] = nil
-		}
-		if len(vals) > 0 {
-			if err := mt.apply(mt.node.Name, fieldsync.Change{Op: fieldsync.OpUpdate, Table: t.Table, ID: t.RowID, Values: vals}); err != nil {
-				return err
-			}
-		}
-		if resend != nil {
-			// The server's values won: log them again so the node gets them back.
-			return mt.apply("", fieldsync.Change{Op: fieldsync.OpUpdate, Table: t.Table, ID: t.RowID, Values: resend, Resend: true})
-		}
-		return nil
+		return mt.update(tb, t, cur, exists)
 	case fieldsync.OpDelete:
 		if !exists {
 			return nil // deleted on both sides
@@ -360,6 +355,54 @@ func (mt *mergeTx) merge(t fieldsync.Txn) error {
 	return refuse("operation %q cannot be uploaded", t.Op)
 }
 
+// update merges an uploaded update field by field against the previous
+// values the node sent (DESIGN.md "Conflicts").
+func (mt *mergeTx) update(tb *fieldsync.Table, t fieldsync.Txn, cur fieldsync.Row, exists bool) error {
+	if !exists {
+		// Delete wins: the update of a row deleted on the server is dropped.
+		return mt.conflict(fieldsync.ConflictUpdateDeleted, t.Table, t.RowID, "", nil, map[string]any(t.Values))
+	}
+	if ok, err := mt.sees(tb, t.RowID); err != nil {
+		return err
+	} else if !ok {
+		return refuse("node %s does not see %s %q", mt.node.Name, t.Table, t.RowID)
+	}
+	vals := map[string]any{}
+	var resend map[string]any
+	for k, v := range t.Values {
+		prev, hadPrev := t.Prev[k]
+		if !hadPrev || fieldsync.ValuesEqual(prev, cur[k]) || fieldsync.ValuesEqual(v, cur[k]) {
+			vals[k] = v
+			continue
+		}
+		// The field changed on both sides.
+		if tb.Conflict == fieldsync.ClientWins {
+			vals[k] = v
+			if err := mt.conflict(fieldsync.ConflictUpdate, t.Table, t.RowID, k, v, cur[k]); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := mt.conflict(fieldsync.ConflictUpdate, t.Table, t.RowID, k, cur[k], v); err != nil {
+			return err
+		}
+		if resend == nil {
+			resend = map[string]any{}
+		}
+		resend[k] = nil
+	}
+	if len(vals) > 0 {
+		if err := mt.apply(mt.node.Name, fieldsync.Change{Op: fieldsync.OpUpdate, Table: t.Table, ID: t.RowID, Values: vals}); err != nil {
+			return err
+		}
+	}
+	if resend != nil {
+		// The server's values won: log them again so the node gets them back.
+		return mt.apply("", fieldsync.Change{Op: fieldsync.OpUpdate, Table: t.Table, ID: t.RowID, Values: resend, Resend: true})
+	}
+	return nil
+}
+
 func (mt *mergeTx) insert(tb *fieldsync.Table, t fieldsync.Txn, exists bool) error {
 	if exists {
 		return refuse("%s %q already exists on the server", t.Table, t.RowID)
@@ -378,7 +421,7 @@ func (mt *mergeTx) insert(tb *fieldsync.Table, t fieldsync.Txn, exists bool) err
 		if null {
 			continue
 		}
-		p, err := mt.r.List(mt.ctx, t.Table, fieldsync.Query{Where: where, Limit: 1})
+		p, err := mt.tx.List(mt.ctx, t.Table, fieldsync.Query{Where: where, Limit: 1})
 		if err != nil {
 			return err
 		}

@@ -113,3 +113,55 @@ func TestMergerFindsUploads(t *testing.T) {
 		}
 	})
 }
+
+// TestRefusalRecordedBeforeSetAside: a refused upload stays listed as
+// waiting until its file is set aside, and a file whose refusal was
+// recorded before a stop is set aside at the next pass, not removed.
+func TestRefusalRecordedBeforeSetAside(t *testing.T) {
+	testutil.ForBackends(t, func(t *testing.T, b testutil.Backend) {
+		s, err := schema.Parse("notes.yaml", []byte(testutil.NotesYAML))
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, _ := b.Open(t, s)
+		ctx := context.Background()
+		if _, err := st.Apply(ctx, "", fieldsync.Insert("employee", map[string]any{"id": "ann", "name": "ann", "login": "ann"})); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.AddNode(ctx, fieldsync.Node{Name: "ann-laptop", EmployeeID: "ann"}, fieldsync.HashSecret("s")); err != nil {
+			t.Fatal(err)
+		}
+		dock := docking.Folder(t.TempDir())
+		dir := dock.Inbox("ann-laptop")
+		os.MkdirAll(dir, 0o755)
+		txn := fieldsync.Txn{Seq: 1, Op: fieldsync.OpInsert, Table: "nosuch", RowID: "x", Origin: "ann-laptop", Values: fieldsync.Row{"id": "x"}}
+		if err := dx.WriteFile(dir, docking.FileName(1), dx.Header{Kind: dx.KindUpload, Node: "ann-laptop", Number: 1}, []fieldsync.Txn{txn}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.NoteUpload(ctx, "ann-laptop", 1); err != nil {
+			t.Fatal(err)
+		}
+		// A merger stopped after it recorded the refusal.
+		if err := st.RecordRefused(ctx, "ann-laptop", 1, "unknown table"); err != nil {
+			t.Fatal(err)
+		}
+		if b, err := st.Backlog(ctx); err != nil || b.Uploads != 1 {
+			t.Fatalf("backlog after the refusal was recorded: %+v (%v), want the upload still waiting", b, err)
+		}
+		if err := merger.New(st, dock, nil).MergeWaiting(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(filepath.Join(dock.Refused("ann-laptop"), docking.FileName(1))); err != nil {
+			t.Fatalf("the refused file was not set aside: %v", err)
+		}
+		if left, _ := filepath.Glob(filepath.Join(dir, "*.dx")); len(left) != 0 {
+			t.Fatalf("files left in the inbox: %v", left)
+		}
+		if b, err := st.Backlog(ctx); err != nil || b.Uploads != 0 {
+			t.Fatalf("backlog after the file was set aside: %+v (%v)", b, err)
+		}
+		if r, _ := st.Refused(ctx, "ann-laptop"); len(r) != 1 || r[0].Reason != "unknown table" {
+			t.Fatalf("refusals %+v", r)
+		}
+	})
+}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -59,29 +58,15 @@ func (d *demo) detail(format string, args ...any) {
 
 // settle waits until the server has merged every upload and routed every change.
 func (d *demo) settle() error {
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		st, err := d.srv.Store().LogState(d.ctx)
-		if err != nil {
-			return err
-		}
-		pos, err := d.srv.Store().RouterPositions(d.ctx)
-		if err != nil {
-			return err
-		}
-		inbox, _ := filepath.Glob(filepath.Join(d.srv.Docking().Inbox("*"), "*.dx"))
-		if st.Pending == 0 && pos[0] == st.LastSeq && len(inbox) == 0 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return errors.New("the server did not catch up in 30 s")
-		}
-		select {
-		case <-d.ctx.Done():
+	ctx, cancel := context.WithTimeout(d.ctx, 30*time.Second)
+	defer cancel()
+	if err := d.srv.WaitIdle(ctx); err != nil {
+		if d.ctx.Err() != nil {
 			return d.ctx.Err()
-		case <-time.After(10 * time.Millisecond):
 		}
+		return fmt.Errorf("the server did not catch up in 30 s: %w", err)
 	}
+	return nil
 }
 
 func (d *demo) create(table string, vals map[string]any) (string, error) {

@@ -20,8 +20,7 @@ import (
 	"github.com/fieldsync/fieldsync/api"
 	"github.com/fieldsync/fieldsync/client"
 	"github.com/fieldsync/fieldsync/internal/testutil"
-	"github.com/fieldsync/fieldsync/postgres"
-	"github.com/fieldsync/fieldsync/schema"
+	"github.com/fieldsync/fieldsync/server"
 	"github.com/fieldsync/fieldsync/visibility"
 )
 
@@ -140,25 +139,20 @@ func TestMultiProcess(t *testing.T) {
 		defer c.Close()
 		clients = append(clients, c)
 	}
-	st, err := postgres.Open(ctx, dsn, schema.Default())
+	// The test's view of the installation: a server over the same database
+	// and folder that runs nothing, asked whether the processes are idle.
+	view, err := server.Open(ctx, server.Config{DB: dsn, DataDir: data, RouterPartitions: 2, RouterPartition: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	defer view.Close()
+	st := view.Store()
 	settle := func() {
 		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			ls, _ := st.LogState(ctx)
-			pos, _ := st.RouterPositions(ctx)
-			inbox, _ := filepath.Glob(filepath.Join(data, "docking", "*", "inbox", "*.dx"))
-			if ls.Pending == 0 && pos[0] == ls.LastSeq && pos[1] == ls.LastSeq && len(inbox) == 0 {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("the servers did not settle: log %+v, routers %v, inbox %v", ls, pos, inbox)
-			}
-			time.Sleep(20 * time.Millisecond)
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if err := view.WaitIdle(wctx); err != nil {
+			t.Fatalf("the servers did not settle: %v", err)
 		}
 	}
 	round := func(tag string, admin *api.Client) {

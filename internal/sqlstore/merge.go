@@ -35,11 +35,6 @@ func (st *Store) LastMerged(ctx context.Context, node string) (int64, error) {
 	return st.lastMerged(ctx, st.read, node)
 }
 
-// LastMergedTx is LastMerged inside the caller's transaction.
-func (st *Store) LastMergedTx(ctx context.Context, tx *sql.Tx, node string) (int64, error) {
-	return st.lastMerged(ctx, tx, node)
-}
-
 func (st *Store) lastMerged(ctx context.Context, q Querier, node string) (int64, error) {
 	var n int64
 	err := q.QueryRowContext(ctx, "SELECT last_merged FROM fs_merge WHERE node = "+st.d.Placeholder(1), node).Scan(&n)
@@ -52,15 +47,48 @@ func (st *Store) lastMerged(ctx context.Context, q Querier, node string) (int64,
 	return n, nil
 }
 
-// LogSeqTx returns the last sequence number assigned, inside the caller's
-// transaction (and locks the counter where the database needs it).
-func (st *Store) LogSeqTx(ctx context.Context, tx *sql.Tx) (int64, error) {
-	var v int64
-	if err := tx.QueryRowContext(ctx, "SELECT value FROM fs_seq WHERE name = 'log'"+st.d.LockClause()).Scan(&v); err != nil {
-		return 0, fmt.Errorf("read log sequence: %w", err)
+// MergeUpload runs fn in one write transaction that also records the
+// node's upload as merged (see fieldsync.Merging). Reading the log's
+// counter first, locked where the database needs it, makes concurrent
+// mergers take turns, so the check for an upload merged meanwhile holds.
+func (st *Store) MergeUpload(ctx context.Context, node string, number int64, fn func(fieldsync.MergeTx) error) error {
+	err := st.inTx(ctx, func(tx *sql.Tx) error {
+		var before int64
+		if err := tx.QueryRowContext(ctx, "SELECT value FROM fs_seq WHERE name = 'log'"+st.d.LockClause()).Scan(&before); err != nil {
+			return fmt.Errorf("read log sequence: %w", err)
+		}
+		if last, err := st.lastMerged(ctx, tx, node); err != nil {
+			return err
+		} else if last >= number {
+			return fieldsync.Errorf(fieldsync.ErrMerged, "upload %d of %s was merged or refused already", number, node)
+		}
+		if err := fn(&mergeTx{txReader: txReader{st: st, tx: tx}, firstSeq: before + 1}); err != nil {
+			return err
+		}
+		return st.recordMerged(ctx, tx, node, number, before+1)
+	})
+	if err != nil {
+		return err
 	}
-	return v, nil
+	st.NotifyChanged()
+	return nil
 }
+
+// mergeTx is one upload's merge transaction.
+type mergeTx struct {
+	txReader
+	firstSeq int64
+}
+
+func (m *mergeTx) Apply(ctx context.Context, origin string, changes ...fieldsync.Change) ([]fieldsync.Txn, error) {
+	return m.st.ApplyTx(ctx, m.tx, origin, changes...)
+}
+
+func (m *mergeTx) RecordConflict(ctx context.Context, c fieldsync.Conflict) error {
+	return m.st.recordConflict(ctx, m.tx, c)
+}
+
+func (m *mergeTx) FirstSeq() int64 { return m.firstSeq }
 
 // MergedUploads returns the node's merged uploads numbered above since.
 func (st *Store) MergedUploads(ctx context.Context, node string, since int64) ([]fieldsync.MergedUpload, error) {
@@ -81,16 +109,19 @@ func (st *Store) MergedUploads(ctx context.Context, node string, since int64) ([
 	return out, rows.Err()
 }
 
-// RecordMerged records, inside the caller's transaction, that the node's
+// recordMerged records, inside the caller's transaction, that the node's
 // upload number was merged, its changes logged from firstSeq on: it is
 // never merged again.
-func (st *Store) RecordMerged(ctx context.Context, tx *sql.Tx, node string, number, firstSeq int64) error {
+func (st *Store) recordMerged(ctx context.Context, tx *sql.Tx, node string, number, firstSeq int64) error {
 	if _, err := tx.ExecContext(ctx, fmt.Sprintf(
 		"INSERT INTO fs_upload (node, number, first_seq) VALUES (%s) ON CONFLICT (node, number) DO NOTHING", st.placeholders(3)),
 		node, number, firstSeq); err != nil {
 		return fmt.Errorf("record merge of %s upload %d: %w", node, number, err)
 	}
-	return st.recordLastMerged(ctx, tx, node, number)
+	if err := st.recordLastMerged(ctx, tx, node, number); err != nil {
+		return err
+	}
+	return st.clearUploads(ctx, tx, node, number)
 }
 
 func (st *Store) recordLastMerged(ctx context.Context, tx *sql.Tx, node string, number int64) error {
@@ -100,7 +131,7 @@ func (st *Store) recordLastMerged(ctx context.Context, tx *sql.Tx, node string, 
 	if err != nil {
 		return fmt.Errorf("record merge of %s upload %d: %w", node, number, err)
 	}
-	return st.clearUploads(ctx, tx, node, number)
+	return nil
 }
 
 // NoteUpload records that a node's upload file is in its inbox, durable,
@@ -140,7 +171,9 @@ func (st *Store) clearUploads(ctx context.Context, q Querier, node string, upTo 
 }
 
 // RecordRefused records that a node's upload was refused, and why, and
-// counts it as merged so the node's next uploads go on.
+// counts it as merged so the node's next uploads go on. The upload stays
+// listed as waiting until ClearUploads: the merger clears it once the
+// file is set aside.
 func (st *Store) RecordRefused(ctx context.Context, node string, number int64, reason string) error {
 	return st.inTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, fmt.Sprintf(
@@ -173,8 +206,8 @@ func (st *Store) Refused(ctx context.Context, node string) ([]fieldsync.Refusal,
 	return out, rows.Err()
 }
 
-// RecordConflict records a conflict inside the caller's transaction.
-func (st *Store) RecordConflict(ctx context.Context, tx *sql.Tx, c fieldsync.Conflict) error {
+// recordConflict records a conflict inside the caller's transaction.
+func (st *Store) recordConflict(ctx context.Context, tx *sql.Tx, c fieldsync.Conflict) error {
 	var id int64
 	if err := tx.QueryRowContext(ctx, "SELECT value FROM fs_seq WHERE name = 'conflict'"+st.d.LockClause()).Scan(&id); err != nil {
 		return fmt.Errorf("record conflict: %w", err)

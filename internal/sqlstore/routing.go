@@ -12,7 +12,11 @@ import (
 // RouterPositions returns the last sequence number routed by each router
 // partition that has routed anything.
 func (st *Store) RouterPositions(ctx context.Context) (map[int]int64, error) {
-	rows, err := st.read.QueryContext(ctx, "SELECT part, position FROM fs_router")
+	return st.routerPositions(ctx, st.read)
+}
+
+func (st *Store) routerPositions(ctx context.Context, q Querier) (map[int]int64, error) {
+	rows, err := q.QueryContext(ctx, "SELECT part, position FROM fs_router")
 	if err != nil {
 		return nil, fmt.Errorf("read router positions: %w", err)
 	}
@@ -121,6 +125,27 @@ func (st *Store) Snapshot(ctx context.Context, fn func(fieldsync.Snapshot) error
 	}
 	s.lastSeq, s.trimmed = ls.LastSeq, ls.Trimmed
 	return fn(s)
+}
+
+// Backlog reads the log's state, the router positions and the count of
+// uploads waiting, in one read-only transaction.
+func (st *Store) Backlog(ctx context.Context) (fieldsync.Backlog, error) {
+	tx, err := st.read.BeginTx(ctx, st.d.SnapshotOptions())
+	if err != nil {
+		return fieldsync.Backlog{}, fmt.Errorf("begin backlog: %w", err)
+	}
+	defer tx.Rollback()
+	var b fieldsync.Backlog
+	if b.Log, err = st.logState(ctx, tx); err != nil {
+		return b, err
+	}
+	if b.Routers, err = st.routerPositions(ctx, tx); err != nil {
+		return b, err
+	}
+	if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM fs_inbox").Scan(&b.Uploads); err != nil {
+		return b, fmt.Errorf("count waiting uploads: %w", err)
+	}
+	return b, nil
 }
 
 // StartExtract records that a node's extract is taken at the current last

@@ -38,6 +38,8 @@ type Store struct {
 	colList   map[string]string // table -> "id","name",...
 }
 
+var _ fieldsync.Store = (*Store)(nil)
+
 // Options changes how a Store behaves.
 type Options struct {
 	// Local makes the store a remote node's local database: it holds only
@@ -101,9 +103,6 @@ func (st *Store) Close() error {
 // DB returns the write pool, for components that keep their own state in
 // the server database next to the data (router and merger positions).
 func (st *Store) DB() *sql.DB { return st.write }
-
-// Dialect returns the store's SQL dialect.
-func (st *Store) Dialect() Dialect { return st.d }
 
 // quote quotes an identifier. Identifiers come only from the validated
 // schema (lowercase letters, digits, underscores), so this never escapes.

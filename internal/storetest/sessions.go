@@ -10,25 +10,13 @@ import (
 	"github.com/fieldsync/fieldsync/schema"
 )
 
-// sessionStore is how a server database keeps synchronization sessions.
-type sessionStore interface {
-	SaveSession(ctx context.Context, s fieldsync.Session) error
-	Sessions(ctx context.Context, node string, limit int) ([]fieldsync.Session, error)
-	LastSessions(ctx context.Context) (map[string]fieldsync.Session, error)
-	PruneSessions(ctx context.Context, endedBefore time.Time) (int64, error)
-}
-
 func testSessions(t *testing.T, open Opener) {
 	st, _ := open(t, schema.Default())
-	ss, ok := st.(sessionStore)
-	if !ok {
-		t.Fatalf("%T does not keep synchronization sessions", st)
-	}
 	ctx := context.Background()
 	day := func(d int) time.Time { return time.Date(2026, 1, d, 12, 0, 0, 0, time.UTC) }
 	save := func(id, node string, started, ended time.Time) {
 		t.Helper()
-		if err := ss.SaveSession(ctx, fieldsync.Session{ID: id, Node: node, Started: started, Ended: ended, Result: "ok"}); err != nil {
+		if err := st.SaveSession(ctx, fieldsync.Session{ID: id, Node: node, Started: started, Ended: ended, Result: "ok"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -38,19 +26,19 @@ func testSessions(t *testing.T, open Opener) {
 	save("b1", "bob", day(1), day(1))       // bob's latest, however old
 	save("c1", "cem", day(3), day(3))
 	save("c2", "cem", day(4), day(4))
-	last, err := ss.LastSessions(ctx)
+	last, err := st.LastSessions(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(last) != 3 || last["ann"].ID != "a3" || last["bob"].ID != "b1" || last["cem"].ID != "c2" {
 		t.Fatalf("latest sessions: %+v", last)
 	}
-	n, err := ss.PruneSessions(ctx, day(5))
+	n, err := st.PruneSessions(ctx, day(5))
 	if err != nil || n != 3 {
 		t.Fatalf("pruned %d sessions (%v), want 3 (a1, a2, c1)", n, err)
 	}
 	for node, want := range map[string][]string{"ann": {"a3"}, "bob": {"b1"}, "cem": {"c2"}} {
-		got, err := ss.Sessions(ctx, node, 10)
+		got, err := st.Sessions(ctx, node, 10)
 		if err != nil {
 			t.Fatal(err)
 		}

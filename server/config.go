@@ -1,0 +1,108 @@
+package server
+
+import (
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/schema"
+)
+
+// Component names, for Config.Only.
+const (
+	API       = "api"
+	Processor = "processor"
+	Router    = "router"
+	Sync      = "sync"
+	Merger    = "merger"
+	Extract   = "extract"
+)
+
+// Components lists every component a server can run.
+var Components = []string{API, Sync, Processor, Router, Merger, Extract}
+
+// Config configures a server.
+type Config struct {
+	// DataDir holds the database, the admin token and the docking folder
+	// (default ./fieldsync-data).
+	DataDir string
+	// DB is the server database: empty for the embedded SQLite file in
+	// DataDir, or a postgres://... URL.
+	DB string
+	// Listen is the API's address (default 127.0.0.1:7070).
+	Listen string
+	// Schema is the synchronized schema (default: the built-in CRM schema).
+	Schema *fieldsync.Schema
+	// MaxBodyBytes limits API request bodies (default 1 MiB).
+	MaxBodyBytes int64
+	// Only runs just these components (default: all).
+	Only []string
+	// RouterPartitions splits nodes between that many routers. RouterPartition
+	// picks the one this process runs; -1 runs them all.
+	RouterPartitions, RouterPartition int
+	// MaxSessions limits concurrent synchronization sessions (default 256).
+	MaxSessions int
+	// MaxUploadBytes limits one uploaded file (default 64 MiB).
+	MaxUploadBytes int64
+	// MaxFileBytes limits one attachment file (default 1 GiB).
+	MaxFileBytes int64
+	// NodeFileLimit: published files larger than this are offered to nodes
+	// as requested ones (0: no limit).
+	NodeFileLimit int64
+	// FileGrace is how old a file no row names must be before it is
+	// removed (default 24 h); GCEvery how often that is checked (default 1 h).
+	FileGrace, GCEvery time.Duration
+	// KeepSessions is how long the records of finished synchronization
+	// sessions are kept (default 30 days; a node's latest is always kept).
+	// They are pruned every GCEvery.
+	KeepSessions time.Duration
+	// TLSCert and TLSKey, both set, are the PEM files of the certificate
+	// (with its chain) and private key the API and Synchronization
+	// Manager serve HTTPS with; unset, they serve plain HTTP.
+	TLSCert, TLSKey string
+	// AdminToken, when set, is the administrator's API token: Open
+	// registers it and revokes every other, and neither reads nor writes
+	// DATA/admin.token. Several processes of one installation set the same.
+	AdminToken string
+	// NoTokenFile keeps the administrator's token out of the data folder:
+	// without AdminToken, Open makes a new token (Server.Token returns it)
+	// that replaces the earlier ones, and writes no DATA/admin.token. For
+	// programs that embed the server and administer it in-process
+	// (Server.Admin) or hand the token on themselves.
+	NoTokenFile bool
+	Logger      *slog.Logger
+}
+
+// withDefaults fills in the defaults and checks what must be right.
+func (cfg Config) withDefaults() (Config, error) {
+	if cfg.DataDir == "" {
+		cfg.DataDir = "fieldsync-data"
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = "127.0.0.1:7070"
+	}
+	if cfg.Schema == nil {
+		cfg.Schema = schema.Default()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if len(cfg.Only) == 0 {
+		cfg.Only = Components
+	}
+	for _, c := range cfg.Only {
+		if !slices.Contains(Components, c) {
+			return cfg, fmt.Errorf("unknown component %q (choose from %s)", c, strings.Join(Components, ", "))
+		}
+	}
+	if cfg.RouterPartitions <= 0 {
+		cfg.RouterPartitions = 1
+	}
+	if cfg.RouterPartition >= cfg.RouterPartitions {
+		return cfg, fmt.Errorf("router partition %d does not exist: there are %d (0 to %d)", cfg.RouterPartition, cfg.RouterPartitions, cfg.RouterPartitions-1)
+	}
+	return cfg, nil
+}

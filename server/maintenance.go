@@ -1,0 +1,68 @@
+package server
+
+import (
+	"context"
+	"time"
+
+	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/filestore"
+)
+
+// every runs a maintenance task every GCEvery (default 1 h) until ctx
+// ends; a failure is logged and the task tried again next time.
+func (s *Server) every(ctx context.Context, task func() error) error {
+	every := s.cfg.GCEvery
+	if every <= 0 {
+		every = time.Hour
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(every):
+		}
+		if err := task(); err != nil && ctx.Err() == nil {
+			s.log.Error("maintenance failed", "err", err)
+		}
+	}
+}
+
+func (s *Server) fileGrace() time.Duration {
+	if s.cfg.FileGrace <= 0 {
+		return 24 * time.Hour
+	}
+	return s.cfg.FileGrace
+}
+
+// PruneSessions deletes the records of sessions that ended longer ago than
+// KeepSessions, keeping each node's latest, and returns how many it deleted.
+func (s *Server) PruneSessions(ctx context.Context) (int64, error) {
+	keep := s.cfg.KeepSessions
+	if keep <= 0 {
+		keep = 30 * 24 * time.Hour
+	}
+	n, err := s.st.PruneSessions(ctx, time.Now().Add(-keep))
+	if n > 0 {
+		s.log.Info("pruned old session records", "sessions", n)
+	}
+	return n, err
+}
+
+// GCFiles removes the attachment files no row names that are older than
+// grace, and returns how many.
+func (s *Server) GCFiles(ctx context.Context, grace time.Duration) (int, error) {
+	var refs map[string]bool
+	err := s.st.Snapshot(ctx, func(snap fieldsync.Snapshot) error {
+		var err error
+		refs, err = filestore.Referenced(ctx, snap, s.st.Schema())
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	n, err := s.files.GC(refs, grace)
+	if n > 0 {
+		s.log.Info("removed unreferenced files", "files", n)
+	}
+	return n, err
+}

@@ -1,0 +1,193 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/fieldsync/fieldsync/api"
+	"github.com/fieldsync/fieldsync/extract"
+	"github.com/fieldsync/fieldsync/merger"
+	"github.com/fieldsync/fieldsync/router"
+	"github.com/fieldsync/fieldsync/status"
+	"github.com/fieldsync/fieldsync/syncmgr"
+	"github.com/fieldsync/fieldsync/txnproc"
+)
+
+// Handler returns the HTTP handler of the components this server runs:
+// the API, and the Synchronization Manager under /sync/.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	if s.Runs(Sync) {
+		mux.Handle("/sync/", syncmgr.New(s.st, s.docking, syncmgr.Options{MaxSessions: s.cfg.MaxSessions,
+			MaxUploadBytes: s.cfg.MaxUploadBytes, Logger: s.log, Files: s.files, NodeFileLimit: s.cfg.NodeFileLimit,
+			Uploaded: func(string) { signal(s.merge) }}).Handler())
+	}
+	if s.Runs(API) {
+		mux.Handle("/", s.apiHandler())
+	}
+	return mux
+}
+
+// signal wakes whoever waits on c, unless a wake is pending already.
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// takeExtract takes a node's extract in this process.
+func (s *Server) takeExtract(ctx context.Context, node string) (extract.Result, error) {
+	return extract.Extract(ctx, s.st, s.docking, node, s.log)
+}
+
+// extractFunc takes extracts in this process when it runs the Database
+// Extract; otherwise (nil) the API asks for them.
+func (s *Server) extractFunc() func(ctx context.Context, node string) (any, error) {
+	if !s.Runs(Extract) {
+		return nil
+	}
+	return func(ctx context.Context, node string) (any, error) { return s.takeExtract(ctx, node) }
+}
+
+func (s *Server) apiHandler() http.Handler {
+	return api.New(s.st, api.Options{
+		MaxBodyBytes:   s.cfg.MaxBodyBytes,
+		Logger:         s.log,
+		Extract:        s.extractFunc(),
+		RequestExtract: s.st.RequestExtract,
+		Files:          s.files,
+		Status:         s.status,
+	})
+}
+
+// status collects the administrator's view.
+func (s *Server) status(ctx context.Context) (status.Status, error) {
+	return status.Collect(ctx, s.st, s.docking)
+}
+
+// ShutdownTimeout is how long Serve waits for requests in flight when its
+// context ends, before it closes their connections.
+const ShutdownTimeout = 10 * time.Second
+
+// Serve runs the configured components until ctx ends (the API on ln,
+// which may be nil when the API is not among them), then shuts them down
+// gracefully.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	err := s.serve(ctx, ln)
+	if err != nil && errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		return nil // a component noticed the end while in the middle of its work
+	}
+	return err
+}
+
+func (s *Server) serve(ctx context.Context, ln net.Listener) error {
+	g, ctx := errgroup.WithContext(ctx)
+	if s.Runs(Processor) {
+		g.Go(func() error { return s.runProcessor(ctx) })
+	}
+	if s.Runs(Router) {
+		s.runRouters(ctx, g)
+	}
+	if s.Runs(Extract) {
+		g.Go(func() error { return extract.Run(ctx, s.st, s.docking, s.log, nil) })
+	}
+	if s.Runs(API) {
+		g.Go(func() error {
+			return s.every(ctx, func() error { _, err := s.GCFiles(ctx, s.fileGrace()); return err })
+		})
+	}
+	if s.Runs(Sync) {
+		g.Go(func() error { return s.every(ctx, func() error { _, err := s.PruneSessions(ctx); return err }) })
+	}
+	if s.Runs(Merger) {
+		m := merger.New(s.st, s.docking, s.log)
+		g.Go(func() error { return m.Run(ctx, s.merge) })
+	}
+	if (s.Runs(API) || s.Runs(Sync)) && ln != nil {
+		s.runHTTP(ctx, g, ln)
+	}
+	return g.Wait()
+}
+
+// runProcessor runs the Transaction Processor once this process holds
+// the lock: exactly one runs against a database.
+func (s *Server) runProcessor(ctx context.Context) error {
+	p := txnproc.New(s.st, txnproc.Config{Docking: s.docking, Logger: s.log, Written: func(string) { signal(s.routed) }})
+	s.log.Info("waiting for the Transaction Processor lock", "component", "Transaction Processor")
+	release, err := s.st.LockProcessor(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	defer release()
+	s.log.Info("holding the Transaction Processor lock", "component", "Transaction Processor")
+	return p.Run(ctx, s.st.Changed)
+}
+
+// runRouters starts this process's router partitions, and fans the
+// processor's signal of a new file out to each.
+func (s *Server) runRouters(ctx context.Context, g *errgroup.Group) {
+	parts := []int{s.cfg.RouterPartition}
+	if s.cfg.RouterPartition < 0 {
+		parts = nil
+		for p := 0; p < s.cfg.RouterPartitions; p++ {
+			parts = append(parts, p)
+		}
+	}
+	wakes := make([]chan struct{}, len(parts))
+	for i, p := range parts {
+		wakes[i] = make(chan struct{}, 1)
+		r := router.New(s.st, router.Config{Docking: s.docking, Partition: p, Partitions: s.cfg.RouterPartitions, Logger: s.log})
+		wake := wakes[i]
+		g.Go(func() error { return r.Run(ctx, wake) })
+	}
+	g.Go(func() error {
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-s.routed:
+				for _, w := range wakes {
+					signal(w)
+				}
+			}
+		}
+	})
+}
+
+// runHTTP serves the API and the Synchronization Manager on ln until ctx
+// ends, then shuts the HTTP server down, waiting ShutdownTimeout at most
+// for the requests in flight.
+func (s *Server) runHTTP(ctx context.Context, g *errgroup.Group, ln net.Listener) {
+	hs := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 5 * time.Minute,
+		IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn), TLSConfig: s.tls}
+	if s.tls != nil {
+		ln = tls.NewListener(ln, s.tls)
+	}
+	g.Go(func() error {
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+		defer cancel()
+		if err := hs.Shutdown(sctx); err != nil {
+			s.log.Warn("requests still running at shutdown were cut off", "err", err)
+			return hs.Close()
+		}
+		return nil
+	})
+}
