@@ -201,13 +201,28 @@ func (s *Store) Resume(key string, ref fieldsync.FileRef, offset int64, r io.Rea
 	if ref.Size > s.maxSize {
 		return false, fieldsync.Errorf(fieldsync.ErrTooLarge, "file larger than the limit of %d bytes", s.maxSize)
 	}
-	if have := s.Have(key, ref); have == ref.Size {
-		return true, nil
-	} else if offset != have {
-		return false, fieldsync.Errorf(fieldsync.ErrInvalid, "upload of %s resumes at byte %d, not %d", ref, have, offset)
-	}
+	// One piece at a time: a piece still arriving from a broken connection
+	// and the piece that resumes it must not both append.
 	path := s.partialPath(key, ref)
-	if _, err := durable.Append(path, io.LimitReader(r, ref.Size-offset), nil); err != nil {
+	release, err := durable.Lock(context.Background(), path+".lock")
+	if err != nil {
+		return false, fmt.Errorf("file store: receive %s: %w", ref, err)
+	}
+	defer release()
+	have := s.Have(key, ref)
+	switch {
+	case have == ref.Size:
+		return true, nil
+	case offset > have:
+		return false, fieldsync.Errorf(fieldsync.ErrInvalid, "upload of %s resumes at byte %d, not %d", ref, have, offset)
+	case offset < have:
+		// The store got more of the file than the uploader knew (the broken
+		// piece went on arriving): the same bytes again are skipped.
+		if _, err := io.CopyN(io.Discard, r, have-offset); err != nil {
+			return false, fmt.Errorf("file store: receive %s: %w", ref, err)
+		}
+	}
+	if _, err := durable.Append(path, io.LimitReader(r, ref.Size-have), nil); err != nil {
 		return false, fmt.Errorf("file store: receive %s: %w", ref, err)
 	}
 	if info, err := os.Stat(path); err != nil || info.Size() < ref.Size {

@@ -2,7 +2,10 @@ package filestore_test
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -63,11 +66,13 @@ func TestResumeInPieces(t *testing.T) {
 	if have := s.Have("bob", want); have != 0 {
 		t.Fatalf("another uploader has %d", have)
 	}
-	if _, err := s.Resume("ann", want, 3000, bytes.NewReader(content[3000:])); !errors.Is(err, fieldsync.ErrInvalid) {
-		t.Fatalf("resuming at the wrong offset: %v", err)
+	if _, err := s.Resume("ann", want, 5000, bytes.NewReader(content[5000:])); !errors.Is(err, fieldsync.ErrInvalid) {
+		t.Fatalf("resuming past what the store holds: %v", err)
 	}
-	if done, err := s.Resume("ann", want, 4000, bytes.NewReader(content[4000:])); err != nil || !done {
-		t.Fatalf("last piece: %v %v", done, err)
+	// A piece from before what the store holds (the uploader did not know
+	// how much arrived): the bytes the store has are skipped.
+	if done, err := s.Resume("ann", want, 3000, bytes.NewReader(content[3000:])); err != nil || !done {
+		t.Fatalf("last piece, overlapping: %v %v", done, err)
 	}
 	if err := filestore.Verify(s.Path(want.SHA256), want); err != nil {
 		t.Fatal(err)
@@ -81,6 +86,48 @@ func TestResumeInPieces(t *testing.T) {
 	}
 	if have := s.Have("ann", other); have != 0 {
 		t.Fatalf("a damaged upload's pieces kept: %d bytes", have)
+	}
+}
+
+// TestResumeOnePieceAtATime: a piece still arriving and the piece that
+// resumes it (started when the uploader saw its connection break) do not
+// append at the same time; the file comes out whole.
+func TestResumeOnePieceAtATime(t *testing.T) {
+	s, err := filestore.Open(t.TempDir(), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	content := bytes.Repeat([]byte("abcdefghij"), 20_000)
+	sum := sha256.Sum256(content)
+	ref := fieldsync.FileRef{SHA256: hex.EncodeToString(sum[:]), Size: int64(len(content))}
+	slow, feed := io.Pipe()
+	first := make(chan error, 1)
+	go func() {
+		_, err := s.Resume("ann", ref, 0, slow)
+		first <- err
+	}()
+	feed.Write(content[:50_000])
+	// The uploader resumes from what it thinks arrived while the first
+	// piece is still being received.
+	second := make(chan error, 1)
+	go func() {
+		done, err := s.Resume("ann", ref, 50_000, bytes.NewReader(content[50_000:]))
+		if err == nil && !done {
+			err = errors.New("not stored")
+		}
+		second <- err
+	}()
+	time.Sleep(50 * time.Millisecond) // the second waits for the first
+	feed.Write(content[50_000:80_000])
+	feed.CloseWithError(errors.New("connection reset"))
+	if err := <-first; err == nil {
+		t.Fatal("the broken piece succeeded")
+	}
+	if err := <-second; err != nil {
+		t.Fatalf("the resuming piece: %v", err)
+	}
+	if err := filestore.Verify(s.Path(ref.SHA256), ref); err != nil {
+		t.Fatal(err)
 	}
 }
 
