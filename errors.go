@@ -21,6 +21,8 @@ var (
 	ErrDamagedFile     = errors.New("damaged file")          // a .dx file failed its checks
 	ErrSchemaMismatch  = errors.New("schema does not match") // database made with an incompatible schema
 	ErrMerged          = errors.New("already merged")        // an upload another merger merged or refused first
+	ErrBusy            = errors.New("busy, retry later")     // the server is at its limit of sessions; retry after a while
+	ErrNoSession       = errors.New("no open session")       // a sync request outside a session the node started
 )
 
 // Error is an error of a known kind with a message fit for a user: one line

@@ -404,8 +404,7 @@ func testErrorKinds(t *testing.T, b testutil.Backend) {
 		{"deactivated node", func() error { _, err := c.Reextract(ctx, "ann-laptop"); return err },
 			"node_deactivated", []error{fieldsync.ErrNodeDeactivated, fieldsync.ErrForbidden}},
 		{"wrong token", func() error {
-			bad := *c
-			bad.Token = "nope"
+			bad := &api.Client{BaseURL: c.BaseURL, Token: "nope"}
 			_, err := bad.ListNodes(ctx)
 			return err
 		}, "unauthorized", []error{fieldsync.ErrUnauthorized}},

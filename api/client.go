@@ -4,22 +4,37 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 
 	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/internal/httperr"
 	"github.com/fieldsync/fieldsync/status"
 )
 
 // Client calls the API of a fieldsync server. The zero HTTP field uses
-// http.DefaultClient. A Client is safe for concurrent use.
+// http.DefaultClient. A Client is safe for concurrent use; do not copy one
+// after first use.
+//
+// Rows come back with the same Go types a remote client's local database
+// gives for the same columns (client.Client.Get): text, timestamp and file
+// columns as string, integer columns as int64, real columns as float64,
+// boolean as bool, null as nil. The Client learns the column types from
+// GET /api/v1/schema once (again when a row names a table or column it
+// does not know); a number in a column the server's schema does not name
+// stays a json.Number. Error answers are *Error.
 type Client struct {
 	BaseURL string // e.g. http://127.0.0.1:7070
 	Token   string // the bearer token
 	HTTP    *http.Client
+
+	mu    sync.Mutex
+	types map[string]map[string]fieldsync.ColumnType // nil: not fetched yet
 }
 
 // HTTPClient returns an HTTP client for Client.HTTP that also trusts the
@@ -33,49 +48,6 @@ func HTTPClient(caPEM string) (*http.Client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = tc
 	return &http.Client{Transport: tr}, nil
-}
-
-// Error is an error answer of the API: its HTTP status, the code of its
-// kind and its one-line message. It unwraps to the fieldsync sentinel of
-// that kind, so errors.Is(err, fieldsync.ErrNotFound) works on the client
-// side as on the server.
-type Error struct {
-	Status int
-	Code   string // "not_found", "invalid", ...; see docs/api.md
-	Msg    string
-}
-
-func (e *Error) Error() string { return e.Msg }
-
-// Unwrap returns the fieldsync sentinel of the error's code, and the more
-// general kind it refines: an unknown node's error is both
-// fieldsync.ErrNodeUnknown and fieldsync.ErrNotFound, a deactivated node's
-// both fieldsync.ErrNodeDeactivated and fieldsync.ErrForbidden. Answers
-// without a known code unwrap to the kind of their status.
-func (e *Error) Unwrap() []error {
-	for _, k := range kinds {
-		if k.code == e.Code {
-			if k.refines != nil {
-				return []error{k.err, k.refines}
-			}
-			return []error{k.err}
-		}
-	}
-	switch e.Status {
-	case http.StatusBadRequest:
-		return []error{fieldsync.ErrInvalid}
-	case http.StatusNotFound:
-		return []error{fieldsync.ErrNotFound}
-	case http.StatusConflict:
-		return []error{fieldsync.ErrExists}
-	case http.StatusUnauthorized:
-		return []error{fieldsync.ErrUnauthorized}
-	case http.StatusForbidden:
-		return []error{fieldsync.ErrForbidden}
-	case http.StatusRequestEntityTooLarge:
-		return []error{fieldsync.ErrTooLarge}
-	}
-	return nil
 }
 
 func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
@@ -108,12 +80,9 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	if err != nil {
 		return fmt.Errorf("read answer of %s: %w", c.BaseURL, err)
 	}
-	if resp.StatusCode >= 300 {
-		var e errorBody
-		if json.Unmarshal(data, &e) != nil || e.Error == "" {
-			e.Error = fmt.Sprintf("%s %s: server answered %s", method, path, resp.Status)
-		}
-		return &Error{Status: resp.StatusCode, Code: e.Code, Msg: oneLine(e.Error)}
+	if httperr.Failed(resp) {
+		resp.Body = io.NopCloser(bytes.NewReader(data))
+		return httperr.Read(resp)
 	}
 	if out == nil {
 		return nil
@@ -137,13 +106,19 @@ func recordPath(table string, id ...string) string {
 // Create inserts a row and returns it as stored (with its id).
 func (c *Client) Create(ctx context.Context, table string, vals map[string]any) (map[string]any, error) {
 	var row map[string]any
-	return row, c.do(ctx, http.MethodPost, recordPath(table), vals, &row)
+	if err := c.do(ctx, http.MethodPost, recordPath(table), vals, &row); err != nil {
+		return nil, err
+	}
+	return row, c.typed(ctx, table, row)
 }
 
 // Get returns one row.
 func (c *Client) Get(ctx context.Context, table, id string) (map[string]any, error) {
 	var row map[string]any
-	return row, c.do(ctx, http.MethodGet, recordPath(table, id), nil, &row)
+	if err := c.do(ctx, http.MethodGet, recordPath(table, id), nil, &row); err != nil {
+		return nil, err
+	}
+	return row, c.typed(ctx, table, row)
 }
 
 // ListPage is one page of List.
@@ -178,13 +153,19 @@ func (c *Client) List(ctx context.Context, table string, where map[string]any, a
 		path += "?" + q.Encode()
 	}
 	var page ListPage
-	return page, c.do(ctx, http.MethodGet, path, nil, &page)
+	if err := c.do(ctx, http.MethodGet, path, nil, &page); err != nil {
+		return page, err
+	}
+	return page, c.typed(ctx, table, page.Rows...)
 }
 
 // Update changes columns of a row and returns it as stored.
 func (c *Client) Update(ctx context.Context, table, id string, vals map[string]any) (map[string]any, error) {
 	var row map[string]any
-	return row, c.do(ctx, http.MethodPatch, recordPath(table, id), vals, &row)
+	if err := c.do(ctx, http.MethodPatch, recordPath(table, id), vals, &row); err != nil {
+		return nil, err
+	}
+	return row, c.typed(ctx, table, row)
 }
 
 // Delete deletes a row (and what its foreign keys cascade to).
@@ -239,12 +220,6 @@ func (c *Client) Status(ctx context.Context) (status.Status, error) {
 	return s, c.do(ctx, http.MethodGet, "/api/v1/admin/status", nil, &s)
 }
 
-// oneLine keeps the first line of a message: error messages are one line.
-func oneLine(s string) string {
-	first, _, _ := strings.Cut(s, "\n")
-	return strings.TrimSpace(first)
-}
-
 // Conflicts returns the recorded conflicts, of one node or ("") of all.
 func (c *Client) Conflicts(ctx context.Context, node string) ([]fieldsync.Conflict, error) {
 	var out struct {
@@ -279,7 +254,10 @@ func (c *Client) Attach(ctx context.Context, table, id string, body io.Reader, n
 	var row map[string]any
 	dec := json.NewDecoder(resp.Body)
 	dec.UseNumber()
-	return row, dec.Decode(&row)
+	if err := dec.Decode(&row); err != nil {
+		return nil, fmt.Errorf("unexpected answer from %s: %w", c.BaseURL, err)
+	}
+	return row, c.typed(ctx, table, row)
 }
 
 // Fetch writes a row's attachment file to w, from byte offset on (to
@@ -319,17 +297,71 @@ func (c *Client) raw(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot reach the fieldsync server at %s: %w", c.BaseURL, err)
 	}
-	if resp.StatusCode >= 300 && resp.StatusCode != http.StatusPartialContent {
-		defer resp.Body.Close()
-		var e struct {
-			Error string `json:"error"`
-			Code  string `json:"code"`
-		}
-		data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		if json.Unmarshal(data, &e) != nil || e.Error == "" {
-			e.Error = "server answered " + resp.Status
-		}
-		return nil, &Error{Status: resp.StatusCode, Msg: e.Error, Code: e.Code}
+	if httperr.Failed(resp) {
+		return nil, httperr.Read(resp)
 	}
 	return resp, nil
+}
+
+// ColumnTypes returns the type of every column of every table of the
+// server's schema (GET /api/v1/schema).
+func (c *Client) ColumnTypes(ctx context.Context) (map[string]map[string]fieldsync.ColumnType, error) {
+	var out ColumnTypes
+	return out.Tables, c.do(ctx, http.MethodGet, "/api/v1/schema", nil, &out)
+}
+
+// typed gives the numbers of rows of the table the Go type of their
+// column: int64 for integer columns, float64 for real ones.
+func (c *Client) typed(ctx context.Context, table string, rows ...map[string]any) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	refetched := false
+	for _, row := range rows {
+		for k, v := range row {
+			n, ok := v.(json.Number)
+			if !ok {
+				continue
+			}
+			t, known := c.types[table][k]
+			if !known && !refetched {
+				if err := c.fetchTypes(ctx); err != nil {
+					return err
+				}
+				refetched = true
+				t = c.types[table][k]
+			}
+			row[k] = numberOf(n, t)
+		}
+	}
+	return nil
+}
+
+// fetchTypes (with c.mu held) learns the server's column types. A server
+// without the endpoint leaves numbers as json.Number.
+func (c *Client) fetchTypes(ctx context.Context) error {
+	types, err := c.ColumnTypes(ctx)
+	if errors.Is(err, fieldsync.ErrNotFound) {
+		types, err = map[string]map[string]fieldsync.ColumnType{}, nil
+	}
+	if err != nil {
+		return fmt.Errorf("read the server's column types: %w", err)
+	}
+	c.types = types
+	return nil
+}
+
+// numberOf is n as a value of a column of type t: int64 for integer,
+// float64 for real; n itself for other types, and when it does not parse.
+func numberOf(n json.Number, t fieldsync.ColumnType) any {
+	switch t {
+	case fieldsync.TypeInteger:
+		if i, err := n.Int64(); err == nil {
+			return i
+		}
+	case fieldsync.TypeReal:
+		if f, err := n.Float64(); err == nil {
+			return f
+		}
+	}
+	return n
 }

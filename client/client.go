@@ -40,6 +40,7 @@ import (
 	"github.com/fieldsync/fieldsync/internal/sqlstore"
 	"github.com/fieldsync/fieldsync/schema"
 	"github.com/fieldsync/fieldsync/sqlite"
+	"github.com/fieldsync/fieldsync/syncproto"
 	"github.com/fieldsync/fieldsync/visibility"
 )
 
@@ -105,18 +106,17 @@ func Init(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	c := &Client{cfg: cfg, log: cfg.Logger.With("component", "Remote client", "node", cfg.Node)}
 	rc := c.remote()
-	sess, err := rc.start(ctx)
+	sess, err := c.startSession(ctx, rc)
 	if err != nil {
 		return nil, err
 	}
 	part := c.path("extract.db.part")
-	rc.meter = newMeter(cfg.Progress, "extract", 1, 0) // its size comes with it
-	if _, err := rc.download(ctx, sess.Session, "/sync/v1/extract", part); err != nil {
+	m := newMeter(cfg.Progress, "extract", 1, 0) // its size comes with it
+	if _, err := rc.Download(ctx, sess.Session, syncproto.ExtractPath, part, nil, m); err != nil {
 		return nil, fmt.Errorf("download extract: %w", err)
 	}
-	rc.meter.done()
-	rc.meter = nil
-	rc.end(ctx, sess.Session, "extract")
+	m.done()
+	rc.End(ctx, sess.Session, "extract")
 	// Read the schema and sequence number the extract carries.
 	meta, err := readExtractMeta(part)
 	if err != nil {

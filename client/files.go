@@ -8,17 +8,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 
 	"github.com/fieldsync/fieldsync"
 	"github.com/fieldsync/fieldsync/docking"
 	"github.com/fieldsync/fieldsync/dx"
 	"github.com/fieldsync/fieldsync/filestore"
+	"github.com/fieldsync/fieldsync/syncproto"
 )
 
 const (
@@ -185,7 +183,7 @@ func (c *Client) wantedFiles(ctx context.Context) (map[string]fieldsync.FileRef,
 // fetchFiles downloads the wanted files the node lacks, resuming partial
 // downloads and verifying each against its hash before keeping it. It
 // returns how many it fetched and their bytes.
-func (c *Client) fetchFiles(ctx context.Context, rc *remote, session string, progress func(Progress)) (int, int64, error) {
+func (c *Client) fetchFiles(ctx context.Context, rc *syncproto.Client, session string, progress func(Progress)) (int, int64, error) {
 	want, err := c.wantedFiles(ctx)
 	if err != nil {
 		return 0, 0, err
@@ -195,6 +193,7 @@ func (c *Client) fetchFiles(ctx context.Context, rc *remote, session string, pro
 	}
 	var missing []fieldsync.FileRef
 	var missingBytes int64
+	var m *meter
 	for _, ref := range want {
 		if _, err := os.Stat(c.FilePath(ref)); err != nil {
 			missing = append(missing, ref)
@@ -202,19 +201,17 @@ func (c *Client) fetchFiles(ctx context.Context, rc *remote, session string, pro
 		}
 	}
 	if len(missing) > 0 {
-		rc.meter = newMeter(progress, "files", len(missing), missingBytes)
-		defer func() { rc.meter = nil }()
+		m = newMeter(progress, "files", len(missing), missingBytes)
 	}
 	n, total := 0, int64(0)
 	for _, ref := range missing {
 		final := c.FilePath(ref)
 		part := c.path("files", ".part-"+ref.SHA256)
 		h := sha256.New()
-		got, err := rc.downloadHashed(ctx, session, "/sync/v1/files/"+url.PathEscape(ref.String()), part, h)
+		got, err := rc.Download(ctx, session, syncproto.FilePath(ref), part, h, m)
 		if err != nil {
-			var se *Error
-			if errors.As(err, &se) && se.Status == http.StatusNotFound {
-				rc.meter.done()
+			if errors.Is(err, fieldsync.ErrNotFound) {
+				m.done()
 				continue // not ours (any more)
 			}
 			return n, total, fmt.Errorf("fetch file %s: %w", ref, err)
@@ -231,7 +228,7 @@ func (c *Client) fetchFiles(ctx context.Context, rc *remote, session string, pro
 		if err := os.Rename(part, final); err != nil {
 			return n, total, err
 		}
-		rc.meter.done()
+		m.done()
 		n++
 		total += got
 	}
@@ -381,7 +378,7 @@ func (c *Client) Attach(ctx context.Context, table, id, path, mode string) (fiel
 // uploadFiles sends the files that the node's pending changes refer to
 // (attached offline), before the changes themselves, so the server has
 // every file its rows name.
-func (c *Client) uploadFiles(ctx context.Context, rc *remote, session string, txns []fieldsync.Txn, progress func(Progress)) (int, int64, error) {
+func (c *Client) uploadFiles(ctx context.Context, rc *syncproto.Client, session string, txns []fieldsync.Txn, progress func(Progress)) (int, int64, error) {
 	n, total := 0, int64(0)
 	sent := map[string]bool{}
 	for _, t := range txns {
@@ -418,28 +415,22 @@ func (c *Client) uploadFiles(ctx context.Context, rc *remote, session string, tx
 
 // uploadFile sends what the server lacks of a file: it asks how much it
 // holds and sends the rest from there.
-func (c *Client) uploadFile(ctx context.Context, rc *remote, session string, ref fieldsync.FileRef, f *os.File, progress func(Progress)) (int64, error) {
-	var have struct {
-		Have int64 `json:"have"`
-	}
-	path := "/sync/v1/files/" + url.PathEscape(ref.String())
-	if err := rc.json(ctx, http.MethodGet, path+"/upload", session, nil, &have); err != nil {
-		return 0, err
-	}
-	if have.Have >= ref.Size {
-		return 0, nil
-	}
-	if _, err := f.Seek(have.Have, io.SeekStart); err != nil {
-		return 0, err
-	}
-	m := newMeter(progress, "upload file", 1, ref.Size)
-	m.moved(have.Have)
-	resp, err := rc.request(ctx, http.MethodPut, path, session, metered(io.LimitReader(f, ref.Size-have.Have), m),
-		map[string]string{"X-Fieldsync-Offset": strconv.FormatInt(have.Have, 10)})
+func (c *Client) uploadFile(ctx context.Context, rc *syncproto.Client, session string, ref fieldsync.FileRef, f *os.File, progress func(Progress)) (int64, error) {
+	have, err := rc.FileHave(ctx, session, ref)
 	if err != nil {
 		return 0, err
 	}
-	resp.Body.Close()
+	if have >= ref.Size {
+		return 0, nil
+	}
+	if _, err := f.Seek(have, io.SeekStart); err != nil {
+		return 0, err
+	}
+	m := newMeter(progress, "upload file", 1, ref.Size)
+	m.moved(have)
+	if _, err := rc.UploadFile(ctx, session, ref, have, metered(io.LimitReader(f, ref.Size-have), m)); err != nil {
+		return 0, err
+	}
 	m.done()
-	return ref.Size - have.Have, nil
+	return ref.Size - have, nil
 }

@@ -1,15 +1,10 @@
 package client
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash"
-	"io"
-	"net/http"
-	"net/url"
 	"os"
 	"strconv"
 	"time"
@@ -19,105 +14,45 @@ import (
 	"github.com/fieldsync/fieldsync/dx"
 	"github.com/fieldsync/fieldsync/extract"
 	"github.com/fieldsync/fieldsync/internal/durable"
+	"github.com/fieldsync/fieldsync/internal/httperr"
 	"github.com/fieldsync/fieldsync/internal/sqlstore"
 	"github.com/fieldsync/fieldsync/sqlite"
-	"github.com/fieldsync/fieldsync/syncmgr"
+	"github.com/fieldsync/fieldsync/syncproto"
 )
 
-// remote talks to the server's Synchronization Manager.
-type remote struct {
-	c *Client
-	// meter, when not nil, counts the bytes downloads bring.
-	meter *meter
+// remote returns the client of the server's Synchronization Manager.
+func (c *Client) remote() *syncproto.Client {
+	return syncproto.NewClient(c.cfg.Server, c.cfg.Node, c.cfg.Secret, c.cfg.HTTP)
 }
 
-func (c *Client) remote() *remote { return &remote{c: c} }
-
-// Error is an error answer of the Synchronization Manager.
-type Error struct {
-	Status int
-	Msg    string
-}
-
-func (e *Error) Error() string { return e.Msg }
-
-// Unwrap maps the answer to a fieldsync error kind.
-func (e *Error) Unwrap() error {
-	switch e.Status {
-	case http.StatusUnauthorized:
-		return fieldsync.ErrUnauthorized
-	case http.StatusForbidden:
-		return fieldsync.ErrNodeDeactivated
-	case http.StatusNotFound:
-		return fieldsync.ErrNotFound
-	case http.StatusBadRequest:
-		return fieldsync.ErrInvalid
-	case http.StatusRequestEntityTooLarge:
-		return fieldsync.ErrTooLarge
-	case http.StatusServiceUnavailable:
-		return ErrBusy
-	}
-	return nil
-}
+// Error is an error answer of the server: its status, code and message.
+// It unwraps to the fieldsync error of its kind (errors.Is).
+type Error = httperr.Error
 
 // ErrBusy is the server's "busy, retry later".
-var ErrBusy = errors.New("server busy")
+var ErrBusy = fieldsync.ErrBusy
 
-func (r *remote) request(ctx context.Context, method, path, session string, body io.Reader, hdr map[string]string) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, method, r.c.cfg.Server+path, body)
+// startSession starts a session, telling the server which merged uploads
+// the client still wants to hear about.
+func (c *Client) startSession(ctx context.Context, rc *syncproto.Client) (syncproto.State, error) {
+	since, err := c.uploadsSince()
 	if err != nil {
-		return nil, err
+		return syncproto.State{}, err
 	}
-	req.SetBasicAuth(r.c.cfg.Node, r.c.cfg.Secret)
-	if session != "" {
-		req.Header.Set("X-Fieldsync-Session", session)
-	}
-	for k, v := range hdr {
-		req.Header.Set(k, v)
-	}
-	resp, err := r.c.cfg.HTTP.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("cannot reach the fieldsync server at %s: %w", r.c.cfg.Server, err)
-	}
-	if resp.StatusCode >= 300 {
-		defer resp.Body.Close()
-		var e struct {
-			Error string `json:"error"`
-		}
-		data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		if json.Unmarshal(data, &e) != nil || e.Error == "" {
-			e.Error = "server answered " + resp.Status
-		}
-		return nil, &Error{Status: resp.StatusCode, Msg: e.Error}
-	}
-	return resp, nil
+	return rc.Start(ctx, since)
 }
 
-func (r *remote) json(ctx context.Context, method, path, session string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, _ := json.Marshal(in)
-		body = bytes.NewReader(b)
+// Begin and Moved make a meter count a download (syncproto.Meter): when
+// the step's total is unknown, the download's own comes with its answer.
+func (m *meter) Begin(have, rest int64) {
+	if m != nil && m.p.TotalBytes == 0 && rest > 0 {
+		m.p.TotalBytes = have + rest
 	}
-	resp, err := r.request(ctx, method, path, session, body, nil)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if out == nil {
-		return nil
-	}
-	return json.NewDecoder(resp.Body).Decode(out)
+	m.moved(have)
 }
 
-func (r *remote) start(ctx context.Context) (syncmgr.State, error) {
-	var st syncmgr.State
-	since, err := r.c.uploadsSince()
-	if err != nil {
-		return st, err
-	}
-	return st, r.json(ctx, http.MethodPost, "/sync/v1/sessions?since="+strconv.FormatInt(since, 10), "", nil, &st)
-}
+// Moved counts bytes that arrived.
+func (m *meter) Moved(n int64) { m.moved(n) }
 
 // uploadsSince is the number below the oldest upload file the client still
 // holds: the server tells where the ones above were merged.
@@ -149,68 +84,6 @@ func (c *Client) uploadsSince() (int64, error) {
 		return max(next-1, 0), err
 	}
 	return low - 1, nil
-}
-
-func (r *remote) end(ctx context.Context, session, result string) {
-	r.json(ctx, http.MethodPost, "/sync/v1/sessions/"+session+"/end", "", map[string]string{"result": result}, nil)
-}
-
-// download fetches path into file, resuming from what file already holds
-// (a broken transfer goes on from where it stopped).
-func (r *remote) download(ctx context.Context, session, path, file string) (int64, error) {
-	return r.downloadHashed(ctx, session, path, file, nil)
-}
-
-// downloadHashed is download that also feeds every byte of the file (the
-// part already on disk, then what arrives) to h, when h is not nil: a file
-// is verified as it comes, without reading it again.
-func (r *remote) downloadHashed(ctx context.Context, session, path, file string, h hash.Hash) (int64, error) {
-	have := int64(0)
-	if info, err := os.Stat(file); err == nil {
-		have = info.Size()
-	}
-	hdr := map[string]string{}
-	if have > 0 {
-		hdr["Range"] = "bytes=" + strconv.FormatInt(have, 10) + "-"
-	}
-	resp, err := r.request(ctx, http.MethodGet, path, session, nil, hdr)
-	var se *Error
-	if errors.As(err, &se) && se.Status == http.StatusRequestedRangeNotSatisfiable {
-		if h != nil {
-			if err := hashFile(file, h); err != nil {
-				return 0, err
-			}
-		}
-		return 0, nil // complete already
-	}
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	if have > 0 && resp.StatusCode != http.StatusPartialContent {
-		os.Remove(file) // the server sent it whole
-		have = 0
-	}
-	if h != nil && have > 0 {
-		if err := hashFile(file, h); err != nil {
-			return 0, err
-		}
-	}
-	if r.meter != nil && r.meter.p.TotalBytes == 0 && resp.ContentLength > 0 {
-		r.meter.p.TotalBytes = have + resp.ContentLength
-	}
-	r.meter.moved(have)
-	return durable.Append(file, metered(resp.Body, r.meter), h)
-}
-
-func hashFile(path string, h hash.Hash) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	_, err = io.Copy(h, f)
-	return err
 }
 
 // Summary is what one synchronization did.
@@ -276,13 +149,13 @@ func (c *Client) SyncOnly(ctx context.Context, opts SyncOptions) (Summary, error
 	}
 	defer unlock()
 	rc := c.remote()
-	st, err := rc.start(ctx)
+	st, err := c.startSession(ctx, rc)
 	if err != nil {
 		c.recordSync(ctx, "failed: "+err.Error())
 		return sum, err
 	}
 	result := "ok"
-	defer func() { rc.end(context.WithoutCancel(ctx), st.Session, result) }()
+	defer func() { rc.End(context.WithoutCancel(ctx), st.Session, result) }()
 	if err := c.syncSession(ctx, rc, st, &sum, opts); err != nil {
 		result = "failed: " + err.Error()
 		c.recordSync(ctx, result)
@@ -298,7 +171,7 @@ func (c *Client) recordSync(ctx context.Context, result string) {
 	c.st.SetMeta(context.WithoutCancel(ctx), metaLastResult, result)
 }
 
-func (c *Client) syncSession(ctx context.Context, rc *remote, st syncmgr.State, sum *Summary, opts SyncOptions) error {
+func (c *Client) syncSession(ctx context.Context, rc *syncproto.Client, st syncproto.State, sum *Summary, opts SyncOptions) error {
 	// 1. Uploads: package pending local transactions, drop what the server
 	// merged (or refused), send the rest.
 	n, err := c.packageUploads(ctx)
@@ -359,12 +232,11 @@ func (c *Client) syncSession(ctx context.Context, rc *remote, st syncmgr.State, 
 			return err
 		}
 		info, _ := f.Stat()
-		resp, err := rc.request(ctx, http.MethodPut, "/sync/v1/uploads/"+strconv.FormatInt(u, 10), st.Session, metered(f, upMeter), map[string]string{"Content-Type": "application/octet-stream"})
+		_, err = rc.Upload(ctx, st.Session, u, metered(f, upMeter))
 		f.Close()
 		if err != nil {
 			return fmt.Errorf("upload %d: %w", u, err)
 		}
-		resp.Body.Close()
 		upMeter.done()
 		sum.UpFiles++
 		sum.UpBytes += info.Size()
@@ -399,8 +271,9 @@ func (c *Client) syncSession(ctx context.Context, rc *remote, st syncmgr.State, 
 		return err
 	}
 	var upto int64
-	var todo []syncmgr.OutboxFile
+	var todo []syncproto.OutboxFile
 	var todoBytes int64
+	var downMeter *meter
 	for _, f := range st.Outbox {
 		if _, err := os.Stat(c.path("inbox", docking.FileName(f.Number))); err == nil || f.Number <= applied {
 			upto = f.Number // here already (an earlier sync stopped before acknowledging)
@@ -410,12 +283,12 @@ func (c *Client) syncSession(ctx context.Context, rc *remote, st syncmgr.State, 
 		todoBytes += f.Size
 	}
 	if len(todo) > 0 {
-		rc.meter = newMeter(opts.Progress, "download", len(todo), todoBytes)
+		downMeter = newMeter(opts.Progress, "download", len(todo), todoBytes)
 	}
 	for _, f := range todo {
 		final := c.path("inbox", docking.FileName(f.Number))
 		part := final + ".part"
-		n, err := rc.download(ctx, st.Session, "/sync/v1/outbox/"+strconv.FormatInt(f.Number, 10), part)
+		n, err := rc.Download(ctx, st.Session, syncproto.OutboxFilePath(f.Number), part, nil, downMeter)
 		if err != nil {
 			return fmt.Errorf("download outbox file %d: %w", f.Number, err)
 		}
@@ -426,12 +299,11 @@ func (c *Client) syncSession(ctx context.Context, rc *remote, st syncmgr.State, 
 		if err := os.Rename(part, final); err != nil {
 			return err
 		}
-		rc.meter.done()
+		downMeter.done()
 		sum.DownFiles++
 		sum.DownBytes += n
 		upto = max(upto, f.Number)
 	}
-	rc.meter = nil
 	if sum.DownFiles > 0 {
 		if err := durable.SyncDir(c.path("inbox")); err != nil {
 			return err
@@ -451,7 +323,7 @@ func (c *Client) syncSession(ctx context.Context, rc *remote, st syncmgr.State, 
 		return err
 	}
 	if upto > 0 {
-		if err := rc.json(ctx, http.MethodPost, "/sync/v1/outbox/ack", st.Session, map[string]int64{"upto": upto}, nil); err != nil {
+		if _, err := rc.Ack(ctx, st.Session, upto); err != nil {
 			return fmt.Errorf("acknowledge outbox: %w", err)
 		}
 	}
@@ -622,7 +494,7 @@ var errExtractNotReady = errors.New("the node's new Database Extract is not read
 // (not merged yet, or merged after it was taken) laid over them, in one
 // local transaction. Inbox applies wait meanwhile; local reads and writes
 // go on (a write made meanwhile is in the local log, which stays).
-func (c *Client) takeExtract(ctx context.Context, rc *remote, st syncmgr.State, progress func(Progress)) error {
+func (c *Client) takeExtract(ctx context.Context, rc *syncproto.Client, st syncproto.State, progress func(Progress)) error {
 	part := c.path("extract.db.part")
 	clean := func() {
 		for _, p := range []string{part, part + "-wal", part + "-shm", part + "-schema-upgrade.lock"} {
@@ -631,13 +503,11 @@ func (c *Client) takeExtract(ctx context.Context, rc *remote, st syncmgr.State, 
 	}
 	clean() // a part left from an older extract must not be resumed
 	defer clean()
-	rc.meter = newMeter(progress, "extract", 1, 0)
-	if _, err := rc.download(ctx, st.Session, "/sync/v1/extract", part); err != nil {
-		rc.meter = nil
+	m := newMeter(progress, "extract", 1, 0)
+	if _, err := rc.Download(ctx, st.Session, syncproto.ExtractPath, part, nil, m); err != nil {
 		return err
 	}
-	rc.meter.done()
-	rc.meter = nil
+	m.done()
 	meta, err := readExtractMeta(part)
 	if err != nil {
 		return err
@@ -705,7 +575,7 @@ func (c *Client) takeExtract(ctx context.Context, rc *remote, st syncmgr.State, 
 // serverRows fetches the rows txns name as the server has them now, as
 // transactions that put them in a local database: an insert of the row,
 // or a purge when the node does not see it.
-func (c *Client) serverRows(ctx context.Context, rc *remote, session string, txns []fieldsync.Txn) ([]fieldsync.Txn, error) {
+func (c *Client) serverRows(ctx context.Context, rc *syncproto.Client, session string, txns []fieldsync.Txn) ([]fieldsync.Txn, error) {
 	var out []fieldsync.Txn
 	done := map[string]bool{}
 	for _, t := range txns {
@@ -715,11 +585,9 @@ func (c *Client) serverRows(ctx context.Context, rc *remote, session string, txn
 			continue
 		}
 		done[key] = true
-		var row map[string]any
-		err := rc.json(ctx, http.MethodGet, "/sync/v1/rows/"+url.PathEscape(t.Table)+"/"+url.PathEscape(t.RowID), session, nil, &row)
-		var se *Error
+		row, err := rc.Row(ctx, session, t.Table, t.RowID)
 		switch {
-		case errors.As(err, &se) && se.Status == http.StatusNotFound:
+		case errors.Is(err, fieldsync.ErrNotFound):
 			out = append(out, fieldsync.Txn{Op: fieldsync.OpPurge, Table: t.Table, RowID: t.RowID})
 		case err != nil:
 			return nil, err
@@ -738,7 +606,7 @@ func (c *Client) serverRows(ctx context.Context, rc *remote, session string, txn
 // merged one is kept (in upload/merged) until everything routed before it
 // is applied; a refused one's rows are put back as the server has them.
 // Inbox applies wait meanwhile, as they read the upload files.
-func (c *Client) settleUpload(ctx context.Context, rc *remote, st syncmgr.State, u int64, refused bool, firstSeq map[int64]int64) error {
+func (c *Client) settleUpload(ctx context.Context, rc *syncproto.Client, st syncproto.State, u int64, refused bool, firstSeq map[int64]int64) error {
 	c.applyMu.Lock()
 	defer c.applyMu.Unlock()
 	path := c.path("upload", docking.FileName(u))
@@ -756,7 +624,7 @@ func (c *Client) settleUpload(ctx context.Context, rc *remote, st syncmgr.State,
 // restore puts back the rows a refused upload changed, as the server has
 // them, under the node's own changes the server has not seen yet (later
 // uploads and the local log).
-func (c *Client) restore(ctx context.Context, rc *remote, st syncmgr.State, path string) error {
+func (c *Client) restore(ctx context.Context, rc *syncproto.Client, st syncproto.State, path string) error {
 	_, txns, err := dx.ReadFile(path, dx.Limits{})
 	if err != nil {
 		return err
@@ -767,7 +635,7 @@ func (c *Client) restore(ctx context.Context, rc *remote, st syncmgr.State, path
 // refetch puts the rows txns name back as the server has them now (gone if
 // the node does not see them), under the node's own changes the server has
 // not seen yet (uploads not merged, the local log).
-func (c *Client) refetch(ctx context.Context, rc *remote, st syncmgr.State, txns []fieldsync.Txn) error {
+func (c *Client) refetch(ctx context.Context, rc *syncproto.Client, st syncproto.State, txns []fieldsync.Txn) error {
 	rows, err := c.serverRows(ctx, rc, st.Session, txns)
 	if err != nil {
 		return err
@@ -797,9 +665,4 @@ func (c *Client) lockSync() (func(), error) {
 		return nil, fmt.Errorf("%w (%s): wait for it to finish", ErrSyncRunning, c.cfg.Dir)
 	}
 	return release, err
-}
-
-func jsonDecodeBody(resp *http.Response, v any) error {
-	defer resp.Body.Close()
-	return json.NewDecoder(resp.Body).Decode(v)
 }

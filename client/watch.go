@@ -3,9 +3,9 @@ package client
 import (
 	"context"
 	"errors"
-	"net/http"
-	"strconv"
 	"time"
+
+	"github.com/fieldsync/fieldsync"
 )
 
 // WatchOptions tunes Watch.
@@ -87,10 +87,9 @@ func (c *Client) watchNews(ctx context.Context, news chan<- struct{}) {
 	for ctx.Err() == nil {
 		applied, _ := c.st.MetaInt(ctx, "inbox_applied")
 		after := max(applied, announced)
-		resp, err := rc.request(ctx, http.MethodGet, "/sync/v1/news?after="+strconv.FormatInt(after, 10), "", nil, nil)
+		body, err := rc.News(ctx, after)
 		if err != nil {
-			var se *Error
-			if errors.As(err, &se) && se.Status == http.StatusNotFound {
+			if errors.Is(err, fieldsync.ErrNotFound) {
 				return // a server without news: the periodic sync remains
 			}
 			select {
@@ -99,11 +98,6 @@ func (c *Client) watchNews(ctx context.Context, news chan<- struct{}) {
 			}
 			continue
 		}
-		var body struct {
-			News       bool  `json:"news"`
-			OutboxLast int64 `json:"outbox_last"`
-		}
-		jsonDecodeBody(resp, &body)
 		if body.News {
 			announced = max(announced, body.OutboxLast)
 			select {

@@ -1,0 +1,122 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/internal/admin"
+)
+
+// NewNode is the body of a node registration.
+type NewNode struct {
+	Name       string `json:"name"`
+	EmployeeID string `json:"employee_id"`
+}
+
+// AddedNode is the answer to a node registration: the secret is shown
+// this once; the server keeps only its hash.
+type AddedNode struct {
+	Node    fieldsync.Node `json:"node"`
+	Secret  string         `json:"secret"`
+	Extract any            `json:"extract,omitempty"`
+	// ExtractError says why the extract taken at registration failed.
+	ExtractError string `json:"extract_error,omitempty"`
+}
+
+// extracts is how this handler gets a node's Database Extract.
+func (h *handler) extracts() admin.Extracts[any] {
+	return admin.Extracts[any]{Take: h.opts.Extract, Request: h.opts.RequestExtract}
+}
+
+func (h *handler) addNode(w http.ResponseWriter, r *http.Request) error {
+	var req NewNode
+	if err := readObject(r, &req); err != nil {
+		return err
+	}
+	added, err := admin.AddNode(r.Context(), h.st, h.extracts(), h.log, req.Name, req.EmployeeID)
+	if err != nil {
+		return err
+	}
+	out := AddedNode{Node: added.Node, Secret: added.Secret, Extract: added.Extract}
+	if added.Requested {
+		out.Extract = map[string]any{"node": added.Node.Name, "requested": true}
+	}
+	if added.ExtractErr != nil {
+		out.ExtractError = added.ExtractErr.Error()
+	}
+	writeJSON(w, http.StatusCreated, out)
+	return nil
+}
+
+func (h *handler) listNodes(w http.ResponseWriter, r *http.Request) error {
+	nodes, err := h.st.ListNodes(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"nodes": nodes})
+	return nil
+}
+
+func (h *handler) getNode(w http.ResponseWriter, r *http.Request) error {
+	n, _, err := h.st.Node(r.Context(), r.PathValue("name"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, n)
+	return nil
+}
+
+func (h *handler) deactivate(w http.ResponseWriter, r *http.Request) error {
+	n, err := h.st.DeactivateNode(r.Context(), r.PathValue("name"))
+	if err != nil {
+		return err
+	}
+	h.log.Info("node deactivated", "node", n.Name)
+	writeJSON(w, http.StatusOK, n)
+	return nil
+}
+
+func (h *handler) reextract(w http.ResponseWriter, r *http.Request) error {
+	res, requested, err := admin.Reextract(r.Context(), h.st, h.extracts(), r.PathValue("name"))
+	if err != nil {
+		return err
+	}
+	if requested {
+		writeJSON(w, http.StatusAccepted, map[string]any{"node": r.PathValue("name"), "requested": true})
+		return nil
+	}
+	writeJSON(w, http.StatusOK, res)
+	return nil
+}
+
+// reextractAll asks the Database Extract for a new extract of every active
+// node (after a change of the schema's visibility rules or tables, say).
+func (h *handler) reextractAll(w http.ResponseWriter, r *http.Request) error {
+	requested, err := admin.ReextractAll(r.Context(), h.st, h.extracts(), h.log)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{"requested": requested})
+	return nil
+}
+
+func (h *handler) status(w http.ResponseWriter, r *http.Request) error {
+	if h.opts.Status == nil {
+		return fieldsync.Errorf(fieldsync.ErrForbidden, "this server does not report status")
+	}
+	s, err := h.opts.Status(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, s)
+	return nil
+}
+
+func (h *handler) conflicts(w http.ResponseWriter, r *http.Request) error {
+	cs, err := h.st.Conflicts(r.Context(), r.URL.Query().Get("node"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"conflicts": cs})
+	return nil
+}

@@ -1,0 +1,199 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/filestore"
+	"github.com/fieldsync/fieldsync/status"
+)
+
+// Store is what the API needs of the server database.
+type Store interface {
+	fieldsync.Writer
+	fieldsync.Reader
+	fieldsync.Nodes
+	fieldsync.Tokens
+	Schema() *fieldsync.Schema
+	// Conflicts returns the conflicts the Transaction Merger recorded, of
+	// one node or ("") of all.
+	Conflicts(ctx context.Context, node string) ([]fieldsync.Conflict, error)
+}
+
+// Options configures the API handler.
+type Options struct {
+	// MaxBodyBytes limits request bodies (default 1 MiB).
+	MaxBodyBytes int64
+	// Extract takes a node's Database Extract (on registration and on
+	// request). Nil leaves nodes without one.
+	Extract func(ctx context.Context, node string) (any, error)
+	// RequestExtract, used when Extract is nil, asks a Database Extract
+	// process for the node's extract instead of taking it here.
+	RequestExtract func(ctx context.Context, node string) error
+	// Files is the server's file store; nil disables attachments.
+	Files *filestore.Store
+	// Status returns the administrator's view. Nil disables the endpoint.
+	Status func(ctx context.Context) (status.Status, error)
+	Logger *slog.Logger
+}
+
+// DefaultMaxBodyBytes is the default request body limit.
+const DefaultMaxBodyBytes = 1 << 20
+
+type handler struct {
+	st   Store
+	opts Options
+	log  *slog.Logger
+}
+
+// area is a group of endpoints that a token's role may or may not use.
+type area int
+
+const (
+	areaRecords area = iota // a connected user's records
+	areaAdmin               // nodes, extracts, status
+	areaFiles               // a connected user's attachment files (records, with a file's own size limit)
+)
+
+// allowed says whether a token of the role may use an area. The
+// administrator's is the only role so far; a connected user's role would
+// get areaRecords alone.
+func allowed(role string, a area) bool {
+	return role == fieldsync.RoleAdmin
+}
+
+// New returns the API's http.Handler.
+func New(st Store, opts Options) http.Handler {
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	h := &handler{st: st, opts: opts, log: opts.Logger.With("component", "api")}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.Handle("GET /api/v1/schema", h.auth(areaRecords, h.schema))
+	mux.Handle("POST /api/v1/records/{table}", h.auth(areaRecords, h.create))
+	mux.Handle("GET /api/v1/records/{table}", h.auth(areaRecords, h.list))
+	mux.Handle("GET /api/v1/records/{table}/{id}", h.auth(areaRecords, h.get))
+	mux.Handle("PATCH /api/v1/records/{table}/{id}", h.auth(areaRecords, h.update))
+	mux.Handle("DELETE /api/v1/records/{table}/{id}", h.auth(areaRecords, h.delete))
+	mux.Handle("POST /api/v1/admin/nodes", h.auth(areaAdmin, h.addNode))
+	mux.Handle("GET /api/v1/admin/nodes", h.auth(areaAdmin, h.listNodes))
+	mux.Handle("GET /api/v1/admin/nodes/{name}", h.auth(areaAdmin, h.getNode))
+	mux.Handle("POST /api/v1/admin/nodes/{name}/deactivate", h.auth(areaAdmin, h.deactivate))
+	mux.Handle("POST /api/v1/admin/nodes/{name}/reextract", h.auth(areaAdmin, h.reextract))
+	mux.Handle("POST /api/v1/admin/reextract", h.auth(areaAdmin, h.reextractAll))
+	mux.Handle("GET /api/v1/admin/status", h.auth(areaAdmin, h.status))
+	mux.Handle("PUT /api/v1/records/{table}/{id}/file", h.auth(areaFiles, h.attach))
+	mux.Handle("GET /api/v1/records/{table}/{id}/file", h.auth(areaFiles, h.fetch))
+	mux.Handle("GET /api/v1/admin/conflicts", h.auth(areaAdmin, h.conflicts))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		h.fail(w, r, fieldsync.Errorf(fieldsync.ErrNotFound, "no endpoint %s %s (see docs/api.md)", r.Method, r.URL.Path))
+	})
+	return h.logRequests(mux)
+}
+
+// logRequests logs every request at debug level.
+func (h *handler) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(sw, r)
+		h.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "took", time.Since(start))
+	})
+}
+
+// statusWriter remembers the status a handler answered with.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// auth requires a bearer token whose role may use the area, and limits
+// the request body.
+func (h *handler) auth(a area, next func(w http.ResponseWriter, r *http.Request) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := h.authorize(r, a); err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		limit := h.opts.MaxBodyBytes
+		if a == areaFiles && h.opts.Files != nil {
+			limit = h.opts.Files.MaxSize() // a file's own limit
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
+		if err := next(w, r); err != nil {
+			h.fail(w, r, err)
+		}
+	})
+}
+
+func (h *handler) authorize(r *http.Request, a area) error {
+	authz := r.Header.Get("Authorization")
+	if authz == "" {
+		return fieldsync.Errorf(fieldsync.ErrUnauthorized, "missing bearer token (send Authorization: Bearer TOKEN)")
+	}
+	token, ok := strings.CutPrefix(authz, "Bearer ")
+	if !ok || token == "" {
+		return fieldsync.Errorf(fieldsync.ErrUnauthorized, "malformed Authorization header (expected Bearer TOKEN)")
+	}
+	role, err := h.st.TokenRole(r.Context(), fieldsync.HashSecret(token))
+	if err != nil {
+		if !errors.Is(err, fieldsync.ErrUnauthorized) {
+			h.log.Error("token check failed", "err", err)
+		}
+		return fieldsync.Errorf(fieldsync.ErrUnauthorized, "invalid token")
+	}
+	if !allowed(role, a) {
+		return fieldsync.Errorf(fieldsync.ErrForbidden, "a %s token may not use %s", role, r.URL.Path)
+	}
+	return nil
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v) // the client went away, or v cannot fail: nothing to do
+}
+
+// readObject decodes a JSON object body into v, keeping numbers exact.
+// Struct targets refuse unknown fields.
+func readObject(r *http.Request, v any) error {
+	dec := json.NewDecoder(r.Body)
+	dec.UseNumber()
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return fieldsync.Errorf(fieldsync.ErrTooLarge, "request body larger than %d bytes", tooBig.Limit)
+		}
+		if errors.Is(err, io.EOF) {
+			return fieldsync.Errorf(fieldsync.ErrInvalid, "the request body is empty; send a JSON object")
+		}
+		return fieldsync.Errorf(fieldsync.ErrInvalid, "the request body is not a valid JSON object: %s", strings.TrimPrefix(err.Error(), "json: "))
+	}
+	if dec.More() {
+		return fieldsync.Errorf(fieldsync.ErrInvalid, "the request body holds more than one JSON value")
+	}
+	return nil
+}

@@ -1,0 +1,76 @@
+package syncproto
+
+import (
+	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/docking"
+)
+
+// State is what a node learns when it starts a session (and from the state
+// endpoint during one).
+type State struct {
+	Session    string               `json:"session"`
+	Node       string               `json:"node"`
+	EmployeeID string               `json:"employee_id"`
+	ExtractSeq int64                `json:"extract_seq"`
+	LastMerged int64                `json:"last_merged"` // the node's last upload merged or refused
+	Refused    []fieldsync.Refusal  `json:"refused"`     // uploads refused, and why
+	Conflicts  []fieldsync.Conflict `json:"conflicts"`   // conflicts met merging its uploads
+	Outbox     []OutboxFile         `json:"outbox"`      // files waiting for it
+	// Merged tells where the node's merged uploads (numbered above the
+	// "since" it asked about) entered the log.
+	Merged []fieldsync.MergedUpload `json:"merged"`
+	// RoutedSeq is how far every Transaction Router has routed: the outbox
+	// listed here holds every transaction for the node up to it.
+	RoutedSeq int64 `json:"routed_seq"`
+	// FileLimit: published files larger than this come only when asked
+	// for, as requested ones (0: no limit).
+	FileLimit int64 `json:"file_limit,omitempty"`
+}
+
+// OutboxFile is one file of a node's outbox: its number and size.
+type OutboxFile = docking.File
+
+// EndRequest is the body of a session's end: how it went ("ok" when empty).
+type EndRequest struct {
+	Result string `json:"result"`
+}
+
+// AckRequest acknowledges the outbox files a node has stored, up to and
+// including number Upto: the server deletes them.
+type AckRequest struct {
+	Upto int64 `json:"upto"`
+}
+
+// AckAnswer says how many outbox files an acknowledgement deleted.
+type AckAnswer struct {
+	Deleted int `json:"deleted"`
+}
+
+// UploadAnswer is the answer to an upload file: its number, and whether
+// the server had merged it already (it is then not kept again).
+type UploadAnswer struct {
+	Number    int64 `json:"number"`
+	Duplicate bool  `json:"duplicate,omitempty"`
+}
+
+// News is the answer of the news long-poll: whether the node's outbox holds
+// a file numbered above the one asked about, and the last one there.
+type News struct {
+	News       bool  `json:"news"`
+	OutboxLast int64 `json:"outbox_last,omitempty"`
+}
+
+// FileHave says how many bytes of an attachment file the server holds from
+// a node's upload of it (a broken upload resumes from there).
+type FileHave struct {
+	File string `json:"file"`
+	Have int64  `json:"have"`
+}
+
+// FileUploaded is the answer to a piece of an attachment file: the bytes
+// the server holds now, and whether the file is whole, verified and kept.
+type FileUploaded struct {
+	File   string `json:"file"`
+	Have   int64  `json:"have"`
+	Stored bool   `json:"stored"`
+}

@@ -1,0 +1,90 @@
+package syncproto
+
+import (
+	"net/url"
+	"strconv"
+
+	"github.com/fieldsync/fieldsync"
+)
+
+// Prefix is where the Synchronization Manager's endpoints live.
+const Prefix = "/sync/v1"
+
+// Headers of the protocol's requests.
+const (
+	// HeaderSession carries the session id on requests inside a session.
+	HeaderSession = "X-Fieldsync-Session"
+	// HeaderOffset is the byte of an attachment file a piece of its upload
+	// starts at.
+	HeaderOffset = "X-Fieldsync-Offset"
+)
+
+// Query parameters of the protocol's requests.
+const (
+	// ParamSince, on a session's start: the number below the oldest upload
+	// the node still holds (State.Merged lists those above it).
+	ParamSince = "since"
+	// ParamAfter, on news: the last outbox file the node knows of.
+	ParamAfter = "after"
+)
+
+// Routes are the endpoints as http.ServeMux patterns, for the server's mux.
+// Their wildcards are {id} (a session id), {number} (an outbox or upload
+// file number), {ref} (an attachment file reference), and {table} and {id}
+// (a row).
+const (
+	RouteStart      = "POST " + Prefix + "/sessions"
+	RouteEnd        = "POST " + Prefix + "/sessions/{id}/end"
+	RouteExtract    = "GET " + Prefix + "/extract"
+	RouteOutbox     = "GET " + Prefix + "/outbox"
+	RouteOutboxFile = "GET " + Prefix + "/outbox/{number}"
+	RouteAck        = "POST " + Prefix + "/outbox/ack"
+	RouteUpload     = "PUT " + Prefix + "/uploads/{number}"
+	RouteState      = "GET " + Prefix + "/state"
+	RouteNews       = "GET " + Prefix + "/news"
+	RouteFile       = "GET " + Prefix + "/files/{ref}"
+	RouteFileUpload = "PUT " + Prefix + "/files/{ref}"
+	RouteFileHave   = "GET " + Prefix + "/files/{ref}/upload"
+	RouteRow        = "GET " + Prefix + "/rows/{table}/{id}"
+)
+
+// Paths of the endpoints without parameters.
+const (
+	SessionsPath = Prefix + "/sessions"
+	ExtractPath  = Prefix + "/extract"
+	OutboxPath   = Prefix + "/outbox"
+	AckPath      = Prefix + "/outbox/ack"
+	StatePath    = Prefix + "/state"
+	NewsPath     = Prefix + "/news"
+)
+
+// StartPath is the path that starts a session (see ParamSince).
+func StartPath(since int64) string {
+	return SessionsPath + "?" + ParamSince + "=" + strconv.FormatInt(since, 10)
+}
+
+// EndPath is the path that ends a session.
+func EndPath(session string) string { return SessionsPath + "/" + url.PathEscape(session) + "/end" }
+
+// OutboxFilePath is the path of one outbox file.
+func OutboxFilePath(number int64) string { return OutboxPath + "/" + strconv.FormatInt(number, 10) }
+
+// UploadPath is the path an upload file is sent to.
+func UploadPath(number int64) string { return Prefix + "/uploads/" + strconv.FormatInt(number, 10) }
+
+// NewsAfterPath is the news long-poll about outbox files above after.
+func NewsAfterPath(after int64) string {
+	return NewsPath + "?" + ParamAfter + "=" + strconv.FormatInt(after, 10)
+}
+
+// FilePath is the path of an attachment file: it is downloaded from there
+// and a node's own upload of it is sent there.
+func FilePath(ref fieldsync.FileRef) string { return Prefix + "/files/" + url.PathEscape(ref.String()) }
+
+// FileHavePath tells how much of a node's upload of a file the server holds.
+func FileHavePath(ref fieldsync.FileRef) string { return FilePath(ref) + "/upload" }
+
+// RowPath is the path of a row as the server has it now.
+func RowPath(table, id string) string {
+	return Prefix + "/rows/" + url.PathEscape(table) + "/" + url.PathEscape(id)
+}
