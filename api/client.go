@@ -14,7 +14,6 @@ import (
 
 	"github.com/fieldsync/fieldsync"
 	"github.com/fieldsync/fieldsync/internal/httperr"
-	"github.com/fieldsync/fieldsync/status"
 )
 
 // Client calls the API of a fieldsync server. The zero HTTP field uses
@@ -215,8 +214,8 @@ func (c *Client) ReextractAll(ctx context.Context) ([]string, error) {
 }
 
 // Status returns the administrator's view.
-func (c *Client) Status(ctx context.Context) (status.Status, error) {
-	var s status.Status
+func (c *Client) Status(ctx context.Context) (fieldsync.Status, error) {
+	var s fieldsync.Status
 	return s, c.do(ctx, http.MethodGet, "/api/v1/admin/status", nil, &s)
 }
 

@@ -7,12 +7,11 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/fieldsync/fieldsync"
-	"github.com/fieldsync/fieldsync/filestore"
-	"github.com/fieldsync/fieldsync/status"
 )
 
 // Store is what the API needs of the server database.
@@ -38,10 +37,20 @@ type Options struct {
 	// process for the node's extract instead of taking it here.
 	RequestExtract func(ctx context.Context, node string) error
 	// Files is the server's file store; nil disables attachments.
-	Files *filestore.Store
+	Files Files
 	// Status returns the administrator's view. Nil disables the endpoint.
-	Status func(ctx context.Context) (status.Status, error)
+	Status func(ctx context.Context) (fieldsync.Status, error)
 	Logger *slog.Logger
+}
+
+// Files is what the API needs of the server's attachment file store.
+type Files interface {
+	// Put stores what r holds and returns its reference.
+	Put(r io.Reader, want fieldsync.FileRef) (fieldsync.FileRef, error)
+	// Open opens the stored file of a reference.
+	Open(ref fieldsync.FileRef) (*os.File, error)
+	// MaxSize is the size limit of one file.
+	MaxSize() int64
 }
 
 // DefaultMaxBodyBytes is the default request body limit.

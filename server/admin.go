@@ -6,7 +6,6 @@ import (
 	"github.com/fieldsync/fieldsync"
 	"github.com/fieldsync/fieldsync/extract"
 	"github.com/fieldsync/fieldsync/internal/admin"
-	"github.com/fieldsync/fieldsync/status"
 )
 
 // Admin administers a server in-process: what the HTTP API's
@@ -97,7 +96,7 @@ func (a *Admin) ReextractAll(ctx context.Context) ([]string, error) {
 
 // Status returns the administrator's view: backlogs of the log, the
 // processor and the routers, and each node's state.
-func (a *Admin) Status(ctx context.Context) (status.Status, error) { return a.s.status(ctx) }
+func (a *Admin) Status(ctx context.Context) (fieldsync.Status, error) { return a.s.status(ctx) }
 
 // Conflicts returns the conflicts the Transaction Merger recorded, of one
 // node or ("") of all, oldest first.

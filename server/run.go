@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/fieldsync/fieldsync"
 	"github.com/fieldsync/fieldsync/api"
 	"github.com/fieldsync/fieldsync/extract"
 	"github.com/fieldsync/fieldsync/merger"
@@ -69,7 +70,7 @@ func (s *Server) apiHandler() http.Handler {
 }
 
 // status collects the administrator's view.
-func (s *Server) status(ctx context.Context) (status.Status, error) {
+func (s *Server) status(ctx context.Context) (fieldsync.Status, error) {
 	return status.Collect(ctx, s.st, s.docking)
 }
 

@@ -7,7 +7,6 @@ package status
 import (
 	"context"
 	"sort"
-	"time"
 
 	"github.com/fieldsync/fieldsync"
 	"github.com/fieldsync/fieldsync/docking"
@@ -21,44 +20,9 @@ type Store interface {
 	LastSessions(ctx context.Context) (map[string]fieldsync.Session, error)
 }
 
-// Status is the administrator's view.
-type Status struct {
-	Log struct {
-		Pending int64 `json:"pending"`  // entries the processor has not moved yet
-		LastSeq int64 `json:"last_seq"` // last sequence number committed
-	} `json:"log"`
-	Processor struct {
-		Position     int64 `json:"position"`      // last sequence number in a txnproc file
-		PendingFiles int   `json:"pending_files"` // txnproc files not yet routed by every partition
-	} `json:"processor"`
-	Routers []Router `json:"routers"`
-	Nodes   []Node   `json:"nodes"`
-}
-
-// Router is one router partition's position.
-type Router struct {
-	Partition int   `json:"partition"`
-	Position  int64 `json:"position"`
-	Backlog   int64 `json:"backlog"` // processed transactions it has not routed yet
-}
-
-// Node is one node's line in the view.
-type Node struct {
-	Name        string    `json:"name"`
-	EmployeeID  string    `json:"employee_id"`
-	Active      bool      `json:"active"`
-	OutboxFiles int       `json:"outbox_files"`
-	OutboxBytes int64     `json:"outbox_bytes"`
-	ExtractSeq  int64     `json:"extract_seq"`
-	LastExtract time.Time `json:"last_extract,omitzero"`
-	LastSync    time.Time `json:"last_sync,omitzero"`
-	// LastSession is the node's latest synchronization session, if any.
-	LastSession *fieldsync.Session `json:"last_session,omitempty"`
-}
-
 // Collect reads the view from the database and the docking folder.
-func Collect(ctx context.Context, st Store, dock docking.Folder) (Status, error) {
-	var s Status
+func Collect(ctx context.Context, st Store, dock docking.Folder) (fieldsync.Status, error) {
+	var s fieldsync.Status
 	ls, err := st.LogState(ctx)
 	if err != nil {
 		return s, err
@@ -74,9 +38,9 @@ func Collect(ctx context.Context, st Store, dock docking.Folder) (Status, error)
 	if err != nil {
 		return s, err
 	}
-	s.Routers = []Router{}
+	s.Routers = []fieldsync.RouterStatus{}
 	for p, pos := range positions {
-		s.Routers = append(s.Routers, Router{Partition: p, Position: pos, Backlog: ls.Trimmed - pos})
+		s.Routers = append(s.Routers, fieldsync.RouterStatus{Partition: p, Position: pos, Backlog: ls.Trimmed - pos})
 	}
 	sort.Slice(s.Routers, func(i, j int) bool { return s.Routers[i].Partition < s.Routers[j].Partition })
 	_, nodes, err := st.RoutingNodes(ctx)
@@ -87,9 +51,9 @@ func Collect(ctx context.Context, st Store, dock docking.Folder) (Status, error)
 	if err != nil {
 		return s, err
 	}
-	s.Nodes = []Node{}
+	s.Nodes = []fieldsync.NodeStatus{}
 	for _, n := range nodes {
-		v := Node{Name: n.Name, EmployeeID: n.EmployeeID, Active: n.Active, ExtractSeq: n.ExtractSeq, LastExtract: n.Extracted, LastSync: n.LastSync}
+		v := fieldsync.NodeStatus{Name: n.Name, EmployeeID: n.EmployeeID, Active: n.Active, ExtractSeq: n.ExtractSeq, LastExtract: n.Extracted, LastSync: n.LastSync}
 		outbox, err := docking.List(dock.Outbox(n.Name))
 		if err != nil {
 			return s, err
