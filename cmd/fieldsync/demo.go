@@ -42,9 +42,14 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 type demo struct {
 	out  io.Writer
 	ctx  context.Context
+	dir  string
+	url  string
 	srv  *server.Server
 	api  *api.Client
 	step int
+
+	ann, bob *client.Client
+	opp      string // the opportunity's id
 }
 
 func (d *demo) say(format string, args ...any) {
@@ -85,7 +90,7 @@ func (d *demo) outboxFiles(node string) int {
 func (d *demo) run(dir string) error {
 	ctx, cancel := context.WithCancel(d.ctx)
 	defer cancel()
-	d.ctx = ctx
+	d.ctx, d.dir = ctx, dir
 	d.say("A fieldsync server starts on a temporary folder (%s), with the built-in CRM schema.", dir)
 	srv, err := server.Open(ctx, server.Config{DataDir: filepath.Join(dir, "server")})
 	if err != nil {
@@ -100,10 +105,26 @@ func (d *demo) run(dir string) error {
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, ln) }()
 	defer func() { cancel(); <-done }()
-	url := "http://" + ln.Addr().String()
-	d.api = &api.Client{BaseURL: url, Token: srv.Token()}
-	d.detail("listening on %s; API, Synchronization Manager, Transaction Processor, Router and Merger in one process", url)
+	d.url = "http://" + ln.Addr().String()
+	d.api = &api.Client{BaseURL: d.url, Token: srv.Token()}
+	d.detail("listening on %s; API, Synchronization Manager, Transaction Processor, Router and Merger in one process", d.url)
+	defer func() {
+		for _, c := range []*client.Client{d.ann, d.bob} {
+			if c != nil {
+				c.Close()
+			}
+		}
+	}()
+	for _, step := range []func() error{d.people, d.laptops, d.telesales, d.firstSync, d.offlineEdit, d.conflict, d.bobStillBlind} {
+		if err := step(); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintln(d.out, "\nThat is the whole flow. The server and both laptops were temporary and are cleaned up.")
+	return nil
+}
 
+func (d *demo) people() error {
 	d.say("An administrator enters the sales people: Ann and Bob, each with a sales position, and the account Acme.")
 	for _, r := range []struct {
 		table string
@@ -119,25 +140,31 @@ func (d *demo) run(dir string) error {
 			return err
 		}
 	}
+	return nil
+}
 
+func (d *demo) laptops() error {
 	d.say("Their laptops are registered as remote nodes; each starts from a Database Extract of exactly what it may see.")
-	clients := map[string]*client.Client{}
-	for _, n := range []struct{ node, emp string }{{"ann-laptop", "ann"}, {"bob-laptop", "bob"}} {
-		added, err := d.api.AddNode(ctx, n.node, n.emp)
+	for _, n := range []struct {
+		node, emp string
+		c         **client.Client
+	}{{"ann-laptop", "ann", &d.ann}, {"bob-laptop", "bob", &d.bob}} {
+		added, err := d.api.AddNode(d.ctx, n.node, n.emp)
 		if err != nil {
 			return err
 		}
-		c, err := client.Init(ctx, client.Config{Dir: filepath.Join(dir, n.node), Server: url, Node: n.node, Secret: added.Secret})
+		c, err := client.Init(d.ctx, client.Config{Dir: filepath.Join(d.dir, n.node), Server: d.url, Node: n.node, Secret: added.Secret})
 		if err != nil {
 			return err
 		}
-		defer c.Close()
-		clients[n.node] = c
-		p, _ := c.List(ctx, "employee", fieldsync.Query{})
+		*n.c = c
+		p, _ := c.List(d.ctx, "employee", fieldsync.Query{})
 		d.detail("%s: local database ready, %d employees, no accounts yet (no team holds %s's position)", n.node, len(p.Rows), n.emp)
 	}
-	ann, bob := clients["ann-laptop"], clients["bob-laptop"]
+	return nil
+}
 
+func (d *demo) telesales() error {
 	d.say("In the call center, a telesales user creates the campaign \"Spring launch\" and an opportunity for it,")
 	d.detail("and puts Ann's position on the opportunity's sales team.")
 	if _, err := d.create("campaign", map[string]any{"id": "spring", "name": "Spring launch", "channel": "phone", "starts_on": "2026-03-01"}); err != nil {
@@ -148,6 +175,7 @@ func (d *demo) run(dir string) error {
 	if err != nil {
 		return err
 	}
+	d.opp = opp
 	if _, err := d.create("opportunity_team", map[string]any{"opportunity_id": opp, "position_id": "pos-east"}); err != nil {
 		return err
 	}
@@ -160,75 +188,81 @@ func (d *demo) run(dir string) error {
 	}
 	d.detail("ann-laptop's outbox: %d file(s); bob-laptop's outbox: %d file(s) (the campaign only: everyone sees campaigns)",
 		d.outboxFiles("ann-laptop"), d.outboxFiles("bob-laptop"))
+	return nil
+}
 
+func (d *demo) firstSync() error {
 	d.say("Both field users synchronize.")
-	for _, c := range []*client.Client{ann, bob} {
-		sum, err := c.Sync(ctx, client.SyncOptions{Wait: true})
+	for _, c := range []*client.Client{d.ann, d.bob} {
+		sum, err := c.Sync(d.ctx, client.SyncOptions{Wait: true})
 		if err != nil {
 			return err
 		}
-		_, gerr := c.Get(ctx, "opportunity", opp)
+		_, gerr := c.Get(d.ctx, "opportunity", d.opp)
 		d.detail("%s: downloaded %d file(s), %d bytes; sees the opportunity: %v", c.Node(), sum.DownFiles, sum.DownBytes, gerr == nil)
 	}
-	row, err := ann.Get(ctx, "opportunity", opp)
+	row, err := d.ann.Get(d.ctx, "opportunity", d.opp)
 	if err != nil {
 		return err
 	}
 	d.detail("on Ann's laptop: %q, stage %v, revenue %v, account %v", row["name"], row["stage"], row["revenue"], row["account_id"])
+	return nil
+}
 
+func (d *demo) offlineEdit() error {
 	d.say("Offline, Ann moves the opportunity to negotiation; the change waits in her local transaction log.")
-	if _, err := ann.Apply(ctx, fieldsync.Change{Op: fieldsync.OpUpdate, Table: "opportunity", ID: opp, Values: map[string]any{"stage": "negotiation"}}); err != nil {
+	if _, err := d.ann.Apply(d.ctx, fieldsync.Update("opportunity", d.opp, map[string]any{"stage": "negotiation"})); err != nil {
 		return err
 	}
-	st, _ := ann.Status(ctx)
+	st, _ := d.ann.Status(d.ctx)
 	d.detail("pending local changes: %d", st.PendingChanges)
 
 	d.say("Ann synchronizes: her change goes up, the Transaction Merger applies it on the server.")
-	if _, err := ann.Sync(ctx, client.SyncOptions{Wait: true}); err != nil {
+	if _, err := d.ann.Sync(d.ctx, client.SyncOptions{Wait: true}); err != nil {
 		return err
 	}
 	if err := d.settle(); err != nil {
 		return err
 	}
-	srow, err := d.api.Get(ctx, "opportunity", opp)
+	srow, err := d.api.Get(d.ctx, "opportunity", d.opp)
 	if err != nil {
 		return err
 	}
 	d.detail("on the server the opportunity's stage is now %v", srow["stage"])
+	return nil
+}
 
+func (d *demo) conflict() error {
 	d.say("A conflict: telesales raises the revenue to 60000 on the server while Ann, offline, lowers it to 45000.")
-	if _, err := d.api.Update(ctx, "opportunity", opp, map[string]any{"revenue": 60000}); err != nil {
+	if _, err := d.api.Update(d.ctx, "opportunity", d.opp, map[string]any{"revenue": 60000}); err != nil {
 		return err
 	}
-	if _, err := ann.Apply(ctx, fieldsync.Change{Op: fieldsync.OpUpdate, Table: "opportunity", ID: opp, Values: map[string]any{"revenue": 45000}}); err != nil {
+	if _, err := d.ann.Apply(d.ctx, fieldsync.Update("opportunity", d.opp, map[string]any{"revenue": 45000})); err != nil {
 		return err
 	}
-	if err := d.settle(); err != nil {
-		return err
+	for range 2 { // the first sync uploads, the second brings the outcome
+		if err := d.settle(); err != nil {
+			return err
+		}
+		sum, err := d.ann.Sync(d.ctx, client.SyncOptions{Wait: true})
+		if err != nil {
+			return err
+		}
+		for _, c := range sum.Conflicts {
+			d.detail("conflict on %s.%s: the server's value %s won over Ann's %s (policy: server wins)", c.Table, c.Field, c.Winner, c.Loser)
+		}
 	}
-	if _, err := ann.Sync(ctx, client.SyncOptions{Wait: true}); err != nil {
-		return err
-	}
-	if err := d.settle(); err != nil {
-		return err
-	}
-	sum, err := ann.Sync(ctx, client.SyncOptions{Wait: true})
-	if err != nil {
-		return err
-	}
-	for _, c := range sum.Conflicts {
-		d.detail("conflict on %s.%s: the server's value %s won over Ann's %s (policy: server wins)", c.Table, c.Field, c.Winner, c.Loser)
-	}
-	row, _ = ann.Get(ctx, "opportunity", opp)
+	row, _ := d.ann.Get(d.ctx, "opportunity", d.opp)
 	d.detail("Ann's laptop converged: revenue %v, stage %v", row["revenue"], row["stage"])
+	return nil
+}
 
+func (d *demo) bobStillBlind() error {
 	d.say("Bob synchronizes again: he still does not see the opportunity, which his position is not on the team of.")
-	if _, err := bob.Sync(ctx, client.SyncOptions{Wait: true}); err != nil {
+	if _, err := d.bob.Sync(d.ctx, client.SyncOptions{Wait: true}); err != nil {
 		return err
 	}
-	_, gerr := bob.Get(ctx, "opportunity", opp)
+	_, gerr := d.bob.Get(d.ctx, "opportunity", d.opp)
 	d.detail("bob-laptop sees the opportunity: %v", gerr == nil)
-
-	fmt.Fprintln(d.out, "\nThat is the whole flow. The server and both laptops were temporary and are cleaned up.")
 	return nil
 }
