@@ -20,10 +20,8 @@ type Store interface {
 	fieldsync.Reader
 	fieldsync.Nodes
 	fieldsync.Tokens
+	fieldsync.Conflicts
 	Schema() *fieldsync.Schema
-	// Conflicts returns the conflicts the Transaction Merger recorded, of
-	// one node or ("") of all.
-	Conflicts(ctx context.Context, node string) ([]fieldsync.Conflict, error)
 }
 
 // Options configures the API handler.

@@ -19,17 +19,12 @@ import (
 // Store is what the Synchronization Manager needs of the server database.
 type Store interface {
 	fieldsync.Reader
+	fieldsync.Uploads
+	fieldsync.Conflicts
+	fieldsync.SyncSessions
 	Schema() *fieldsync.Schema
 	Node(ctx context.Context, name string) (fieldsync.Node, []byte, error)
 	NodeRouting(ctx context.Context, name string) (fieldsync.NodeRouting, error)
-	LastMerged(ctx context.Context, node string) (int64, error)
-	Refused(ctx context.Context, node string) ([]fieldsync.Refusal, error)
-	Conflicts(ctx context.Context, node string) ([]fieldsync.Conflict, error)
-	SaveSession(ctx context.Context, s fieldsync.Session) error
-	Session(ctx context.Context, id string) (fieldsync.Session, error)
-	MergedUploads(ctx context.Context, node string, since int64) ([]fieldsync.MergedUpload, error)
-	// NoteUpload records that an upload file is durable in the node's inbox.
-	NoteUpload(ctx context.Context, node string, number int64) error
 	RouterPositions(ctx context.Context) (map[int]int64, error)
 }
 
