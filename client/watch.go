@@ -85,8 +85,8 @@ func (c *Client) watchNews(ctx context.Context, news chan<- struct{}) {
 	rc := c.remote()
 	var announced int64
 	for ctx.Err() == nil {
-		applied, _ := c.st.MetaInt(ctx, "inbox_applied")
-		after := max(applied, announced)
+		local, _ := c.st.State(ctx)
+		after := max(local.InboxApplied, announced)
 		resp, err := rc.request(ctx, http.MethodGet, "/sync/v1/news?after="+strconv.FormatInt(after, 10), "", nil, nil)
 		if err != nil {
 			var se *Error
