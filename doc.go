@@ -13,5 +13,6 @@
 //	node inbox --Transaction Merger--> Store.Apply             (merger)
 //
 // Transaction files use the .dx format of package dx; a new node starts from
-// a Database Extract (package extract).
+// a Database Extract (package extract), a local database file whose format
+// package localdb owns.
 package fieldsync

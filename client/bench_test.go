@@ -23,7 +23,7 @@ import (
 	"github.com/fieldsync/fieldsync"
 	"github.com/fieldsync/fieldsync/api"
 	"github.com/fieldsync/fieldsync/client"
-	"github.com/fieldsync/fieldsync/internal/sqlstore"
+	"github.com/fieldsync/fieldsync/localdb"
 	"github.com/fieldsync/fieldsync/merger"
 	"github.com/fieldsync/fieldsync/schema"
 	"github.com/fieldsync/fieldsync/server"
@@ -119,11 +119,16 @@ func upd(table, id string, vals map[string]any) fieldsync.Change {
 	return fieldsync.Change{Op: fieldsync.OpUpdate, Table: table, ID: id, Values: vals}
 }
 
-// countRows counts a table's rows in a store.
-func countRows(tb testing.TB, st *sqlite.Store, table string) int {
+// countRows counts a table's rows in a local database.
+func countRows(tb testing.TB, st *localdb.DB, table string) int {
 	tb.Helper()
+	db, err := sqlite.OpenDB(st.Path(), false)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer db.Close()
 	var n int
-	if err := st.DB().QueryRow(`SELECT count(*) FROM "` + table + `"`).Scan(&n); err != nil {
+	if err := db.QueryRow(`SELECT count(*) FROM "` + table + `"`).Scan(&n); err != nil {
 		tb.Fatal(err)
 	}
 	return n
@@ -266,33 +271,22 @@ func BenchmarkClientApply(b *testing.B) {
 			Values: fieldsync.Row{"id": id, "account_id": "acme", "first_name": fmt.Sprintf("First%d", i), "last_name": "Lastname",
 				"email": fmt.Sprintf("c%d@example.com", i), "phone": "+1 555 0100"}}
 	}
-	// What the client's keeper does when the node has no changes of its own.
-	keep := func(local []fieldsync.Txn) func(fieldsync.Txn) (fieldsync.Row, bool) {
-		own := map[string][]fieldsync.Row{}
-		for _, t := range local {
-			own[t.Table+"\x00"+t.RowID] = append(own[t.Table+"\x00"+t.RowID], t.Values)
-		}
-		return func(t fieldsync.Txn) (fieldsync.Row, bool) {
-			_ = own[t.Table+"\x00"+t.RowID]
-			return nil, false
-		}
-	}
 	dir := b.TempDir()
 
 	clientApply := func(i int) time.Duration {
-		st, err := sqlite.OpenLocal(ctx, filepath.Join(dir, fmt.Sprintf("local-%d.db", i)), s)
+		path := filepath.Join(dir, fmt.Sprintf("local-%d.db", i))
+		err := localdb.Build(ctx, path, s, localdb.Header{Node: "bench"}, func(func(string, fieldsync.Row) error) error { return nil })
+		if err != nil {
+			b.Fatal(err)
+		}
+		st, err := localdb.Open(ctx, path)
 		if err != nil {
 			b.Fatal(err)
 		}
 		defer st.Close()
-		for k, v := range map[string]string{sqlstore.MetaInboxApplied: "0", sqlstore.MetaExtractSeq: "0"} {
-			if err := st.SetMeta(ctx, k, v); err != nil {
-				b.Fatal(err)
-			}
-		}
 		b.StartTimer() // the benchmark's own time is the client apply's
 		start := time.Now()
-		ok, err := st.ApplyInbox(ctx, 1, txns, keep)
+		ok, err := st.ApplyInbox(ctx, 1, txns, nil)
 		took := time.Since(start)
 		b.StopTimer()
 		if err != nil || !ok {
@@ -309,7 +303,7 @@ func BenchmarkClientApply(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer db.Close()
-		for _, q := range sqlite.LocalDDL(contact) {
+		for _, q := range localdb.TableDDL(contact) {
 			if _, err := db.Exec(q); err != nil {
 				b.Fatal(err)
 			}

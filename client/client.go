@@ -18,7 +18,6 @@ package client
 import (
 	"cmp"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -31,17 +30,11 @@ import (
 	"sync"
 	"time"
 
-	_ "modernc.org/sqlite" // the local database
-
 	"github.com/fieldsync/fieldsync"
 	"github.com/fieldsync/fieldsync/docking"
 	"github.com/fieldsync/fieldsync/dx"
-	"github.com/fieldsync/fieldsync/extract"
-	"github.com/fieldsync/fieldsync/internal/sqlstore"
-	"github.com/fieldsync/fieldsync/schema"
-	"github.com/fieldsync/fieldsync/sqlite"
+	"github.com/fieldsync/fieldsync/localdb"
 	"github.com/fieldsync/fieldsync/syncproto"
-	"github.com/fieldsync/fieldsync/visibility"
 )
 
 // Config says which node a client is and where its server is.
@@ -64,25 +57,12 @@ type Config struct {
 
 // Client is a node's local side.
 type Client struct {
-	cfg      Config
-	st       *sqlite.Store
-	employee string
-	log      *slog.Logger
+	cfg Config
+	st  *localdb.DB
+	log *slog.Logger
 
 	applyMu sync.Mutex // one inbox apply at a time
 }
-
-const (
-	metaNode       = "node"
-	metaEmployee   = "employee_id"
-	metaUploadNext = "upload_next"
-	metaLastSync   = "last_sync"
-	metaLastResult = "last_sync_result"
-	metaConflicts  = "conflicts_seen"
-	metaRoutedSeq  = "routed_seq" // the server's router position at the last sync
-	// metaConflictList keeps the latest conflicts reported to the node.
-	metaConflictList = "conflicts"
-)
 
 func (c *Client) path(parts ...string) string {
 	return filepath.Join(append([]string{c.cfg.Dir}, parts...)...)
@@ -117,31 +97,23 @@ func Init(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	m.done()
 	rc.End(ctx, sess.Session, "extract")
-	// Read the schema and sequence number the extract carries.
-	meta, err := readExtractMeta(part)
+	// The extract must be the node's, with a schema this client reads.
+	h, err := localdb.ReadHeader(ctx, part)
 	if err != nil {
 		return nil, err
 	}
-	s, err := schema.Parse(meta[extract.MetaSchemaName], []byte(meta[extract.MetaSchemaYAML]))
-	if err != nil {
-		return nil, fmt.Errorf("the extract's schema: %w", err)
+	if h.Node != cfg.Node {
+		return nil, fmt.Errorf("the extract is node %q's, not %q's", h.Node, cfg.Node)
+	}
+	if _, err := h.Schema(); err != nil {
+		return nil, err
 	}
 	if err := os.Rename(part, c.path("local.db")); err != nil {
 		return nil, err
 	}
-	st, err := sqlite.OpenLocal(ctx, c.path("local.db"), s)
-	if err != nil {
+	if c.st, err = localdb.Open(ctx, c.path("local.db")); err != nil {
 		return nil, err
 	}
-	c.st = st
-	for k, v := range map[string]string{metaNode: cfg.Node, metaEmployee: meta[extract.MetaEmployee],
-		"extract_seq": meta[extract.MetaExtractSeq], metaUploadNext: "1"} {
-		if err := st.SetMeta(ctx, k, v); err != nil {
-			st.Close()
-			return nil, err
-		}
-	}
-	c.employee = meta[extract.MetaEmployee]
 	conf, _ := json.MarshalIndent(Config{Server: cfg.Server, Node: cfg.Node, CACert: cfg.CACert}, "", "  ")
 	if err := os.WriteFile(c.path("node.json"), conf, 0o600); err != nil {
 		return nil, err
@@ -150,28 +122,6 @@ func Init(ctx context.Context, cfg Config) (*Client, error) {
 		return nil, err
 	}
 	return c, nil
-}
-
-func readExtractMeta(path string) (map[string]string, error) {
-	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
-	if err != nil {
-		return nil, err
-	}
-	defer db.Close()
-	rows, err := db.Query("SELECT key, value FROM fs_extract")
-	if err != nil {
-		return nil, fmt.Errorf("the downloaded extract is not readable: %w", err)
-	}
-	defer rows.Close()
-	meta := map[string]string{}
-	for rows.Next() {
-		var k, v string
-		if err := rows.Scan(&k, &v); err != nil {
-			return nil, err
-		}
-		meta[k] = v
-	}
-	return meta, rows.Err()
 }
 
 func withDefaults(cfg Config) (Config, error) {
@@ -214,30 +164,11 @@ func Open(ctx context.Context, dir string, logger *slog.Logger) (*Client, error)
 		return nil, err
 	}
 	c := &Client{cfg: cfg}
-	meta, err := readLocalSchema(c.path("local.db"))
-	if err != nil {
-		return nil, err
-	}
-	s, err := schema.Parse(meta[extract.MetaSchemaName], []byte(meta[extract.MetaSchemaYAML]))
-	if err != nil {
-		return nil, err
-	}
-	if c.st, err = sqlite.OpenLocal(ctx, c.path("local.db"), s); err != nil {
-		return nil, err
-	}
-	if c.employee, err = c.st.Meta(ctx, metaEmployee); err != nil {
-		c.st.Close()
+	if c.st, err = localdb.Open(ctx, c.path("local.db")); err != nil {
 		return nil, err
 	}
 	c.log = c.cfg.Logger.With("component", "Remote client", "node", cfg.Node)
 	return c, nil
-}
-
-func readLocalSchema(path string) (map[string]string, error) {
-	if _, err := os.Stat(path); err != nil {
-		return nil, fmt.Errorf("local database: %w", err)
-	}
-	return readExtractMeta(path)
 }
 
 // Close closes the local database.
@@ -259,7 +190,7 @@ func (c *Client) Dir() string { return c.cfg.Dir }
 func (c *Client) Node() string { return c.cfg.Node }
 
 // Store returns the local database.
-func (c *Client) Store() *sqlite.Store { return c.st }
+func (c *Client) Store() *localdb.DB { return c.st }
 
 // Get returns a local row.
 func (c *Client) Get(ctx context.Context, table, id string) (fieldsync.Row, error) {
@@ -274,45 +205,7 @@ func (c *Client) List(ctx context.Context, table string, q fieldsync.Query) (fie
 // Apply makes local changes through the local write path: only to tables
 // nodes may write and rows the node sees. They are uploaded at the next sync.
 func (c *Client) Apply(ctx context.Context, changes ...fieldsync.Change) ([]fieldsync.Txn, error) {
-	s := c.st.Schema()
-	var out []fieldsync.Txn
-	err := c.st.InTx(ctx, func(tx *sql.Tx) error {
-		r := c.st.TxReader(tx)
-		for _, ch := range changes {
-			t, err := s.LookupTable(ch.Table)
-			if err != nil {
-				return err
-			}
-			if !t.RemoteWrite {
-				return fieldsync.Errorf(fieldsync.ErrForbidden, "table %s may not be written by remote nodes", t.Name)
-			}
-			if ch.Op != fieldsync.OpInsert {
-				if _, err := r.Get(ctx, t.Name, ch.ID); err != nil {
-					return err
-				}
-			}
-			txns, err := c.st.ApplyTx(ctx, tx, c.cfg.Node, ch)
-			if err != nil {
-				return err
-			}
-			if ch.Op == fieldsync.OpInsert && !t.Private {
-				ok, err := visibility.Sees(ctx, r, s, c.employee, t.Name, txns[0].RowID)
-				if err != nil {
-					return err
-				}
-				if !ok {
-					return fieldsync.Errorf(fieldsync.ErrForbidden, "node %s would not see this %s row: it may not create it", c.cfg.Node, t.Name)
-				}
-			}
-			out = append(out, txns...)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	c.st.NotifyChanged()
-	return out, nil
+	return c.st.Apply(ctx, changes...)
 }
 
 // ApplyInbox applies the downloaded inbox files in order, each in one local
@@ -335,7 +228,6 @@ func (c *Client) applyInbox(ctx context.Context, progress func(Progress)) (int, 
 	if err != nil {
 		return 0, err
 	}
-	keep := own.keeper()
 	applied := 0
 	for _, n := range nums {
 		path := c.path("inbox", docking.FileName(n))
@@ -346,7 +238,7 @@ func (c *Client) applyInbox(ctx context.Context, progress func(Progress)) (int, 
 			os.Rename(path, filepath.Join(aside, docking.FileName(n)))
 			return applied, fmt.Errorf("inbox file %d set aside in %s: %w", n, aside, err)
 		}
-		ok, err := c.st.ApplyInbox(ctx, n, txns, keep)
+		ok, err := c.st.ApplyInbox(ctx, n, txns, own)
 		if err != nil {
 			return applied, err
 		}
@@ -364,33 +256,11 @@ func (c *Client) applyInbox(ctx context.Context, progress func(Progress)) (int, 
 	return applied, c.pruneMerged(ctx)
 }
 
-// ownChange is one of the node's own changes to a row, kept safe from the
-// server's older values while applying the inbox.
-type ownChange struct {
-	vals              fieldsync.Row // the columns it set, to their values
-	inserted, deleted bool
-	// before: the change entered the server's log at this sequence number;
-	// only transactions routed before it are older than the change. 0 while
-	// the change is not merged: every server value is older.
-	before int64
-}
-
-// ownChanges are the node's changes in its upload files, by table and row,
-// oldest first.
-type ownChanges map[string][]ownChange
-
-func (o ownChanges) add(txns []fieldsync.Txn, before int64) {
-	for _, t := range txns {
-		key := t.Table + "\x00" + t.RowID
-		o[key] = append(o[key], ownChange{before: before, inserted: t.Op == fieldsync.OpInsert, deleted: t.Op == fieldsync.OpDelete, vals: t.Values})
-	}
-}
-
 // ownUploads reads the node's changes in its upload files: with merged, the
 // merged uploads kept until everything routed before them is applied; and
 // the uploads above after not yet known merged. The caller holds applyMu,
 // so no sync moves the files meanwhile.
-func (c *Client) ownUploads(after int64, merged bool) (ownChanges, error) {
+func (c *Client) ownUploads(after int64, merged bool) (*localdb.OwnChanges, error) {
 	type upload struct {
 		number, before int64
 		path           string
@@ -415,76 +285,15 @@ func (c *Client) ownUploads(after int64, merged bool) (ownChanges, error) {
 		}
 	}
 	slices.SortFunc(files, func(a, b upload) int { return cmp.Compare(a.number, b.number) })
-	own := ownChanges{}
+	own := &localdb.OwnChanges{}
 	for _, f := range files {
 		_, txns, err := dx.ReadFile(f.path, dx.Limits{})
 		if err != nil {
 			return nil, err
 		}
-		own.add(txns, f.before)
+		own.Add(txns, f.before)
 	}
 	return own, nil
-}
-
-// keeper is what ApplyInbox asks which of the node's own values to keep
-// (the node's latest value of each column it changed): the changes in its
-// upload files, then those in its local log, which the store reads inside
-// the applying transaction.
-func (o ownChanges) keeper() sqlstore.Keeper {
-	return func(local []fieldsync.Txn) func(fieldsync.Txn) (fieldsync.Row, bool) {
-		pending := ownChanges{}
-		pending.add(local, 0)
-		return func(t fieldsync.Txn) (fieldsync.Row, bool) {
-			key := t.Table + "\x00" + t.RowID
-			var vals fieldsync.Row
-			for _, changes := range [][]ownChange{o[key], pending[key]} {
-				for _, oc := range changes { // oldest first
-					if oc.before != 0 && t.Seq >= oc.before {
-						continue // the server's value is newer than the node's change
-					}
-					if oc.deleted {
-						return nil, true
-					}
-					if vals == nil {
-						vals = fieldsync.Row{}
-					}
-					for k, v := range oc.vals {
-						vals[k] = v
-					}
-				}
-			}
-			return vals, false
-		}
-	}
-}
-
-// ownRows is what ReplaceData asks which rows the node changed in ways an
-// extract taken at seq cannot hold (not merged, or merged after seq), and
-// whether such a change inserted the row.
-func (o ownChanges) ownRows(seq int64) func(local []fieldsync.Txn) []sqlstore.OwnRow {
-	return func(local []fieldsync.Txn) []sqlstore.OwnRow {
-		pending := ownChanges{}
-		pending.add(local, 0)
-		at := map[string]int{} // index in out
-		var out []sqlstore.OwnRow
-		for _, changes := range []ownChanges{o, pending} {
-			for key, cs := range changes {
-				for _, oc := range cs {
-					if oc.before != 0 && oc.before <= seq {
-						continue // in the extract
-					}
-					i, ok := at[key]
-					if !ok {
-						table, id, _ := strings.Cut(key, "\x00")
-						i, at[key] = len(out), len(out)
-						out = append(out, sqlstore.OwnRow{Table: table, ID: id})
-					}
-					out[i].Inserted = out[i].Inserted || oc.inserted
-				}
-			}
-		}
-		return out
-	}
 }
 
 // mergedUpload is an upload the server merged, kept (in upload/merged)
@@ -519,7 +328,7 @@ func (c *Client) pruneMerged(ctx context.Context) error {
 	if ins, err := docking.Numbers(c.path("inbox")); err != nil || len(ins) > 0 {
 		return err
 	}
-	routed, err := c.st.MetaInt(ctx, metaRoutedSeq)
+	state, err := c.st.State(ctx)
 	if err != nil {
 		return err
 	}
@@ -528,7 +337,7 @@ func (c *Client) pruneMerged(ctx context.Context) error {
 		return err
 	}
 	for _, m := range merged {
-		if m.firstSeq-1 <= routed {
+		if m.firstSeq-1 <= state.RoutedSeq {
 			if err := os.Remove(m.path); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return err
 			}

@@ -210,10 +210,11 @@ func converge(t *testing.T, b testutil.Backend, seed uint64, steps int) {
 		}
 		// Every upload the node made reached the server and was merged or
 		// refused (with its reason kept): none lost, none pending.
-		next, err := nd.c.Store().MetaInt(ctx, "upload_next")
+		local, err := nd.c.Store().State(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
+		next := local.UploadNext
 		merged, _ := st.MergedUploads(ctx, nd.c.Node(), 0)
 		refused, _ := st.Refused(ctx, nd.c.Node())
 		seen := map[int64]bool{}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,11 +16,6 @@ import (
 	"github.com/fieldsync/fieldsync/dx"
 	"github.com/fieldsync/fieldsync/filestore"
 	"github.com/fieldsync/fieldsync/syncproto"
-)
-
-const (
-	metaRequested = "requested_files" // "table/id" of rows whose requested-mode file the user asked for
-	metaFileLimit = "file_limit"      // the server's limit above which published files are only offered
 )
 
 // FilePath is where the node keeps an attachment file once fetched.
@@ -49,16 +43,12 @@ func (c *Client) Request(ctx context.Context, table, id string) error {
 }
 
 func (c *Client) requested(ctx context.Context) (map[string]bool, error) {
-	raw, err := c.st.Meta(ctx, metaRequested)
-	if err != nil || raw == "" {
-		return map[string]bool{}, err
-	}
-	var list []string
-	if err := json.Unmarshal([]byte(raw), &list); err != nil {
+	local, err := c.st.State(ctx)
+	if err != nil {
 		return nil, err
 	}
 	out := map[string]bool{}
-	for _, k := range list {
+	for _, k := range local.Requested {
 		out[k] = true
 	}
 	return out, nil
@@ -70,8 +60,7 @@ func (c *Client) saveRequested(ctx context.Context, req map[string]bool) error {
 		list = append(list, k)
 	}
 	sort.Strings(list)
-	b, _ := json.Marshal(list)
-	return c.st.SetMeta(ctx, metaRequested, string(b))
+	return c.st.SetRequested(ctx, list)
 }
 
 // fileRow is an attachment row as far as files go.
@@ -165,10 +154,11 @@ func (c *Client) wantedFiles(ctx context.Context) (map[string]fieldsync.FileRef,
 	if err != nil {
 		return nil, err
 	}
-	limit, err := c.st.MetaInt(ctx, metaFileLimit)
+	local, err := c.st.State(ctx)
 	if err != nil {
 		return nil, err
 	}
+	limit := local.FileLimit
 	want := map[string]fieldsync.FileRef{}
 	for _, fr := range rows {
 		offered := fr.mode == fieldsync.ModeRequested || limit > 0 && fr.ref.Size > limit // too big: offered as requested

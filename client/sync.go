@@ -2,21 +2,17 @@ package client
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
 	"time"
 
 	"github.com/fieldsync/fieldsync"
 	"github.com/fieldsync/fieldsync/docking"
 	"github.com/fieldsync/fieldsync/dx"
-	"github.com/fieldsync/fieldsync/extract"
 	"github.com/fieldsync/fieldsync/internal/durable"
 	"github.com/fieldsync/fieldsync/internal/httperr"
-	"github.com/fieldsync/fieldsync/internal/sqlstore"
-	"github.com/fieldsync/fieldsync/sqlite"
+	"github.com/fieldsync/fieldsync/localdb"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -80,8 +76,8 @@ func (c *Client) uploadsSince() (int64, error) {
 		}
 	}
 	if low < 0 {
-		next, err := c.st.MetaInt(context.Background(), metaUploadNext)
-		return max(next-1, 0), err
+		state, err := c.st.State(context.Background())
+		return max(state.UploadNext-1, 0), err
 	}
 	return low - 1, nil
 }
@@ -167,8 +163,7 @@ func (c *Client) SyncOnly(ctx context.Context, opts SyncOptions) (Summary, error
 }
 
 func (c *Client) recordSync(ctx context.Context, result string) {
-	c.st.SetMeta(context.WithoutCancel(ctx), metaLastSync, time.Now().UTC().Format(time.RFC3339Nano))
-	c.st.SetMeta(context.WithoutCancel(ctx), metaLastResult, result)
+	c.st.RecordSync(context.WithoutCancel(ctx), time.Now(), result)
 }
 
 func (c *Client) syncSession(ctx context.Context, rc *syncproto.Client, st syncproto.State, sum *Summary, opts SyncOptions) error {
@@ -250,9 +245,9 @@ func (c *Client) syncSession(ctx context.Context, rc *syncproto.Client, st syncp
 	}
 	// 2b. A newer Database Extract (an administrator re-extracted the
 	// node): the outbox goes on from it, so the local data is rebuilt from it.
-	if local, err := c.st.MetaInt(ctx, sqlstore.MetaExtractSeq); err != nil {
+	if local, err := c.st.State(ctx); err != nil {
 		return err
-	} else if st.ExtractSeq > local {
+	} else if st.ExtractSeq > local.ExtractSeq {
 		switch err := c.takeExtract(ctx, rc, st, opts.Progress); {
 		case errors.Is(err, errExtractNotReady):
 			// taken at a later sync; the outbox still holds what follows the old one
@@ -266,10 +261,11 @@ func (c *Client) syncSession(ctx context.Context, rc *syncproto.Client, st syncp
 	if err := os.MkdirAll(c.path("inbox"), 0o700); err != nil {
 		return err
 	}
-	applied, err := c.st.MetaInt(ctx, "inbox_applied")
+	local, err := c.st.State(ctx)
 	if err != nil {
 		return err
 	}
+	applied := local.InboxApplied
 	var upto int64
 	var todo []syncproto.OutboxFile
 	var todoBytes int64
@@ -309,10 +305,7 @@ func (c *Client) syncSession(ctx context.Context, rc *syncproto.Client, st syncp
 			return err
 		}
 	}
-	if err := c.st.SetMeta(ctx, metaRoutedSeq, strconv.FormatInt(st.RoutedSeq, 10)); err != nil {
-		return err
-	}
-	if err := c.st.SetMeta(ctx, metaFileLimit, strconv.FormatInt(st.FileLimit, 10)); err != nil {
+	if err := c.st.RecordServer(ctx, st.RoutedSeq, st.FileLimit); err != nil {
 		return err
 	}
 	// Attachment files the node should have: published and broadcast ones,
@@ -334,14 +327,11 @@ func (c *Client) syncSession(ctx context.Context, rc *syncproto.Client, st syncp
 // that it has not seen yet: a team row the server merged into its own is
 // dropped locally (the server's row comes through the outbox).
 func (c *Client) handleConflicts(ctx context.Context, conflicts []fieldsync.Conflict, sum *Summary) error {
-	seen, err := c.st.MetaInt(ctx, metaConflicts)
+	local, err := c.st.State(ctx)
 	if err != nil {
 		return err
 	}
-	kept, err := c.localConflicts(ctx)
-	if err != nil {
-		return err
-	}
+	seen, kept := local.ConflictsSeen, local.Conflicts
 	for _, cf := range conflicts {
 		if cf.ID <= seen {
 			continue
@@ -358,21 +348,7 @@ func (c *Client) handleConflicts(ctx context.Context, conflicts []fieldsync.Conf
 	if len(kept) > 100 {
 		kept = kept[len(kept)-100:]
 	}
-	b, _ := json.Marshal(kept)
-	if err := c.st.SetMeta(ctx, metaConflictList, string(b)); err != nil {
-		return err
-	}
-	return c.st.SetMeta(ctx, metaConflicts, strconv.FormatInt(seen, 10))
-}
-
-// localConflicts returns the latest conflicts the server reported for this node.
-func (c *Client) localConflicts(ctx context.Context) ([]fieldsync.Conflict, error) {
-	raw, err := c.st.Meta(ctx, metaConflictList)
-	if err != nil || raw == "" {
-		return nil, err
-	}
-	var out []fieldsync.Conflict
-	return out, json.Unmarshal([]byte(raw), &out)
+	return c.st.SetConflicts(ctx, seen, kept)
 }
 
 // packageUploads writes the pending local transactions into the next
@@ -385,10 +361,11 @@ func (c *Client) packageUploads(ctx context.Context) (int, error) {
 	if err := os.MkdirAll(c.path("upload"), 0o700); err != nil {
 		return 0, err
 	}
-	next, err := c.st.MetaInt(ctx, metaUploadNext)
+	local, err := c.st.State(ctx)
 	if err != nil {
 		return 0, err
 	}
+	next := local.UploadNext
 	// A crash between writing the file and trimming the log: finish it.
 	if _, err := os.Stat(c.path("upload", docking.FileName(next))); err == nil {
 		_, txns, err := dx.ReadFile(c.path("upload", docking.FileName(next)), dx.Limits{})
@@ -421,7 +398,7 @@ func (c *Client) finishUpload(ctx context.Context, number int64, txns []fieldsyn
 			return err
 		}
 	}
-	return c.st.SetMeta(ctx, metaUploadNext, strconv.FormatInt(number+1, 10))
+	return c.st.SetUploadNext(ctx, number+1)
 }
 
 // Status is a node's local view.
@@ -447,13 +424,14 @@ type Status struct {
 // Status returns the node's local view.
 func (c *Client) Status(ctx context.Context) (Status, error) {
 	s := Status{Node: c.cfg.Node, Server: c.cfg.Server}
-	var err error
-	if s.LastSync, err = c.st.Meta(ctx, metaLastSync); err != nil {
+	local, err := c.st.State(ctx)
+	if err != nil {
 		return s, err
 	}
-	if s.LastResult, err = c.st.Meta(ctx, metaLastResult); err != nil {
-		return s, err
+	if !local.LastSync.IsZero() {
+		s.LastSync = local.LastSync.UTC().Format(time.RFC3339Nano)
 	}
+	s.LastResult = local.LastResult
 	ls, err := c.st.LogState(ctx)
 	if err != nil {
 		return s, err
@@ -463,14 +441,9 @@ func (c *Client) Status(ctx context.Context) (Status, error) {
 	s.PendingUploads = len(ups)
 	ins, _ := docking.Numbers(c.path("inbox"))
 	s.InboxFiles = len(ins)
-	if s.ExtractSeq, err = c.st.MetaInt(ctx, "extract_seq"); err != nil {
-		return s, err
-	}
-	if s.Conflicts, err = c.localConflicts(ctx); s.Conflicts == nil {
+	s.ExtractSeq = local.ExtractSeq
+	if s.Conflicts = local.Conflicts; s.Conflicts == nil {
 		s.Conflicts = []fieldsync.Conflict{}
-	}
-	if err != nil {
-		return s, err
 	}
 	s.FilesPending, s.Requested, err = c.fileStatus(ctx)
 	if s.Requested == nil {
@@ -508,30 +481,22 @@ func (c *Client) takeExtract(ctx context.Context, rc *syncproto.Client, st syncp
 		return err
 	}
 	m.done()
-	meta, err := readExtractMeta(part)
+	h, err := localdb.ReadHeader(ctx, part)
 	if err != nil {
 		return err
 	}
-	if meta[extract.MetaNode] != c.cfg.Node {
-		return fmt.Errorf("the extract is node %q's, not %q's", meta[extract.MetaNode], c.cfg.Node)
+	if h.Node != c.cfg.Node {
+		return fmt.Errorf("the extract is node %q's, not %q's", h.Node, c.cfg.Node)
 	}
-	if meta[extract.MetaSchema] != c.st.Schema().Fingerprint() {
+	if h.SchemaFingerprint != c.st.Schema().Fingerprint() {
 		return fmt.Errorf("the server's schema changed since this folder was made: make a new folder with fieldsync client init (upload its pending changes first)")
 	}
-	seq, err := strconv.ParseInt(meta[extract.MetaExtractSeq], 10, 64)
-	if err != nil {
-		return fmt.Errorf("the extract's sequence number %q: %w", meta[extract.MetaExtractSeq], err)
-	}
+	seq := h.ExtractSeq
 	if seq < st.ExtractSeq {
 		// The server is still building it: the file is the previous one.
 		c.log.Info("the node's new Database Extract is not ready yet", "seq", st.ExtractSeq)
 		return errExtractNotReady
 	}
-	src, err := sqlite.OpenLocal(ctx, part, c.st.Schema())
-	if err != nil {
-		return err
-	}
-	defer src.Close()
 	c.applyMu.Lock()
 	defer c.applyMu.Unlock()
 	// Rows the node changed in uploads merged after the extract was taken
@@ -561,11 +526,8 @@ func (c *Client) takeExtract(ctx context.Context, rc *syncproto.Client, st syncp
 	if err != nil {
 		return err
 	}
-	scan := func(table string, fn func(fieldsync.Row) error) error {
-		return src.Snapshot(ctx, func(s fieldsync.Snapshot) error { return s.Scan(ctx, table, fn) })
-	}
 	// All that needs the network is done: one local transaction does the rest.
-	if err := c.st.ReplaceData(ctx, seq, scan, current, pending.keeper(), pending.ownRows(seq)); err != nil {
+	if err := c.st.ReplaceData(ctx, part, current, pending); err != nil {
 		return err
 	}
 	c.log.Info("local data rebuilt from a new Database Extract", "seq", seq)
@@ -644,9 +606,8 @@ func (c *Client) refetch(ctx context.Context, rc *syncproto.Client, st syncproto
 	if err != nil {
 		return err
 	}
-	keep := own.keeper()
 	for _, t := range rows {
-		if err := c.st.Put(ctx, t.Table, t.RowID, t.Values, keep); err != nil {
+		if err := c.st.Put(ctx, t.Table, t.RowID, t.Values, own); err != nil {
 			return err
 		}
 	}

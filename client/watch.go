@@ -85,8 +85,8 @@ func (c *Client) watchNews(ctx context.Context, news chan<- struct{}) {
 	rc := c.remote()
 	var announced int64
 	for ctx.Err() == nil {
-		applied, _ := c.st.MetaInt(ctx, "inbox_applied")
-		after := max(applied, announced)
+		local, _ := c.st.State(ctx)
+		after := max(local.InboxApplied, announced)
 		body, err := rc.News(ctx, after)
 		if err != nil {
 			if errors.Is(err, fieldsync.ErrNotFound) {

@@ -1,6 +1,6 @@
 // Package extract is the Database Extract: it gives a node a ready-to-open
-// SQLite database holding exactly the rows visible to it as of a server
-// sequence number, the starting point its outbox continues from.
+// local database (a localdb file) holding exactly the rows visible to it as
+// of a server sequence number, the starting point its outbox continues from.
 //
 // The extract is taken on a snapshot of the server database at the sequence
 // number it records for the node (see fieldsync.Routing.StartExtract); the
@@ -16,14 +16,13 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strconv"
 	"time"
 
 	"github.com/fieldsync/fieldsync"
 	"github.com/fieldsync/fieldsync/docking"
 	"github.com/fieldsync/fieldsync/dx"
 	"github.com/fieldsync/fieldsync/internal/durable"
-	"github.com/fieldsync/fieldsync/sqlite"
+	"github.com/fieldsync/fieldsync/localdb"
 	"github.com/fieldsync/fieldsync/visibility"
 )
 
@@ -34,17 +33,6 @@ type Store interface {
 	fieldsync.ExtractQueue
 	Schema() *fieldsync.Schema
 }
-
-// Meta keys the extract writes into the local database's fs_extract table.
-const (
-	MetaNode        = "node"
-	MetaEmployee    = "employee_id"
-	MetaExtractSeq  = "extract_seq"
-	MetaSchema      = "schema_fingerprint"
-	MetaExtractedAt = "extracted_at"
-	MetaSchemaYAML  = "schema_yaml"
-	MetaSchemaName  = "schema_source"
-)
 
 // Result describes an extract.
 type Result struct {
@@ -105,16 +93,8 @@ func build(ctx context.Context, st Store, dock docking.Folder, n fieldsync.Node,
 			}
 		}
 		visible := g.Visible(n.EmployeeID)
-		meta := map[string]string{
-			MetaNode:        node,
-			MetaEmployee:    n.EmployeeID,
-			MetaExtractSeq:  strconv.FormatInt(snap.LastSeq(), 10),
-			MetaSchema:      s.Fingerprint(),
-			MetaExtractedAt: time.Now().UTC().Format(time.RFC3339Nano),
-			MetaSchemaYAML:  string(s.YAML),
-			MetaSchemaName:  s.Source,
-		}
-		return sqlite.BuildFile(ctx, tmp, s, meta, func(insert func(string, fieldsync.Row) error) error {
+		h := localdb.Header{Node: node, EmployeeID: n.EmployeeID, ExtractSeq: snap.LastSeq(), ExtractedAt: time.Now()}
+		return localdb.Build(ctx, tmp, s, h, func(insert func(string, fieldsync.Row) error) error {
 			for _, t := range s.Tables {
 				ids := visible[t.Name]
 				if len(ids) == 0 {

@@ -22,6 +22,7 @@ import (
 	"github.com/fieldsync/fieldsync/extract"
 	"github.com/fieldsync/fieldsync/internal/sqlstore"
 	"github.com/fieldsync/fieldsync/internal/testutil"
+	"github.com/fieldsync/fieldsync/localdb"
 	"github.com/fieldsync/fieldsync/router"
 	"github.com/fieldsync/fieldsync/schema"
 	"github.com/fieldsync/fieldsync/txnproc"
@@ -152,11 +153,11 @@ func (e *env) local(node string) map[string]map[string]fieldsync.Row {
 		e.t.Fatal(err)
 	}
 	defer db.Close()
-	var seqText string
-	if err := db.QueryRow("SELECT value FROM fs_extract WHERE key = 'extract_seq'").Scan(&seqText); err != nil {
+	h, err := localdb.ReadHeader(context.Background(), e.docking.Extract(node))
+	if err != nil {
 		e.t.Fatalf("extract of %s: %v", node, err)
 	}
-	extractSeq, _ := strconv.ParseInt(seqText, 10, 64)
+	extractSeq := h.ExtractSeq
 	for _, t := range s.Tables {
 		rows, err := db.Query(fmt.Sprintf(`SELECT * FROM "%s"`, t.Name))
 		if err != nil {

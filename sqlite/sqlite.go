@@ -32,13 +32,6 @@ func Open(ctx context.Context, path string, s *fieldsync.Schema) (*Store, error)
 	return open(ctx, path, s, sqlstore.Options{})
 }
 
-// OpenLocal opens a remote node's local database (an extract, once opened,
-// becomes one): the same tables and write path, without the checks only
-// the server can make (see sqlstore.Options.Local).
-func OpenLocal(ctx context.Context, path string, s *fieldsync.Schema) (*Store, error) {
-	return open(ctx, path, s, sqlstore.Options{Local: true})
-}
-
 func open(ctx context.Context, path string, s *fieldsync.Schema, opts sqlstore.Options) (*Store, error) {
 	write, err := OpenDB(path, true)
 	if err != nil {

@@ -1,0 +1,247 @@
+package localdb
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/schema"
+	"github.com/fieldsync/fieldsync/sqlite"
+)
+
+// Header is what the Database Extract records in a node's file about it.
+type Header struct {
+	Node       string
+	EmployeeID string
+	// ExtractSeq is the server sequence number the extract was taken at:
+	// the file holds every server transaction up to it.
+	ExtractSeq int64
+	// The schema the file was built for: where it came from, its YAML text
+	// and its fingerprint.
+	SchemaSource      string
+	SchemaYAML        string
+	SchemaFingerprint string
+	ExtractedAt       time.Time
+}
+
+// Schema parses the schema the header carries.
+func (h Header) Schema() (*fieldsync.Schema, error) {
+	s, err := schema.Parse(h.SchemaSource, []byte(h.SchemaYAML))
+	if err != nil {
+		return nil, fmt.Errorf("the extract's schema: %w", err)
+	}
+	return s, nil
+}
+
+// Keys of the fs_extract table, where the header is kept.
+const (
+	hdrNode        = "node"
+	hdrEmployee    = "employee_id"
+	hdrExtractSeq  = "extract_seq"
+	hdrFingerprint = "schema_fingerprint"
+	hdrExtractedAt = "extracted_at"
+	hdrSchemaYAML  = "schema_yaml"
+	hdrSchemaName  = "schema_source"
+)
+
+func (h Header) values() map[string]string {
+	return map[string]string{
+		hdrNode:        h.Node,
+		hdrEmployee:    h.EmployeeID,
+		hdrExtractSeq:  strconv.FormatInt(h.ExtractSeq, 10),
+		hdrFingerprint: h.SchemaFingerprint,
+		hdrExtractedAt: h.ExtractedAt.UTC().Format(time.RFC3339Nano),
+		hdrSchemaYAML:  h.SchemaYAML,
+		hdrSchemaName:  h.SchemaSource,
+	}
+}
+
+// ReadHeader reads the header of a node's file, such as a downloaded
+// extract, without changing the file.
+func ReadHeader(ctx context.Context, path string) (Header, error) {
+	if _, err := os.Stat(path); err != nil {
+		return Header{}, fmt.Errorf("local database: %w", err)
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		return Header{}, err
+	}
+	defer db.Close()
+	return readHeader(ctx, db)
+}
+
+func readHeader(ctx context.Context, db *sql.DB) (Header, error) {
+	rows, err := db.QueryContext(ctx, "SELECT key, value FROM fs_extract")
+	if err != nil {
+		return Header{}, fmt.Errorf("the extract's header is not readable: %w", err)
+	}
+	defer rows.Close()
+	m := map[string]string{}
+	for rows.Next() {
+		var k, v string
+		if err := rows.Scan(&k, &v); err != nil {
+			return Header{}, err
+		}
+		m[k] = v
+	}
+	if err := rows.Err(); err != nil {
+		return Header{}, err
+	}
+	h := Header{Node: m[hdrNode], EmployeeID: m[hdrEmployee], SchemaSource: m[hdrSchemaName],
+		SchemaYAML: m[hdrSchemaYAML], SchemaFingerprint: m[hdrFingerprint]}
+	if h.ExtractSeq, err = strconv.ParseInt(m[hdrExtractSeq], 10, 64); err != nil {
+		return Header{}, fmt.Errorf("the extract's sequence number %q: %w", m[hdrExtractSeq], err)
+	}
+	if v := m[hdrExtractedAt]; v != "" {
+		if h.ExtractedAt, err = time.Parse(time.RFC3339Nano, v); err != nil {
+			return Header{}, fmt.Errorf("the extract's time %q: %w", v, err)
+		}
+	}
+	return h, nil
+}
+
+// Build creates a node's file at path for schema s: the schema's tables as
+// a node's local database has them (see TableDDL), the header h (its schema
+// fields are taken from s) and the rows fill inserts, all in one
+// transaction. The file is fsynced before Build returns; the caller renames
+// it into place. path must not exist.
+func Build(ctx context.Context, path string, s *fieldsync.Schema, h Header,
+	fill func(insert func(table string, row fieldsync.Row) error) error) error {
+	if _, err := os.Stat(path); err == nil {
+		return fmt.Errorf("build %s: file exists", path)
+	}
+	h.SchemaSource, h.SchemaYAML, h.SchemaFingerprint = s.Source, string(s.YAML), s.Fingerprint()
+	// No journal while building: the file is not visible under its final
+	// name until it is complete and synced.
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(OFF)&_pragma=synchronous(OFF)&_txlock=immediate")
+	if err != nil {
+		return fmt.Errorf("build %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(1)
+	defer func() {
+		if db != nil {
+			db.Close()
+		}
+	}()
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("build %s: %w", path, err)
+	}
+	defer tx.Rollback()
+	b := &builder{tx: tx, s: s, stmts: map[string]*sql.Stmt{}}
+	defer b.close()
+	if err := b.create(ctx, h); err != nil {
+		return fmt.Errorf("build %s: %w", path, err)
+	}
+	if err := fill(func(table string, row fieldsync.Row) error { return b.insert(ctx, table, row) }); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("build %s: %w", path, err)
+	}
+	b.close()
+	err, db = db.Close(), nil
+	if err != nil {
+		return fmt.Errorf("build %s: %w", path, err)
+	}
+	return syncFile(path)
+}
+
+func syncFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("build %s: %w", path, err)
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("build %s: %w", path, err)
+	}
+	return nil
+}
+
+// builder writes a new file's tables, header and rows in one transaction.
+type builder struct {
+	tx    *sql.Tx
+	s     *fieldsync.Schema
+	stmts map[string]*sql.Stmt
+	args  []any
+}
+
+func (b *builder) create(ctx context.Context, h Header) error {
+	if _, err := b.tx.ExecContext(ctx, "CREATE TABLE fs_extract (key TEXT PRIMARY KEY, value TEXT NOT NULL)"); err != nil {
+		return err
+	}
+	for k, v := range h.values() {
+		if _, err := b.tx.ExecContext(ctx, "INSERT INTO fs_extract (key, value) VALUES (?1, ?2)", k, v); err != nil {
+			return err
+		}
+	}
+	for _, t := range b.s.Tables {
+		for _, q := range TableDDL(t) {
+			if _, err := b.tx.ExecContext(ctx, q); err != nil {
+				return fmt.Errorf("%s: %w", t.Name, err)
+			}
+		}
+		cols := make([]string, len(t.Columns))
+		ph := make([]string, len(t.Columns))
+		for i, c := range t.Columns {
+			cols[i] = `"` + c.Name + `"`
+			ph[i] = fmt.Sprintf("?%d", i+1)
+		}
+		st, err := b.tx.PrepareContext(ctx, fmt.Sprintf(`INSERT INTO "%s" (%s) VALUES (%s)`, t.Name, strings.Join(cols, ", "), strings.Join(ph, ", ")))
+		if err != nil {
+			return err
+		}
+		b.stmts[t.Name] = st
+	}
+	return nil
+}
+
+func (b *builder) insert(ctx context.Context, table string, row fieldsync.Row) error {
+	t := b.s.Table(table)
+	st := b.stmts[table]
+	if t == nil || st == nil {
+		return fmt.Errorf("build: unknown table %q", table)
+	}
+	b.args = b.args[:0]
+	for _, c := range t.Columns {
+		b.args = append(b.args, row[c.Name])
+	}
+	if _, err := st.ExecContext(ctx, b.args...); err != nil {
+		return fmt.Errorf("build: insert into %s: %w", table, err)
+	}
+	return nil
+}
+
+func (b *builder) close() {
+	for name, st := range b.stmts {
+		st.Close()
+		delete(b.stmts, name)
+	}
+}
+
+// TableDDL returns the statements that create a table in a node's local
+// database: the id as primary key, foreign key columns indexed, no
+// constraints between rows.
+func TableDDL(t *fieldsync.Table) []string {
+	defs := make([]string, len(t.Columns))
+	for i, c := range t.Columns {
+		defs[i] = `"` + c.Name + `" ` + sqlite.Dialect{}.ColumnType(c.Type)
+		if c.Name == "id" {
+			defs[i] += " PRIMARY KEY"
+		}
+	}
+	out := []string{fmt.Sprintf(`CREATE TABLE IF NOT EXISTS "%s" (%s)`, t.Name, strings.Join(defs, ", "))}
+	for _, c := range t.ForeignKeys() {
+		out = append(out, fmt.Sprintf(`CREATE INDEX IF NOT EXISTS "fs_ix_%s_%s" ON "%s" ("%s")`, t.Name, c.Name, t.Name, c.Name))
+	}
+	return out
+}

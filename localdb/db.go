@@ -1,0 +1,177 @@
+package localdb
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+
+	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/internal/sqlstore"
+	"github.com/fieldsync/fieldsync/sqlite"
+	"github.com/fieldsync/fieldsync/visibility"
+)
+
+// DB is a node's local database, opened.
+type DB struct {
+	st       *sqlstore.Store
+	path     string
+	header   Header
+	node     string
+	employee string
+}
+
+// Open opens the node's file at path as its local database, with the
+// schema its header carries. The first open of a file built by the
+// Database Extract starts the node's state from the header: the node, its
+// employee, the extract's sequence number, upload number 1.
+func Open(ctx context.Context, path string) (*DB, error) {
+	db, err := open(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	if err := db.start(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// open opens the file at path with the tables, log and state a local
+// database has, without starting the node's state.
+func open(ctx context.Context, path string) (*DB, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("local database: %w", err)
+	}
+	write, err := sqlite.OpenDB(path, true)
+	if err != nil {
+		return nil, err
+	}
+	read, err := sqlite.OpenDB(path, false)
+	if err != nil {
+		write.Close()
+		return nil, err
+	}
+	db := &DB{path: path}
+	if db.header, err = readHeader(ctx, read); err == nil {
+		var s *fieldsync.Schema
+		if s, err = db.header.Schema(); err == nil {
+			db.st, err = sqlstore.OpenWith(ctx, sqlite.Dialect{Path: path}, write, read, s, sqlstore.Options{Local: true})
+		}
+	}
+	if err != nil {
+		write.Close()
+		read.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// start records the node's state from the header the first time the file
+// is opened, and reads the node and its employee.
+func (db *DB) start(ctx context.Context) error {
+	err := db.st.InTx(ctx, func(tx *sql.Tx) error {
+		if _, ok, err := db.st.MetaTx(ctx, tx, keyNode); err != nil || ok {
+			return err
+		}
+		return setState(ctx, db.st, tx, map[string]int64{keyExtractSeq: db.header.ExtractSeq, keyUploadNext: 1},
+			map[string]string{keyNode: db.header.Node, keyEmployee: db.header.EmployeeID})
+	})
+	if err != nil {
+		return err
+	}
+	s, err := db.State(ctx)
+	db.node, db.employee = s.Node, s.EmployeeID
+	return err
+}
+
+// Close closes the database.
+func (db *DB) Close() error { return db.st.Close() }
+
+// Path returns the database file's path.
+func (db *DB) Path() string { return db.path }
+
+// Header returns the header the Database Extract wrote into the file.
+func (db *DB) Header() Header { return db.header }
+
+// Schema returns the schema the database holds.
+func (db *DB) Schema() *fieldsync.Schema { return db.st.Schema() }
+
+// Node returns the node's name.
+func (db *DB) Node() string { return db.node }
+
+// EmployeeID returns the employee the node belongs to: it sees what the
+// employee sees.
+func (db *DB) EmployeeID() string { return db.employee }
+
+// Get returns a local row.
+func (db *DB) Get(ctx context.Context, table, id string) (fieldsync.Row, error) {
+	return db.st.Get(ctx, table, id)
+}
+
+// List lists local rows.
+func (db *DB) List(ctx context.Context, table string, q fieldsync.Query) (fieldsync.Page, error) {
+	return db.st.List(ctx, table, q)
+}
+
+// Changed returns a channel closed at the next change to the local data.
+func (db *DB) Changed() <-chan struct{} { return db.st.Changed() }
+
+// LogState summarizes the local log: the node's changes not yet packaged
+// for upload.
+func (db *DB) LogState(ctx context.Context) (fieldsync.LogState, error) { return db.st.LogState(ctx) }
+
+// ReadLog returns up to limit local transactions with Seq > after, in order.
+func (db *DB) ReadLog(ctx context.Context, after int64, limit int) ([]fieldsync.Txn, error) {
+	return db.st.ReadLog(ctx, after, limit)
+}
+
+// TrimLog removes the local transactions with Seq <= upTo (packaged for
+// upload).
+func (db *DB) TrimLog(ctx context.Context, upTo int64) error { return db.st.TrimLog(ctx, upTo) }
+
+// Apply makes the node's own changes through the local write path, in one
+// local transaction that logs them for upload: only to tables nodes may
+// write, to rows the node holds, and inserting only rows the node would
+// see.
+func (db *DB) Apply(ctx context.Context, changes ...fieldsync.Change) ([]fieldsync.Txn, error) {
+	s := db.st.Schema()
+	var out []fieldsync.Txn
+	err := db.st.InTx(ctx, func(tx *sql.Tx) error {
+		r := db.st.TxReader(tx)
+		for _, ch := range changes {
+			t, err := s.LookupTable(ch.Table)
+			if err != nil {
+				return err
+			}
+			if !t.RemoteWrite {
+				return fieldsync.Errorf(fieldsync.ErrForbidden, "table %s may not be written by remote nodes", t.Name)
+			}
+			if ch.Op != fieldsync.OpInsert {
+				if _, err := r.Get(ctx, t.Name, ch.ID); err != nil {
+					return err
+				}
+			}
+			txns, err := db.st.ApplyTx(ctx, tx, db.node, ch)
+			if err != nil {
+				return err
+			}
+			if ch.Op == fieldsync.OpInsert && !t.Private {
+				ok, err := visibility.Sees(ctx, r, s, db.employee, t.Name, txns[0].RowID)
+				if err != nil {
+					return err
+				}
+				if !ok {
+					return fieldsync.Errorf(fieldsync.ErrForbidden, "node %s would not see this %s row: it may not create it", db.node, t.Name)
+				}
+			}
+			out = append(out, txns...)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	db.st.NotifyChanged()
+	return out, nil
+}
