@@ -86,11 +86,9 @@ func build(ctx context.Context, st Store, dock docking.Folder, n fieldsync.Node,
 	defer os.Remove(tmp)
 	res := Result{Node: node, Path: dock.Extract(node), Rows: map[string]int{}}
 	seq, err := st.StartExtract(ctx, node, func(snap fieldsync.Snapshot) error {
-		g := visibility.NewGraph(s)
-		for _, t := range g.Tables() {
-			if err := snap.Scan(ctx, t, func(r fieldsync.Row) error { return g.Put(t, r) }); err != nil {
-				return err
-			}
+		g, err := visibility.Load(ctx, snap, s)
+		if err != nil {
+			return err
 		}
 		visible := g.Visible(n.EmployeeID)
 		h := localdb.Header{Node: node, EmployeeID: n.EmployeeID, ExtractSeq: snap.LastSeq(), ExtractedAt: time.Now()}
