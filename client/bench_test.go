@@ -161,7 +161,7 @@ func BenchmarkSyncDownloadApply(b *testing.B) {
 	seedTeam(s, "ann", "acme")
 	c := s.node("ann-laptop", "ann")
 	s.settle(time.Minute)
-	if _, err := c.Sync(ctx, client.SyncOptions{Wait: true}); err != nil {
+	if _, err := c.Sync(ctx, client.SyncOptions{Apply: true}); err != nil {
 		b.Fatal(err)
 	}
 	var took time.Duration
@@ -182,7 +182,7 @@ func BenchmarkSyncDownloadApply(b *testing.B) {
 		s.settle(2 * time.Minute)
 		b.StartTimer()
 		start := time.Now()
-		sum, err := c.Sync(ctx, client.SyncOptions{Wait: true})
+		sum, err := c.Sync(ctx, client.SyncOptions{Apply: true})
 		took += time.Since(start)
 		b.StopTimer()
 		if err != nil {
@@ -220,7 +220,7 @@ func BenchmarkSyncNothingNew(b *testing.B) {
 	c := s.node("ann-laptop", "ann")
 	s.settle(time.Minute)
 	for range 2 {
-		if _, err := c.Sync(ctx, client.SyncOptions{Wait: true}); err != nil {
+		if _, err := c.Sync(ctx, client.SyncOptions{Apply: true}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -228,7 +228,7 @@ func BenchmarkSyncNothingNew(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		start := time.Now()
-		sum, err := c.Sync(ctx, client.SyncOptions{Wait: true})
+		sum, err := c.Sync(ctx, client.SyncOptions{Apply: true})
 		times = append(times, time.Since(start))
 		if err != nil {
 			b.Fatal(err)
@@ -450,7 +450,7 @@ func BenchmarkConcurrentSyncs(b *testing.B) {
 				<-startGun
 				start := time.Now()
 				for attempt := 0; ; attempt++ {
-					_, err := c.Sync(ctx, client.SyncOptions{Wait: true})
+					_, err := c.Sync(ctx, client.SyncOptions{Apply: true})
 					if err == nil {
 						if attempt == 0 {
 							okFirst.Add(1)
@@ -554,7 +554,7 @@ func BenchmarkMerge(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		sum, err := c.SyncOnly(ctx, client.SyncOptions{})
+		sum, err := c.Sync(ctx, client.SyncOptions{})
 		if err != nil || sum.Uploaded != 2*half || sum.UpFiles != 1 {
 			b.Fatalf("upload: %+v %v", sum, err)
 		}
@@ -582,7 +582,7 @@ func BenchmarkMerge(b *testing.B) {
 			b.Fatalf("merged contact: %v %v", r, err)
 		}
 		s.settle(time.Minute)
-		if _, err := c.Sync(ctx, client.SyncOptions{Wait: true}); err != nil {
+		if _, err := c.Sync(ctx, client.SyncOptions{Apply: true}); err != nil {
 			b.Fatal(err)
 		}
 	}

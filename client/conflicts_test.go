@@ -489,7 +489,7 @@ func TestOneSyncPerFolder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = ann.Sync(context.Background(), client.SyncOptions{Wait: true})
+	_, err = ann.Sync(context.Background(), client.SyncOptions{Apply: true})
 	if !errors.Is(err, client.ErrSyncRunning) || !strings.Contains(err.Error(), "already running") {
 		t.Fatalf("second sync: %v", err)
 	}

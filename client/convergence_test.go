@@ -184,7 +184,7 @@ func converge(t *testing.T, b testutil.Backend, seed uint64, steps int) {
 			}
 		default: // a field user syncs (maybe over a failing connection)
 			nd := nodes[rng.IntN(len(nodes))]
-			if _, err := nd.c.Sync(ctx, client.SyncOptions{Wait: true}); err != nil {
+			if _, err := nd.c.Sync(ctx, client.SyncOptions{Apply: true}); err != nil {
 				t.Logf("step %d: sync of %s failed (will retry): %v", step, nd.c.Node(), err)
 			}
 		}
@@ -198,14 +198,14 @@ func converge(t *testing.T, b testutil.Backend, seed uint64, steps int) {
 	for round := 0; round < 3; round++ {
 		for _, nd := range nodes {
 			w.settle()
-			if _, err := nd.c.Sync(ctx, client.SyncOptions{Wait: true}); err != nil {
+			if _, err := nd.c.Sync(ctx, client.SyncOptions{Apply: true}); err != nil {
 				t.Fatalf("quiet sync of %s: %v", nd.c.Node(), err)
 			}
 		}
 	}
 	w.settle()
 	for _, nd := range nodes {
-		if _, err := nd.c.Sync(ctx, client.SyncOptions{Wait: true}); err != nil {
+		if _, err := nd.c.Sync(ctx, client.SyncOptions{Apply: true}); err != nil {
 			t.Fatal(err)
 		}
 		// Every upload the node made reached the server and was merged or

@@ -62,7 +62,7 @@ func (w *world) node(name, employee string) *client.Client {
 
 func syncWait(t *testing.T, c *client.Client) client.Summary {
 	t.Helper()
-	sum, err := c.Sync(context.Background(), client.SyncOptions{Wait: true})
+	sum, err := c.Sync(context.Background(), client.SyncOptions{Apply: true})
 	if err != nil {
 		t.Fatalf("sync %s: %v", c.Node(), err)
 	}
@@ -232,7 +232,7 @@ func testRefusals(t *testing.T, b testutil.Backend) {
 	if _, err := w.api.DeactivateNode(ctx, "ann-laptop"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ann.Sync(ctx, client.SyncOptions{Wait: true}); err == nil || !strings.Contains(err.Error(), `node "ann-laptop" is deactivated`) {
+	if _, err := ann.Sync(ctx, client.SyncOptions{Apply: true}); err == nil || !strings.Contains(err.Error(), `node "ann-laptop" is deactivated`) {
 		t.Errorf("sync of a deactivated node: %v", err)
 	}
 }

@@ -101,7 +101,7 @@ func BenchmarkFileTransfer256MB(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer c.Close()
-	if _, err := c.Sync(ctx, client.SyncOptions{Wait: true}); err != nil { // rows and a first copy
+	if _, err := c.Sync(ctx, client.SyncOptions{Apply: true}); err != nil { // rows and a first copy
 		b.Fatal(err)
 	}
 	stored := filepath.Join(dir, "files", ref.SHA256[:2], ref.SHA256)
@@ -133,7 +133,7 @@ func BenchmarkFileTransfer256MB(b *testing.B) {
 		stop := make(chan struct{})
 		p := peakHeap(stop)
 		start = time.Now()
-		sum, err := c.Sync(ctx, client.SyncOptions{Wait: true})
+		sum, err := c.Sync(ctx, client.SyncOptions{Apply: true})
 		ours += time.Since(start)
 		close(stop)
 		if err != nil || sum.FileBytes != size {

@@ -14,7 +14,7 @@ import (
 	"github.com/fieldsync/fieldsync"
 	"github.com/fieldsync/fieldsync/docking"
 	"github.com/fieldsync/fieldsync/dx"
-	"github.com/fieldsync/fieldsync/filestore"
+	"github.com/fieldsync/fieldsync/internal/durable"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -334,24 +334,10 @@ func (c *Client) Attach(ctx context.Context, table, id, path, mode string) (fiel
 	if col == nil {
 		return nil, fieldsync.Errorf(fieldsync.ErrInvalid, "table %s carries no files", table)
 	}
-	f, err := os.Open(path)
+	ref, err := c.keepFile(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	store, err := filestore.Open(c.path("files"), 0)
-	if err != nil {
-		return nil, err
-	}
-	ref, err := store.Put(f, fieldsync.FileRef{})
-	if err != nil {
-		return nil, err
-	}
-	// The client keeps files flat, by hash.
-	if err := os.Rename(store.Path(ref.SHA256), c.FilePath(ref)); err != nil {
-		return nil, err
-	}
-	os.Remove(filepath.Dir(store.Path(ref.SHA256)))
 	vals := map[string]any{col.Name: ref.String()}
 	if t.Column(fieldsync.FileNameColumn) != nil {
 		vals[fieldsync.FileNameColumn] = filepath.Base(path)
@@ -365,62 +351,36 @@ func (c *Client) Attach(ctx context.Context, table, id, path, mode string) (fiel
 	return c.st.Get(ctx, table, id)
 }
 
-// uploadFiles sends the files that the node's pending changes refer to
-// (attached offline), before the changes themselves, so the server has
-// every file its rows name.
-func (c *Client) uploadFiles(ctx context.Context, rc *syncproto.Client, session string, txns []fieldsync.Txn, progress func(Progress)) (int, int64, error) {
-	n, total := 0, int64(0)
-	sent := map[string]bool{}
-	for _, t := range txns {
-		tb := c.st.Schema().Table(t.Table)
-		if tb == nil || !tb.HasFile() {
-			continue
-		}
-		for _, col := range tb.Columns {
-			s, _ := t.Values[col.Name].(string)
-			ref, err := fieldsync.ParseFileRef(s)
-			if col.Type != fieldsync.TypeFile || err != nil || sent[ref.SHA256] {
-				continue
-			}
-			f, err := os.Open(c.FilePath(ref))
-			if errors.Is(err, os.ErrNotExist) {
-				continue // a file the node got from the server: the server has it
-			} else if err != nil {
-				return n, total, err
-			}
-			sentBytes, err := c.uploadFile(ctx, rc, session, ref, f, progress)
-			f.Close()
-			if err != nil {
-				return n, total, fmt.Errorf("upload file %s (the next sync resumes it): %w", ref, err)
-			}
-			sent[ref.SHA256] = true
-			if sentBytes > 0 {
-				n++
-				total += sentBytes
-			}
-		}
-	}
-	return n, total, nil
+// files fetches the attachment files the node should have: published and
+// broadcast ones, and requested ones the user asked for.
+func (s *session) files(ctx context.Context) error {
+	nf, fb, err := s.c.fetchFiles(ctx, s.rc, s.st.Session, s.progress)
+	s.sum.Files, s.sum.FileBytes = nf, fb
+	return err
 }
 
-// uploadFile sends what the server lacks of a file: it asks how much it
-// holds and sends the rest from there.
-func (c *Client) uploadFile(ctx context.Context, rc *syncproto.Client, session string, ref fieldsync.FileRef, f *os.File, progress func(Progress)) (int64, error) {
-	have, err := rc.FileHave(ctx, session, ref)
+// keepFile copies a file into the node's folder, where it is kept by its
+// content hash (crash-safe: it appears whole or not at all), and returns
+// its reference.
+func (c *Client) keepFile(path string) (fieldsync.FileRef, error) {
+	in, err := os.Open(path)
 	if err != nil {
-		return 0, err
+		return fieldsync.FileRef{}, err
 	}
-	if have >= ref.Size {
-		return 0, nil
+	defer in.Close()
+	if err := os.MkdirAll(c.path("files"), 0o700); err != nil {
+		return fieldsync.FileRef{}, err
 	}
-	if _, err := f.Seek(have, io.SeekStart); err != nil {
-		return 0, err
+	tmp, err := durable.CreateTemp(c.path("files"))
+	if err != nil {
+		return fieldsync.FileRef{}, err
 	}
-	m := newMeter(progress, "upload file", 1, ref.Size)
-	m.moved(have)
-	if _, err := rc.UploadFile(ctx, session, ref, have, metered(io.LimitReader(f, ref.Size-have), m)); err != nil {
-		return 0, err
+	defer tmp.Abort()
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(tmp, h), in)
+	if err != nil {
+		return fieldsync.FileRef{}, fmt.Errorf("attach %s: %w", path, err)
 	}
-	m.done()
-	return ref.Size - have, nil
+	ref := fieldsync.FileRef{SHA256: hex.EncodeToString(h.Sum(nil)), Size: n}
+	return ref, tmp.CommitAs(c.FilePath(ref))
 }

@@ -270,7 +270,7 @@ func testFileTransferResumes(t *testing.T, b testutil.Backend) {
 	proxy.mu.Lock()
 	proxy.cut = 0 // the extract went through uncut (it is small); cut the file
 	proxy.mu.Unlock()
-	if _, err := c.Sync(ctx, client.SyncOptions{Wait: true}); err == nil {
+	if _, err := c.Sync(ctx, client.SyncOptions{Apply: true}); err == nil {
 		t.Fatal("the cut transfer did not fail")
 	}
 	part, _ := filepath.Glob(filepath.Join(c.Dir(), "files", ".part-*"))
@@ -281,7 +281,7 @@ func testFileTransferResumes(t *testing.T, b testutil.Backend) {
 	if info.Size() == 0 || info.Size() >= int64(len(content)) {
 		t.Fatalf("partial download of %d bytes", info.Size())
 	}
-	sum, err := c.Sync(ctx, client.SyncOptions{Wait: true})
+	sum, err := c.Sync(ctx, client.SyncOptions{Apply: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -349,7 +349,7 @@ func testFileUploadResumes(t *testing.T, b testutil.Backend) {
 	}
 	defer cut.Close()
 	cut.SetServer("http://"+proxy.ln.Addr().String(), &http.Client{Transport: &http.Transport{DisableKeepAlives: true}})
-	if _, err := cut.Sync(ctx, client.SyncOptions{Wait: true}); err == nil {
+	if _, err := cut.Sync(ctx, client.SyncOptions{Apply: true}); err == nil {
 		t.Fatal("the cut upload did not fail")
 	}
 	// The server may still be receiving what the proxy let through when
@@ -398,7 +398,7 @@ func testCorruptedDownloadRefused(t *testing.T, b testutil.Backend) {
 	if err := os.WriteFile(part, bytes.Repeat([]byte("garbage "), 1000), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err = ann.Sync(ctx, client.SyncOptions{Wait: true})
+	_, err = ann.Sync(ctx, client.SyncOptions{Apply: true})
 	if !errors.Is(err, fieldsync.ErrDamagedFile) || !strings.Contains(err.Error(), "does not match its reference") {
 		t.Fatalf("sync with a damaged download: %v", err)
 	}
@@ -426,7 +426,7 @@ func testOversizedNodeFile(t *testing.T, b testutil.Backend) {
 	if _, err := ann.Attach(ctx, "attachment", "huge", path, ""); err != nil {
 		t.Fatal(err)
 	}
-	_, err := ann.Sync(ctx, client.SyncOptions{Wait: true})
+	_, err := ann.Sync(ctx, client.SyncOptions{Apply: true})
 	if !errors.Is(err, fieldsync.ErrTooLarge) || !strings.Contains(err.Error(), "larger than the limit of 10000 bytes") {
 		t.Fatalf("sync with an oversized file: %v", err)
 	}

@@ -58,13 +58,13 @@ func testOwnChangesKeptInOrder(t *testing.T, b testutil.Backend) {
 	w.settle()
 	apply(t, ann, fieldsync.Update("note", "n1", map[string]any{"body": "ann-1"}))
 	// Upload ann-1 and download the server's older change, unapplied.
-	if _, err := ann.SyncOnly(ctx, client.SyncOptions{}); err != nil {
+	if _, err := ann.Sync(ctx, client.SyncOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	w.settle() // ann-1 merged, after the server's change
 	apply(t, ann, fieldsync.Update("note", "n1", map[string]any{"body": "ann-2"}))
 	// Learn that ann-1 was merged and upload ann-2, still unapplied.
-	if _, err := ann.SyncOnly(ctx, client.SyncOptions{}); err != nil {
+	if _, err := ann.Sync(ctx, client.SyncOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := ann.ApplyInbox(ctx); err != nil || n == 0 {

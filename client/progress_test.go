@@ -71,7 +71,7 @@ func testProgress(t *testing.T, b testutil.Backend) {
 	apply(t, ann, fieldsync.Update("opportunity", opp, map[string]any{"stage": "won"}))
 	clear(last)
 	steps = nil
-	sum, err := ann.Sync(ctx, client.SyncOptions{Wait: true, Progress: report})
+	sum, err := ann.Sync(ctx, client.SyncOptions{Apply: true, Progress: report})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/fieldsync/fieldsync"
@@ -25,11 +26,15 @@ func (c *Client) Watch(ctx context.Context, opts WatchOptions) error {
 	if opts.Every <= 0 {
 		opts.Every = time.Minute
 	}
+	ctx, stop := context.WithCancel(ctx)
 	news := make(chan struct{}, 1)
-	go c.watchNews(ctx, news)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); c.watchNews(ctx, news) }()
+	defer func() { stop(); wg.Wait() }() // the news watcher ends with Watch
 	backoff := time.Duration(0)
 	for {
-		sum, err := c.Sync(ctx, SyncOptions{Wait: true})
+		sum, err := c.Sync(ctx, SyncOptions{Apply: true})
 		if ctx.Err() != nil {
 			return nil
 		}

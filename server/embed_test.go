@@ -76,7 +76,7 @@ func testAdminInProcess(t *testing.T, b testutil.Backend) {
 		t.Fatalf("update: %v %v", row, err)
 	}
 	waitIdle(t, srv)
-	if _, err := c.Sync(ctx, client.SyncOptions{Wait: true}); err != nil {
+	if _, err := c.Sync(ctx, client.SyncOptions{Apply: true}); err != nil {
 		t.Fatal(err)
 	}
 	if r, err := c.Get(ctx, "note", "n1"); err != nil || r["body"] != "second" {
@@ -195,7 +195,7 @@ func testIdleAfterUploadMergedAndRouted(t *testing.T, b testutil.Backend) {
 	if _, err := c.Apply(ctx, fieldsync.Insert("note", map[string]any{"id": "n1", "owner_id": "ann", "body": "offline"})); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.SyncOnly(ctx, client.SyncOptions{}); err != nil {
+	if _, err := c.Sync(ctx, client.SyncOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if idle, err := srv.Idle(ctx); err != nil || idle {

@@ -35,87 +35,112 @@ func clientCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	verb := args[0]
 	fs := newFlags("client "+verb, stderr)
-	dir := fs.String("dir", defaultDir(), "the node's `folder`")
-	asJSON := fs.Bool("json", false, "print JSON")
-	mode := fs.String("mode", "", "attach: published, requested or broadcast")
-	var server, node, secret, ca *string
-	var wait, watch *bool
-	var every *time.Duration
+	f := clientFlags{dir: fs.String("dir", defaultDir(), "the node's `folder`")}
 	switch verb {
 	case "init":
-		server = fs.String("server", os.Getenv("FIELDSYNC_SERVER"), "server `URL`")
-		node = fs.String("node", "", "node `name`")
-		secret = fs.String("secret", "", "the node's `secret` (from admin node add)")
-		ca = fs.String("ca", os.Getenv("FIELDSYNC_CA"), "PEM `file` of the authority that signed an https server's certificate, if the system does not trust it")
+		f.server = fs.String("server", os.Getenv("FIELDSYNC_SERVER"), "server `URL`")
+		f.node = fs.String("node", "", "node `name`")
+		f.secret = fs.String("secret", "", "the node's `secret` (from admin node add)")
+		f.ca = fs.String("ca", os.Getenv("FIELDSYNC_CA"), "PEM `file` of the authority that signed an https server's certificate, if the system does not trust it")
 	case "sync":
-		wait = fs.Bool("wait", false, "wait until the downloaded changes are applied")
-		watch = fs.Bool("watch", false, "keep syncing: soon after local changes, when the server has news, and --every")
-		every = fs.Duration("every", time.Minute, "with --watch: the longest time between two syncs")
+		f.wait = fs.Bool("wait", false, "wait until the downloaded changes are applied")
+		f.watch = fs.Bool("watch", false, "keep syncing: soon after local changes, when the server has news, and --every")
+		f.every = fs.Duration("every", time.Minute, "with --watch: the longest time between two syncs")
+	case "attach":
+		f.mode = fs.String("mode", "", "published, requested or broadcast")
+		f.json = fs.Bool("json", false, "print JSON")
+	case "apply", "request":
+	default:
+		f.json = fs.Bool("json", false, "print JSON")
 	}
 	pos, err := parse(fs, args[1:])
 	if err != nil {
 		return err
 	}
 	if verb == "init" {
-		if *server == "" || *node == "" || *secret == "" {
-			return fmt.Errorf("%w: client init --dir DIR --server URL --node NAME --secret SECRET", errUsage)
-		}
-		cfg := client.Config{Dir: *dir, Server: *server, Node: *node, Secret: *secret}
-		if *ca != "" {
-			pem, err := os.ReadFile(*ca)
-			if err != nil {
-				return fmt.Errorf("CA certificate: %w", err)
-			}
-			cfg.CACert = string(pem)
-		}
-		if isTerminal(stderr) {
-			pl := newProgressLine(stderr)
-			defer pl.end()
-			cfg.Progress = pl.update
-		}
-		c, err := client.Init(ctx, cfg)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		st, _ := c.Status(ctx)
-		fmt.Fprintf(stdout, "node %s ready in %s (extract at sequence %d)\n", *node, *dir, st.ExtractSeq)
-		return nil
+		return clientInit(ctx, f, stdout, stderr)
 	}
-	c, err := client.Open(ctx, *dir, nil)
+	c, err := client.Open(ctx, *f.dir, nil)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
 	switch verb {
 	case "sync":
-		if *watch {
-			fmt.Fprintf(stdout, "keeping %s in step with %s (Ctrl-C stops)\n", c.Node(), *dir)
-			return c.Watch(ctx, client.WatchOptions{Every: *every, Report: func(sum client.Summary, err error) {
-				if err != nil {
-					fmt.Fprintf(stderr, "%s sync failed (will retry): %v\n", time.Now().Format("15:04:05"), oneLine(err.Error()))
-					return
-				}
-				if sum.UpFiles+sum.DownFiles+len(sum.Conflicts) > 0 {
-					fmt.Fprintf(stdout, "%s synced: up %d files (%d changes), down %d files, %d conflicts\n",
-						time.Now().Format("15:04:05"), sum.UpFiles, sum.Uploaded, sum.DownFiles, len(sum.Conflicts))
-				}
-			}})
+		if *f.watch {
+			return clientWatch(ctx, c, *f.dir, *f.every, stdout, stderr)
 		}
-		return clientSync(ctx, c, *dir, *wait, stdout, stderr)
+		return clientSync(ctx, c, *f.dir, *f.wait, stdout, stderr)
+	case "attach", "request", "apply", "status":
+		return clientFiles(ctx, c, verb, pos, f, stdout)
+	}
+	return localRecord(ctx, c, verb, pos, *f.json, stdout)
+}
+
+// clientFlags are the flags of a client verb; a verb registers only its own.
+type clientFlags struct {
+	dir, server, node, secret, ca, mode *string
+	json, wait, watch                   *bool
+	every                               *time.Duration
+}
+
+func clientInit(ctx context.Context, f clientFlags, stdout, stderr io.Writer) error {
+	if *f.server == "" || *f.node == "" || *f.secret == "" {
+		return fmt.Errorf("%w: client init --dir DIR --server URL --node NAME --secret SECRET", errUsage)
+	}
+	cfg := client.Config{Dir: *f.dir, Server: *f.server, Node: *f.node, Secret: *f.secret}
+	if *f.ca != "" {
+		pem, err := os.ReadFile(*f.ca)
+		if err != nil {
+			return fmt.Errorf("CA certificate: %w", err)
+		}
+		cfg.CACert = string(pem)
+	}
+	if isTerminal(stderr) {
+		pl := newProgressLine(stderr)
+		defer pl.end()
+		cfg.Progress = pl.update
+	}
+	c, err := client.Init(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	st, _ := c.Status(ctx)
+	fmt.Fprintf(stdout, "node %s ready in %s (extract at sequence %d)\n", *f.node, *f.dir, st.ExtractSeq)
+	return nil
+}
+
+func clientWatch(ctx context.Context, c *client.Client, dir string, every time.Duration, stdout, stderr io.Writer) error {
+	fmt.Fprintf(stdout, "keeping %s in step with %s (Ctrl-C stops)\n", c.Node(), dir)
+	return c.Watch(ctx, client.WatchOptions{Every: every, Report: func(sum client.Summary, err error) {
+		if err != nil {
+			fmt.Fprintf(stderr, "%s sync failed (will retry): %v\n", time.Now().Format("15:04:05"), oneLine(err.Error()))
+			return
+		}
+		if sum.UpFiles+sum.DownFiles+len(sum.Conflicts) > 0 {
+			fmt.Fprintf(stdout, "%s synced: up %d files (%d changes), down %d files, %d conflicts\n",
+				time.Now().Format("15:04:05"), sum.UpFiles, sum.Uploaded, sum.DownFiles, len(sum.Conflicts))
+		}
+	}})
+}
+
+// clientFiles runs the verbs about attachment files, the inbox and the
+// node's status.
+func clientFiles(ctx context.Context, c *client.Client, verb string, pos []string, f clientFlags, stdout io.Writer) error {
+	switch verb {
 	case "attach":
 		if len(pos) != 3 {
 			return fmt.Errorf("%w: client attach TABLE ID FILE [--mode published|requested|broadcast]", errUsage)
 		}
-		row, err := c.Attach(ctx, pos[0], pos[1], pos[2], *mode)
+		row, err := c.Attach(ctx, pos[0], pos[1], pos[2], *f.mode)
 		if err != nil {
 			return err
 		}
-		if *asJSON {
+		if *f.json {
 			return printJSON(stdout, row)
 		}
 		printRow(stdout, row)
-		return nil
 	case "request":
 		if len(pos) != 2 {
 			return fmt.Errorf("%w: client request TABLE ID", errUsage)
@@ -124,32 +149,34 @@ func clientCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return err
 		}
 		fmt.Fprintf(stdout, "the file of %s %s comes at the next sync\n", pos[0], pos[1])
-		return nil
 	case "apply":
 		n, err := c.ApplyInbox(ctx)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "applied %d inbox files\n", n)
-		return nil
 	case "status":
-		st, err := c.Status(ctx)
-		if err != nil {
-			return err
-		}
-		if *asJSON {
-			return printJSON(stdout, st)
-		}
-		fmt.Fprintf(stdout, "node             %s\nserver           %s\nlast sync        %s\nresult           %s\n"+
-			"pending changes  %d\npending uploads  %d\ninbox to apply   %d\nfiles to fetch   %d\nfiles to send    %d\nrequested files  %d\n",
-			st.Node, st.Server, orDash(st.LastSync), orDash(st.LastResult), st.PendingChanges, st.PendingUploads, st.InboxFiles,
-			st.FilesPending, st.FilesToUpload, len(st.Requested))
-		for _, cf := range st.Conflicts {
-			fmt.Fprintf(stdout, "conflict         %s %s/%s %s: kept %s, lost %s\n", cf.Kind, cf.Table, cf.RowID, cf.Field, cf.Winner, cf.Loser)
-		}
-		return nil
+		return clientStatus(ctx, c, *f.json, stdout)
 	}
-	return localRecord(ctx, c, verb, pos, *asJSON, stdout)
+	return nil
+}
+
+func clientStatus(ctx context.Context, c *client.Client, asJSON bool, stdout io.Writer) error {
+	st, err := c.Status(ctx)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(stdout, st)
+	}
+	fmt.Fprintf(stdout, "node             %s\nserver           %s\nlast sync        %s\nresult           %s\n"+
+		"pending changes  %d\npending uploads  %d\ninbox to apply   %d\nfiles to fetch   %d\nfiles to send    %d\nrequested files  %d\n",
+		st.Node, st.Server, orDash(st.LastSync), orDash(st.LastResult), st.PendingChanges, st.PendingUploads, st.InboxFiles,
+		st.FilesPending, st.FilesToUpload, len(st.Requested))
+	for _, cf := range st.Conflicts {
+		fmt.Fprintf(stdout, "conflict         %s %s/%s %s: kept %s, lost %s\n", cf.Kind, cf.Table, cf.RowID, cf.Field, cf.Winner, cf.Loser)
+	}
+	return nil
 }
 
 func defaultDir() string {
@@ -169,7 +196,7 @@ func orDash(s string) string {
 // clientSync synchronizes, then applies the inbox: itself with --wait, or
 // in a background process that outlives this command.
 func clientSync(ctx context.Context, c *client.Client, dir string, wait bool, stdout, stderr io.Writer) error {
-	opts := client.SyncOptions{Wait: wait}
+	opts := client.SyncOptions{Apply: wait}
 	if isTerminal(stderr) {
 		pl := newProgressLine(stderr)
 		defer pl.end()
@@ -177,7 +204,7 @@ func clientSync(ctx context.Context, c *client.Client, dir string, wait bool, st
 	}
 	// The plain command disconnects, reports, and leaves the apply to a
 	// background process, so the user can go on working at once.
-	sum, err := syncNoApply(ctx, c, opts)
+	sum, err := c.Sync(ctx, opts)
 	if err != nil {
 		return err
 	}
@@ -202,15 +229,6 @@ func clientSync(ctx context.Context, c *client.Client, dir string, wait bool, st
 		fmt.Fprintf(stdout, "%s; applying %d inbox files in the background (fieldsync client status shows when done)\n", line, st.InboxFiles)
 	}
 	return nil
-}
-
-// syncNoApply syncs; with Wait it applies too, otherwise the inbox is
-// left for the background process.
-func syncNoApply(ctx context.Context, c *client.Client, opts client.SyncOptions) (client.Summary, error) {
-	if opts.Wait {
-		return c.Sync(ctx, opts)
-	}
-	return c.SyncOnly(ctx, opts)
 }
 
 // startApply starts "fieldsync client apply --dir DIR" detached.
@@ -248,105 +266,94 @@ func size(n int64) string {
 
 // localRecord is the record verbs against the local database.
 func localRecord(ctx context.Context, c *client.Client, verb string, pos []string, asJSON bool, stdout io.Writer) error {
-	need := func(n int, shape string) error {
-		exact := verb == "get" || verb == "delete"
-		if len(pos) < n || exact && len(pos) > n {
-			return fmt.Errorf("%w: client %s %s", errUsage, verb, shape)
-		}
-		return nil
+	shapes := map[string]struct {
+		min   int
+		exact bool
+		shape string
+	}{
+		"get": {2, true, "TABLE ID"}, "list": {1, false, "TABLE [col=value ...]"}, "delete": {2, true, "TABLE ID"},
+		"create": {2, false, "TABLE col=value ..."}, "update": {3, false, "TABLE ID col=value ..."},
 	}
-	show := func(r fieldsync.Row) error {
-		if asJSON {
-			return printJSON(stdout, r)
-		}
-		printRow(stdout, r)
-		return nil
+	sh, ok := shapes[verb]
+	if !ok {
+		return fmt.Errorf("%w: unknown client command %q (init, get, list, create, update, delete, sync, apply, status, attach, request)", errUsage, verb)
 	}
+	if len(pos) < sh.min || sh.exact && len(pos) > sh.min {
+		return fmt.Errorf("%w: client %s %s", errUsage, verb, sh.shape)
+	}
+	if verb == "list" {
+		return localList(ctx, c, pos, asJSON, stdout)
+	}
+	var r fieldsync.Row
+	var err error
+	if verb == "get" {
+		r, err = c.Get(ctx, pos[0], pos[1])
+	} else {
+		r, err = localWrite(ctx, c, verb, pos, stdout)
+	}
+	if err != nil || r == nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(stdout, r)
+	}
+	printRow(stdout, r)
+	return nil
+}
+
+// localList prints the local rows a list selects.
+func localList(ctx context.Context, c *client.Client, pos []string, asJSON bool, stdout io.Writer) error {
+	where, err := parseValues(pos[1:])
+	if err != nil {
+		return err
+	}
+	rows := []map[string]any{}
+	err = fieldsync.Each(ctx, c, pos[0], fieldsync.Query{Where: where}, func(r fieldsync.Row) error {
+		rows = append(rows, r)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(stdout, rows)
+	}
+	printRows(stdout, rows)
+	return nil
+}
+
+// localWrite makes a create, update or delete through the local write
+// path and returns the row as it is now (nil after a delete, which it
+// reports itself).
+func localWrite(ctx context.Context, c *client.Client, verb string, pos []string, stdout io.Writer) (fieldsync.Row, error) {
+	var ch fieldsync.Change
 	switch verb {
-	case "get":
-		if err := need(2, "TABLE ID"); err != nil {
-			return err
-		}
-		r, err := c.Get(ctx, pos[0], pos[1])
+	case "create":
+		vals, err := parseValues(pos[1:])
 		if err != nil {
-			return err
+			return nil, err
 		}
-		return show(r)
-	case "list":
-		if err := need(1, "TABLE [col=value ...]"); err != nil {
-			return err
-		}
-		where, err := parseValues(pos[1:])
+		ch = fieldsync.Insert(pos[0], vals)
+	case "update":
+		vals, err := parseValues(pos[2:])
 		if err != nil {
-			return err
+			return nil, err
 		}
-		var rows []map[string]any
-		after := ""
-		for {
-			p, err := c.List(ctx, pos[0], fieldsync.Query{Where: where, After: after, Limit: 1000})
-			if err != nil {
-				return err
-			}
-			for _, r := range p.Rows {
-				rows = append(rows, r)
-			}
-			if p.Next == "" {
-				break
-			}
-			after = p.Next
-		}
-		if asJSON {
-			if rows == nil {
-				rows = []map[string]any{}
-			}
-			return printJSON(stdout, rows)
-		}
-		printRows(stdout, rows)
-		return nil
-	case "create", "update", "delete":
-		var ch fieldsync.Change
-		switch verb {
-		case "create":
-			if err := need(2, "TABLE col=value ..."); err != nil {
-				return err
-			}
-			vals, err := parseValues(pos[1:])
-			if err != nil {
-				return err
-			}
-			ch = fieldsync.Change{Op: fieldsync.OpInsert, Table: pos[0], Values: vals}
-		case "update":
-			if err := need(3, "TABLE ID col=value ..."); err != nil {
-				return err
-			}
-			vals, err := parseValues(pos[2:])
-			if err != nil {
-				return err
-			}
-			ch = fieldsync.Change{Op: fieldsync.OpUpdate, Table: pos[0], ID: pos[1], Values: vals}
-		default:
-			if err := need(2, "TABLE ID"); err != nil {
-				return err
-			}
-			ch = fieldsync.Change{Op: fieldsync.OpDelete, Table: pos[0], ID: pos[1]}
-		}
-		txns, err := c.Apply(ctx, ch)
-		if err != nil {
-			return err
-		}
-		if verb == "delete" {
-			fmt.Fprintf(stdout, "deleted %s %s locally (%d rows); it goes to the server at the next sync\n", pos[0], pos[1], len(txns))
-			return nil
-		}
-		id := ch.ID
-		if verb == "create" && len(txns) > 0 {
-			id = txns[0].RowID
-		}
-		r, err := c.Get(ctx, pos[0], id)
-		if err != nil {
-			return err
-		}
-		return show(r)
+		ch = fieldsync.Update(pos[0], pos[1], vals)
+	default:
+		ch = fieldsync.Delete(pos[0], pos[1])
 	}
-	return fmt.Errorf("%w: unknown client command %q (init, get, list, create, update, delete, sync, apply, status)", errUsage, verb)
+	txns, err := c.Apply(ctx, ch)
+	if err != nil {
+		return nil, err
+	}
+	if verb == "delete" {
+		fmt.Fprintf(stdout, "deleted %s %s locally (%d rows); it goes to the server at the next sync\n", pos[0], pos[1], len(txns))
+		return nil, nil
+	}
+	id := ch.ID
+	if verb == "create" && len(txns) > 0 {
+		id = txns[0].RowID
+	}
+	return c.Get(ctx, pos[0], id)
 }

@@ -194,7 +194,7 @@ func (d *demo) telesales() error {
 func (d *demo) firstSync() error {
 	d.say("Both field users synchronize.")
 	for _, c := range []*client.Client{d.ann, d.bob} {
-		sum, err := c.Sync(d.ctx, client.SyncOptions{Wait: true})
+		sum, err := c.Sync(d.ctx, client.SyncOptions{Apply: true})
 		if err != nil {
 			return err
 		}
@@ -218,7 +218,7 @@ func (d *demo) offlineEdit() error {
 	d.detail("pending local changes: %d", st.PendingChanges)
 
 	d.say("Ann synchronizes: her change goes up, the Transaction Merger applies it on the server.")
-	if _, err := d.ann.Sync(d.ctx, client.SyncOptions{Wait: true}); err != nil {
+	if _, err := d.ann.Sync(d.ctx, client.SyncOptions{Apply: true}); err != nil {
 		return err
 	}
 	if err := d.settle(); err != nil {
@@ -244,7 +244,7 @@ func (d *demo) conflict() error {
 		if err := d.settle(); err != nil {
 			return err
 		}
-		sum, err := d.ann.Sync(d.ctx, client.SyncOptions{Wait: true})
+		sum, err := d.ann.Sync(d.ctx, client.SyncOptions{Apply: true})
 		if err != nil {
 			return err
 		}
@@ -259,7 +259,7 @@ func (d *demo) conflict() error {
 
 func (d *demo) bobStillBlind() error {
 	d.say("Bob synchronizes again: he still does not see the opportunity, which his position is not on the team of.")
-	if _, err := d.bob.Sync(d.ctx, client.SyncOptions{Wait: true}); err != nil {
+	if _, err := d.bob.Sync(d.ctx, client.SyncOptions{Apply: true}); err != nil {
 		return err
 	}
 	_, gerr := d.bob.Get(d.ctx, "opportunity", d.opp)

@@ -162,7 +162,7 @@ func TestMultiProcess(t *testing.T) {
 			if _, err := c.Apply(ctx, fieldsync.Insert("contact", map[string]any{"account_id": fmt.Sprintf("acc%d", i), "first_name": tag + "-" + c.Node()})); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := c.Sync(ctx, client.SyncOptions{Wait: true}); err != nil {
+			if _, err := c.Sync(ctx, client.SyncOptions{Apply: true}); err != nil {
 				t.Fatalf("%s: sync of %s: %v", tag, c.Node(), err)
 			}
 		}
@@ -186,7 +186,7 @@ func TestMultiProcess(t *testing.T) {
 	for r := 0; r < 2; r++ {
 		settle()
 		for _, c := range clients {
-			if _, err := c.Sync(ctx, client.SyncOptions{Wait: true}); err != nil {
+			if _, err := c.Sync(ctx, client.SyncOptions{Apply: true}); err != nil {
 				t.Fatal(err)
 			}
 		}

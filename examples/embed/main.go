@@ -101,7 +101,7 @@ func run(ctx context.Context, dir string, out io.Writer) error {
 	if _, err := laptop.Apply(ctx, fieldsync.Update("account", "acme", map[string]any{"industry": "machine tools"})); err != nil {
 		return err
 	}
-	if _, err := laptop.Sync(ctx, client.SyncOptions{Wait: true}); err != nil {
+	if _, err := laptop.Sync(ctx, client.SyncOptions{Apply: true}); err != nil {
 		return err
 	}
 	if err := srv.WaitIdle(ctx); err != nil {

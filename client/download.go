@@ -1,0 +1,88 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/fieldsync/fieldsync/docking"
+	"github.com/fieldsync/fieldsync/dx"
+	"github.com/fieldsync/fieldsync/internal/durable"
+	"github.com/fieldsync/fieldsync/syncproto"
+)
+
+// download brings every outbox file the node has not applied into its
+// inbox, each verified and fsynced before it takes its name, and returns
+// the number of the last one the inbox holds: ack tells the server it may
+// delete the outbox files up to it.
+func (s *session) download(ctx context.Context) (int64, error) {
+	c, st := s.c, s.st
+	if err := os.MkdirAll(c.path("inbox"), 0o700); err != nil {
+		return 0, err
+	}
+	local, err := c.st.State(ctx)
+	if err != nil {
+		return 0, err
+	}
+	var upto int64
+	var todo []syncproto.OutboxFile
+	var todoBytes int64
+	for _, f := range st.Outbox {
+		if _, err := os.Stat(c.path("inbox", docking.FileName(f.Number))); err == nil || f.Number <= local.InboxApplied {
+			upto = f.Number // here already (an earlier sync stopped before acknowledging)
+			continue
+		}
+		todo = append(todo, f)
+		todoBytes += f.Size
+	}
+	var m *meter
+	if len(todo) > 0 {
+		m = newMeter(s.progress, "download", len(todo), todoBytes)
+	}
+	for _, f := range todo {
+		if err := s.fetchOutboxFile(ctx, f, m); err != nil {
+			return 0, err
+		}
+		upto = max(upto, f.Number)
+	}
+	if s.sum.DownFiles > 0 {
+		if err := durable.SyncDir(c.path("inbox")); err != nil {
+			return 0, err
+		}
+	}
+	return upto, c.st.RecordServer(ctx, st.RoutedSeq, st.FileLimit)
+}
+
+// fetchOutboxFile downloads one outbox file into the inbox: resumably into
+// a part file, verified whole, then renamed into place.
+func (s *session) fetchOutboxFile(ctx context.Context, f syncproto.OutboxFile, m *meter) error {
+	final := s.c.path("inbox", docking.FileName(f.Number))
+	part := final + ".part"
+	n, err := s.rc.Download(ctx, s.st.Session, syncproto.OutboxFilePath(f.Number), part, nil, m)
+	if err != nil {
+		return fmt.Errorf("download outbox file %d: %w", f.Number, err)
+	}
+	if _, _, err := dx.ReadFile(part, dx.Limits{}); err != nil {
+		os.Remove(part)
+		return fmt.Errorf("download outbox file %d: %w", f.Number, err)
+	}
+	if err := os.Rename(part, final); err != nil {
+		return err
+	}
+	m.done()
+	s.sum.DownFiles++
+	s.sum.DownBytes += n
+	return nil
+}
+
+// ack tells the server the inbox holds its outbox files up to upto, which
+// it may then delete.
+func (s *session) ack(ctx context.Context, upto int64) error {
+	if upto <= 0 {
+		return nil
+	}
+	if _, err := s.rc.Ack(ctx, s.st.Session, upto); err != nil {
+		return fmt.Errorf("acknowledge outbox: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,130 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/docking"
+	"github.com/fieldsync/fieldsync/dx"
+	"github.com/fieldsync/fieldsync/syncproto"
+)
+
+// handleConflicts acts on the conflicts the server reports for this node
+// that it has not seen yet: a team row the server merged into its own is
+// dropped locally (the server's row comes through the outbox).
+func (c *Client) handleConflicts(ctx context.Context, conflicts []fieldsync.Conflict, sum *Summary) error {
+	local, err := c.st.State(ctx)
+	if err != nil {
+		return err
+	}
+	seen, kept := local.ConflictsSeen, local.Conflicts
+	for _, cf := range conflicts {
+		if cf.ID <= seen {
+			continue
+		}
+		sum.Conflicts = append(sum.Conflicts, cf)
+		kept = append(kept, cf)
+		if cf.Kind == fieldsync.ConflictTeamMerged {
+			if err := c.st.Purge(ctx, cf.Table, cf.RowID); err != nil {
+				return err
+			}
+		}
+		seen = cf.ID
+	}
+	if len(kept) > 100 {
+		kept = kept[len(kept)-100:]
+	}
+	return c.st.SetConflicts(ctx, seen, kept)
+}
+
+// serverRows fetches the rows txns name as the server has them now, as
+// transactions that put them in a local database: an insert of the row,
+// or a purge when the node does not see it.
+func (c *Client) serverRows(ctx context.Context, rc *syncproto.Client, session string, txns []fieldsync.Txn) ([]fieldsync.Txn, error) {
+	var out []fieldsync.Txn
+	done := map[string]bool{}
+	for _, t := range txns {
+		key := t.Table + "\x00" + t.RowID
+		tb := c.st.Schema().Table(t.Table)
+		if done[key] || tb == nil {
+			continue
+		}
+		done[key] = true
+		row, err := rc.Row(ctx, session, t.Table, t.RowID)
+		switch {
+		case errors.Is(err, fieldsync.ErrNotFound):
+			out = append(out, fieldsync.Txn{Op: fieldsync.OpPurge, Table: t.Table, RowID: t.RowID})
+		case err != nil:
+			return nil, err
+		default:
+			vals, err := tb.CoerceRow(row)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, fieldsync.Txn{Op: fieldsync.OpInsert, Table: t.Table, RowID: t.RowID, Values: vals})
+		}
+	}
+	return out, nil
+}
+
+// settleUpload deals with an upload the server has merged or refused. A
+// merged one is kept (in upload/merged) until everything routed before it
+// is applied; a refused one's rows are put back as the server has them.
+// Inbox applies wait meanwhile, as they read the upload files.
+func (c *Client) settleUpload(ctx context.Context, rc *syncproto.Client, st syncproto.State, u int64, refused bool, firstSeq map[int64]int64) error {
+	c.applyMu.Lock()
+	defer c.applyMu.Unlock()
+	path := c.path("upload", docking.FileName(u))
+	if refused {
+		// None of it reached the server: put back the rows it changed.
+		if err := c.restore(ctx, rc, st, path); err != nil {
+			return fmt.Errorf("restore rows of refused upload %d: %w", u, err)
+		}
+	} else if fs, ok := firstSeq[u]; ok {
+		return os.Rename(path, c.path("upload", "merged", fmt.Sprintf("%d-%d.dx", u, fs)))
+	}
+	return os.Remove(path)
+}
+
+// restore puts back the rows a refused upload changed, as the server has
+// them, under the node's own changes the server has not seen yet (later
+// uploads and the local log).
+func (c *Client) restore(ctx context.Context, rc *syncproto.Client, st syncproto.State, path string) error {
+	_, txns, err := dx.ReadFile(path, dx.Limits{})
+	if err != nil {
+		return err
+	}
+	return c.refetch(ctx, rc, st, txns)
+}
+
+// refetch puts the rows txns name back as the server has them now (gone if
+// the node does not see them), under the node's own changes the server has
+// not seen yet (uploads not merged, the local log).
+func (c *Client) refetch(ctx context.Context, rc *syncproto.Client, st syncproto.State, txns []fieldsync.Txn) error {
+	rows, err := c.serverRows(ctx, rc, st.Session, txns)
+	if err != nil {
+		return err
+	}
+	own, err := c.ownUploads(st.LastMerged, false)
+	if err != nil {
+		return err
+	}
+	for _, t := range rows {
+		if err := c.st.Put(ctx, t.Table, t.RowID, t.Values, own); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// settle reports the uploads the server refused and acts on the conflicts
+// it met merging the node's uploads.
+func (s *session) settle(ctx context.Context) error {
+	for _, r := range s.st.Refused {
+		s.sum.Refused = append(s.sum.Refused, fmt.Sprintf("upload %d refused: %s", r.Number, r.Reason))
+	}
+	return s.c.handleConflicts(ctx, s.st.Conflicts, s.sum)
+}

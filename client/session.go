@@ -1,0 +1,167 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/internal/durable"
+	"github.com/fieldsync/fieldsync/internal/httperr"
+	"github.com/fieldsync/fieldsync/syncproto"
+)
+
+// remote returns the client of the server's Synchronization Manager.
+func (c *Client) remote() *syncproto.Client {
+	return syncproto.NewClient(c.cfg.Server, c.cfg.Node, c.cfg.Secret, c.cfg.HTTP)
+}
+
+// Error is an error answer of the server: its status, code and message.
+// It unwraps to the fieldsync error of its kind (errors.Is).
+type Error = httperr.Error
+
+// ErrBusy is the server's "busy, retry later".
+var ErrBusy = fieldsync.ErrBusy
+
+// startSession starts a session, telling the server which merged uploads
+// the client still wants to hear about.
+func (c *Client) startSession(ctx context.Context, rc *syncproto.Client) (syncproto.State, error) {
+	since, err := c.uploadsSince()
+	if err != nil {
+		return syncproto.State{}, err
+	}
+	return rc.Start(ctx, since)
+}
+
+// Begin and Moved make a meter count a download (syncproto.Meter): when
+// the step's total is unknown, the download's own comes with its answer.
+func (m *meter) Begin(have, rest int64) {
+	if m != nil && m.p.TotalBytes == 0 && rest > 0 {
+		m.p.TotalBytes = have + rest
+	}
+	m.moved(have)
+}
+
+// Moved counts bytes that arrived.
+func (m *meter) Moved(n int64) { m.moved(n) }
+
+// Summary is what one synchronization did.
+type Summary struct {
+	UpFiles, DownFiles int
+	UpBytes, DownBytes int64
+	Uploaded           int // local transactions sent
+	Conflicts          []fieldsync.Conflict
+	Refused            []string
+	Applied            int // inbox files applied (with SyncOptions.Apply)
+	Files              int // attachment files fetched
+	FileBytes          int64
+	// Reextracted: the local data was rebuilt from a new Database Extract.
+	Reextracted bool
+	Took        time.Duration
+}
+
+// SyncOptions tunes Sync.
+type SyncOptions struct {
+	// Apply applies the downloaded inbox before Sync returns. Without it,
+	// the inbox waits for ApplyInbox, which the caller runs when it likes
+	// (the local database stays usable meanwhile; `fieldsync client sync`
+	// applies in a process of its own after the connection closes).
+	Apply bool
+	// Progress, when not nil, is called as files and bytes move.
+	Progress func(Progress)
+}
+
+// Sync synchronizes with the server in one session: it uploads the
+// pending local transactions (and the files they name), settles what the
+// server merged or refused, takes a new Database Extract if an
+// administrator asked for one, downloads the outbox into the inbox and the
+// attachment files the node should have, acknowledges the outbox, and
+// disconnects. With opts.Apply it then applies the inbox. Only one Sync of
+// a folder runs at a time, across processes.
+func (c *Client) Sync(ctx context.Context, opts SyncOptions) (Summary, error) {
+	start := time.Now()
+	sum, err := c.syncSession(ctx, opts.Progress)
+	if err == nil && opts.Apply {
+		if sum.Applied, err = c.applyInbox(ctx, opts.Progress); err != nil {
+			c.recordSync(ctx, "apply failed: "+err.Error())
+		}
+	}
+	sum.Took = time.Since(start)
+	return sum, err
+}
+
+// syncSession runs one session and records its outcome in the local state.
+func (c *Client) syncSession(ctx context.Context, progress func(Progress)) (Summary, error) {
+	var sum Summary
+	unlock, err := c.lockSync()
+	if err != nil {
+		return sum, err
+	}
+	defer unlock()
+	rc := c.remote()
+	st, err := c.startSession(ctx, rc)
+	if err != nil {
+		c.recordSync(ctx, "failed: "+err.Error())
+		return sum, err
+	}
+	s := &session{c: c, rc: rc, st: st, sum: &sum, progress: progress}
+	result := "ok"
+	defer func() { rc.End(context.WithoutCancel(ctx), st.Session, result) }()
+	if err := s.run(ctx); err != nil {
+		result = "failed: " + err.Error()
+		c.recordSync(ctx, result)
+		return sum, err
+	}
+	c.recordSync(ctx, result)
+	return sum, nil
+}
+
+func (c *Client) recordSync(ctx context.Context, result string) {
+	c.st.RecordSync(context.WithoutCancel(ctx), time.Now(), result)
+}
+
+// session is one synchronization session with the server: the state the
+// server answered its start with, and what the session did so far.
+type session struct {
+	c        *Client
+	rc       *syncproto.Client
+	st       syncproto.State
+	sum      *Summary
+	progress func(Progress)
+}
+
+// run takes the session's steps in order; each is in a file of its own.
+func (s *session) run(ctx context.Context) error {
+	if err := s.upload(ctx); err != nil { // upload.go
+		return err
+	}
+	if err := s.settle(ctx); err != nil { // refusals.go
+		return err
+	}
+	if err := s.reextract(ctx); err != nil { // reextract.go
+		return err
+	}
+	upto, err := s.download(ctx) // download.go
+	if err != nil {
+		return err
+	}
+	if err := s.files(ctx); err != nil { // files.go
+		return err
+	}
+	return s.ack(ctx, upto) // download.go
+}
+
+// ErrSyncRunning: another synchronization of the same folder is under way.
+var ErrSyncRunning = errors.New("a synchronization of this folder is already running")
+
+// lockSync makes sure only one synchronization of a folder runs at a time,
+// across processes: an exclusive lock on DIR/sync.lock, released by the
+// kernel if the process dies.
+func (c *Client) lockSync() (func(), error) {
+	release, err := durable.TryLock(c.path("sync.lock"))
+	if errors.Is(err, durable.ErrLocked) {
+		return nil, fmt.Errorf("%w (%s): wait for it to finish", ErrSyncRunning, c.cfg.Dir)
+	}
+	return release, err
+}
