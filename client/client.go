@@ -33,6 +33,7 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/internal/durable"
 	"github.com/fieldsync/fieldsync/localdb"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
@@ -115,10 +116,10 @@ func Init(ctx context.Context, cfg Config) (*Client, error) {
 		return nil, err
 	}
 	conf, _ := json.MarshalIndent(Config{Server: cfg.Server, Node: cfg.Node, CACert: cfg.CACert}, "", "  ")
-	if err := os.WriteFile(c.path("node.json"), conf, 0o600); err != nil {
+	if err := durable.WriteFile(c.cfg.Dir, "node.json", conf, 0o600); err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(c.path("node.secret"), []byte(cfg.Secret+"\n"), 0o600); err != nil {
+	if err := durable.WriteFile(c.cfg.Dir, "node.secret", []byte(cfg.Secret+"\n"), 0o600); err != nil {
 		return nil, err
 	}
 	return c, nil

@@ -27,9 +27,6 @@ import (
 // Folder is a docking folder (DATA/docking).
 type Folder string
 
-// Root is the folder's path.
-func (f Folder) Root() string { return string(f) }
-
 // Txnproc is the Transaction Processor's folder.
 func (f Folder) Txnproc() string { return filepath.Join(string(f), "txnproc") }
 

@@ -128,9 +128,6 @@ func (w *Writer) fail(err error) error {
 	return w.err
 }
 
-// Count returns the number of transactions written so far.
-func (w *Writer) Count() uint64 { return w.count }
-
 // Close finishes the file: it flushes the compressed body and writes the
 // trailer (transaction count, body length, checksum). It does not close the
 // underlying writer. Calling Close again returns the first call's result.

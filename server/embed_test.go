@@ -102,6 +102,9 @@ func testAdminInProcess(t *testing.T, b testutil.Backend) {
 	if cs, err := adm.Conflicts(ctx, ""); err != nil || len(cs) != 0 {
 		t.Fatalf("conflicts: %+v %v", cs, err)
 	}
+	if n, err := adm.Node(ctx, "ann-laptop"); err != nil || !n.Active || n.EmployeeID != "ann" {
+		t.Fatalf("node: %+v %v", n, err)
+	}
 	if n, err := adm.DeactivateNode(ctx, "ann-laptop"); err != nil || n.Active {
 		t.Fatalf("deactivate: %+v %v", n, err)
 	}
@@ -131,6 +134,9 @@ func TestAdminAsksForExtract(t *testing.T) {
 	}
 	if wanted, err := srv.Store().WantedExtracts(ctx); err != nil || len(wanted) != 1 {
 		t.Fatalf("wanted extracts %v %v", wanted, err)
+	}
+	if names, err := srv.Admin().ReextractAll(ctx); err != nil || len(names) != 1 || names[0] != "ann-laptop" {
+		t.Fatalf("reextract all: %v %v", names, err)
 	}
 }
 

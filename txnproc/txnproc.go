@@ -102,9 +102,6 @@ func (p *Processor) Recover(ctx context.Context) error {
 	return nil
 }
 
-// Position returns the last sequence number written to a file.
-func (p *Processor) Position() int64 { return p.pos }
-
 // Run processes the log until ctx ends or a step fails.
 func (p *Processor) Run(ctx context.Context, changed func() <-chan struct{}) error {
 	if err := p.Recover(ctx); err != nil {

@@ -3,7 +3,6 @@ package visibility
 import (
 	"context"
 	"fmt"
-	"slices"
 
 	"github.com/fieldsync/fieldsync"
 )
@@ -129,25 +128,6 @@ func NewGraph(s *fieldsync.Schema) *Graph {
 	return g
 }
 
-// Columns returns the columns of table the graph keeps (besides id), so a
-// loader can read only those. Nil for an unknown table.
-func (g *Graph) Columns(table string) []string {
-	tb := g.byName[table]
-	if tb == nil {
-		return nil
-	}
-	return slices.Clone(tb.cols)
-}
-
-// Tables returns the names of the tables the graph holds, in schema order.
-func (g *Graph) Tables() []string {
-	out := make([]string, len(g.tabs))
-	for i, tb := range g.tabs {
-		out[i] = tb.table.Name
-	}
-	return out
-}
-
 // Len returns the number of rows the graph holds.
 func (g *Graph) Len() int {
 	n := 0
@@ -202,15 +182,6 @@ func (g *Graph) put(tb *tab, id string, r fieldsync.Row) {
 		}
 		tb.rows[id] = vals
 	}
-}
-
-// Remove drops a row.
-func (g *Graph) Remove(table, id string) {
-	tb := g.byName[table]
-	if tb == nil {
-		return
-	}
-	g.remove(tb, id)
 }
 
 func (g *Graph) remove(tb *tab, id string) {
