@@ -33,3 +33,30 @@ func (t *Table) Broadcasts() bool {
 
 // Broadcast reports whether a row of table t is in broadcast mode.
 func (t *Table) Broadcast(row Row) bool { return t.Broadcasts() && row[ModeColumn] == ModeBroadcast }
+
+// FileColumn returns the table's first column of type file, or nil.
+func (t *Table) FileColumn() *Column {
+	for _, c := range t.Columns {
+		if c.Type == TypeFile {
+			return c
+		}
+	}
+	return nil
+}
+
+// FileRefs returns the file references that values (a row, or a change's
+// values) name in the table's file columns.
+func (t *Table) FileRefs(values Row) []FileRef {
+	var out []FileRef
+	for _, c := range t.Columns {
+		if c.Type != TypeFile {
+			continue
+		}
+		if s, ok := values[c.Name].(string); ok {
+			if ref, err := ParseFileRef(s); err == nil {
+				out = append(out, ref)
+			}
+		}
+	}
+	return out
+}

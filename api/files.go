@@ -17,10 +17,8 @@ func (h *handler) fileColumn(table string) (*fieldsync.Table, *fieldsync.Column,
 	if err != nil {
 		return nil, nil, err
 	}
-	for _, c := range t.Columns {
-		if c.Type == fieldsync.TypeFile {
-			return t, c, nil
-		}
+	if c := t.FileColumn(); c != nil {
+		return t, c, nil
 	}
 	return nil, nil, fieldsync.Errorf(fieldsync.ErrInvalid, "table %s carries no files", table)
 }

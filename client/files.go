@@ -127,15 +127,7 @@ func (c *Client) fileRows(ctx context.Context) (map[string]fileRow, error) {
 	}
 	out := map[string]fileRow{}
 	for key, r := range rows {
-		for _, col := range c.st.Schema().Table(key.table).Columns {
-			if col.Type != fieldsync.TypeFile {
-				continue
-			}
-			s, _ := r[col.Name].(string)
-			ref, err := fieldsync.ParseFileRef(s)
-			if err != nil {
-				continue
-			}
+		for _, ref := range c.st.Schema().Table(key.table).FileRefs(r) {
 			mode, _ := r[fieldsync.ModeColumn].(string)
 			out[key.table+"/"+key.id] = fileRow{key: key.table + "/" + key.id, ref: ref, mode: mode}
 		}
@@ -282,12 +274,9 @@ func (c *Client) filesToUpload(ctx context.Context) (int, error) {
 		if tb == nil || !tb.HasFile() {
 			continue
 		}
-		for _, col := range tb.Columns {
-			s, _ := t.Values[col.Name].(string)
-			if ref, err := fieldsync.ParseFileRef(s); err == nil && col.Type == fieldsync.TypeFile {
-				if _, err := os.Stat(c.FilePath(ref)); err == nil {
-					seen[ref.SHA256] = true
-				}
+		for _, ref := range tb.FileRefs(t.Values) {
+			if _, err := os.Stat(c.FilePath(ref)); err == nil {
+				seen[ref.SHA256] = true
 			}
 		}
 	}
@@ -324,13 +313,7 @@ func (c *Client) Attach(ctx context.Context, table, id, path, mode string) (fiel
 	if err != nil {
 		return nil, err
 	}
-	var col *fieldsync.Column
-	for _, cc := range t.Columns {
-		if cc.Type == fieldsync.TypeFile {
-			col = cc
-			break
-		}
-	}
+	col := t.FileColumn()
 	if col == nil {
 		return nil, fieldsync.Errorf(fieldsync.ErrInvalid, "table %s carries no files", table)
 	}

@@ -106,10 +106,8 @@ func (c *Client) uploadFiles(ctx context.Context, rc *syncproto.Client, session 
 		if tb == nil || !tb.HasFile() {
 			continue
 		}
-		for _, col := range tb.Columns {
-			s, _ := t.Values[col.Name].(string)
-			ref, err := fieldsync.ParseFileRef(s)
-			if col.Type != fieldsync.TypeFile || err != nil || sent[ref.SHA256] {
+		for _, ref := range tb.FileRefs(t.Values) {
+			if sent[ref.SHA256] {
 				continue
 			}
 			f, err := os.Open(c.FilePath(ref))

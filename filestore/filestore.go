@@ -156,21 +156,17 @@ func (s *Store) GC(referenced map[string]bool, grace time.Duration) (int, error)
 func Referenced(ctx context.Context, snap fieldsync.Snapshot, s *fieldsync.Schema) (map[string]bool, error) {
 	out := map[string]bool{}
 	for _, t := range s.Tables {
-		for _, c := range t.Columns {
-			if c.Type != fieldsync.TypeFile {
-				continue
+		if !t.HasFile() {
+			continue
+		}
+		err := snap.Scan(ctx, t.Name, func(r fieldsync.Row) error {
+			for _, ref := range t.FileRefs(r) {
+				out[ref.SHA256] = true
 			}
-			err := snap.Scan(ctx, t.Name, func(r fieldsync.Row) error {
-				if v, ok := r[c.Name].(string); ok {
-					if ref, err := fieldsync.ParseFileRef(v); err == nil {
-						out[ref.SHA256] = true
-					}
-				}
-				return nil
-			})
-			if err != nil {
-				return nil, err
-			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
 		}
 	}
 	return out, nil
