@@ -79,19 +79,12 @@ func (c *Client) fileRows(ctx context.Context) (map[string]fileRow, error) {
 		if !t.HasFile() {
 			continue
 		}
-		after := ""
-		for {
-			p, err := c.st.List(ctx, t.Name, fieldsync.Query{After: after, Limit: 1000})
-			if err != nil {
-				return nil, err
-			}
-			for _, r := range p.Rows {
-				rows[rowKey{t.Name, r.ID()}] = r
-			}
-			if p.Next == "" {
-				break
-			}
-			after = p.Next
+		err := fieldsync.Each(ctx, c.st, t.Name, fieldsync.Query{}, func(r fieldsync.Row) error {
+			rows[rowKey{t.Name, r.ID()}] = r
+			return nil
+		})
+		if err != nil {
+			return nil, err
 		}
 	}
 	nums, err := docking.Numbers(c.path("inbox"))

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/internal/durable"
 	"github.com/fieldsync/fieldsync/schema"
 	"github.com/fieldsync/fieldsync/sqlite"
 )
@@ -153,15 +154,7 @@ func Build(ctx context.Context, path string, s *fieldsync.Schema, h Header,
 }
 
 func syncFile(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("build %s: %w", path, err)
-	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if err := durable.SyncFile(path); err != nil {
 		return fmt.Errorf("build %s: %w", path, err)
 	}
 	return nil

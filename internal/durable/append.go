@@ -102,3 +102,17 @@ func fill(r io.Reader, b []byte) (int, error) {
 	}
 	return n, nil
 }
+
+// SyncFile flushes a file that another writer (a database engine with its
+// journal off) wrote to disk.
+func SyncFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
