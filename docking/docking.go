@@ -27,6 +27,9 @@ import (
 // Folder is a docking folder (DATA/docking).
 type Folder string
 
+// In is the docking folder of a server's data folder.
+func In(dataDir string) Folder { return Folder(filepath.Join(dataDir, "docking")) }
+
 // Txnproc is the Transaction Processor's folder.
 func (f Folder) Txnproc() string { return filepath.Join(string(f), "txnproc") }
 

@@ -58,7 +58,7 @@ func BenchmarkExtract100k(b *testing.B) {
 	var took time.Duration
 	var rows int
 	for i := 0; i < b.N; i++ {
-		res, err := extract.Extract(ctx, st, docking.Folder(filepath.Join(dir, "docking")), "ann-laptop", nil)
+		res, err := extract.Extract(ctx, st, docking.In(dir), "ann-laptop", nil)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -36,7 +35,7 @@ func newBenchEnv(b *testing.B, backend testutil.Backend, registered int) *benchE
 	ctx := context.Background()
 	dir := b.TempDir()
 	st, _ := backend.Open(b, schema.Default())
-	e := &benchEnv{st: st, docking: docking.Folder(filepath.Join(dir, "docking"))}
+	e := &benchEnv{st: st, docking: docking.In(dir)}
 	var changes []fieldsync.Change
 	flush := func() {
 		if _, err := st.Apply(ctx, "", changes...); err != nil {

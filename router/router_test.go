@@ -53,7 +53,7 @@ func newEnv(t *testing.T, b testutil.Backend, partitions int) *env {
 	t.Helper()
 	data := t.TempDir()
 	st, _ := b.Open(t, schema.Default())
-	e := &env{t: t, st: st, data: data, docking: docking.Folder(filepath.Join(data, "docking")), parts: partitions, own: map[string][]fieldsync.Txn{}}
+	e := &env{t: t, st: st, data: data, docking: docking.In(data), parts: partitions, own: map[string][]fieldsync.Txn{}}
 	e.restart(nil, nil)
 	return e
 }

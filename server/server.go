@@ -51,7 +51,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, st: st, log: cfg.Logger, docking: docking.Folder(filepath.Join(cfg.DataDir, "docking")),
+	s := &Server{cfg: cfg, st: st, log: cfg.Logger, docking: docking.In(cfg.DataDir),
 		routed: make(chan struct{}, 1), merge: make(chan struct{}, 1), tls: tlsConfig}
 	if s.files, err = filestore.Open(filepath.Join(cfg.DataDir, "files"), cfg.MaxFileBytes); err != nil {
 		st.Close()

@@ -240,7 +240,7 @@ func testOnlyComponents(t *testing.T, b testutil.Backend) {
 		pos, _ := srv.Store().RouterPositions(ctx)
 		// The router records its position before it removes the
 		// routed file, so wait for both.
-		files, _ := docking.Folder(filepath.Join(dir, "docking")).TxnprocFiles()
+		files, _ := docking.In(dir).TxnprocFiles()
 		if st.Trimmed == 1 && pos[0] == 1 && len(files) == 0 {
 			break
 		}
@@ -280,7 +280,7 @@ func testExtractProcess(t *testing.T, b testutil.Backend) {
 	if m, ok := added.Extract.(map[string]any); !ok || m["requested"] != true {
 		t.Fatalf("registration answer's extract: %#v", added.Extract)
 	}
-	path := filepath.Join(dir, "docking", "ann-laptop", "extract.db")
+	path := docking.In(dir).Extract("ann-laptop")
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		if _, err := os.Stat(path); err == nil {

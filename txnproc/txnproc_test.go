@@ -21,7 +21,7 @@ import (
 func open(t *testing.T, b testutil.Backend) (*sqlstore.Store, docking.Folder) {
 	t.Helper()
 	st, _ := b.Open(t, schema.Default())
-	return st, docking.Folder(filepath.Join(t.TempDir(), "docking"))
+	return st, docking.In(t.TempDir())
 }
 
 func write(t *testing.T, st *sqlstore.Store, n int) {

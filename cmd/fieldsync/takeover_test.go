@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/docking"
 	"github.com/fieldsync/fieldsync/dx"
 	"github.com/fieldsync/fieldsync/internal/testutil"
 	"github.com/fieldsync/fieldsync/postgres"
@@ -104,7 +105,7 @@ func TestProcessorTakeover(t *testing.T) {
 	waitFor("the standby to process", trimmed(35))
 	// Every committed transaction is in exactly one txnproc file, in order.
 	var seqs []int64
-	names, err := filepath.Glob(filepath.Join(dir, "docking", "txnproc", "*.dx"))
+	names, err := filepath.Glob(filepath.Join(docking.In(dir).Txnproc(), "*.dx"))
 	if err != nil {
 		t.Fatal(err)
 	}
