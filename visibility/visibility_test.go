@@ -442,32 +442,10 @@ func randomRun(t *testing.T, b testutil.Backend, seed uint64, steps int) {
 	}
 	w.check(fmt.Sprintf("seed %d end", seed))
 
-	// Sees, which walks the database itself, agrees with the reference.
-	for _, e := range emps {
-		ref, err := visibility.Reference(context.Background(), w.st, w.st.Schema(), e)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := map[string]bool{}
-		for _, k := range flatten(ref) {
-			want[k] = true
-		}
-		for _, tb := range w.st.Schema().Tables {
-			p, err := w.st.List(context.Background(), tb.Name, fieldsync.Query{Limit: 1000})
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, r := range p.Rows {
-				got, err := visibility.Sees(context.Background(), w.st, w.st.Schema(), e, tb.Name, r.ID())
-				if err != nil {
-					t.Fatal(err)
-				}
-				if got != want[tb.Name+"/"+r.ID()] {
-					t.Fatalf("seed %d: Sees(%s, %s/%s) = %v, reference says %v", seed, e, tb.Name, r.ID(), got, !got)
-				}
-			}
-		}
-	}
+	// Sees and SeesOwn, which walk the database itself, agree with the
+	// reference and its variant without all rules and broadcast.
+	checkWalk(t, w, seed, emps, "Sees", visibility.Reference, visibility.Sees)
+	checkWalk(t, w, seed, emps, "SeesOwn", visibility.ReferenceOwn, visibility.SeesOwn)
 
 	// A graph loaded from the database equals the one built from the log.
 	var loaded *visibility.Graph
@@ -482,6 +460,40 @@ func randomRun(t *testing.T, b testutil.Backend, seed uint64, steps int) {
 	for _, e := range emps {
 		if !reflect.DeepEqual(flatten(loaded.Visible(e)), flatten(w.g.Visible(e))) {
 			t.Fatalf("seed %d: loaded graph differs for %s", seed, e)
+		}
+	}
+}
+
+// checkWalk compares, for every employee and row, a walk over the database
+// (Sees or SeesOwn) with its plain reference recomputation.
+func checkWalk(t *testing.T, w *world, seed uint64, emps []string, name string,
+	reference func(context.Context, fieldsync.Reader, *fieldsync.Schema, string) (map[string][]string, error),
+	sees func(context.Context, fieldsync.Reader, *fieldsync.Schema, string, string, string) (bool, error)) {
+	t.Helper()
+	ctx := context.Background()
+	for _, e := range emps {
+		ref, err := reference(ctx, w.st, w.st.Schema(), e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]bool{}
+		for _, k := range flatten(ref) {
+			want[k] = true
+		}
+		for _, tb := range w.st.Schema().Tables {
+			p, err := w.st.List(ctx, tb.Name, fieldsync.Query{Limit: 1000})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range p.Rows {
+				got, err := sees(ctx, w.st, w.st.Schema(), e, tb.Name, r.ID())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got != want[tb.Name+"/"+r.ID()] {
+					t.Fatalf("seed %d: %s(%s, %s/%s) = %v, reference says %v", seed, name, e, tb.Name, r.ID(), got, !got)
+				}
+			}
 		}
 	}
 }
