@@ -1,5 +1,7 @@
 package fieldsync
 
+import "context"
+
 // Attachment modes (DESIGN.md "Attachments"): the value of an attachment
 // row's ModeColumn says which nodes get its file.
 const (
@@ -33,3 +35,11 @@ func (t *Table) Broadcasts() bool {
 
 // Broadcast reports whether a row of table t is in broadcast mode.
 func (t *Table) Broadcast(row Row) bool { return t.Broadcasts() && row[ModeColumn] == ModeBroadcast }
+
+// NodeFiles tells which attachment files a node uploaded itself. The
+// Transaction Merger lets a node name in its rows only such a file or one
+// carried by a row the node sees (DESIGN.md "Who may write what").
+type NodeFiles interface {
+	// UploadedBy reports whether node uploaded the content of the file.
+	UploadedBy(ctx context.Context, node string, ref FileRef) (bool, error)
+}
