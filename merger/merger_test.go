@@ -2,6 +2,7 @@ package merger_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -162,6 +163,49 @@ func TestRefusalRecordedBeforeSetAside(t *testing.T) {
 		}
 		if r, _ := st.Refused(ctx, "ann-laptop"); len(r) != 1 || r[0].Reason != "unknown table" {
 			t.Fatalf("refusals %+v", r)
+		}
+	})
+}
+
+// TestDeactivatedNodeRefused: uploads a node left waiting are refused, not
+// merged, once an administrator deactivated it.
+func TestDeactivatedNodeRefused(t *testing.T) {
+	testutil.ForBackends(t, func(t *testing.T, b testutil.Backend) {
+		s, err := schema.Parse("notes.yaml", []byte(testutil.NotesYAML))
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, _ := b.Open(t, s)
+		ctx := context.Background()
+		if _, err := st.Apply(ctx, "", fieldsync.Insert("employee", map[string]any{"id": "ann", "name": "ann", "login": "ann"})); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.AddNode(ctx, fieldsync.Node{Name: "ann-laptop", EmployeeID: "ann"}, fieldsync.HashSecret("s")); err != nil {
+			t.Fatal(err)
+		}
+		dock := docking.Folder(t.TempDir())
+		dir := dock.Inbox("ann-laptop")
+		os.MkdirAll(dir, 0o755)
+		txn := fieldsync.Txn{Seq: 1, Op: fieldsync.OpInsert, Table: "note", RowID: "n1", Origin: "ann-laptop",
+			Values: fieldsync.Row{"id": "n1", "owner_id": "ann", "body": "x"}}
+		if err := dx.WriteFile(dir, docking.FileName(1), dx.Header{Kind: dx.KindUpload, Node: "ann-laptop", Number: 1}, []fieldsync.Txn{txn}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.NoteUpload(ctx, "ann-laptop", 1); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.DeactivateNode(ctx, "ann-laptop"); err != nil {
+			t.Fatal(err)
+		}
+		if err := merger.New(st, dock, nil).MergeWaiting(ctx); err != nil {
+			t.Fatal(err)
+		}
+		r, err := st.Refused(ctx, "ann-laptop")
+		if err != nil || len(r) != 1 || r[0].Reason != "node ann-laptop is deactivated: its uploads are not merged" {
+			t.Fatalf("refusals %+v %v", r, err)
+		}
+		if _, err := st.Get(ctx, "note", "n1"); !errors.Is(err, fieldsync.ErrNotFound) {
+			t.Fatalf("a deactivated node's upload was merged: %v", err)
 		}
 	})
 }
