@@ -503,3 +503,69 @@ var (
 	upd = fieldsync.Update
 	del = fieldsync.Delete
 )
+
+// TestSeesOwn: rows seen only through all rules, broadcast mode or what
+// hangs off them are not a node's own; rows seen through its own rules are.
+func TestSeesOwn(t *testing.T) {
+	testutil.ForBackends(t, func(t *testing.T, b testutil.Backend) {
+		s, err := schema.Parse("own.yaml", []byte(testutil.PeopleYAML+`  product:
+    columns: {name: text}
+    visibility: [all]
+  price:
+    columns: {product_id: {references: product}}
+    visibility: [{parent: product_id}]
+  note:
+    columns: {owner_id: {references: employee}, product_id: {references: product}}
+    visibility: [all, {owner: owner_id}]
+  attachment:
+    columns: {note_id: {references: note}, file: file, mode: text}
+    visibility: [{parent: note_id}]
+`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, _ := b.Open(t, s)
+		ctx := context.Background()
+		for _, ch := range []fieldsync.Change{
+			ins("employee", map[string]any{"id": "ann"}),
+			ins("employee", map[string]any{"id": "bob"}),
+			ins("product", map[string]any{"id": "p1"}),
+			ins("price", map[string]any{"id": "pr1", "product_id": "p1"}),
+			ins("note", map[string]any{"id": "n-ann", "owner_id": "ann"}),
+			ins("note", map[string]any{"id": "n-bob", "owner_id": "bob"}),
+			ins("attachment", map[string]any{"id": "a-ann", "note_id": "n-ann", "mode": "published"}),
+			ins("attachment", map[string]any{"id": "a-bob", "note_id": "n-bob", "mode": "published"}),
+			ins("attachment", map[string]any{"id": "a-all", "note_id": "n-bob", "mode": "broadcast"}),
+		} {
+			if _, err := st.Apply(ctx, "", ch); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, c := range []struct {
+			table, id string
+			sees, own bool
+		}{
+			{"product", "p1", true, false},
+			{"price", "pr1", true, false},
+			{"note", "n-ann", true, true},
+			{"note", "n-bob", true, false},
+			{"attachment", "a-ann", true, true},
+			{"attachment", "a-bob", true, false}, // its parent is seen through all only
+			{"attachment", "a-all", true, false},
+			{"note", "missing", false, false},
+		} {
+			sees, err1 := visibility.Sees(ctx, st, s, "ann", c.table, c.id)
+			own, err2 := visibility.SeesOwn(ctx, st, s, "ann", c.table, c.id)
+			if err1 != nil || err2 != nil || sees != c.sees || own != c.own {
+				t.Errorf("%s %s: Sees %v, SeesOwn %v (%v %v), want %v %v", c.table, c.id, sees, own, err1, err2, c.sees, c.own)
+			}
+		}
+		ref, err := visibility.ReferenceOwn(ctx, st, s, "ann")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := flatten(ref); !reflect.DeepEqual(got, []string{"attachment/a-ann", "note/n-ann"}) {
+			t.Errorf("the reference's own rows of ann: %v", got)
+		}
+	})
+}
