@@ -282,7 +282,7 @@ func testMergerRefusals(t *testing.T, b testutil.Backend) {
 	if err != nil || len(refused) != 2 {
 		t.Fatalf("refusals %+v %v", refused, err)
 	}
-	if !strings.Contains(refused[0].Reason, `does not see account "secret-account"`) ||
+	if !strings.Contains(refused[0].Reason, `node ann-laptop may not write account "secret-account"`) ||
 		!strings.Contains(refused[1].Reason, "table product may not be written by remote nodes") {
 		t.Fatalf("refusal reasons %+v", refused)
 	}
