@@ -1,5 +1,7 @@
 package fieldsync
 
+import "context"
+
 // Attachment modes (DESIGN.md "Attachments"): the value of an attachment
 // row's ModeColumn says which nodes get its file.
 const (
@@ -59,4 +61,12 @@ func (t *Table) FileRefs(values Row) []FileRef {
 		}
 	}
 	return out
+}
+
+// NodeFiles tells which attachment files a node uploaded itself. The
+// Transaction Merger lets a node name in its rows only such a file or one
+// carried by a row the node sees (DESIGN.md "Who may write what").
+type NodeFiles interface {
+	// UploadedBy reports whether node uploaded the content of the file.
+	UploadedBy(ctx context.Context, node string, ref FileRef) (bool, error)
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -111,6 +112,12 @@ type Table struct {
 	Private bool
 	// RemoteWrite says whether remote nodes may write the table.
 	RemoteWrite bool
+	// ServerColumns are the columns only the server sets (server_columns):
+	// remote nodes may not write them, though they may write the table.
+	ServerColumns []string
+	// NoRemoteDelete says remote nodes may not delete the table's rows
+	// (remote_delete: false), though they may write the table.
+	NoRemoteDelete bool
 	// Conflict is the update conflict policy.
 	Conflict ConflictPolicy
 	// Line is the schema file line the table was declared on.
@@ -121,6 +128,12 @@ type Table struct {
 
 // Column returns the named column, or nil.
 func (t *Table) Column(name string) *Column { return t.byName[name] }
+
+// ServerColumn reports whether only the server sets the column.
+func (t *Table) ServerColumn(name string) bool { return slices.Contains(t.ServerColumns, name) }
+
+// RemoteDelete reports whether remote nodes may delete the table's rows.
+func (t *Table) RemoteDelete() bool { return t.RemoteWrite && !t.NoRemoteDelete }
 
 // HasFile reports whether the table carries file attachments.
 func (t *Table) HasFile() bool {
@@ -198,6 +211,11 @@ func NewSchema(source string, nodes NodeBinding, tables []*Table) (*Schema, erro
 		if t.Conflict == "" {
 			t.Conflict = ServerWins
 		}
+		for _, c := range t.ServerColumns {
+			if t.byName[c] == nil || c == "id" {
+				return nil, fmt.Errorf("schema %s: table %q: server column %q is not one of its columns", source, t.Name, c)
+			}
+		}
 	}
 	for _, t := range tables {
 		for _, c := range t.Columns {
@@ -249,6 +267,11 @@ func (s *Schema) Fingerprint() string {
 	for _, n := range names {
 		t := s.byName[n]
 		fmt.Fprintf(&b, "table %s private=%v write=%v conflict=%s\n", t.Name, t.Private, t.RemoteWrite, t.Conflict)
+		if len(t.ServerColumns) > 0 || t.NoRemoteDelete {
+			// Only schemas that narrow node writes print this, so that the
+			// fingerprints of the others stay what they were.
+			fmt.Fprintf(&b, " server_columns=%s remote_delete=%v\n", strings.Join(t.ServerColumns, ","), t.RemoteDelete())
+		}
 		for _, c := range t.Columns {
 			fmt.Fprintf(&b, " col %s %s ref=%s del=%s req=%v\n", c.Name, c.Type, c.References, c.OnDelete, c.Required)
 		}

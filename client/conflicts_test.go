@@ -139,8 +139,10 @@ func testUniqueClashKeptWithMarker(t *testing.T, b testutil.Backend) {
 	s, err := schema.Parse("tags.yaml", []byte(testutil.PeopleYAML+`  tag:
     columns:
       label: {type: text, required: true}
+      owner_id: {type: text, references: employee}
     unique: [[label]]
-    visibility: [all]
+    visibility:
+      - owner: owner_id
     remote_write: true
 `))
 	if err != nil {
@@ -150,8 +152,8 @@ func testUniqueClashKeptWithMarker(t *testing.T, b testutil.Backend) {
 	ctx := context.Background()
 	w.create("employee", map[string]any{"id": "ann", "name": "Ann", "login": "ann"})
 	ann := w.node("ann-laptop", "ann")
-	w.create("tag", map[string]any{"id": "t1", "label": "urgent"})
-	apply(t, ann, fieldsync.Change{Op: fieldsync.OpInsert, Table: "tag", ID: "t2", Values: map[string]any{"label": "urgent"}})
+	w.create("tag", map[string]any{"id": "t1", "label": "urgent", "owner_id": "ann"})
+	apply(t, ann, fieldsync.Change{Op: fieldsync.OpInsert, Table: "tag", ID: "t2", Values: map[string]any{"label": "urgent", "owner_id": "ann"}})
 	sum := roundTrip(t, w, ann)
 	if r, _ := w.srv.Store().Refused(ctx, "ann-laptop"); len(r) > 0 {
 		t.Fatalf("refused: %+v", r)
@@ -280,7 +282,7 @@ func testMergerRefusals(t *testing.T, b testutil.Backend) {
 	if err != nil || len(refused) != 2 {
 		t.Fatalf("refusals %+v %v", refused, err)
 	}
-	if !strings.Contains(refused[0].Reason, `does not see account "secret-account"`) ||
+	if !strings.Contains(refused[0].Reason, `node ann-laptop may not write account "secret-account"`) ||
 		!strings.Contains(refused[1].Reason, "table product may not be written by remote nodes") {
 		t.Fatalf("refusal reasons %+v", refused)
 	}

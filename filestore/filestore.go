@@ -172,15 +172,57 @@ func Referenced(ctx context.Context, snap fieldsync.Snapshot, s *fieldsync.Schem
 	return out, nil
 }
 
+// markUploaded records that key uploaded the whole file.
+func (s *Store) markUploaded(key string, ref fieldsync.FileRef) error {
+	dir := filepath.Dir(s.uploadedPath(key, ref))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("file store: %w", err)
+	}
+	if err := durable.WriteFile(dir, ref.SHA256, []byte(ref.String()), 0o644); err != nil {
+		return fmt.Errorf("file store: record upload of %s: %w", ref, err)
+	}
+	return nil
+}
+
 // partialPath is where an upload of a file in pieces waits until complete.
 func (s *Store) partialPath(key string, ref fieldsync.FileRef) string {
 	return filepath.Join(s.dir, "tmp", "up-"+key+"-"+ref.SHA256)
 }
 
+// uploadedPath marks that the uploader key sent the whole content of a
+// file. It is named by the file's hash, so GC removes it with the file.
+func (s *Store) uploadedPath(key string, ref fieldsync.FileRef) string {
+	return filepath.Join(s.dir, "nodes", key, ref.SHA256)
+}
+
+// UploadedBy reports whether the uploader key (a node, as the
+// Synchronization Manager names it) sent the whole content of the file
+// itself, and the store still has it. A node may name in its rows only the
+// files it uploaded, or those of rows it sees: holding a file's hash is
+// not holding the file.
+func (s *Store) UploadedBy(_ context.Context, key string, ref fieldsync.FileRef) (bool, error) {
+	if !fieldsync.ValidNodeName(key) {
+		return false, nil
+	}
+	info, err := os.Stat(s.uploadedPath(key, ref))
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	} else if err != nil {
+		return false, fmt.Errorf("file store: %w", err)
+	}
+	if stored, err := os.Stat(s.Path(ref.SHA256)); err != nil || stored.Size() != ref.Size || info.Size() == 0 {
+		return false, nil
+	}
+	return true, nil
+}
+
 // Have returns how many bytes of a file the store holds for an upload in
-// pieces under key: the whole size when the file is stored.
+// pieces under key: the whole size once key uploaded all of it. A file
+// stored from elsewhere counts only when key sends its content too (it is
+// checked against the reference and kept once), so an uploader cannot
+// claim a file by its hash alone.
 func (s *Store) Have(key string, ref fieldsync.FileRef) int64 {
-	if _, err := os.Stat(s.Path(ref.SHA256)); err == nil {
+	if ok, _ := s.UploadedBy(context.Background(), key, ref); ok {
 		return ref.Size
 	}
 	if info, err := os.Stat(s.partialPath(key, ref)); err == nil {
@@ -232,6 +274,9 @@ func (s *Store) Resume(key string, ref fieldsync.FileRef, offset int64, r io.Rea
 	defer os.Remove(path)
 	if _, err := s.Put(in, ref); err != nil {
 		return false, err // a mismatch: the pieces are dropped, the upload starts over
+	}
+	if err := s.markUploaded(key, ref); err != nil {
+		return false, err
 	}
 	return true, nil
 }

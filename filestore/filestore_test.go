@@ -2,6 +2,7 @@ package filestore_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -169,4 +170,49 @@ func TestGC(t *testing.T) {
 	if s.Have("ann", abandoned) != 0 || s.Have("ann", recent) != 4 {
 		t.Errorf("upload pieces after GC: abandoned %d, recent %d", s.Have("ann", abandoned), s.Have("ann", recent))
 	}
+}
+
+// TestUploadedBy: a file counts as an uploader's only once it sent the
+// whole content itself; a file stored from elsewhere must be sent again
+// (and is kept once).
+func TestUploadedBy(t *testing.T) {
+	ctx := context.Background()
+	s, err := filestore.Open(t.TempDir(), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	content := bytes.Repeat([]byte("price sheet "), 100)
+	ref, err := s.Put(bytes.NewReader(content), fieldsync.FileRef{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	uploaded := func(key string, want bool) {
+		t.Helper()
+		if ok, err := s.UploadedBy(ctx, key, ref); err != nil || ok != want {
+			t.Fatalf("UploadedBy(%s) = %v %v, want %v", key, ok, err, want)
+		}
+	}
+	uploaded("ann", false)
+	if have := s.Have("ann", ref); have != 0 {
+		t.Fatalf("ann has %d bytes of a file she never sent", have)
+	}
+	if done, err := s.Resume("ann", ref, 0, bytes.NewReader(content)); err != nil || !done {
+		t.Fatalf("ann's upload: %v %v", done, err)
+	}
+	uploaded("ann", true)
+	uploaded("bob", false)
+	uploaded("../ann", false)
+	if have := s.Have("ann", ref); have != ref.Size {
+		t.Fatalf("ann has %d bytes after her upload", have)
+	}
+	// Content that is not the file does not make it bob's.
+	if _, err := s.Resume("bob", ref, 0, bytes.NewReader(bytes.Repeat([]byte("x"), int(ref.Size)))); !errors.Is(err, fieldsync.ErrInvalid) {
+		t.Fatalf("bob's wrong content: %v", err)
+	}
+	uploaded("bob", false)
+	// Once the file is gone (GC), nobody has uploaded it.
+	if n, err := s.GC(map[string]bool{}, 0); err != nil || n == 0 {
+		t.Fatalf("GC: %d %v", n, err)
+	}
+	uploaded("ann", false)
 }

@@ -5,8 +5,9 @@
 // enters the Transaction Log with its node as origin, so the Transaction
 // Router sends it on to the other nodes that see the row and not back.
 //
-// A file with a change the node may not make (a table nodes may not write,
-// a row the node does not see, a malformed or damaged file) is refused
+// Every change is checked as if the node were hostile (permit.go; DESIGN.md
+// "Who may write what"). A file with a change the node may not make, a
+// malformed or damaged file, or any upload of a deactivated node is refused
 // whole: nothing of it is applied, the refusal and its reason are recorded
 // for the node's next sync, and then the file is set aside in
 // inbox/refused (a stop in between leaves the file to be set aside at the
@@ -27,14 +28,12 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/fieldsync/fieldsync"
 	"github.com/fieldsync/fieldsync/docking"
 	"github.com/fieldsync/fieldsync/dx"
-	"github.com/fieldsync/fieldsync/visibility"
 )
 
 // Store is what the merger needs of the server database.
@@ -52,6 +51,7 @@ type Merger struct {
 	docking docking.Folder
 	log     *slog.Logger
 	limits  dx.Limits
+	files   fieldsync.NodeFiles
 	poll    time.Duration
 	// scanEvery: how often Run looks into every node's inbox.
 	scanEvery time.Duration
@@ -63,6 +63,14 @@ func New(st Store, dock docking.Folder, logger *slog.Logger) *Merger {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	return &Merger{st: st, docking: dock, log: logger.With("component", "Transaction Merger"), poll: time.Second, scanEvery: 10 * time.Minute}
+}
+
+// WithFiles tells the merger which attachment files each node uploaded
+// itself (the file store): a node may name in its rows only those, and the
+// files of rows it sees. Without it, only the latter. It returns m.
+func (m *Merger) WithFiles(f fieldsync.NodeFiles) *Merger {
+	m.files = f
+	return m
 }
 
 // Run merges uploads as they arrive until ctx ends. wake signals that a
@@ -193,34 +201,18 @@ func (m *Merger) dropDone(ctx context.Context, node string, nums []int64) error 
 	return nil
 }
 
-// setAside moves a refused upload's file to inbox/refused. A file already
-// gone was set aside (or removed) by another merger process.
-func (m *Merger) setAside(node string, n int64) error {
-	aside := m.docking.Refused(node)
-	if err := os.MkdirAll(aside, 0o755); err != nil {
-		return err
-	}
-	err := os.Rename(m.docking.InboxFile(node, n), filepath.Join(aside, docking.FileName(n)))
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	return nil
-}
-
-// refusal is an error that refuses an upload file.
-type refusal struct{ msg string }
-
-func (r *refusal) Error() string { return r.msg }
-
-func refuse(format string, args ...any) error { return &refusal{msg: fmt.Sprintf(format, args...)} }
-
 func (m *Merger) mergeFile(ctx context.Context, node string, n int64, path string) error {
 	n0, _, err := m.st.Node(ctx, node)
 	if err != nil {
 		return err
 	}
 	hdr, txns, err := dx.ReadFile(path, m.limits)
-	if err == nil && (hdr.Kind != dx.KindUpload || hdr.Node != node || int64(hdr.Number) != n) {
+	switch {
+	case err != nil:
+	case !n0.Active:
+		// Deactivated after it uploaded: what waits is not merged.
+		err = refuse("node %s is deactivated: its uploads are not merged", node)
+	case hdr.Kind != dx.KindUpload || hdr.Node != node || int64(hdr.Number) != n:
 		err = refuse("upload %d of %s is a %s file for node %q numbered %d", n, node, hdr.Kind, hdr.Node, hdr.Number)
 	}
 	var firstSeq int64
@@ -249,36 +241,38 @@ func (m *Merger) mergeFile(ctx context.Context, node string, n int64, path strin
 }
 
 // mergeTxns merges an upload's transactions, in order, in its transaction.
-// A change the node may not make refuses the whole upload.
+// Every change is first checked against the server database as the upload
+// found it; then all are merged; then every row written is checked as the
+// upload left it. A change the node may not make refuses the whole upload.
 func (m *Merger) mergeTxns(ctx context.Context, tx fieldsync.MergeTx, node fieldsync.Node, upload int64, txns []fieldsync.Txn) error {
+	p := newPermit(ctx, tx, m.st.Schema(), node, m.files)
+	for i, t := range txns {
+		if err := p.Check(t); err != nil {
+			return refusedChange(i, txns, err)
+		}
+	}
 	mt := &mergeTx{m: m, tx: tx, ctx: ctx, node: node, upload: upload}
+	written := map[rowRef]int{} // row -> the last change that wrote it
+	var order []rowRef
 	for i, t := range txns {
 		if err := mt.merge(t); err != nil {
-			var r *refusal
-			if errors.As(err, &r) {
-				return refuse("change %d of %d (%s %s %s): %s", i+1, len(txns), t.Op, t.Table, t.RowID, r.msg)
-			}
-			var fe *fieldsync.Error
-			if errors.As(err, &fe) {
-				return refuse("change %d of %d (%s %s %s): %s", i+1, len(txns), t.Op, t.Table, t.RowID, fe.Msg)
-			}
-			return err
+			return refusedChange(i, txns, err)
+		}
+		if t.Op == fieldsync.OpDelete {
+			continue
+		}
+		k := rowRef{t.Table, t.RowID}
+		if _, ok := written[k]; !ok {
+			order = append(order, k)
+		}
+		written[k] = i
+	}
+	for _, k := range order {
+		if err := p.After(k.table, k.id); err != nil {
+			return refusedChange(written[k], txns, err)
 		}
 	}
 	return nil
-}
-
-// refuseFile records an upload's refusal, then sets its file aside, then
-// forgets it as waiting: each step is safe to repeat after a stop.
-func (m *Merger) refuseFile(ctx context.Context, node string, n int64, reason string) error {
-	m.log.Warn("upload refused", "node", node, "upload", n, "reason", reason)
-	if err := m.st.RecordRefused(ctx, node, n, reason); err != nil {
-		return err
-	}
-	if err := m.setAside(node, n); err != nil {
-		return err
-	}
-	return m.st.ClearUploads(ctx, node, n)
 }
 
 // mergeTx merges one upload file inside one server transaction.
@@ -300,15 +294,6 @@ func jsonText(v any) string {
 	return string(b)
 }
 
-// sees reports whether the node sees the row now (rows of private tables:
-// the node's own, which no rule routes).
-func (mt *mergeTx) sees(t *fieldsync.Table, id string) (bool, error) {
-	if t.Private {
-		return true, nil
-	}
-	return visibility.Sees(mt.ctx, mt.tx, mt.m.st.Schema(), mt.node.EmployeeID, t.Name, id)
-}
-
 func (mt *mergeTx) apply(origin string, ch fieldsync.Change) error {
 	_, err := mt.tx.Apply(mt.ctx, origin, ch)
 	return err
@@ -317,11 +302,8 @@ func (mt *mergeTx) apply(origin string, ch fieldsync.Change) error {
 func (mt *mergeTx) merge(t fieldsync.Txn) error {
 	s := mt.m.st.Schema()
 	tb := s.Table(t.Table)
-	if tb == nil {
-		return refuse("unknown table %q", t.Table)
-	}
-	if !tb.RemoteWrite {
-		return refuse("table %s may not be written by remote nodes", t.Table)
+	if tb == nil || !tb.RemoteWrite {
+		return refuse("table %s may not be written by remote nodes", t.Table) // permit.Check refused it first
 	}
 	cur, err := mt.tx.Get(mt.ctx, t.Table, t.RowID)
 	exists := err == nil
@@ -336,11 +318,6 @@ func (mt *mergeTx) merge(t fieldsync.Txn) error {
 	case fieldsync.OpDelete:
 		if !exists {
 			return nil // deleted on both sides
-		}
-		if ok, err := mt.sees(tb, t.RowID); err != nil {
-			return err
-		} else if !ok {
-			return refuse("node %s does not see %s %q", mt.node.Name, t.Table, t.RowID)
 		}
 		for k, v := range cur {
 			if prev, ok := t.Prev[k]; ok && !fieldsync.ValuesEqual(prev, v) {
@@ -361,11 +338,6 @@ func (mt *mergeTx) update(tb *fieldsync.Table, t fieldsync.Txn, cur fieldsync.Ro
 	if !exists {
 		// Delete wins: the update of a row deleted on the server is dropped.
 		return mt.conflict(fieldsync.ConflictUpdateDeleted, t.Table, t.RowID, "", nil, map[string]any(t.Values))
-	}
-	if ok, err := mt.sees(tb, t.RowID); err != nil {
-		return err
-	} else if !ok {
-		return refuse("node %s does not see %s %q", mt.node.Name, t.Table, t.RowID)
 	}
 	vals := map[string]any{}
 	var resend map[string]any
@@ -436,7 +408,7 @@ func (mt *mergeTx) insert(tb *fieldsync.Table, t fieldsync.Txn, exists bool) err
 		// Keep the row, with the key made distinct by a conflict marker.
 		c := markable(tb, key)
 		if c == "" {
-			return refuse("%s: unique key (%s) clashes with row %q and has no text column to mark", t.Table, strings.Join(key, ", "), other)
+			return refuse("%s: unique key (%s) clashes with another row and has no text column to mark", t.Table, strings.Join(key, ", "))
 		}
 		orig := vals[c]
 		vals[c] = fmt.Sprintf("%v (conflict %s %s)", orig, mt.node.Name, t.RowID)
@@ -447,11 +419,6 @@ func (mt *mergeTx) insert(tb *fieldsync.Table, t fieldsync.Txn, exists bool) err
 	}
 	if err := mt.apply(mt.node.Name, fieldsync.Change{Op: fieldsync.OpInsert, Table: t.Table, ID: t.RowID, Values: vals}); err != nil {
 		return err
-	}
-	if ok, err := mt.sees(tb, t.RowID); err != nil {
-		return err
-	} else if !ok {
-		return refuse("node %s would not see the %s row it inserts", mt.node.Name, t.Table)
 	}
 	if len(marked) > 0 {
 		resend := map[string]any{}

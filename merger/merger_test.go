@@ -2,6 +2,7 @@ package merger_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -162,6 +163,112 @@ func TestRefusalRecordedBeforeSetAside(t *testing.T) {
 		}
 		if r, _ := st.Refused(ctx, "ann-laptop"); len(r) != 1 || r[0].Reason != "unknown table" {
 			t.Fatalf("refusals %+v", r)
+		}
+	})
+}
+
+// TestDeactivatedNodeRefused: uploads a node left waiting are refused, not
+// merged, once an administrator deactivated it.
+func TestDeactivatedNodeRefused(t *testing.T) {
+	testutil.ForBackends(t, func(t *testing.T, b testutil.Backend) {
+		s, err := schema.Parse("notes.yaml", []byte(testutil.NotesYAML))
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, _ := b.Open(t, s)
+		ctx := context.Background()
+		if _, err := st.Apply(ctx, "", fieldsync.Insert("employee", map[string]any{"id": "ann", "name": "ann", "login": "ann"})); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.AddNode(ctx, fieldsync.Node{Name: "ann-laptop", EmployeeID: "ann"}, fieldsync.HashSecret("s")); err != nil {
+			t.Fatal(err)
+		}
+		dock := docking.Folder(t.TempDir())
+		dir := dock.Inbox("ann-laptop")
+		os.MkdirAll(dir, 0o755)
+		txn := fieldsync.Txn{Seq: 1, Op: fieldsync.OpInsert, Table: "note", RowID: "n1", Origin: "ann-laptop",
+			Values: fieldsync.Row{"id": "n1", "owner_id": "ann", "body": "x"}}
+		if err := dx.WriteFile(dir, docking.FileName(1), dx.Header{Kind: dx.KindUpload, Node: "ann-laptop", Number: 1}, []fieldsync.Txn{txn}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.NoteUpload(ctx, "ann-laptop", 1); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.DeactivateNode(ctx, "ann-laptop"); err != nil {
+			t.Fatal(err)
+		}
+		if err := merger.New(st, dock, nil).MergeWaiting(ctx); err != nil {
+			t.Fatal(err)
+		}
+		r, err := st.Refused(ctx, "ann-laptop")
+		if err != nil || len(r) != 1 || r[0].Reason != "node ann-laptop is deactivated: its uploads are not merged" {
+			t.Fatalf("refusals %+v %v", r, err)
+		}
+		if _, err := st.Get(ctx, "note", "n1"); !errors.Is(err, fieldsync.ErrNotFound) {
+			t.Fatalf("a deactivated node's upload was merged: %v", err)
+		}
+	})
+}
+
+// TestDeleteDependents: a node's delete is refused when it would cascade
+// to, or clear a foreign key of, a row the node may not write.
+func TestDeleteDependents(t *testing.T) {
+	testutil.ForBackends(t, func(t *testing.T, b testutil.Backend) {
+		s, err := schema.Parse("notes.yaml", []byte(testutil.NotesYAML+`  comment:
+    columns:
+      note_id: {type: text, references: note, on_delete: cascade}
+      author_id: {type: text, references: employee}
+    visibility:
+      - owner: author_id
+    remote_write: true
+`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, _ := b.Open(t, s)
+		ctx := context.Background()
+		for _, ch := range []fieldsync.Change{
+			fieldsync.Insert("employee", map[string]any{"id": "ann", "name": "ann", "login": "ann"}),
+			fieldsync.Insert("employee", map[string]any{"id": "bob", "name": "bob", "login": "bob"}),
+			fieldsync.Insert("note", map[string]any{"id": "n1", "owner_id": "ann"}),
+			fieldsync.Insert("comment", map[string]any{"id": "k1", "note_id": "n1", "author_id": "bob"}),
+			fieldsync.Insert("note", map[string]any{"id": "n2", "owner_id": "ann"}),
+			fieldsync.Insert("comment", map[string]any{"id": "k2", "note_id": "n2", "author_id": "ann"}),
+		} {
+			if _, err := st.Apply(ctx, "", ch); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := st.AddNode(ctx, fieldsync.Node{Name: "ann-laptop", EmployeeID: "ann"}, fieldsync.HashSecret("s")); err != nil {
+			t.Fatal(err)
+		}
+		dock := docking.Folder(t.TempDir())
+		m := merger.New(st, dock, nil)
+		for n, c := range []struct{ note, reason string }{
+			{"n1", `change 1 of 1 (delete note n1): node ann-laptop may not delete note "n1": rows it may not write depend on it`},
+			{"n2", ""},
+		} {
+			num := int64(n + 1)
+			dir := dock.Inbox("ann-laptop")
+			os.MkdirAll(dir, 0o755)
+			txn := fieldsync.Txn{Seq: 1, Op: fieldsync.OpDelete, Table: "note", RowID: c.note, Origin: "ann-laptop"}
+			if err := dx.WriteFile(dir, docking.FileName(num), dx.Header{Kind: dx.KindUpload, Node: "ann-laptop", Number: uint64(num)}, []fieldsync.Txn{txn}, nil); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := m.MergeNode(ctx, "ann-laptop"); err != nil {
+				t.Fatal(err)
+			}
+			r, _ := st.Refused(ctx, "ann-laptop")
+			switch {
+			case c.reason == "" && len(r) != 1, c.reason != "" && (len(r) != 1 || r[0].Reason != c.reason):
+				t.Fatalf("delete of %s: refusals %+v", c.note, r)
+			}
+		}
+		if _, err := st.Get(ctx, "comment", "k1"); err != nil {
+			t.Fatalf("bob's comment: %v", err)
+		}
+		if _, err := st.Get(ctx, "comment", "k2"); !errors.Is(err, fieldsync.ErrNotFound) {
+			t.Fatalf("ann's comment outlived her note: %v", err)
 		}
 	})
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/fieldsync/fieldsync"
 )
 
@@ -96,4 +98,58 @@ func (p *parser) checkReferencedBy(ctx string, t *fieldsync.Table, r fieldsync.R
 	case cd.c.References != t.Name:
 		p.errorAt(r.Line, "%s: rule referenced_by: column %s.%s is not a foreign key to %s", ctx, r.Table, r.Column, t.Name)
 	}
+}
+
+// checkWrites checks what a table lets remote nodes write: server_columns
+// and remote_delete narrow remote_write, and a table nodes see only
+// through all rules is read-only to them (DESIGN.md "Who may write what").
+func (p *parser) checkWrites(d *tableDecl) {
+	t := d.t
+	ctx := fmt.Sprintf("table %q", t.Name)
+	if d.serverCols.k != nil {
+		t.ServerColumns = p.serverColumns(ctx, d)
+	}
+	for _, k := range []*yaml.Node{d.serverCols.k, d.remoteDelete} {
+		if k != nil && !t.RemoteWrite {
+			p.errorf(k, "%s: %s narrows what nodes write, but nodes may not write the table (add remote_write: true, or drop %s)", ctx, k.Value, k.Value)
+		}
+	}
+	if t.RemoteWrite && !t.Private && len(t.Rules) > 0 && !slices.ContainsFunc(t.Rules, func(r fieldsync.Rule) bool { return r.Kind != fieldsync.RuleAll }) {
+		p.errorf(d.remoteWrite, "%s: nodes see its rows only through the rule all, which leaves them read-only to nodes: drop remote_write, or add a rule that gives a node rows of its own (owner, position, parent, referenced_by)", ctx)
+	}
+}
+
+// serverColumns reads server_columns: a list of the table's columns.
+func (p *parser) serverColumns(ctx string, d *tableDecl) []string {
+	n := deref(d.serverCols.v)
+	if n.Kind != yaml.SequenceNode {
+		p.errorf(n, "%s: server_columns must be a list of columns, like [stage], not %s", ctx, kindName(n))
+		return nil
+	}
+	var cols []string
+	for _, cn := range n.Content {
+		name, ok := p.scalar(cn, ctx+": server_columns item")
+		switch {
+		case !ok:
+		case name == "id":
+			p.errorf(cn, "%s: server_columns: id is set when a row is created and never changes; it cannot be server-owned", ctx)
+		case d.cols[name] == nil:
+			if _, ok := d.col(name); !ok {
+				p.errorf(cn, "%s: server_columns names unknown column %q%s", ctx, name, didYouMean(name, colNames(d)))
+			}
+		case slices.Contains(cols, name):
+			p.errorf(cn, "%s: server_columns names column %s twice", ctx, name)
+		default:
+			cols = append(cols, name)
+		}
+	}
+	return cols
+}
+
+func colNames(d *tableDecl) []string {
+	names := make([]string, 0, len(d.cols))
+	for _, c := range d.t.Columns {
+		names = append(names, c.Name)
+	}
+	return names
 }

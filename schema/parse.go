@@ -36,7 +36,7 @@ var reservedWords = strings.Fields(`
 var (
 	topKeys    = []string{"fieldsync_schema", "nodes", "tables"}
 	nodeKeys   = []string{"employee", "positions"}
-	tableKeys  = []string{"columns", "unique", "visibility", "remote_write", "conflict"}
+	tableKeys  = []string{"columns", "unique", "visibility", "remote_write", "server_columns", "remote_delete", "conflict"}
 	columnKeys = []string{"type", "required", "references", "on_delete"}
 	ruleKinds  = []string{"all", "owner", "position", "parent", "referenced_by"}
 	onDeletes  = []string{string(fieldsync.OnDeleteRestrict), string(fieldsync.OnDeleteCascade), string(fieldsync.OnDeleteSetNull)}
@@ -62,6 +62,10 @@ type tableDecl struct {
 	t      *fieldsync.Table
 	cols   map[string]*colDecl
 	unique []*yaml.Node // each a list of column names
+	// remoteWrite, remoteDelete: the keys, when given; serverCols: the
+	// server_columns pair, when given.
+	remoteWrite, remoteDelete *yaml.Node
+	serverCols                pair
 	// partial says the columns could not all be read (columns is misspelt
 	// or not a mapping), so an unknown column is not worth a message.
 	partial bool
@@ -206,6 +210,7 @@ func (p *parser) schema(root *yaml.Node) (fieldsync.NodeBinding, []*tableDecl) {
 	}
 	for _, d := range decls {
 		p.check(d, byName, b, positions)
+		p.checkWrites(d)
 	}
 	return b, decls
 }

@@ -344,8 +344,10 @@ func TestColumnsAndOptions(t *testing.T) {
       by_anchor: &fk {type: text, references: employee}
       by_alias: *fk
     unique: [[count], [score, done]]
-    visibility: [all]
+    visibility: [all, {owner: boss_id}]
     remote_write: True
+    server_columns: [score, done]
+    remote_delete: no
     conflict: client_wins
   log:
     visibility: private
@@ -377,6 +379,9 @@ func TestColumnsAndOptions(t *testing.T) {
 	}
 	if !slices.Equal(got, want) {
 		t.Fatalf("columns\n got %+v\nwant %+v", got, want)
+	}
+	if !slices.Equal(tb.ServerColumns, []string{"score", "done"}) || !tb.ServerColumn("done") || tb.ServerColumn("title") || tb.RemoteDelete() {
+		t.Fatalf("server columns %v, remote delete %v", tb.ServerColumns, tb.RemoteDelete())
 	}
 	if tb.Line != 13 || tb.Columns[0].Line != 13 || tb.Column("title").Line != 15 || tb.Rules[0].Line != 27 {
 		t.Fatalf("lines: table %d, id %d, title %d, rule %d", tb.Line, tb.Columns[0].Line, tb.Column("title").Line, tb.Rules[0].Line)
@@ -487,7 +492,21 @@ func TestBadSchemas(t *testing.T) {
 		{"table as a value", table("    yes\n"), `bad.yaml:14: table "thing" must be a mapping of columns, unique, visibility, remote_write and conflict, not "yes"`},
 		{"table as a list", table("    - columns\n"), `bad.yaml:14: table "thing" must be a mapping of columns, unique, visibility, remote_write and conflict, not a list`},
 		{"misspelt table key", table("    columns: {a: text}\n    visiblity: [all]\n"), `bad.yaml:15: table "thing": unknown key "visiblity" (did you mean visibility?)`},
-		{"unknown table key", table("    columns: {a: text}\n    visibility: [all]\n    owner: a\n"), `bad.yaml:16: table "thing": unknown key "owner" (expected columns, unique, visibility, remote_write, conflict)`},
+		{"unknown table key", table("    columns: {a: text}\n    visibility: [all]\n    owner: a\n"), `bad.yaml:16: table "thing": unknown key "owner" (expected columns, unique, visibility, remote_write, server_columns, remote_delete, conflict)`},
+		{"server columns of a table nodes do not write", table("    columns: {a: text}\n    visibility: [all]\n    server_columns: [a]\n"),
+			`bad.yaml:16: table "thing": server_columns narrows what nodes write, but nodes may not write the table (add remote_write: true, or drop server_columns)`},
+		{"remote delete of a table nodes do not write", table("    columns: {a: text}\n    visibility: [all]\n    remote_delete: false\n"),
+			`bad.yaml:16: table "thing": remote_delete narrows what nodes write, but nodes may not write the table`},
+		{"server columns unknown", table("    columns: {stage: text}\n    visibility: [{owner: stage}]\n    remote_write: true\n    server_columns: [stag]\n"),
+			`bad.yaml:17: table "thing": server_columns names unknown column "stag" (did you mean stage?)`},
+		{"server columns id", table("    columns: {a: text}\n    visibility: [{owner: a}]\n    remote_write: true\n    server_columns: [id]\n"),
+			`bad.yaml:17: table "thing": server_columns: id is set when a row is created and never changes`},
+		{"server columns twice", table("    columns: {a: text}\n    visibility: [{owner: a}]\n    remote_write: true\n    server_columns: [a, a]\n"),
+			`bad.yaml:17: table "thing": server_columns names column a twice`},
+		{"server columns not a list", table("    columns: {a: text}\n    visibility: [{owner: a}]\n    remote_write: true\n    server_columns: a\n"),
+			`bad.yaml:17: table "thing": server_columns must be a list of columns, like [stage], not "a"`},
+		{"remote write of a table seen through all only", table("    columns: {a: text}\n    visibility: [all]\n    remote_write: true\n"),
+			`bad.yaml:16: table "thing": nodes see its rows only through the rule all, which leaves them read-only to nodes`},
 		{"duplicate table key", table("    columns: {a: text}\n    visibility: [all]\n    columns: {b: text}\n"), `bad.yaml:16: table "thing": key "columns" is declared twice (first on line 14)`},
 		{"no visibility", table("    columns: {a: text}\n"), `bad.yaml:13: table "thing": declare visibility rules or visibility: private`},
 		{"bad table name", base + "  Thing:\n    columns: {a: text}\n    visibility: [all]\n", `bad.yaml:13: table "Thing" is not a valid name: use lowercase letters, digits and _`},
@@ -716,5 +735,32 @@ func TestDocExamples(t *testing.T) {
 	}
 	if n == 0 {
 		t.Fatal("docs/schema.md has no complete example")
+	}
+}
+
+// TestCRMNodeWrites: the built-in schema narrows what nodes write where the
+// server decides.
+func TestCRMNodeWrites(t *testing.T) {
+	s := schema.Default()
+	for _, w := range []struct {
+		table   string
+		write   bool
+		delete  bool
+		servers []string
+	}{
+		{"employee", false, false, nil},
+		{"position", false, false, nil},
+		{"account", true, false, nil},
+		{"account_team", true, false, nil},
+		{"contact", true, true, nil},
+		{"opportunity", true, false, []string{"campaign_id"}},
+		{"opportunity_team", true, false, nil},
+		{"activity", true, true, nil},
+		{"attachment", true, true, nil},
+	} {
+		tb := s.Table(w.table)
+		if tb.RemoteWrite != w.write || tb.RemoteDelete() != w.delete || !slices.Equal(tb.ServerColumns, w.servers) {
+			t.Errorf("%s: remote write %v, delete %v, server columns %v", w.table, tb.RemoteWrite, tb.RemoteDelete(), tb.ServerColumns)
+		}
 	}
 }

@@ -43,7 +43,11 @@ func (p *parser) table(key, n *yaml.Node) *tableDecl {
 		case "visibility":
 			vis = kv.v
 		case "remote_write":
-			t.RemoteWrite = p.boolean(kv.v, ctx+": remote_write")
+			t.RemoteWrite, d.remoteWrite = p.boolean(kv.v, ctx+": remote_write"), kv.k
+		case "server_columns":
+			d.serverCols = kv
+		case "remote_delete":
+			t.NoRemoteDelete, d.remoteDelete = !p.boolean(kv.v, ctx+": remote_delete"), kv.k
 		case "conflict":
 			if v, ok := p.scalar(kv.v, ctx+": conflict"); ok {
 				if slices.Contains(conflicts, v) {

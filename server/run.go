@@ -109,7 +109,7 @@ func (s *Server) serve(ctx context.Context, ln net.Listener) error {
 		g.Go(func() error { return s.every(ctx, func() error { _, err := s.PruneSessions(ctx); return err }) })
 	}
 	if s.Runs(Merger) {
-		m := merger.New(s.st, s.docking, s.log)
+		m := merger.New(s.st, s.docking, s.log).WithFiles(s.files)
 		g.Go(func() error { return m.Run(ctx, s.merge) })
 	}
 	if (s.Runs(API) || s.Runs(Sync)) && ln != nil {

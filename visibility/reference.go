@@ -13,6 +13,12 @@ import (
 // nothing changes: the least fixed point), with no indexes and no
 // incremental state, so that the Graph can be tested against it.
 func Reference(ctx context.Context, db fieldsync.Reader, s *fieldsync.Schema, employee string) (map[string][]string, error) {
+	return reference(ctx, db, s, employee, true)
+}
+
+// reference is Reference, or with shared false the rows SeesOwn is true of:
+// the same fixed point with neither all rules nor broadcast mode as seeds.
+func reference(ctx context.Context, db fieldsync.Reader, s *fieldsync.Schema, employee string, shared bool) (map[string][]string, error) {
 	rows := map[string][]fieldsync.Row{}
 	for _, t := range s.Tables {
 		err := fieldsync.Each(ctx, db, t.Name, fieldsync.Query{}, func(r fieldsync.Row) error {
@@ -38,7 +44,7 @@ func Reference(ctx context.Context, db fieldsync.Reader, s *fieldsync.Schema, em
 	holds := func(t *fieldsync.Table, r fieldsync.Row, rule fieldsync.Rule) bool {
 		switch rule.Kind {
 		case fieldsync.RuleAll:
-			return true
+			return shared
 		case fieldsync.RuleOwner:
 			return r[rule.Column] == employee
 		case fieldsync.RulePosition:
@@ -66,7 +72,7 @@ func Reference(ctx context.Context, db fieldsync.Reader, s *fieldsync.Schema, em
 				if visible[t.Name][r.ID()] {
 					continue
 				}
-				if t.Broadcast(r) {
+				if shared && t.Broadcast(r) {
 					visible[t.Name][r.ID()] = true
 					changed = true
 					continue

@@ -442,32 +442,10 @@ func randomRun(t *testing.T, b testutil.Backend, seed uint64, steps int) {
 	}
 	w.check(fmt.Sprintf("seed %d end", seed))
 
-	// Sees, which walks the database itself, agrees with the reference.
-	for _, e := range emps {
-		ref, err := visibility.Reference(context.Background(), w.st, w.st.Schema(), e)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := map[string]bool{}
-		for _, k := range flatten(ref) {
-			want[k] = true
-		}
-		for _, tb := range w.st.Schema().Tables {
-			p, err := w.st.List(context.Background(), tb.Name, fieldsync.Query{Limit: 1000})
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, r := range p.Rows {
-				got, err := visibility.Sees(context.Background(), w.st, w.st.Schema(), e, tb.Name, r.ID())
-				if err != nil {
-					t.Fatal(err)
-				}
-				if got != want[tb.Name+"/"+r.ID()] {
-					t.Fatalf("seed %d: Sees(%s, %s/%s) = %v, reference says %v", seed, e, tb.Name, r.ID(), got, !got)
-				}
-			}
-		}
-	}
+	// Sees and SeesOwn, which walk the database itself, agree with the
+	// reference and its variant without all rules and broadcast.
+	checkWalk(t, w, seed, emps, "Sees", visibility.Reference, visibility.Sees)
+	checkWalk(t, w, seed, emps, "SeesOwn", visibility.ReferenceOwn, visibility.SeesOwn)
 
 	// A graph loaded from the database equals the one built from the log.
 	var loaded *visibility.Graph
@@ -486,8 +464,108 @@ func randomRun(t *testing.T, b testutil.Backend, seed uint64, steps int) {
 	}
 }
 
+// checkWalk compares, for every employee and row, a walk over the database
+// (Sees or SeesOwn) with its plain reference recomputation.
+func checkWalk(t *testing.T, w *world, seed uint64, emps []string, name string,
+	reference func(context.Context, fieldsync.Reader, *fieldsync.Schema, string) (map[string][]string, error),
+	sees func(context.Context, fieldsync.Reader, *fieldsync.Schema, string, string, string) (bool, error)) {
+	t.Helper()
+	ctx := context.Background()
+	for _, e := range emps {
+		ref, err := reference(ctx, w.st, w.st.Schema(), e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]bool{}
+		for _, k := range flatten(ref) {
+			want[k] = true
+		}
+		for _, tb := range w.st.Schema().Tables {
+			p, err := w.st.List(ctx, tb.Name, fieldsync.Query{Limit: 1000})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range p.Rows {
+				got, err := sees(ctx, w.st, w.st.Schema(), e, tb.Name, r.ID())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got != want[tb.Name+"/"+r.ID()] {
+					t.Fatalf("seed %d: %s(%s, %s/%s) = %v, reference says %v", seed, name, e, tb.Name, r.ID(), got, !got)
+				}
+			}
+		}
+	}
+}
+
 var (
 	ins = fieldsync.Insert
 	upd = fieldsync.Update
 	del = fieldsync.Delete
 )
+
+// TestSeesOwn: rows seen only through all rules, broadcast mode or what
+// hangs off them are not a node's own; rows seen through its own rules are.
+func TestSeesOwn(t *testing.T) {
+	testutil.ForBackends(t, func(t *testing.T, b testutil.Backend) {
+		s, err := schema.Parse("own.yaml", []byte(testutil.PeopleYAML+`  product:
+    columns: {name: text}
+    visibility: [all]
+  price:
+    columns: {product_id: {references: product}}
+    visibility: [{parent: product_id}]
+  note:
+    columns: {owner_id: {references: employee}, product_id: {references: product}}
+    visibility: [all, {owner: owner_id}]
+  attachment:
+    columns: {note_id: {references: note}, file: file, mode: text}
+    visibility: [{parent: note_id}]
+`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, _ := b.Open(t, s)
+		ctx := context.Background()
+		for _, ch := range []fieldsync.Change{
+			ins("employee", map[string]any{"id": "ann"}),
+			ins("employee", map[string]any{"id": "bob"}),
+			ins("product", map[string]any{"id": "p1"}),
+			ins("price", map[string]any{"id": "pr1", "product_id": "p1"}),
+			ins("note", map[string]any{"id": "n-ann", "owner_id": "ann"}),
+			ins("note", map[string]any{"id": "n-bob", "owner_id": "bob"}),
+			ins("attachment", map[string]any{"id": "a-ann", "note_id": "n-ann", "mode": "published"}),
+			ins("attachment", map[string]any{"id": "a-bob", "note_id": "n-bob", "mode": "published"}),
+			ins("attachment", map[string]any{"id": "a-all", "note_id": "n-bob", "mode": "broadcast"}),
+		} {
+			if _, err := st.Apply(ctx, "", ch); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, c := range []struct {
+			table, id string
+			sees, own bool
+		}{
+			{"product", "p1", true, false},
+			{"price", "pr1", true, false},
+			{"note", "n-ann", true, true},
+			{"note", "n-bob", true, false},
+			{"attachment", "a-ann", true, true},
+			{"attachment", "a-bob", true, false}, // its parent is seen through all only
+			{"attachment", "a-all", true, false},
+			{"note", "missing", false, false},
+		} {
+			sees, err1 := visibility.Sees(ctx, st, s, "ann", c.table, c.id)
+			own, err2 := visibility.SeesOwn(ctx, st, s, "ann", c.table, c.id)
+			if err1 != nil || err2 != nil || sees != c.sees || own != c.own {
+				t.Errorf("%s %s: Sees %v, SeesOwn %v (%v %v), want %v %v", c.table, c.id, sees, own, err1, err2, c.sees, c.own)
+			}
+		}
+		ref, err := visibility.ReferenceOwn(ctx, st, s, "ann")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := flatten(ref); !reflect.DeepEqual(got, []string{"attachment/a-ann", "note/n-ann"}) {
+			t.Errorf("the reference's own rows of ann: %v", got)
+		}
+	})
+}

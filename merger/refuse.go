@@ -1,0 +1,70 @@
+package merger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/docking"
+)
+
+// setAside moves a refused upload's file to inbox/refused. A file already
+// gone was set aside (or removed) by another merger process.
+func (m *Merger) setAside(node string, n int64) error {
+	aside := m.docking.Refused(node)
+	if err := os.MkdirAll(aside, 0o755); err != nil {
+		return err
+	}
+	err := os.Rename(m.docking.InboxFile(node, n), filepath.Join(aside, docking.FileName(n)))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// refusal is an error that refuses an upload file.
+type refusal struct{ msg string }
+
+func (r *refusal) Error() string { return r.msg }
+
+func refuse(format string, args ...any) error { return &refusal{msg: fmt.Sprintf(format, args...)} }
+
+// refusedChange turns what refuses change i into the upload's refusal,
+// naming the change. Errors of the write path that would name rows the
+// node may not see (a reference that blocks a delete, a unique key's other
+// row) are told without them.
+func refusedChange(i int, txns []fieldsync.Txn, err error) error {
+	t := txns[i]
+	var msg string
+	var r *refusal
+	var fe *fieldsync.Error
+	switch {
+	case errors.As(err, &r):
+		msg = r.msg
+	case errors.Is(err, fieldsync.ErrInUse):
+		msg = fmt.Sprintf("%s %q is still referenced by other rows: it cannot be deleted", t.Table, t.RowID)
+	case errors.Is(err, fieldsync.ErrExists):
+		msg = fmt.Sprintf("%s %q clashes with another row on a unique key", t.Table, t.RowID)
+	case errors.As(err, &fe):
+		msg = fe.Msg
+	default:
+		return err
+	}
+	return refuse("change %d of %d (%s %s %s): %s", i+1, len(txns), t.Op, t.Table, t.RowID, msg)
+}
+
+// refuseFile records an upload's refusal, then sets its file aside, then
+// forgets it as waiting: each step is safe to repeat after a stop.
+func (m *Merger) refuseFile(ctx context.Context, node string, n int64, reason string) error {
+	m.log.Warn("upload refused", "node", node, "upload", n, "reason", reason)
+	if err := m.st.RecordRefused(ctx, node, n, reason); err != nil {
+		return err
+	}
+	if err := m.setAside(node, n); err != nil {
+		return err
+	}
+	return m.st.ClearUploads(ctx, node, n)
+}
