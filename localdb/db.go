@@ -139,33 +139,34 @@ func (db *DB) Apply(ctx context.Context, changes ...fieldsync.Change) ([]fieldsy
 	var out []fieldsync.Txn
 	err := db.st.InTx(ctx, func(tx *sql.Tx) error {
 		r := db.st.TxReader(tx)
+		var inserted []fieldsync.Txn
 		for _, ch := range changes {
 			t, err := s.LookupTable(ch.Table)
 			if err != nil {
 				return err
 			}
-			if !t.RemoteWrite {
-				return fieldsync.Errorf(fieldsync.ErrForbidden, "table %s may not be written by remote nodes", t.Name)
-			}
-			if ch.Op != fieldsync.OpInsert {
-				if _, err := r.Get(ctx, t.Name, ch.ID); err != nil {
-					return err
-				}
+			if err := db.mayWrite(ctx, r, t, ch); err != nil {
+				return err
 			}
 			txns, err := db.st.ApplyTx(ctx, tx, db.node, ch)
 			if err != nil {
 				return err
 			}
 			if ch.Op == fieldsync.OpInsert && !t.Private {
-				ok, err := visibility.Sees(ctx, r, s, db.employee, t.Name, txns[0].RowID)
-				if err != nil {
-					return err
-				}
-				if !ok {
-					return fieldsync.Errorf(fieldsync.ErrForbidden, "node %s would not see this %s row: it may not create it", db.node, t.Name)
-				}
+				inserted = append(inserted, txns[0])
 			}
 			out = append(out, txns...)
+		}
+		// Rows inserted together (an account with its team row) are checked
+		// once all are in: the node must see each, as the server will check.
+		for _, t := range inserted {
+			ok, err := visibility.Sees(ctx, r, s, db.employee, t.Table, t.RowID)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return fieldsync.Errorf(fieldsync.ErrForbidden, "node %s would not see this %s row: it may not create it", db.node, t.Table)
+			}
 		}
 		return nil
 	})
@@ -174,4 +175,30 @@ func (db *DB) Apply(ctx context.Context, changes ...fieldsync.Change) ([]fieldsy
 	}
 	db.st.NotifyChanged()
 	return out, nil
+}
+
+// mayWrite refuses early, locally, a change the server would refuse for
+// its table: one nodes may not write or delete, a server-owned column, or a
+// row put in broadcast mode.
+func (db *DB) mayWrite(ctx context.Context, r fieldsync.Reader, t *fieldsync.Table, ch fieldsync.Change) error {
+	if !t.RemoteWrite {
+		return fieldsync.Errorf(fieldsync.ErrForbidden, "table %s may not be written by remote nodes", t.Name)
+	}
+	if ch.Op == fieldsync.OpDelete && !t.RemoteDelete() {
+		return fieldsync.Errorf(fieldsync.ErrForbidden, "rows of %s may not be deleted by remote nodes", t.Name)
+	}
+	for col, v := range ch.Values {
+		if v != nil && t.ServerColumn(col) {
+			return fieldsync.Errorf(fieldsync.ErrForbidden, "column %s.%s is set by the server only", t.Name, col)
+		}
+	}
+	if t.Broadcasts() && ch.Values[fieldsync.ModeColumn] == fieldsync.ModeBroadcast {
+		return fieldsync.Errorf(fieldsync.ErrForbidden, "only the server puts %s rows in broadcast mode", t.Name)
+	}
+	if ch.Op != fieldsync.OpInsert {
+		if _, err := r.Get(ctx, t.Name, ch.ID); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package hostiletest_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -96,4 +97,48 @@ func testFieldWork(t *testing.T, b testutil.Backend) {
 		t.Fatalf("a team row added and removed in one upload: %s", reason)
 	}
 	w.sameRows("a team row added and removed", before)
+}
+
+// TestFieldWorkThroughTheClient: the field user's own client makes a new
+// account with its team row and contacts in one local change, which merges;
+// what the server would refuse for its table is refused locally at once.
+func TestFieldWorkThroughTheClient(t *testing.T) {
+	testutil.ForBackends(t, testFieldWorkThroughTheClient)
+}
+
+func testFieldWorkThroughTheClient(t *testing.T, b testutil.Backend) {
+	ctx := context.Background()
+	w := newWorld(t, b)
+	w.story()
+	ann, _ := w.node("ann-laptop", "ann")
+	w.sync(ann)
+	if _, err := ann.Apply(ctx, fieldsync.Insert("account", map[string]any{"id": "acc-solo", "name": "Alone Inc"})); !errors.Is(err, fieldsync.ErrForbidden) {
+		t.Fatalf("an account no team of the node's holds: %v", err)
+	}
+	_, err := ann.Apply(ctx,
+		fieldsync.Insert("account", map[string]any{"id": "acc-client", "name": "Initech"}),
+		fieldsync.Insert("account_team", map[string]any{"id": "at-client", "account_id": "acc-client", "position_id": "p-ann"}),
+		fieldsync.Insert("contact", map[string]any{"id": "c-client", "account_id": "acc-client", "first_name": "Peter"}))
+	if err != nil {
+		t.Fatalf("a new account with its team row and contact: %v", err)
+	}
+	for _, ch := range []fieldsync.Change{
+		fieldsync.Delete("account", "acc-client"),                                        // remote_delete: false
+		fieldsync.Update("opportunity", "deal", map[string]any{"campaign_id": "spring"}), // a server column
+		fieldsync.Update("attachment", "att-deal", map[string]any{"mode": "broadcast"}),  // broadcast is the server's
+	} {
+		if _, err := ann.Apply(ctx, ch); !errors.Is(err, fieldsync.ErrForbidden) {
+			t.Errorf("%s %s %s: %v, want refused locally", ch.Op, ch.Table, ch.ID, err)
+		}
+	}
+	w.sync(ann)
+	w.settle()
+	if refused, err := w.srv.Store().Refused(ctx, "ann-laptop"); err != nil || len(refused) > 0 {
+		t.Fatalf("refused: %+v %v", refused, err)
+	}
+	for _, r := range [][2]string{{"account", "acc-client"}, {"account_team", "at-client"}, {"contact", "c-client"}} {
+		if _, err := w.api.Get(ctx, r[0], r[1]); err != nil {
+			t.Errorf("%s %s on the server: %v", r[0], r[1], err)
+		}
+	}
 }
