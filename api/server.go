@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/fieldsync/fieldsync"
 )
@@ -184,9 +186,30 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 }
 
 // readObject decodes a JSON object body into v, keeping numbers exact.
-// Struct targets refuse unknown fields.
+// Struct targets refuse unknown fields. A body that is not UTF-8 is
+// refused: JSON decoding would replace what is not, and store text other
+// than what was sent.
 func readObject(r *http.Request, v any) error {
-	dec := json.NewDecoder(r.Body)
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return fieldsync.Errorf(fieldsync.ErrTooLarge, "request body larger than %d bytes", tooBig.Limit)
+		}
+		return err
+	}
+	if !utf8.Valid(body) {
+		i := 0
+		for i < len(body) {
+			r, n := utf8.DecodeRune(body[i:])
+			if r == utf8.RuneError && n == 1 {
+				break
+			}
+			i += n
+		}
+		return fieldsync.Errorf(fieldsync.ErrInvalid, "the request body is not UTF-8 (byte 0x%02x at byte %d)", body[i], i)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
