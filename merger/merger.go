@@ -219,7 +219,7 @@ func (m *Merger) mergeFile(ctx context.Context, node string, n int64, path strin
 	if err != nil {
 		return err
 	}
-	hdr, txns, err := dx.ReadFile(path, m.limits)
+	hdr, txns, err := dx.ReadFileAs(path, fmt.Sprintf("upload %d", n), m.limits)
 	if err == nil && (hdr.Kind != dx.KindUpload || hdr.Node != node || int64(hdr.Number) != n) {
 		err = refuse("upload %d of %s is a %s file for node %q numbered %d", n, node, hdr.Kind, hdr.Node, hdr.Number)
 	}
