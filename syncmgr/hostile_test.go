@@ -4,8 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"hash/crc32"
+	"io"
 	"log/slog"
+	"math/rand/v2"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +19,7 @@ import (
 	"github.com/fieldsync/fieldsync"
 	"github.com/fieldsync/fieldsync/api"
 	"github.com/fieldsync/fieldsync/dx"
+	"github.com/fieldsync/fieldsync/internal/httperr"
 	"github.com/fieldsync/fieldsync/internal/testutil"
 	"github.com/fieldsync/fieldsync/server"
 	"github.com/fieldsync/fieldsync/syncproto"
@@ -93,6 +99,125 @@ func startFleet(t *testing.T, b testutil.Backend) *fleet {
 		f.secrets[node] = added.Secret
 	}
 	return f
+}
+
+// answer is what a login attempt got back.
+type answer struct {
+	status     int
+	body       string
+	retryAfter string
+}
+
+// login starts a session as a modified client would, with raw HTTP.
+func (f *fleet) login(t *testing.T, name, secret string) answer {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, f.url+syncproto.StartPath(0), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetBasicAuth(name, secret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return answer{resp.StatusCode, string(body), resp.Header.Get("Retry-After")}
+}
+
+func TestBadLoginsLookAlike(t *testing.T) { testutil.ForBackends(t, testBadLoginsLookAlike) }
+
+// testBadLoginsLookAlike: an unknown node, a wrong secret and a name no
+// node can have get the same answer, byte for byte; the server's log says
+// which it was.
+func testBadLoginsLookAlike(t *testing.T, b testutil.Backend) {
+	f := startFleet(t, b)
+	unknown := f.login(t, "ghost", "x")
+	wrong := f.login(t, "ann-laptop", "wrong")
+	odd := f.login(t, "Not a name\xff\x00", "x")
+	if unknown.status != http.StatusUnauthorized || !strings.Contains(unknown.body, `"unknown node or wrong secret"`) ||
+		!strings.Contains(unknown.body, `"code": "unauthorized"`) {
+		t.Fatalf("unknown node: %+v", unknown)
+	}
+	if wrong != unknown || odd != unknown {
+		t.Fatalf("answers differ:\nunknown %+v\nwrong   %+v\nodd     %+v", unknown, wrong, odd)
+	}
+	if got := f.login(t, "ann-laptop", f.secrets["ann-laptop"]); got.status != http.StatusOK {
+		t.Fatalf("correct login: %+v", got)
+	}
+	reasons := map[string]string{}
+	for _, l := range f.logs.lines("refused login") {
+		reasons[l["node"]] = l["reason"]
+	}
+	if reasons[`"ghost"`] != "unknown node" || reasons[`"ann-laptop"`] != "wrong secret" {
+		t.Fatalf("log says %v", reasons)
+	}
+}
+
+func TestFailedLoginsSlowed(t *testing.T) { testutil.ForBackends(t, testFailedLoginsSlowed) }
+
+// testFailedLoginsSlowed: a node name that keeps failing is answered
+// "retry later" (429, Retry-After) without its secret being checked, while
+// another node logs in at once; after the wait a correct login clears it.
+func testFailedLoginsSlowed(t *testing.T, b testutil.Backend) {
+	f := startFleet(t, b)
+	var got answer
+	tries := 0
+	for tries = 1; tries <= 12; tries++ {
+		if got = f.login(t, "ann-laptop", "guess"); got.status != http.StatusUnauthorized {
+			break
+		}
+	}
+	if got.status != http.StatusTooManyRequests || tries < 6 || got.retryAfter == "" ||
+		!strings.Contains(got.body, `"code": "throttled"`) ||
+		!strings.Contains(got.body, "too many failed logins for this name or from this address: retry in "+got.retryAfter+" s") {
+		t.Fatalf("attempt %d: %+v, want 429 throttled after 5 free failures", tries, got)
+	}
+	if right := f.login(t, "ann-laptop", f.secrets["ann-laptop"]); right.status != http.StatusTooManyRequests {
+		t.Fatalf("a correct secret while the name waits: %+v, want it unchecked (429)", right)
+	}
+	if other := f.login(t, "bob-laptop", f.secrets["bob-laptop"]); other.status != http.StatusOK {
+		t.Fatalf("another node's correct login: %+v", other)
+	}
+	c := syncproto.NewClient(f.url, "ann-laptop", "guess", nil)
+	_, err := c.Start(context.Background(), 0)
+	var he *httperr.Error
+	if !errors.Is(err, fieldsync.ErrThrottled) || !errors.As(err, &he) || he.RetryAfter < time.Second {
+		t.Fatalf("Go client: %#v, want ErrThrottled with its Retry-After", err)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		got = f.login(t, "ann-laptop", f.secrets["ann-laptop"])
+		if got.status != http.StatusTooManyRequests || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if got.status != http.StatusOK {
+		t.Fatalf("correct login after the wait: %+v", got)
+	}
+	if again := f.login(t, "ann-laptop", "guess"); again.status != http.StatusUnauthorized {
+		t.Fatalf("a failure after a correct login: %+v, want it checked (401)", again)
+	}
+}
+
+func TestFailedLoginLogLimited(t *testing.T) { testutil.ForBackends(t, testFailedLoginLogLimited) }
+
+// testFailedLoginLogLimited: a flood of made-up names from one address
+// logs a few lines, not one a guess.
+func testFailedLoginLogLimited(t *testing.T, b testutil.Backend) {
+	f := startFleet(t, b)
+	rnd := rand.New(rand.NewPCG(7, 7))
+	statuses := map[int]int{}
+	for range 60 {
+		statuses[f.login(t, fmt.Sprintf("n%x", rnd.Uint64()), "x").status]++
+	}
+	if statuses[http.StatusUnauthorized] < 20 || statuses[http.StatusTooManyRequests] == 0 {
+		t.Fatalf("answers %v: want the address slowed after 20 failures", statuses)
+	}
+	if lines := f.logs.lines("refused login"); len(lines) != 5 {
+		t.Fatalf("%d log lines for 60 failed logins, want 5: %v", len(lines), lines)
+	}
 }
 
 func TestTextRefusedFromNodes(t *testing.T) { testutil.ForBackends(t, testTextRefusedFromNodes) }
