@@ -79,3 +79,26 @@ func testTextRefused(t *testing.T, b testutil.Backend) {
 		t.Fatalf("transaction log after the refusals: %d entries, %v; want the seed's 3", len(log), err)
 	}
 }
+
+func TestBadTokensSlowed(t *testing.T) { testutil.ForBackends(t, testBadTokensSlowed) }
+
+// testBadTokensSlowed: an address that keeps sending unknown tokens is
+// answered "retry later" (429, Retry-After) without the token being
+// checked.
+func testBadTokensSlowed(t *testing.T, b testutil.Backend) {
+	c, _ := start(t, b, 0)
+	var status int
+	var body string
+	tries := 0
+	for tries = 1; tries <= 30; tries++ {
+		if status, body = send(t, "GET", c.BaseURL+"/api/v1/schema", "guess", ""); status != http.StatusUnauthorized {
+			break
+		}
+		if !strings.Contains(body, `"invalid token"`) {
+			t.Fatalf("attempt %d: %s", tries, body)
+		}
+	}
+	if status != http.StatusTooManyRequests || tries < 21 || !strings.Contains(body, `"code": "throttled"`) {
+		t.Fatalf("attempt %d: %d %s, want 429 throttled after 20 free failures", tries, status, body)
+	}
+}
