@@ -9,20 +9,21 @@ import (
 // packages wrap one of these (test with errors.Is) and carry a message that
 // says what was wrong and where.
 var (
-	ErrInvalid         = errors.New("invalid input")         // bad value, unknown column, malformed request
-	ErrNotFound        = errors.New("not found")             // unknown table, row or node
-	ErrExists          = errors.New("already exists")        // duplicate node name, unique key clash
-	ErrInUse           = errors.New("in use")                // delete refused: other rows still refer to the row
-	ErrUnauthorized    = errors.New("unauthorized")          // missing or wrong credential
-	ErrForbidden       = errors.New("forbidden")             // authenticated, but not allowed
-	ErrTooLarge        = errors.New("too large")             // oversized request or file
-	ErrNodeUnknown     = errors.New("unknown node")          // no node registered under that name
-	ErrNodeDeactivated = errors.New("node deactivated")      // node exists but may no longer sync
-	ErrDamagedFile     = errors.New("damaged file")          // a .dx file failed its checks
-	ErrSchemaMismatch  = errors.New("schema does not match") // database made with an incompatible schema
-	ErrMerged          = errors.New("already merged")        // an upload another merger merged or refused first
-	ErrBusy            = errors.New("busy, retry later")     // the server is at its limit of sessions; retry after a while
-	ErrNoSession       = errors.New("no open session")       // a sync request outside a session the node started
+	ErrInvalid         = errors.New("invalid input")          // bad value, unknown column, malformed request
+	ErrNotFound        = errors.New("not found")              // unknown table, row or node
+	ErrExists          = errors.New("already exists")         // duplicate node name, unique key clash
+	ErrInUse           = errors.New("in use")                 // delete refused: other rows still refer to the row
+	ErrUnauthorized    = errors.New("unauthorized")           // missing or wrong credential
+	ErrForbidden       = errors.New("forbidden")              // authenticated, but not allowed
+	ErrTooLarge        = errors.New("too large")              // oversized request or file
+	ErrNodeUnknown     = errors.New("unknown node")           // no node registered under that name
+	ErrNodeDeactivated = errors.New("node deactivated")       // node exists but may no longer sync
+	ErrDamagedFile     = errors.New("damaged file")           // a .dx file failed its checks
+	ErrSchemaMismatch  = errors.New("schema does not match")  // database made with an incompatible schema
+	ErrMerged          = errors.New("already merged")         // an upload another merger merged or refused first
+	ErrBusy            = errors.New("busy, retry later")      // the server is at its limit of sessions; retry after a while
+	ErrNoSession       = errors.New("no open session")        // a sync request outside a session the node started
+	ErrThrottled       = errors.New("too many failed logins") // logins from this name or address are slowed; retry after a while
 )
 
 // Error is an error of a known kind with a message fit for a user: one line

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Row is one row of a synchronized table: column name to canonical value.
@@ -63,6 +64,8 @@ func (c *Column) Coerce(v any) (any, error) {
 		s, ok := v.(string)
 		if !ok {
 			bad = describe(v)
+		} else if err := CheckText(s); err != nil {
+			return nil, fmt.Errorf("column %s: %v", c.Name, err)
 		} else if (c.References != "" || c.Name == "id") && !ValidID(s) {
 			return nil, fmt.Errorf("column %s expects a row id (letters, digits, _ . : -), got %q", c.Name, s)
 		}
@@ -98,6 +101,26 @@ func (c *Column) Coerce(v any) (any, error) {
 		return nil, fmt.Errorf("column %s expects %s, got %s", c.Name, c.Type, bad)
 	}
 	return out, nil
+}
+
+// CheckText says why s cannot be stored as text, or returns nil. Text must
+// be valid UTF-8 (JSON, the Transaction Log and the nodes' copies would
+// otherwise hold a replaced copy that never equals the stored one) and
+// free of NUL bytes (PostgreSQL cannot store them).
+func CheckText(s string) error {
+	if i := strings.IndexByte(s, 0); i >= 0 {
+		return fmt.Errorf("text holds a NUL byte at byte %d", i)
+	}
+	if !utf8.ValidString(s) {
+		for i := 0; i < len(s); {
+			r, n := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && n == 1 {
+				return fmt.Errorf("text is not valid UTF-8 (byte 0x%02x at byte %d)", s[i], i)
+			}
+			i += n
+		}
+	}
+	return nil
 }
 
 // coerceInteger converts v to an int64, or says what v is.
@@ -238,6 +261,21 @@ func ParseFileRef(s string) (FileRef, error) {
 // every key must be a column, every value of the column's type. It does not
 // add missing columns.
 func (t *Table) CoerceRow(in map[string]any) (Row, error) {
+	return t.coerceRow(t.Name, in)
+}
+
+// CoerceRowOf is CoerceRow for the values of the row with the given id (""
+// for a row yet to get one): its errors name the table, the row and the
+// column.
+func (t *Table) CoerceRowOf(id string, in map[string]any) (Row, error) {
+	where := t.Name + " (new row)"
+	if id != "" {
+		where = fmt.Sprintf("%s row %q", t.Name, id)
+	}
+	return t.coerceRow(where, in)
+}
+
+func (t *Table) coerceRow(where string, in map[string]any) (Row, error) {
 	out := make(Row, len(in))
 	for k, v := range in {
 		c := t.byName[k]
@@ -246,7 +284,7 @@ func (t *Table) CoerceRow(in map[string]any) (Row, error) {
 		}
 		cv, err := c.Coerce(v)
 		if err != nil {
-			return nil, Errorf(ErrInvalid, "%s: %v", t.Name, err)
+			return nil, Errorf(ErrInvalid, "%s: %v", where, err)
 		}
 		out[k] = cv
 	}

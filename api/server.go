@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,8 +11,10 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/internal/loginguard"
 )
 
 // Store is what the API needs of the server database.
@@ -38,6 +41,9 @@ type Options struct {
 	Files Files
 	// Status returns the administrator's view. Nil disables the endpoint.
 	Status func(ctx context.Context) (fieldsync.Status, error)
+	// Logins says how failed logins (unknown tokens) are slowed, by remote
+	// address (zero: the defaults).
+	Logins loginguard.Config
 	Logger *slog.Logger
 }
 
@@ -55,9 +61,10 @@ type Files interface {
 const DefaultMaxBodyBytes = 1 << 20
 
 type handler struct {
-	st   Store
-	opts Options
-	log  *slog.Logger
+	st     Store
+	opts   Options
+	log    *slog.Logger
+	logins *loginguard.Guard
 }
 
 // area is a group of endpoints that a token's role may or may not use.
@@ -84,7 +91,7 @@ func New(st Store, opts Options) http.Handler {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	h := &handler{st: st, opts: opts, log: opts.Logger.With("component", "api")}
+	h := &handler{st: st, opts: opts, log: opts.Logger.With("component", "api"), logins: loginguard.New(opts.Logins)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -162,17 +169,33 @@ func (h *handler) authorize(r *http.Request, a area) error {
 	if !ok || token == "" {
 		return fieldsync.Errorf(fieldsync.ErrUnauthorized, "malformed Authorization header (expected Bearer TOKEN)")
 	}
+	addr := loginguard.Addr(r.RemoteAddr)
+	if wait := h.logins.Wait(addr); wait > 0 {
+		h.logFailure(h.logins.Refused(addr), "throttled", r)
+		return loginguard.Throttled(wait)
+	}
 	role, err := h.st.TokenRole(r.Context(), fieldsync.HashSecret(token))
 	if err != nil {
 		if !errors.Is(err, fieldsync.ErrUnauthorized) {
 			h.log.Error("token check failed", "err", err)
+			return fieldsync.Errorf(fieldsync.ErrUnauthorized, "invalid token")
 		}
+		h.logFailure(h.logins.Fail(addr), "invalid token", r)
 		return fieldsync.Errorf(fieldsync.ErrUnauthorized, "invalid token")
 	}
+	h.logins.Succeed(addr)
 	if !allowed(role, a) {
 		return fieldsync.Errorf(fieldsync.ErrForbidden, "a %s token may not use %s", role, r.URL.Path)
 	}
 	return nil
+}
+
+// logFailure logs a refused token unless another line about its address
+// was logged lately; the line counts those left unlogged since.
+func (h *handler) logFailure(rep loginguard.Report, reason string, r *http.Request) {
+	if rep.Log {
+		h.log.Warn("refused login", "reason", reason, "remote", r.RemoteAddr, "failures", rep.Failures, "suppressed", rep.Suppressed)
+	}
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -184,9 +207,30 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 }
 
 // readObject decodes a JSON object body into v, keeping numbers exact.
-// Struct targets refuse unknown fields.
+// Struct targets refuse unknown fields. A body that is not UTF-8 is
+// refused: JSON decoding would replace what is not, and store text other
+// than what was sent.
 func readObject(r *http.Request, v any) error {
-	dec := json.NewDecoder(r.Body)
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return fieldsync.Errorf(fieldsync.ErrTooLarge, "request body larger than %d bytes", tooBig.Limit)
+		}
+		return err
+	}
+	if !utf8.Valid(body) {
+		i := 0
+		for i < len(body) {
+			r, n := utf8.DecodeRune(body[i:])
+			if r == utf8.RuneError && n == 1 {
+				break
+			}
+			i += n
+		}
+		return fieldsync.Errorf(fieldsync.ErrInvalid, "the request body is not UTF-8 (byte 0x%02x at byte %d)", body[i], i)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {

@@ -227,6 +227,7 @@ func (d *recDecoder) name(what string) string {
 	if s, ok := d.intern[v]; ok {
 		return s
 	}
+	d.checkText(what, v)
 	if len(d.intern) >= 4096 || d.err != "" {
 		return v
 	}
@@ -236,6 +237,17 @@ func (d *recDecoder) name(what string) string {
 	}
 	d.intern[s] = s
 	return s
+}
+
+// checkText fails when a name or row id is not text every database
+// stores: a correct writer takes them from the schema and valid ids. (Text
+// values are the write path's to check: Column.Coerce.)
+func (d *recDecoder) checkText(what, s string) {
+	if d.err == "" {
+		if err := fieldsync.CheckText(s); err != nil {
+			d.fail("%s: %v", what, err)
+		}
+	}
 }
 
 func (d *recDecoder) txn() fieldsync.Txn {
@@ -249,6 +261,7 @@ func (d *recDecoder) txn() fieldsync.Txn {
 	t.Op = op
 	t.Table = d.name("table")
 	t.RowID = d.str("row id")
+	d.checkText("row id", t.RowID)
 	t.Origin = d.name("origin")
 	sec := d.varint("time")
 	nsec := d.uvarint("time nanoseconds")

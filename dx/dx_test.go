@@ -495,6 +495,10 @@ func TestDamaged(t *testing.T) {
 		{"int not minimal", seal(t, outboxHeader, 1, alter(7, row1("a", raw(tagInt, 0x80, 0)))), "integer is not minimally encoded"},
 		{"columns unsorted", seal(t, outboxHeader, 1, alter(7, cat(uv(2), str("b"), raw(tagNil), str("a"), raw(tagNil)))), `column "a": column out of order or repeated`},
 		{"columns repeated", seal(t, outboxHeader, 1, alter(7, cat(uv(2), str("a"), raw(tagNil), str("a"), raw(tagTrue)))), "out of order or repeated"},
+		{"table not UTF-8", seal(t, outboxHeader, 1, alter(2, str("acc\xffount"))), "table: text is not valid UTF-8 (byte 0xff at byte 3)"},
+		{"row id with NUL", seal(t, outboxHeader, 1, alter(3, str("S1\x00"))), "row id: text holds a NUL byte at byte 2"},
+		{"origin not UTF-8", seal(t, outboxHeader, 1, alter(4, str("\xc3"))), "origin: text is not valid UTF-8"},
+		{"column not UTF-8", seal(t, outboxHeader, 1, alter(7, row1("a\xfe", raw(tagNil)))), "column name: text is not valid UTF-8"},
 		{"more records than count", seal(t, outboxHeader, 1, cat(good, good)), "more transactions than the trailer's 1"},
 		{"fewer records than count", seal(t, outboxHeader, 3, cat(good, good)), "trailer counts 3 transactions, the body holds 2"},
 	}

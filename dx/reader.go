@@ -23,7 +23,7 @@ import (
 //
 // A Reader is not safe for concurrent use.
 type Reader struct {
-	name    string // "dx file" or "dx file PATH", the prefix of every error
+	name    string // "dx file", "dx file PATH" or ReadFileAs's name: the prefix of every error
 	hdr     Header
 	count   uint64
 	bodyLen uint64
@@ -54,16 +54,20 @@ func Open(r io.ReaderAt, size int64, lim Limits) (*Reader, error) {
 // OpenFile opens and verifies the .dx file at path as Open does; every
 // error names the path. Close the Reader to close the file.
 func OpenFile(path string, lim Limits) (*Reader, error) {
+	return openFile(path, "dx file "+path, lim)
+}
+
+func openFile(path, name string, lim Limits) (*Reader, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("dx file: %w", err)
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	st, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("dx file: %w", err)
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	rd, err := open(f, st.Size(), lim, "dx file "+path)
+	rd, err := open(f, st.Size(), lim, name)
 	if err != nil {
 		f.Close()
 		return nil, err
@@ -96,7 +100,16 @@ func ReadAll(r io.Reader, lim Limits) (Header, []fieldsync.Txn, error) {
 // ReadAll does, without holding the compressed file in memory. Every error
 // names the path.
 func ReadFile(path string, lim Limits) (Header, []fieldsync.Txn, error) {
-	rd, err := OpenFile(path, lim)
+	return ReadFileAs(path, "dx file "+path, lim)
+}
+
+// ReadFileAs is ReadFile for a file whose path is not for the reader of
+// its errors: the errors of its checks (damaged, too large) begin with
+// name instead ("upload 7"), so that a refusal sent to a node names its own
+// upload, not a path on the server. Errors of the file system still name
+// the path.
+func ReadFileAs(path, name string, lim Limits) (Header, []fieldsync.Txn, error) {
+	rd, err := openFile(path, name, lim)
 	if err != nil {
 		return Header{}, nil, err
 	}

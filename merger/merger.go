@@ -206,7 +206,7 @@ func (m *Merger) mergeFile(ctx context.Context, node string, n int64, path strin
 	if err != nil {
 		return err
 	}
-	hdr, txns, err := dx.ReadFile(path, m.limits)
+	hdr, txns, err := dx.ReadFileAs(path, fmt.Sprintf("upload %d", n), m.limits)
 	switch {
 	case err != nil:
 	case !n0.Active:

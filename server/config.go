@@ -73,7 +73,13 @@ type Config struct {
 	// programs that embed the server and administer it in-process
 	// (Server.Admin) or hand the token on themselves.
 	NoTokenFile bool
-	Logger      *slog.Logger
+	// MaxLoginDelay caps how long a node name or remote address that keeps
+	// failing to log in (to the Synchronization Manager or the API) is made
+	// to wait before its next attempt is checked (default 1 min). The wait
+	// starts at 1 s after 5 failures of a name or 20 of an address, and
+	// doubles with each further failure.
+	MaxLoginDelay time.Duration
+	Logger        *slog.Logger
 }
 
 // withDefaults fills in the defaults and checks what must be right.

@@ -14,6 +14,7 @@ import (
 	"github.com/fieldsync/fieldsync"
 	"github.com/fieldsync/fieldsync/api"
 	"github.com/fieldsync/fieldsync/extract"
+	"github.com/fieldsync/fieldsync/internal/loginguard"
 	"github.com/fieldsync/fieldsync/merger"
 	"github.com/fieldsync/fieldsync/router"
 	"github.com/fieldsync/fieldsync/status"
@@ -28,6 +29,7 @@ func (s *Server) Handler() http.Handler {
 	if s.Runs(Sync) {
 		mux.Handle("/sync/", syncmgr.New(s.st, s.docking, syncmgr.Options{MaxSessions: s.cfg.MaxSessions,
 			MaxUploadBytes: s.cfg.MaxUploadBytes, Logger: s.log, Files: s.files, NodeFileLimit: s.cfg.NodeFileLimit,
+			Logins:   loginguard.Config{MaxDelay: s.cfg.MaxLoginDelay},
 			Uploaded: func(string) { signal(s.merge) }}).Handler())
 	}
 	if s.Runs(API) {
@@ -66,6 +68,7 @@ func (s *Server) apiHandler() http.Handler {
 		RequestExtract: s.st.RequestExtract,
 		Files:          s.files,
 		Status:         s.status,
+		Logins:         loginguard.Config{MaxDelay: s.cfg.MaxLoginDelay},
 	})
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/fieldsync/fieldsync"
 	"github.com/fieldsync/fieldsync/docking"
 	"github.com/fieldsync/fieldsync/internal/httperr"
+	"github.com/fieldsync/fieldsync/internal/loginguard"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -45,7 +46,9 @@ type Options struct {
 	NewsWait time.Duration
 	// Uploaded is called after a node's upload is durable (wakes the merger).
 	Uploaded func(node string)
-	Logger   *slog.Logger
+	// Logins says how failed logins are slowed (zero: the defaults).
+	Logins loginguard.Config
+	Logger *slog.Logger
 }
 
 // Manager is the Synchronization Manager.
@@ -54,6 +57,7 @@ type Manager struct {
 	docking docking.Folder
 	opts    Options
 	log     *slog.Logger
+	logins  *loginguard.Guard
 
 	mu       sync.Mutex
 	sessions map[string]*session
@@ -77,7 +81,7 @@ func New(st Store, dock docking.Folder, opts Options) *Manager {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Manager{st: st, docking: dock, opts: opts, log: opts.Logger.With("component", "Synchronization Manager"),
-		sessions: map[string]*session{}}
+		logins: loginguard.New(opts.Logins), sessions: map[string]*session{}}
 }
 
 // Handler returns the endpoints, to be mounted at the server's root.
@@ -125,29 +129,50 @@ func (m *Manager) node(next handlerFunc, inSession bool) http.Handler {
 	})
 }
 
-// authenticate returns the request's node, or says why it is refused
-// (logged): no credentials, an unknown node or a wrong secret
-// (unauthorized), or a deactivated node.
+// authenticate returns the request's node, or says why it is refused:
+// no credentials or a bad login (unauthorized: an unknown node and a wrong
+// secret get the same answer, so that names cannot be tried out; the log
+// says which), a name or address that failed too often lately
+// (throttled), or a deactivated node.
 func (m *Manager) authenticate(r *http.Request) (fieldsync.Node, error) {
 	name, secret, ok := r.BasicAuth()
 	if !ok {
 		return fieldsync.Node{}, fieldsync.Errorf(fieldsync.ErrUnauthorized, "missing node credentials (HTTP Basic: node name and secret)")
 	}
+	keys := []loginguard.Key{loginguard.Name(name), loginguard.Addr(r.RemoteAddr)}
+	if wait := m.logins.Wait(keys...); wait > 0 {
+		m.logFailure(m.logins.Refused(keys...), "throttled", name, r)
+		return fieldsync.Node{}, loginguard.Throttled(wait)
+	}
 	n, hash, err := m.st.Node(r.Context(), name)
-	switch {
-	case errors.Is(err, fieldsync.ErrNodeUnknown):
-		m.log.Warn("refused unknown node", "node", name, "remote", r.RemoteAddr)
-		return n, fieldsync.Errorf(fieldsync.ErrUnauthorized, "unknown node %q: register it with fieldsync admin node add", name)
-	case err != nil:
+	known := err == nil
+	if err != nil && !errors.Is(err, fieldsync.ErrNodeUnknown) {
 		return n, fmt.Errorf("look up node %q: %w", name, err)
-	case !fieldsync.SecretMatches(secret, hash):
-		m.log.Warn("refused wrong secret", "node", name, "remote", r.RemoteAddr)
-		return n, fieldsync.Errorf(fieldsync.ErrUnauthorized, "wrong secret for node %q", name)
-	case !n.Active:
+	}
+	if matches := fieldsync.SecretMatches(secret, hash); !known || !matches { // the same work either way
+		reason := "unknown node"
+		if known {
+			reason = "wrong secret"
+		}
+		m.logFailure(m.logins.Fail(keys...), reason, name, r)
+		return fieldsync.Node{}, fieldsync.Errorf(fieldsync.ErrUnauthorized, "unknown node or wrong secret")
+	}
+	m.logins.Succeed(keys[0])
+	if !n.Active {
 		m.log.Warn("refused deactivated node", "node", name, "remote", r.RemoteAddr)
 		return n, fieldsync.Errorf(fieldsync.ErrNodeDeactivated, "node %q is deactivated", name)
 	}
 	return n, nil
+}
+
+// logFailure logs a refused login unless the guard says another line
+// about its name or address was logged lately; the line counts those left
+// unlogged since.
+func (m *Manager) logFailure(rep loginguard.Report, reason, name string, r *http.Request) {
+	if rep.Log {
+		m.log.Warn("refused login", "reason", reason, "node", fmt.Sprintf("%.64q", name), "remote", r.RemoteAddr,
+			"failures", rep.Failures, "suppressed", rep.Suppressed)
+	}
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -13,7 +13,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/fieldsync/fieldsync"
 )
@@ -45,6 +47,7 @@ var table = [...]Kind{
 	{fieldsync.ErrForbidden, "forbidden", http.StatusForbidden, nil},
 	{fieldsync.ErrTooLarge, "too_large", http.StatusRequestEntityTooLarge, nil},
 	{fieldsync.ErrBusy, "busy", http.StatusServiceUnavailable, nil},
+	{fieldsync.ErrThrottled, "throttled", http.StatusTooManyRequests, nil},
 }
 
 // Internal is the kind of every error of no known kind: its message stays
@@ -56,6 +59,22 @@ const InternalMessage = "internal error (see the server log)"
 
 // RetryAfter is the Retry-After (seconds) of a "busy, retry later" answer.
 const RetryAfter = "1"
+
+// WithRetryAfter returns err to be answered with a Retry-After of d
+// (rounded up to whole seconds, at least one).
+func WithRetryAfter(err error, d time.Duration) error { return &retryAfter{err, d} }
+
+type retryAfter struct {
+	error
+	after time.Duration
+}
+
+func (r *retryAfter) Unwrap() error { return r.error }
+
+// retrySeconds is the Retry-After of a wait.
+func retrySeconds(d time.Duration) string {
+	return strconv.FormatInt(max(1, int64((d+time.Second-1)/time.Second)), 10)
+}
 
 // Kinds returns the table, the more specific kinds first.
 func Kinds() []Kind { return table[:] }
@@ -92,7 +111,10 @@ func Write(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) 
 		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		msg = InternalMessage
 	}
-	if k.Status == http.StatusServiceUnavailable {
+	var ra *retryAfter
+	if errors.As(err, &ra) {
+		w.Header().Set("Retry-After", retrySeconds(ra.after))
+	} else if k.Status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", RetryAfter)
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -111,6 +133,8 @@ type Error struct {
 	Status int
 	Code   string // "not_found", "invalid", ...; see docs/api.md
 	Msg    string
+	// RetryAfter is the answer's Retry-After (busy, throttled), or 0.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string { return e.Msg }
@@ -154,7 +178,11 @@ func Read(resp *http.Response) error {
 			b.Error = fmt.Sprintf("%s %s: %s", resp.Request.Method, resp.Request.URL.Path, b.Error)
 		}
 	}
-	return &Error{Status: resp.StatusCode, Code: b.Code, Msg: oneLine(b.Error)}
+	e := &Error{Status: resp.StatusCode, Code: b.Code, Msg: oneLine(b.Error)}
+	if n, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && n > 0 {
+		e.RetryAfter = time.Duration(n) * time.Second
+	}
+	return e
 }
 
 // oneLine keeps the first line of a message: error messages are one line.

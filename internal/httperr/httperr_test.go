@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fieldsync/fieldsync"
 	"github.com/fieldsync/fieldsync/internal/httperr"
@@ -139,6 +140,26 @@ func TestWithoutCode(t *testing.T) {
 		}
 		if !strings.Contains(tc.body, "error") && !strings.Contains(err.Error(), "GET /x: server answered") {
 			t.Errorf("%d: message %q does not name the request", tc.status, err)
+		}
+	}
+}
+
+// TestRetryAfter: an error with a wait of its own is answered with it, in
+// whole seconds rounded up, and the client reads it back.
+func TestRetryAfter(t *testing.T) {
+	discard := slog.New(slog.DiscardHandler)
+	for _, c := range []struct {
+		wait time.Duration
+		want int
+	}{{0, 1}, {300 * time.Millisecond, 1}, {time.Second, 1}, {1500 * time.Millisecond, 2}, {time.Minute, 60}} {
+		sent := httperr.WithRetryAfter(fieldsync.Errorf(fieldsync.ErrThrottled, "slow down"), c.wait)
+		resp, err := roundTrip(t, discard, sent)
+		if got := resp.Header.Get("Retry-After"); got != fmt.Sprint(c.want) || resp.StatusCode != http.StatusTooManyRequests {
+			t.Errorf("wait %v: %d Retry-After %q, want 429 %d", c.wait, resp.StatusCode, got, c.want)
+		}
+		var he *httperr.Error
+		if !errors.As(err, &he) || he.RetryAfter != time.Duration(c.want)*time.Second || !errors.Is(err, fieldsync.ErrThrottled) {
+			t.Errorf("wait %v: client error %#v", c.wait, err)
 		}
 	}
 }

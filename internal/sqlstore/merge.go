@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/fieldsync/fieldsync"
@@ -178,12 +179,18 @@ func (st *Store) RecordRefused(ctx context.Context, node string, number int64, r
 	return st.inTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, fmt.Sprintf(
 			"INSERT INTO fs_refused (node, number, reason, at) VALUES (%s) ON CONFLICT (node, number) DO UPDATE SET reason = excluded.reason",
-			st.placeholders(4)), node, number, reason, st.now().UnixNano())
+			st.placeholders(4)), node, number, storableText(reason), st.now().UnixNano())
 		if err != nil {
 			return err
 		}
 		return st.recordLastMerged(ctx, tx, node, number)
 	})
+}
+
+// storableText is s as text both databases store: a reason may quote what
+// a node sent, which need not be valid UTF-8 or free of NUL bytes.
+func storableText(s string) string {
+	return strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", "\uFFFD"), "\uFFFD")
 }
 
 // Refused returns a node's refused uploads, newest last.

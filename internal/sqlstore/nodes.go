@@ -68,6 +68,9 @@ func (st *Store) NodeRouting(ctx context.Context, name string) (fieldsync.NodeRo
 }
 
 func (st *Store) nodeRouting(ctx context.Context, q Querier, name string) (fieldsync.NodeRouting, []byte, error) {
+	if !fieldsync.ValidNodeName(name) { // no such node exists; the database need not see the text
+		return fieldsync.NodeRouting{}, nil, fieldsync.Errorf(fieldsync.ErrNodeUnknown, "unknown node %q", name)
+	}
 	rows, err := q.QueryContext(ctx, "SELECT "+nodeCols+" FROM fs_node WHERE name = "+st.d.Placeholder(1), name)
 	if err != nil {
 		return fieldsync.NodeRouting{}, nil, fmt.Errorf("read node %s: %w", name, err)
@@ -163,6 +166,9 @@ func (st *Store) NodesVersion(ctx context.Context) (int64, error) {
 // DeactivateNode stops a node from synchronizing; its data stays.
 // Deactivating an inactive node changes nothing.
 func (st *Store) DeactivateNode(ctx context.Context, name string) (fieldsync.Node, error) {
+	if !fieldsync.ValidNodeName(name) {
+		return fieldsync.Node{}, fieldsync.Errorf(fieldsync.ErrNodeUnknown, "unknown node %q", name)
+	}
 	now := st.now().UTC().Truncate(time.Microsecond).UnixNano()
 	err := st.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, fmt.Sprintf("UPDATE fs_node SET active = 0, deactivated = %s WHERE name = %s AND active = 1",
@@ -210,6 +216,9 @@ func (st *Store) TokenRole(ctx context.Context, hash []byte) (string, error) {
 // RequestExtract asks for a node's Database Extract; a process running the
 // Database Extract takes it (WantedExtracts lists the requests).
 func (st *Store) RequestExtract(ctx context.Context, node string) error {
+	if !fieldsync.ValidNodeName(node) {
+		return fieldsync.Errorf(fieldsync.ErrNodeUnknown, "unknown node %q", node)
+	}
 	res, err := st.write.ExecContext(ctx, "UPDATE fs_node SET extract_wanted = 1 WHERE name = "+st.d.Placeholder(1), node)
 	if err != nil {
 		return fmt.Errorf("request extract of %s: %w", node, err)

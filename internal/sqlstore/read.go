@@ -28,6 +28,9 @@ func (st *Store) Get(ctx context.Context, table, id string) (fieldsync.Row, erro
 }
 
 func (st *Store) getRow(ctx context.Context, q Querier, t *fieldsync.Table, id string) (fieldsync.Row, error) {
+	if !fieldsync.ValidID(id) { // no such row exists; the database need not see the text
+		return nil, fieldsync.Errorf(fieldsync.ErrNotFound, "%s: no row with id %q", t.Name, id)
+	}
 	rows, err := q.QueryContext(ctx, st.selectRow[t.Name], id)
 	if err != nil {
 		return nil, fmt.Errorf("read %s %s: %w", t.Name, id, err)
@@ -146,6 +149,9 @@ func (st *Store) list(ctx context.Context, db Querier, table string, q fieldsync
 		}
 	}
 	if q.After != "" {
+		if !fieldsync.ValidID(q.After) {
+			return fieldsync.Page{}, fieldsync.Errorf(fieldsync.ErrInvalid, "%s: after %q is not a row id", t.Name, q.After)
+		}
 		args = append(args, q.After)
 		conds = append(conds, "id > "+st.d.Placeholder(len(args)))
 	}

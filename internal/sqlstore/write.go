@@ -125,7 +125,11 @@ func (w *writeTx) apply(ch fieldsync.Change) error {
 }
 
 func (w *writeTx) insert(t *fieldsync.Table, ch fieldsync.Change) error {
-	vals, err := t.CoerceRow(ch.Values)
+	named := ch.ID
+	if s, ok := ch.Values["id"].(string); ok && named == "" && fieldsync.ValidID(s) {
+		named = s
+	}
+	vals, err := t.CoerceRowOf(named, ch.Values)
 	if err != nil {
 		return err
 	}
@@ -184,7 +188,7 @@ func (w *writeTx) update(t *fieldsync.Table, ch fieldsync.Change) error {
 		}
 		return w.resend(t, ch)
 	}
-	vals, err := t.CoerceRow(ch.Values)
+	vals, err := t.CoerceRowOf(ch.ID, ch.Values)
 	if err != nil {
 		return err
 	}

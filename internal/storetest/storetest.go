@@ -269,6 +269,11 @@ func testBadInput(t *testing.T, open Opener) {
 		{"delete unknown row", del("account", "zz"), fieldsync.ErrNotFound, `account: no row with id "zz"`},
 		{"change id", upd("account", "a1", map[string]any{"id": "a7"}), fieldsync.ErrInvalid, `a row's id cannot change`},
 		{"unknown op", fieldsync.Change{Op: "upsert", Table: "account"}, fieldsync.ErrInvalid, `unknown operation "upsert"`},
+		{"text not UTF-8", upd("account", "a1", map[string]any{"name": "Acme\xff"}), fieldsync.ErrInvalid,
+			`account row "a1": column name: text is not valid UTF-8 (byte 0xff at byte 4)`},
+		{"text with NUL", ins("account", map[string]any{"id": "a9", "name": "x", "industry": "re\x00tail"}), fieldsync.ErrInvalid,
+			`account row "a9": column industry: text holds a NUL byte at byte 2`},
+		{"row id not UTF-8", upd("account", "a\xff", map[string]any{"name": "x"}), fieldsync.ErrNotFound, `account: no row with id "a\xff"`},
 	}
 	before := len(wholeLog(t, st))
 	for _, tc := range cases {
