@@ -1,6 +1,9 @@
 package fieldsync
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // NodeRouting is a node as the Transaction Router and the Database Extract
 // see it.
@@ -36,9 +39,11 @@ type Routing interface {
 	SaveRouting(ctx context.Context, partition int, pos int64, outboxNext map[string]int64) error
 	// Snapshot runs fn on a consistent, read-only view of the database.
 	Snapshot(ctx context.Context, fn func(Snapshot) error) error
-	// StartExtract records that node's extract is taken now, and runs fn on
-	// a snapshot of exactly the state at the sequence number it records:
-	// the router routes the node only transactions after it.
+	// StartExtract runs fn on a snapshot of exactly the state at the
+	// sequence number it returns. For a node without an extract it records
+	// that number at once, so the router routes the node what follows; a
+	// node's later extract becomes its own only with ExtractTaken, once the
+	// file is durable, so a build that dies loses the node nothing.
 	StartExtract(ctx context.Context, node string, fn func(Snapshot) error) (seq int64, err error)
 }
 
@@ -63,10 +68,23 @@ type ExtractQueue interface {
 	RequestExtract(ctx context.Context, node string) error
 	// WantedExtracts lists the nodes whose extract was asked for.
 	WantedExtracts(ctx context.Context) ([]string, error)
-	// ClaimExtract claims the node's extract for this process (false:
-	// another process is taking it); ExtractTaken ends the claim when the
-	// file is built, ReleaseExtract when it failed and should be tried again.
-	ClaimExtract(ctx context.Context, node string) (bool, error)
-	ExtractTaken(ctx context.Context, node string) error
-	ReleaseExtract(ctx context.Context, node string) error
+	// ClaimExtract claims the node's extract for this process: a lease
+	// (ExtractLease) its holder renews with RenewExtract while it builds,
+	// so the claim of a process that died runs out within seconds. ok is
+	// false when another live process holds it.
+	ClaimExtract(ctx context.Context, node string) (claim int64, ok bool, err error)
+	// RenewExtract renews a claim and returns the renewed one; false: the
+	// claim was lost (it ran out and another process claimed it), and the
+	// build must stop.
+	RenewExtract(ctx context.Context, node string, claim int64) (renewed int64, ok bool, err error)
+	// ExtractTaken records that the node's extract file, taken at seq, is
+	// durable: only now does the node's extract become seq (the router
+	// sends it only later transactions, a client rebuilds from it), and the
+	// claim ends. ReleaseExtract gives a failed claim back for a later try.
+	ExtractTaken(ctx context.Context, node string, claim, seq int64) error
+	ReleaseExtract(ctx context.Context, node string, claim int64) error
 }
+
+// ExtractLease is how long a claim on a node's extract lasts without being
+// renewed; its holder renews it every ExtractLease/4.
+const ExtractLease = 8 * time.Second

@@ -45,6 +45,9 @@ type Result struct {
 
 // Extract takes a node's Database Extract into DOCKING/NODE/extract.db,
 // replacing any earlier one, and removes the outbox files it supersedes.
+// It holds a claim on the node's extract while it builds, renewed so that
+// the claim of a process that dies runs out within seconds; the new
+// extract becomes the node's only once its file is durable.
 func Extract(ctx context.Context, st Store, dock docking.Folder, node string, logger *slog.Logger) (Result, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -54,19 +57,28 @@ func Extract(ctx context.Context, st Store, dock docking.Folder, node string, lo
 	if err != nil {
 		return Result{}, err
 	}
-	if ok, err := st.ClaimExtract(ctx, node); err != nil {
+	claim, ok, err := st.ClaimExtract(ctx, node)
+	if err != nil {
 		return Result{}, err
 	} else if !ok {
 		return Result{}, fieldsync.Errorf(fieldsync.ErrInUse, "the extract of node %q is being taken by another process; try again shortly", node)
 	}
-	res, err := build(ctx, st, dock, n, st.Schema())
+	lease := keepClaim(ctx, st, node, claim)
+	res, err := build(lease.ctx, st, dock, n, st.Schema())
+	claim, lost := lease.stop()
+	if err == nil && lost != nil {
+		err = lost
+	}
+	if err == nil {
+		err = st.ExtractTaken(ctx, node, claim, res.Seq)
+	}
 	if err != nil {
-		if rerr := st.ReleaseExtract(context.WithoutCancel(ctx), node); rerr != nil {
+		if rerr := st.ReleaseExtract(context.WithoutCancel(ctx), node, claim); rerr != nil {
 			err = errors.Join(err, rerr)
 		}
 		return Result{}, fmt.Errorf("extract %s: %w", node, err)
 	}
-	if err := st.ExtractTaken(ctx, node); err != nil {
+	if err := removeSuperseded(dock, node, res.Seq); err != nil {
 		return Result{}, fmt.Errorf("extract %s: %w", node, err)
 	}
 	res.Took = time.Since(start)
@@ -74,8 +86,57 @@ func Extract(ctx context.Context, st Store, dock docking.Folder, node string, lo
 	return res, nil
 }
 
-// build writes the node's extract file and removes the outbox files it
-// supersedes.
+// errClaimLost: the claim on the extract ran out while it was built (the
+// process stalled) and another process may be taking it.
+var errClaimLost = errors.New("the claim on the extract was lost while it was taken")
+
+// lease renews a claim on a node's extract while the extract is built;
+// ctx ends when the claim is lost.
+type lease struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+	claim  int64
+	lost   error
+}
+
+func keepClaim(ctx context.Context, st Store, node string, claim int64) *lease {
+	l := &lease{claim: claim, done: make(chan struct{})}
+	l.ctx, l.cancel = context.WithCancel(ctx)
+	go func() {
+		defer close(l.done)
+		tick := time.NewTicker(fieldsync.ExtractLease / 4)
+		defer tick.Stop()
+		for {
+			select {
+			case <-l.ctx.Done():
+				return
+			case <-tick.C:
+			}
+			renewed, ok, err := st.RenewExtract(l.ctx, node, l.claim)
+			if err != nil && l.ctx.Err() != nil {
+				return
+			}
+			if err != nil || !ok {
+				l.lost = errors.Join(errClaimLost, err)
+				l.cancel()
+				return
+			}
+			l.claim = renewed
+		}
+	}()
+	return l
+}
+
+// stop ends the renewals and returns the claim as last renewed, and why
+// it was lost, if it was.
+func (l *lease) stop() (int64, error) {
+	l.cancel()
+	<-l.done
+	return l.claim, l.lost
+}
+
+// build writes the node's extract file.
 func build(ctx context.Context, st Store, dock docking.Folder, n fieldsync.Node, s *fieldsync.Schema) (Result, error) {
 	node := n.Name
 	dir := dock.Node(node)
@@ -126,7 +187,7 @@ func build(ctx context.Context, st Store, dock docking.Folder, n fieldsync.Node,
 		return Result{}, err
 	}
 	res.Seq = seq
-	return res, removeSuperseded(dock, node, seq)
+	return res, nil
 }
 
 // removeSuperseded deletes the outbox files whose every transaction the

@@ -48,18 +48,27 @@ func TestOneProcessTakesAnExtract(t *testing.T) {
 			t.Fatal(err)
 		}
 		wanted(t, st, "ann-laptop")
-		if ok, err := st.ClaimExtract(ctx, "ann-laptop"); err != nil || !ok {
+		claim, ok, err := st.ClaimExtract(ctx, "ann-laptop")
+		if err != nil || !ok {
 			t.Fatalf("first claim: %v %v", ok, err)
 		}
 		wanted(t, st) // taken: no other process lists it
-		if ok, err := st.ClaimExtract(ctx, "ann-laptop"); err != nil || ok {
+		if _, ok, err := st.ClaimExtract(ctx, "ann-laptop"); err != nil || ok {
 			t.Fatalf("second claim: %v %v", ok, err)
+		}
+		// The holder renews its claim; only its own claim renews.
+		renewed, ok, err := st.RenewExtract(ctx, "ann-laptop", claim)
+		if err != nil || !ok || renewed <= claim {
+			t.Fatalf("renew: %d %v %v", renewed, ok, err)
+		}
+		if _, ok, err := st.RenewExtract(ctx, "ann-laptop", claim); err != nil || ok {
+			t.Fatalf("renewing a claim renewed since: %v %v", ok, err)
 		}
 		if _, err := extract.Extract(ctx, st, dock, "ann-laptop", nil); !errors.Is(err, fieldsync.ErrInUse) {
 			t.Fatalf("extract while another process takes it: %v", err)
 		}
-		// The claim of a process that died runs out.
-		st.SetClock(func() time.Time { return time.Now().Add(sqlstore.ExtractClaimTimeout + time.Minute) })
+		// The claim of a process that died runs out within seconds.
+		st.SetClock(func() time.Time { return time.Now().Add(fieldsync.ExtractLease + time.Second) })
 		wanted(t, st, "ann-laptop")
 		res, err := extract.Extract(ctx, st, dock, "ann-laptop", nil)
 		if err != nil {
@@ -124,6 +133,77 @@ func TestFailedExtractTriedAgain(t *testing.T) {
 				t.Fatalf("still wanted after it was taken: %v", got)
 			}
 			time.Sleep(20 * time.Millisecond)
+		}
+	})
+}
+
+// dyingStore is a server database whose extracts die after the snapshot is
+// read, as a process killed while it builds the file would.
+type dyingStore struct{ *sqlstore.Store }
+
+var errDied = errors.New("the process died")
+
+func (d dyingStore) StartExtract(ctx context.Context, node string, fn func(fieldsync.Snapshot) error) (int64, error) {
+	return d.Store.StartExtract(ctx, node, func(s fieldsync.Snapshot) error {
+		if err := fn(s); err != nil {
+			return err
+		}
+		return errDied
+	})
+}
+
+// TestDiedReextractKeepsTheNodesExtract: a re-extract that dies before its
+// file is durable leaves the node on its old extract, routed from it (so
+// it misses nothing), and the extract is asked for again; administrators
+// see the old extract's time.
+func TestDiedReextractKeepsTheNodesExtract(t *testing.T) {
+	testutil.ForBackends(t, func(t *testing.T, b testutil.Backend) {
+		st := withNode(t, b)
+		ctx := context.Background()
+		dock := docking.Folder(t.TempDir())
+		first, err := extract.Extract(ctx, st, dock, "ann-laptop", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before, err := st.NodeRouting(ctx, "ann-laptop")
+		if err != nil || before.ExtractSeq != first.Seq || before.Extracted.IsZero() {
+			t.Fatalf("after the first extract: %+v %v", before, err)
+		}
+		if _, err := st.Apply(ctx, "", fieldsync.Insert("account", map[string]any{"id": "acme", "name": "Acme"})); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := extract.Extract(ctx, dyingStore{st}, dock, "ann-laptop", nil); !errors.Is(err, errDied) {
+			t.Fatalf("dying re-extract: %v", err)
+		}
+		after, err := st.NodeRouting(ctx, "ann-laptop")
+		if err != nil || after.ExtractSeq != first.Seq || !after.Extracted.Equal(before.Extracted) {
+			t.Fatalf("after a re-extract died: extract %d at %v, want %d at %v (%v)", after.ExtractSeq, after.Extracted, first.Seq, before.Extracted, err)
+		}
+		wanted(t, st, "ann-laptop")
+		second, err := extract.Extract(ctx, st, dock, "ann-laptop", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if now, _ := st.NodeRouting(ctx, "ann-laptop"); second.Seq <= first.Seq || now.ExtractSeq != second.Seq {
+			t.Fatalf("the retaken extract: %d, node at %d", second.Seq, now.ExtractSeq)
+		}
+	})
+}
+
+// TestNewNodeRoutedFromItsExtractAtOnce: a new node's outbox continues the
+// extract being taken, so the router sends it what follows the snapshot
+// while the file is built.
+func TestNewNodeRoutedFromItsExtractAtOnce(t *testing.T) {
+	testutil.ForBackends(t, func(t *testing.T, b testutil.Backend) {
+		st := withNode(t, b)
+		ctx := context.Background()
+		dock := docking.Folder(t.TempDir())
+		if _, err := extract.Extract(ctx, dyingStore{st}, dock, "ann-laptop", nil); !errors.Is(err, errDied) {
+			t.Fatalf("dying extract: %v", err)
+		}
+		nr, err := st.NodeRouting(ctx, "ann-laptop")
+		if err != nil || nr.ExtractSeq == fieldsync.NoExtract || !nr.Extracted.IsZero() {
+			t.Fatalf("a new node whose extract is being taken: %+v %v", nr, err)
 		}
 	})
 }

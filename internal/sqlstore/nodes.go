@@ -229,17 +229,12 @@ func (st *Store) RequestExtract(ctx context.Context, node string) error {
 	return nil
 }
 
-// ExtractClaimTimeout is how long an extract claimed by a process stays
-// its own: past it, the process is taken to have died and another takes
-// the extract.
-const ExtractClaimTimeout = 15 * time.Minute
-
 // WantedExtracts lists the active nodes whose extract was asked for and
-// that no Database Extract process is taking.
+// that no live Database Extract process is taking.
 func (st *Store) WantedExtracts(ctx context.Context) ([]string, error) {
 	names, err := QueryStrings(ctx, st.read, fmt.Sprintf(
 		"SELECT name FROM fs_node WHERE active = 1 AND (extract_wanted = 1 OR (extract_wanted = 2 AND extract_claimed < %s)) ORDER BY name",
-		st.d.Placeholder(1)), st.now().Add(-ExtractClaimTimeout).UnixNano())
+		st.d.Placeholder(1)), st.now().Add(-fieldsync.ExtractLease).UnixNano())
 	if err != nil {
 		return nil, fmt.Errorf("list wanted extracts: %w", err)
 	}
@@ -247,36 +242,64 @@ func (st *Store) WantedExtracts(ctx context.Context) ([]string, error) {
 }
 
 // ClaimExtract claims a node's extract for the calling process, which is
-// about to take it; false means another process is taking it.
-func (st *Store) ClaimExtract(ctx context.Context, node string) (bool, error) {
-	now := st.now()
+// about to take it: the claim is the time it was made or last renewed,
+// which also tells the holder's claim from a later one.
+func (st *Store) ClaimExtract(ctx context.Context, node string) (int64, bool, error) {
+	now := st.now().UnixNano()
 	res, err := st.write.ExecContext(ctx, fmt.Sprintf(
 		"UPDATE fs_node SET extract_wanted = 2, extract_claimed = %s WHERE name = %s AND (extract_wanted <> 2 OR extract_claimed < %s)",
-		st.d.Placeholder(1), st.d.Placeholder(2), st.d.Placeholder(3)), now.UnixNano(), node, now.Add(-ExtractClaimTimeout).UnixNano())
+		st.d.Placeholder(1), st.d.Placeholder(2), st.d.Placeholder(3)), now, node, now-int64(fieldsync.ExtractLease))
 	if err != nil {
-		return false, fmt.Errorf("claim extract of %s: %w", node, err)
+		return 0, false, fmt.Errorf("claim extract of %s: %w", node, err)
+	}
+	n, err := res.RowsAffected()
+	return now, n == 1, err
+}
+
+// RenewExtract renews a claim: the claim's value is the time it was made
+// or last renewed, so a renewal replaces it.
+func (st *Store) RenewExtract(ctx context.Context, node string, claim int64) (int64, bool, error) {
+	now := max(st.now().UnixNano(), claim+1)
+	ok, err := st.claimUpdate(ctx, st.write, "renew", node, claim, "extract_claimed = "+st.d.Placeholder(4), now)
+	return now, ok, err
+}
+
+// ReleaseExtract gives back a claimed extract that failed, for a later try.
+func (st *Store) ReleaseExtract(ctx context.Context, node string, claim int64) error {
+	_, err := st.claimUpdate(ctx, st.write, "release", node, claim, "extract_wanted = "+st.d.Placeholder(4), 1)
+	return err
+}
+
+// ExtractTaken records that a node's extract file, taken at seq, is
+// durable: the node's extract is seq from now on, and the claim is done. A
+// request made while it was being built stays, for a newer extract.
+func (st *Store) ExtractTaken(ctx context.Context, node string, claim, seq int64) error {
+	return st.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, fmt.Sprintf("UPDATE fs_node SET extract_seq = %s, extract_at = %s WHERE name = %s AND extract_seq <= %s",
+			st.d.Placeholder(1), st.d.Placeholder(2), st.d.Placeholder(3), st.d.Placeholder(1)), seq, st.now().UnixNano(), node)
+		if err != nil {
+			return fmt.Errorf("record extract of %s: %w", node, err)
+		}
+		if _, err := st.claimUpdate(ctx, tx, "end", node, claim, "extract_wanted = "+st.d.Placeholder(4), 0); err != nil {
+			return err
+		}
+		return st.bumpNodes(ctx, tx)
+	})
+}
+
+// claimUpdate runs "UPDATE fs_node SET set WHERE the node's claim is
+// claim", with arg as the set clause's parameter 4, and reports whether the
+// claim was still the node's.
+func (st *Store) claimUpdate(ctx context.Context, q Querier, what, node string, claim int64, set string, arg any) (bool, error) {
+	res, err := q.ExecContext(ctx, fmt.Sprintf(
+		"UPDATE fs_node SET %s WHERE name = %s AND extract_wanted = %s AND extract_claimed = %s",
+		set, st.d.Placeholder(1), st.d.Placeholder(2), st.d.Placeholder(3)), node, 2, claim, arg)
+	if err != nil {
+		return false, fmt.Errorf("%s extract claim of %s: %w", what, node, err)
 	}
 	n, err := res.RowsAffected()
 	return n == 1, err
 }
-
-// ReleaseExtract gives back a claimed extract that failed, for a later try.
-func (st *Store) ReleaseExtract(ctx context.Context, node string) error {
-	_, err := st.write.ExecContext(ctx, "UPDATE fs_node SET extract_wanted = 1 WHERE extract_wanted = 2 AND name = "+st.d.Placeholder(1), node)
-	if err != nil {
-		return fmt.Errorf("release extract of %s: %w", node, err)
-	}
-	return nil
-}
-
-// ExtractTaken records that a node's extract file was built: a claim on
-// it is done. A request made while it was being built stays, for a newer
-// extract.
-func (st *Store) ExtractTaken(ctx context.Context, node string) error {
-	_, err := st.write.ExecContext(ctx, "UPDATE fs_node SET extract_wanted = 0 WHERE extract_wanted = 2 AND name = "+st.d.Placeholder(1), node)
-	return err
-}
-
 // RevokeTokens removes every token of the role but the one with hash keep.
 func (st *Store) RevokeTokens(ctx context.Context, role string, keep []byte) (int, error) {
 	res, err := st.write.ExecContext(ctx, fmt.Sprintf("DELETE FROM fs_token WHERE role = %s AND hash <> %s",

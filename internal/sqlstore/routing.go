@@ -184,13 +184,18 @@ func (st *Store) StartExtract(ctx context.Context, node string, fn func(fieldsyn
 		return 0, fmt.Errorf("begin extract: snapshot at %d, log at %d", ls.LastSeq, seq)
 	}
 	s.lastSeq, s.trimmed = ls.LastSeq, ls.Trimmed
-	_, err = wtx.ExecContext(ctx, fmt.Sprintf("UPDATE fs_node SET extract_seq = %s, extract_at = %s WHERE name = %s",
-		st.d.Placeholder(1), st.d.Placeholder(2), st.d.Placeholder(3)), seq, st.now().UnixNano(), node)
-	if err != nil {
-		return 0, fmt.Errorf("record extract of %s: %w", node, err)
-	}
-	if err := st.bumpNodes(ctx, wtx); err != nil {
-		return 0, err
+	if nr.ExtractSeq == fieldsync.NoExtract {
+		// A new node: the router starts routing it what follows seq now, so
+		// that the outbox continues the extract being taken. A node with an
+		// extract keeps it (and is routed from it) until ExtractTaken.
+		_, err = wtx.ExecContext(ctx, fmt.Sprintf("UPDATE fs_node SET extract_seq = %s WHERE name = %s",
+			st.d.Placeholder(1), st.d.Placeholder(2)), seq, node)
+		if err != nil {
+			return 0, fmt.Errorf("record extract of %s: %w", node, err)
+		}
+		if err := st.bumpNodes(ctx, wtx); err != nil {
+			return 0, err
+		}
 	}
 	if err := wtx.Commit(); err != nil {
 		return 0, fmt.Errorf("record extract of %s: %w", node, err)
