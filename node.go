@@ -40,6 +40,9 @@ type Nodes interface {
 	Node(ctx context.Context, name string) (Node, []byte, error)
 	ListNodes(ctx context.Context) ([]Node, error)
 	DeactivateNode(ctx context.Context, name string) (Node, error)
+	// SetNodeSecret replaces a node's secret hash: the old secret stops
+	// working at once.
+	SetNodeSecret(ctx context.Context, name string, secretHash []byte) error
 }
 
 // Tokens holds the hashes of the bearer tokens the HTTP API accepts.

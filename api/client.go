@@ -198,6 +198,14 @@ func (c *Client) DeactivateNode(ctx context.Context, name string) (fieldsync.Nod
 	return n, c.do(ctx, http.MethodPost, "/api/v1/admin/nodes/"+url.PathEscape(name)+"/deactivate", nil, &n)
 }
 
+// ResetSecret gives a node a new secret and returns it; the old one stops
+// working at once.
+func (c *Client) ResetSecret(ctx context.Context, name string) (string, error) {
+	var out NewSecret
+	err := c.do(ctx, http.MethodPost, "/api/v1/admin/nodes/"+url.PathEscape(name)+"/secret", nil, &out)
+	return out.Secret, err
+}
+
 // Reextract takes a new Database Extract of a node.
 func (c *Client) Reextract(ctx context.Context, name string) (map[string]any, error) {
 	var out map[string]any

@@ -120,3 +120,20 @@ func (h *handler) conflicts(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, map[string]any{"conflicts": cs})
 	return nil
 }
+
+// NewSecret is the answer to a secret reset: the node's new secret, shown
+// only now.
+type NewSecret struct {
+	Node   string `json:"node"`
+	Secret string `json:"secret"`
+}
+
+func (h *handler) resetSecret(w http.ResponseWriter, r *http.Request) error {
+	name := r.PathValue("name")
+	secret, err := admin.ResetSecret(r.Context(), h.st, h.log, name)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, NewSecret{Node: name, Secret: secret})
+	return nil
+}

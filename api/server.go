@@ -107,6 +107,7 @@ func New(st Store, opts Options) http.Handler {
 	mux.Handle("GET /api/v1/admin/nodes/{name}", h.auth(areaAdmin, h.getNode))
 	mux.Handle("POST /api/v1/admin/nodes/{name}/deactivate", h.auth(areaAdmin, h.deactivate))
 	mux.Handle("POST /api/v1/admin/nodes/{name}/reextract", h.auth(areaAdmin, h.reextract))
+	mux.Handle("POST /api/v1/admin/nodes/{name}/secret", h.auth(areaAdmin, h.resetSecret))
 	mux.Handle("POST /api/v1/admin/reextract", h.auth(areaAdmin, h.reextractAll))
 	mux.Handle("GET /api/v1/admin/status", h.auth(areaAdmin, h.status))
 	mux.Handle("PUT /api/v1/records/{table}/{id}/file", h.auth(areaFiles, h.attach))

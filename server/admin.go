@@ -77,6 +77,12 @@ func (a *Admin) DeactivateNode(ctx context.Context, name string) (fieldsync.Node
 	return n, err
 }
 
+// ResetSecret gives a node a new secret, for its client's Config.Secret,
+// and returns it; the old one stops working at once.
+func (a *Admin) ResetSecret(ctx context.Context, name string) (string, error) {
+	return admin.ResetSecret(ctx, a.s.st, a.s.log.With("component", "admin"), name)
+}
+
 // Reextract takes a new Database Extract of a node, which rebuilds its
 // local data at its next sync. A server that does not run the Database
 // Extract asks a process that does, and returns a nil result.

@@ -105,6 +105,23 @@ func testAdminInProcess(t *testing.T, b testutil.Backend) {
 	if n, err := adm.Node(ctx, "ann-laptop"); err != nil || !n.Active || n.EmployeeID != "ann" {
 		t.Fatalf("node: %+v %v", n, err)
 	}
+	// A new secret: the old one stops working at once, the new one
+	// starts a folder for the node.
+	secret, err := adm.ResetSecret(ctx, "ann-laptop")
+	if err != nil || secret == "" || secret == added.Secret {
+		t.Fatalf("reset secret: %q %v", secret, err)
+	}
+	if _, err := c.Sync(ctx, client.SyncOptions{}); !errors.Is(err, fieldsync.ErrUnauthorized) {
+		t.Fatalf("sync with the old secret: %v", err)
+	}
+	again, err := client.Init(ctx, client.Config{Dir: filepath.Join(t.TempDir(), "ann2"), Server: url, Node: "ann-laptop", Secret: secret})
+	if err != nil {
+		t.Fatalf("init with the new secret: %v", err)
+	}
+	again.Close()
+	if _, err := adm.ResetSecret(ctx, "nobody"); !errors.Is(err, fieldsync.ErrNodeUnknown) {
+		t.Fatalf("reset the secret of an unknown node: %v", err)
+	}
 	if n, err := adm.DeactivateNode(ctx, "ann-laptop"); err != nil || n.Active {
 		t.Fatalf("deactivate: %+v %v", n, err)
 	}

@@ -7,6 +7,8 @@ import (
 	"io"
 	"text/tabwriter"
 	"time"
+
+	"github.com/fieldsync/fieldsync/api"
 )
 
 func adminCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -30,10 +32,10 @@ func adminCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 func adminNode(ctx context.Context, verb string, args []string, stdout, stderr io.Writer) error {
 	run := map[string]func(context.Context, []string, io.Writer, io.Writer) error{
 		"add": adminNodeAdd, "list": adminNodeList, "get": adminNodeGet,
-		"deactivate": adminNodeDeactivate, "reextract": adminNodeReextract,
+		"deactivate": adminNodeDeactivate, "reextract": adminNodeReextract, "reset-secret": adminNodeResetSecret,
 	}[verb]
 	if run == nil {
-		return fmt.Errorf("%w: unknown admin node verb %q (add, list, get, deactivate, reextract)", errUsage, verb)
+		return fmt.Errorf("%w: unknown admin node verb %q (add, list, get, deactivate, reextract, reset-secret)", errUsage, verb)
 	}
 	return run(ctx, args, stdout, stderr)
 }
@@ -162,6 +164,28 @@ func adminNodeDeactivate(ctx context.Context, args []string, stdout, stderr io.W
 		return printJSON(stdout, n)
 	}
 	fmt.Fprintf(stdout, "node %s deactivated at %s\n", n.Name, when(n.Deactivated))
+	return nil
+}
+
+func adminNodeResetSecret(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, c := adminFlags("admin node reset-secret", stderr)
+	name, err := oneName(fs, args, "admin node reset-secret NAME")
+	if err != nil {
+		return err
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	secret, err := cl.ResetSecret(ctx, name)
+	if err != nil {
+		return err
+	}
+	if c.json {
+		return printJSON(stdout, api.NewSecret{Node: name, Secret: secret})
+	}
+	fmt.Fprintf(stdout, "node      %s\nsecret    %s\n", name, secret)
+	fmt.Fprintln(stdout, "The old secret no longer works; the new one is shown only now (client init --secret).")
 	return nil
 }
 

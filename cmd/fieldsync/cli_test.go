@@ -158,6 +158,10 @@ func testAdminCommands(t *testing.T, b testutil.Backend) {
 	if err := json.Unmarshal([]byte(mustCLI(t, url, token, "admin", "status", "--json")), &st); err != nil || st["nodes"] == nil {
 		t.Fatalf("status --json: %v %v", st, err)
 	}
+	var reset map[string]string
+	if err := json.Unmarshal([]byte(mustCLI(t, url, token, "admin", "node", "reset-secret", "ann-laptop", "--json")), &reset); err != nil || reset["secret"] == "" || reset["node"] != "ann-laptop" {
+		t.Fatalf("reset-secret --json: %v %v", reset, err)
+	}
 	mustCLI(t, url, token, "admin", "node", "deactivate", "ann-laptop")
 	if err := json.Unmarshal([]byte(mustCLI(t, url, token, "admin", "node", "list", "--json")), &nodes); err != nil || nodes[0]["active"] != false {
 		t.Fatalf("node list after deactivate: %v %v", nodes, err)

@@ -32,6 +32,7 @@ usage:
   fieldsync admin node get NAME
   fieldsync admin node deactivate NAME
   fieldsync admin node reextract NAME | --all
+  fieldsync admin node reset-secret NAME
   fieldsync admin status
   fieldsync admin conflicts [--node NAME]
   fieldsync client init --dir DIR --server URL --node NAME --secret SECRET

@@ -151,3 +151,16 @@ func Delete(ctx context.Context, st Store, table, id string) (int, error) {
 	txns, err := st.Apply(ctx, "", fieldsync.Delete(table, id))
 	return len(txns), err
 }
+
+// ResetSecret gives a node a new secret (its old one stops working at
+// once) and returns it: it is known only now. A node whose secret was lost
+// (a registration whose answer never arrived, a laptop reinstalled without
+// its folder) is not lost with it.
+func ResetSecret(ctx context.Context, st Store, log *slog.Logger, name string) (string, error) {
+	secret := fieldsync.NewSecret()
+	if err := st.SetNodeSecret(ctx, name, fieldsync.HashSecret(secret)); err != nil {
+		return "", err
+	}
+	log.Info("node secret reset", "node", name)
+	return secret, nil
+}

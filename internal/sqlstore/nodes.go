@@ -300,6 +300,22 @@ func (st *Store) claimUpdate(ctx context.Context, q Querier, what, node string, 
 	n, err := res.RowsAffected()
 	return n == 1, err
 }
+// SetNodeSecret replaces a node's secret hash.
+func (st *Store) SetNodeSecret(ctx context.Context, name string, secretHash []byte) error {
+	if !fieldsync.ValidNodeName(name) {
+		return fieldsync.Errorf(fieldsync.ErrNodeUnknown, "unknown node %q", name)
+	}
+	res, err := st.write.ExecContext(ctx, fmt.Sprintf("UPDATE fs_node SET secret_hash = %s WHERE name = %s",
+		st.d.Placeholder(1), st.d.Placeholder(2)), fmt.Sprintf("%x", secretHash), name)
+	if err != nil {
+		return fmt.Errorf("reset secret of %s: %w", name, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fieldsync.Errorf(fieldsync.ErrNodeUnknown, "unknown node %q", name)
+	}
+	return nil
+}
+
 // RevokeTokens removes every token of the role but the one with hash keep.
 func (st *Store) RevokeTokens(ctx context.Context, role string, keep []byte) (int, error) {
 	res, err := st.write.ExecContext(ctx, fmt.Sprintf("DELETE FROM fs_token WHERE role = %s AND hash <> %s",
