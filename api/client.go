@@ -198,6 +198,12 @@ func (c *Client) DeactivateNode(ctx context.Context, name string) (fieldsync.Nod
 	return n, c.do(ctx, http.MethodPost, "/api/v1/admin/nodes/"+url.PathEscape(name)+"/deactivate", nil, &n)
 }
 
+// ResumeNode merges again the uploads of a node a refusal stopped.
+func (c *Client) ResumeNode(ctx context.Context, name string) (fieldsync.Node, error) {
+	var n fieldsync.Node
+	return n, c.do(ctx, http.MethodPost, "/api/v1/admin/nodes/"+url.PathEscape(name)+"/resume", nil, &n)
+}
+
 // Reextract takes a new Database Extract of a node.
 func (c *Client) Reextract(ctx context.Context, name string) (map[string]any, error) {
 	var out map[string]any

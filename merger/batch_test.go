@@ -241,3 +241,44 @@ func TestHugeUploadRefused(t *testing.T) {
 		}
 	})
 }
+
+// TestOnRefusal: a refusal stops merging the node's uploads until an
+// administrator resumes it, or deactivates the node, as the server says.
+func TestOnRefusal(t *testing.T) {
+	testutil.ForBackends(t, func(t *testing.T, b testutil.Backend) {
+		st, dock := notesWorld(t, b)
+		ctx := context.Background()
+		putUpload(t, dock, 1, []fieldsync.Txn{note("a", "ann", "x"), note("b", "nobody", "x")})
+		putUpload(t, dock, 2, []fieldsync.Txn{note("c", "ann", "x")})
+		m := merger.New(st, dock, nil).WithOnRefusal(merger.OnRefusalStop)
+		if _, err := m.MergeNode(ctx, "ann-laptop"); err != nil {
+			t.Fatal(err)
+		}
+		if last, _ := st.LastMerged(ctx, "ann-laptop"); last != 1 {
+			t.Fatalf("last merged %d, want 1 (then stopped)", last)
+		}
+		if why, _ := st.MergeStopped(ctx, "ann-laptop"); why != "upload 1: 1 of its 2 changes refused" {
+			t.Fatalf("stopped: %q", why)
+		}
+		if _, err := st.Get(ctx, "note", "a"); err != nil {
+			t.Fatalf("the fair change of upload 1: %v", err)
+		}
+		if err := st.ResumeMerging(ctx, "ann-laptop"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := m.MergeNode(ctx, "ann-laptop"); err != nil {
+			t.Fatal(err)
+		}
+		if last, _ := st.LastMerged(ctx, "ann-laptop"); last != 2 {
+			t.Fatalf("last merged %d after resume, want 2", last)
+		}
+
+		putUpload(t, dock, 3, []fieldsync.Txn{note("d", "nobody", "x")})
+		if _, err := merger.New(st, dock, nil).WithOnRefusal(merger.OnRefusalDeactivate).MergeNode(ctx, "ann-laptop"); err != nil {
+			t.Fatal(err)
+		}
+		if n, _, err := st.Node(ctx, "ann-laptop"); err != nil || n.Active {
+			t.Fatalf("node after a refusal in deactivate mode: %+v %v", n, err)
+		}
+	})
+}

@@ -77,6 +77,21 @@ func (a *Admin) DeactivateNode(ctx context.Context, name string) (fieldsync.Node
 	return n, err
 }
 
+// ResumeNode merges again the uploads of a node whose merging a refusal
+// stopped (fieldsync server --on-refusal stop).
+func (a *Admin) ResumeNode(ctx context.Context, name string) (fieldsync.Node, error) {
+	n, _, err := a.s.st.Node(ctx, name)
+	if err != nil {
+		return n, err
+	}
+	if err := a.s.st.ResumeMerging(ctx, name); err != nil {
+		return n, err
+	}
+	a.s.log.Info("node resumed", "component", "admin", "node", n.Name)
+	signal(a.s.merge)
+	return n, nil
+}
+
 // Reextract takes a new Database Extract of a node, which rebuilds its
 // local data at its next sync. A server that does not run the Database
 // Extract asks a process that does, and returns a nil result.
