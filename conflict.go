@@ -12,7 +12,13 @@ const (
 	ConflictUpdateDeleted ConflictKind = "update_deleted" // a node updated a row the server had deleted: the update was dropped
 	ConflictUnique        ConflictKind = "unique"         // an insert clashed on a unique key: kept with a conflict marker
 	ConflictTeamMerged    ConflictKind = "team_merged"    // a team row added on both sides: merged into the server's
+	ConflictRefused       ConflictKind = "refused"        // a change that could not be merged was refused alone
+	ConflictRefusedRest   ConflictKind = "refused_rest"   // the changes of an upload from Change on were refused, as one record (a cap)
 )
+
+// Refusal reports whether the record is of a change the merger refused
+// (the node puts its row back as the server has it).
+func (k ConflictKind) Refusal() bool { return k == ConflictRefused || k == ConflictRefusedRest }
 
 // Conflict is one conflict the Transaction Merger met and resolved.
 type Conflict struct {
@@ -24,7 +30,13 @@ type Conflict struct {
 	RowID  string       `json:"row_id"`
 	Field  string       `json:"field,omitempty"`
 	// Winner and Loser are the values that won and lost (JSON text).
-	Winner string    `json:"winner,omitempty"`
-	Loser  string    `json:"loser,omitempty"`
-	Time   time.Time `json:"time"`
+	Winner string `json:"winner,omitempty"`
+	Loser  string `json:"loser,omitempty"`
+	// Change is the change's number in its upload (1 for the first), for
+	// a refusal; Reason says why it was refused, in one line; DependsOn is
+	// the refused change of the same upload it depended on (0: none).
+	Change    int64     `json:"change,omitempty"`
+	Reason    string    `json:"reason,omitempty"`
+	DependsOn int64     `json:"depends_on,omitempty"`
+	Time      time.Time `json:"time"`
 }

@@ -65,6 +65,42 @@ type Merging interface {
 	// counts it as merged so the node's later uploads go on. It leaves the
 	// upload waiting (see Uploads.ClearUploads) until its file is set aside.
 	RecordRefused(ctx context.Context, node string, number int64, reason string) error
+	// MergeBatch runs fn in one server transaction that also records how
+	// far the upload's merge got (b.To changes), or, for its last batch,
+	// the upload as merged: a restart resumes after the last committed
+	// batch, and no change is merged twice. When the upload was merged
+	// already, or the batch before b.From is not the last committed one,
+	// it returns an error of kind ErrMerged without calling fn. fn may set
+	// b.Last (the rest of the upload was refused) and the counts.
+	MergeBatch(ctx context.Context, b *MergeBatch, fn func(MergeTx) error) error
+	// MergeProgress returns how far the merge of a node's upload got (zero
+	// when none of it is committed).
+	MergeProgress(ctx context.Context, node string, number int64) (MergeProgress, error)
+	// StopMerging stops merging a node's uploads, for the reason given,
+	// until ResumeMerging; MergeStopped returns that reason ("" when its
+	// uploads are merged).
+	StopMerging(ctx context.Context, node, reason string) error
+	ResumeMerging(ctx context.Context, node string) error
+	MergeStopped(ctx context.Context, node string) (string, error)
+}
+
+// MergeBatch is one batch of an upload's changes, merged in one server
+// transaction: changes From+1 to To (numbered from 1 in the upload).
+type MergeBatch struct {
+	Node     string
+	Number   int64
+	From, To int64
+	// Last: the batch ends the upload, which is then recorded as merged.
+	Last bool
+	// Inserted and Recorded count, for the whole upload up to To, the rows
+	// inserted and the conflicts and refusals recorded (caps).
+	Inserted, Recorded int64
+}
+
+// MergeProgress is how far the merge of an upload got: Done changes are
+// merged (or refused) in committed batches, the first from FirstSeq on.
+type MergeProgress struct {
+	Done, FirstSeq, Inserted, Recorded int64
 }
 
 // MergeTx is one upload's server transaction, as MergeUpload gives it.
@@ -87,6 +123,10 @@ type Conflicts interface {
 	// Conflicts returns the recorded conflicts, of one node or ("") of
 	// all, oldest first.
 	Conflicts(ctx context.Context, node string) ([]Conflict, error)
+	// RefusedChanges returns the records of the changes refused alone (or
+	// as the rest of an upload) in a node's uploads numbered above since,
+	// oldest first.
+	RefusedChanges(ctx context.Context, node string, since int64) ([]Conflict, error)
 }
 
 // SyncSessions is the record of synchronization sessions.

@@ -198,6 +198,12 @@ func (c *Client) DeactivateNode(ctx context.Context, name string) (fieldsync.Nod
 	return n, c.do(ctx, http.MethodPost, "/api/v1/admin/nodes/"+url.PathEscape(name)+"/deactivate", nil, &n)
 }
 
+// ResumeNode merges again the uploads of a node a refusal stopped.
+func (c *Client) ResumeNode(ctx context.Context, name string) (fieldsync.Node, error) {
+	var n fieldsync.Node
+	return n, c.do(ctx, http.MethodPost, "/api/v1/admin/nodes/"+url.PathEscape(name)+"/resume", nil, &n)
+}
+
 // ResetSecret gives a node a new secret and returns it; the old one stops
 // working at once.
 func (c *Client) ResetSecret(ctx context.Context, name string) (string, error) {

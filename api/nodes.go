@@ -76,6 +76,21 @@ func (h *handler) deactivate(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// resume merges again the uploads of a node a refusal stopped
+// (fieldsync server --on-refusal stop).
+func (h *handler) resume(w http.ResponseWriter, r *http.Request) error {
+	n, _, err := h.st.Node(r.Context(), r.PathValue("name"))
+	if err != nil {
+		return err
+	}
+	if err := h.st.ResumeMerging(r.Context(), n.Name); err != nil {
+		return err
+	}
+	h.log.Info("node resumed", "node", n.Name)
+	writeJSON(w, http.StatusOK, n)
+	return nil
+}
+
 func (h *handler) reextract(w http.ResponseWriter, r *http.Request) error {
 	res, requested, err := admin.Reextract(r.Context(), h.st, h.extracts(), r.PathValue("name"))
 	if err != nil {

@@ -24,6 +24,8 @@ type Store interface {
 	fieldsync.Nodes
 	fieldsync.Tokens
 	fieldsync.Conflicts
+	// ResumeMerging merges again the uploads of a node a refusal stopped.
+	ResumeMerging(ctx context.Context, node string) error
 	Schema() *fieldsync.Schema
 }
 
@@ -106,6 +108,7 @@ func New(st Store, opts Options) http.Handler {
 	mux.Handle("GET /api/v1/admin/nodes", h.auth(areaAdmin, h.listNodes))
 	mux.Handle("GET /api/v1/admin/nodes/{name}", h.auth(areaAdmin, h.getNode))
 	mux.Handle("POST /api/v1/admin/nodes/{name}/deactivate", h.auth(areaAdmin, h.deactivate))
+	mux.Handle("POST /api/v1/admin/nodes/{name}/resume", h.auth(areaAdmin, h.resume))
 	mux.Handle("POST /api/v1/admin/nodes/{name}/reextract", h.auth(areaAdmin, h.reextract))
 	mux.Handle("POST /api/v1/admin/nodes/{name}/secret", h.auth(areaAdmin, h.resetSecret))
 	mux.Handle("POST /api/v1/admin/reextract", h.auth(areaAdmin, h.reextractAll))

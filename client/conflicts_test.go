@@ -278,16 +278,20 @@ func testMergerRefusals(t *testing.T, b testutil.Backend) {
 	if _, err := w.api.Get(ctx, "product", "p1"); !errors.Is(err, fieldsync.ErrNotFound) {
 		t.Fatalf("a refused insert was applied: %v", err)
 	}
-	refused, err := w.srv.Store().Refused(ctx, "ann-laptop")
+	// Each change is refused alone; the uploads count as merged.
+	refused, err := w.srv.Store().RefusedChanges(ctx, "ann-laptop", 0)
 	if err != nil || len(refused) != 2 {
 		t.Fatalf("refusals %+v %v", refused, err)
 	}
-	if !strings.Contains(refused[0].Reason, `node ann-laptop may not write account "secret-account"`) ||
-		!strings.Contains(refused[1].Reason, "table product may not be written by remote nodes") {
+	if refused[0].Upload != 1 || !strings.Contains(refused[0].Reason, `node ann-laptop may not write account "secret-account"`) ||
+		refused[1].Upload != 2 || !strings.Contains(refused[1].Reason, "table product may not be written by remote nodes") {
 		t.Fatalf("refusal reasons %+v", refused)
 	}
-	if files, _ := filepath.Glob(filepath.Join(w.srv.Docking().Refused("ann-laptop"), "*.dx")); len(files) != 2 {
-		t.Fatalf("refused files kept aside: %v", files)
+	if whole, _ := w.srv.Store().Refused(ctx, "ann-laptop"); len(whole) != 0 {
+		t.Fatalf("uploads refused whole: %+v", whole)
+	}
+	if last, _ := w.srv.Store().LastMerged(ctx, "ann-laptop"); last != 2 {
+		t.Fatalf("last merged %d, want 2", last)
 	}
 }
 

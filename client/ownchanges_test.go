@@ -76,9 +76,9 @@ func testOwnChangesKeptInOrder(t *testing.T, b testutil.Backend) {
 	converged(t, w, ann, "ann-2")
 }
 
-// TestRefusedUploadKeepsLaterChanges: when an upload is refused the node
-// puts back the server's rows it changed, but not over the changes the
-// node made after it: those are on their way up.
+// TestRefusedUploadKeepsLaterChanges: when a change is refused the node
+// puts back the server's row it changed, but not over the changes the node
+// made after it: those are on their way up.
 func TestRefusedUploadKeepsLaterChanges(t *testing.T) {
 	testutil.ForBackends(t, testRefusedUploadKeepsLaterChanges)
 }
@@ -87,7 +87,7 @@ func testRefusedUploadKeepsLaterChanges(t *testing.T, b testutil.Backend) {
 	w, ann := notesWorld(t, b)
 	ctx := context.Background()
 	// The server gives n2 to bob; before ann hears of it she changes both
-	// notes in one transaction, which the merger must refuse whole.
+	// notes in one transaction: the merger refuses the change to n2 alone.
 	if _, err := w.api.Update(ctx, "note", "n2", map[string]any{"owner_id": "bob"}); err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func testRefusedUploadKeepsLaterChanges(t *testing.T, b testutil.Backend) {
 	}
 	syncWait(t, ann)
 	w.settle()
-	if r, _ := w.srv.Store().Refused(ctx, "ann-laptop"); len(r) != 1 {
+	if r, _ := w.srv.Store().RefusedChanges(ctx, "ann-laptop", 0); len(r) != 1 || r[0].RowID != "n2" {
 		t.Fatalf("refusals: %+v", r)
 	}
 	// A later change to n1, made before ann hears of the refusal, is not

@@ -1,10 +1,12 @@
 package client
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 
 	"github.com/fieldsync/fieldsync"
 	"github.com/fieldsync/fieldsync/docking"
@@ -26,6 +28,9 @@ func (c *Client) handleConflicts(ctx context.Context, conflicts []fieldsync.Conf
 			continue
 		}
 		sum.Conflicts = append(sum.Conflicts, cf)
+		if cf.Kind.Refusal() {
+			sum.Refused = append(sum.Refused, cf.Reason)
+		}
 		kept = append(kept, cf)
 		if cf.Kind == fieldsync.ConflictTeamMerged {
 			if err := c.st.Purge(ctx, cf.Table, cf.RowID); err != nil {
@@ -83,6 +88,8 @@ func (c *Client) settleUpload(ctx context.Context, rc *syncproto.Client, st sync
 		if err := c.restore(ctx, rc, st, path); err != nil {
 			return fmt.Errorf("restore rows of refused upload %d: %w", u, err)
 		}
+	} else if err := c.restoreRefused(ctx, rc, st, u, path); err != nil {
+		return fmt.Errorf("restore rows of the refused changes of upload %d: %w", u, err)
 	} else if fs, ok := firstSeq[u]; ok {
 		return os.Rename(path, c.path("upload", "merged", fmt.Sprintf("%d-%d.dx", u, fs)))
 	}
@@ -98,6 +105,47 @@ func (c *Client) restore(ctx context.Context, rc *syncproto.Client, st syncproto
 		return err
 	}
 	return c.refetch(ctx, rc, st, txns)
+}
+
+// restoreRefused puts back, as the server has them, the rows of the
+// changes the server refused in a merged upload, and then drops those
+// changes from the upload's file, which is laid over older server values
+// until everything routed before it is applied. A stop in between puts
+// the rows back again at the next sync.
+func (c *Client) restoreRefused(ctx context.Context, rc *syncproto.Client, st syncproto.State, u int64, path string) error {
+	refused := map[int64]bool{}
+	rest := int64(0)
+	for _, r := range st.RefusedChanges {
+		switch {
+		case r.Upload != u:
+		case r.Kind == fieldsync.ConflictRefusedRest:
+			rest = r.Change
+		case r.Kind == fieldsync.ConflictRefused:
+			refused[r.Change] = true
+		}
+	}
+	if len(refused) == 0 && rest == 0 {
+		return nil
+	}
+	hdr, txns, err := dx.ReadFile(path, dx.Limits{})
+	if err != nil {
+		return err
+	}
+	var gone, kept []fieldsync.Txn
+	for i, t := range txns {
+		if num := int64(i + 1); refused[num] || (rest > 0 && num >= rest) {
+			gone = append(gone, t)
+		} else {
+			kept = append(kept, t)
+		}
+	}
+	if len(gone) == 0 {
+		return nil
+	}
+	if err := c.refetch(ctx, rc, st, gone); err != nil {
+		return err
+	}
+	return dx.WriteFile(c.path("upload"), docking.FileName(u), hdr, kept, nil)
 }
 
 // refetch puts the rows txns name back as the server has them now (gone if
@@ -126,5 +174,22 @@ func (s *session) settle(ctx context.Context) error {
 	for _, r := range s.st.Refused {
 		s.sum.Refused = append(s.sum.Refused, fmt.Sprintf("upload %d refused: %s", r.Number, r.Reason))
 	}
-	return s.c.handleConflicts(ctx, s.st.Conflicts, s.sum)
+	return s.c.handleConflicts(ctx, withRefused(s.st.Conflicts, s.st.RefusedChanges), s.sum)
+}
+
+// withRefused is the conflicts the server reported with the refused
+// changes among them, once each, in the order they were recorded.
+func withRefused(conflicts, refused []fieldsync.Conflict) []fieldsync.Conflict {
+	have := map[int64]bool{}
+	for _, c := range conflicts {
+		have[c.ID] = true
+	}
+	out := slices.Clone(conflicts)
+	for _, r := range refused {
+		if !have[r.ID] {
+			out = append(out, r)
+		}
+	}
+	slices.SortFunc(out, func(a, b fieldsync.Conflict) int { return cmp.Compare(a.ID, b.ID) })
+	return out
 }

@@ -57,6 +57,13 @@ func OpenFile(path string, lim Limits) (*Reader, error) {
 	return openFile(path, "dx file "+path, lim)
 }
 
+// OpenFileAs is OpenFile whose check errors begin with name instead of
+// the path, as ReadFileAs's do: a merger streams a node's upload with it
+// and tells the node about "upload 7", never a path on the server.
+func OpenFileAs(path, name string, lim Limits) (*Reader, error) {
+	return openFile(path, name, lim)
+}
+
 func openFile(path, name string, lim Limits) (*Reader, error) {
 	f, err := os.Open(path)
 	if err != nil {

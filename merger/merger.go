@@ -6,12 +6,15 @@
 // Router sends it on to the other nodes that see the row and not back.
 //
 // Every change is checked as if the node were hostile (permit.go; DESIGN.md
-// "Who may write what"). A file with a change the node may not make, a
-// malformed or damaged file, or any upload of a deactivated node is refused
-// whole: nothing of it is applied, the refusal and its reason are recorded
-// for the node's next sync, and then the file is set aside in
-// inbox/refused (a stop in between leaves the file to be set aside at the
-// next pass).
+// "Who may write what") and merged on its own merits: a change that cannot
+// be merged is refused alone, with the later changes of its upload that
+// depend on it, and recorded like a conflict; the rest is merged. An upload
+// is merged in batches (batch.go), each in one server transaction that
+// records how far it got, so the write lock is held for a bounded time and
+// a restart resumes after the last batch. Only a damaged or malformed
+// file, one over a cap on its size, or any upload of a deactivated node is
+// refused whole: its refusal is recorded for the node's next sync, then
+// the file set aside in inbox/refused.
 //
 // Conflicts are resolved as DESIGN.md "Conflicts" says and recorded: field
 // by field against the previous values the node sent (server wins or
@@ -33,7 +36,6 @@ import (
 
 	"github.com/fieldsync/fieldsync"
 	"github.com/fieldsync/fieldsync/docking"
-	"github.com/fieldsync/fieldsync/dx"
 )
 
 // Store is what the merger needs of the server database.
@@ -41,8 +43,31 @@ type Store interface {
 	fieldsync.Merging
 	fieldsync.Uploads
 	Schema() *fieldsync.Schema
+	fieldsync.Conflicts
 	Node(ctx context.Context, name string) (fieldsync.Node, []byte, error)
 	ListNodes(ctx context.Context) ([]fieldsync.Node, error)
+	DeactivateNode(ctx context.Context, name string) (fieldsync.Node, error)
+}
+
+// OnRefusal says what a refused change (or upload) does to its node.
+type OnRefusal string
+
+// What a refusal does to its node.
+const (
+	OnRefusalContinue   OnRefusal = "continue"   // its later uploads are merged
+	OnRefusalStop       OnRefusal = "stop"       // its later uploads wait until an administrator resumes it
+	OnRefusalDeactivate OnRefusal = "deactivate" // the node is deactivated
+)
+
+// ParseOnRefusal reads an OnRefusal ("" is continue).
+func ParseOnRefusal(s string) (OnRefusal, error) {
+	switch o := OnRefusal(s); o {
+	case "":
+		return OnRefusalContinue, nil
+	case OnRefusalContinue, OnRefusalStop, OnRefusalDeactivate:
+		return o, nil
+	}
+	return "", fmt.Errorf("unknown refusal mode %q (choose continue, stop or deactivate)", s)
 }
 
 // Merger is the Transaction Merger.
@@ -50,11 +75,15 @@ type Merger struct {
 	st      Store
 	docking docking.Folder
 	log     *slog.Logger
-	limits  dx.Limits
+	lim     Limits
+	onRef   OnRefusal
 	files   fieldsync.NodeFiles
 	poll    time.Duration
 	// scanEvery: how often Run looks into every node's inbox.
 	scanEvery time.Duration
+	// between, when set, runs after each committed batch of an upload
+	// that has more; an error stops the merge there (tests: a crash).
+	between func(node string, upload, done int64) error
 }
 
 // New returns a merger over the docking folder.
@@ -62,7 +91,14 @@ func New(st Store, dock docking.Folder, logger *slog.Logger) *Merger {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Merger{st: st, docking: dock, log: logger.With("component", "Transaction Merger"), poll: time.Second, scanEvery: 10 * time.Minute}
+	return &Merger{st: st, docking: dock, log: logger.With("component", "Transaction Merger"), poll: time.Second, scanEvery: 10 * time.Minute,
+		lim: Limits{}.withDefaults(), onRef: OnRefusalContinue}
+}
+
+// WithOnRefusal sets what a refusal does to its node. It returns m.
+func (m *Merger) WithOnRefusal(o OnRefusal) *Merger {
+	m.onRef = o
+	return m
 }
 
 // WithFiles tells the merger which attachment files each node uploaded
@@ -165,6 +201,9 @@ func (m *Merger) MergeNode(ctx context.Context, node string) (int, error) {
 		if n != last+1 {
 			break // wait for the missing file
 		}
+		if why, err := m.st.MergeStopped(ctx, node); err != nil || why != "" {
+			return done, err // until an administrator resumes the node
+		}
 		if err := m.mergeFile(ctx, node, n, m.docking.InboxFile(node, n)); err != nil {
 			return done, err
 		}
@@ -201,76 +240,61 @@ func (m *Merger) dropDone(ctx context.Context, node string, nums []int64) error 
 	return nil
 }
 
+// mergeFile merges one upload, or refuses it whole when it is damaged,
+// malformed, over a cap, or its node is deactivated.
 func (m *Merger) mergeFile(ctx context.Context, node string, n int64, path string) error {
 	n0, _, err := m.st.Node(ctx, node)
 	if err != nil {
 		return err
 	}
-	hdr, txns, err := dx.ReadFileAs(path, fmt.Sprintf("upload %d", n), m.limits)
-	switch {
-	case err != nil:
-	case !n0.Active:
+	var u *uploadMerge
+	if !n0.Active {
 		// Deactivated after it uploaded: what waits is not merged.
 		err = refuse("node %s is deactivated: its uploads are not merged", node)
-	case hdr.Kind != dx.KindUpload || hdr.Node != node || int64(hdr.Number) != n:
-		err = refuse("upload %d of %s is a %s file for node %q numbered %d", n, node, hdr.Kind, hdr.Node, hdr.Number)
-	}
-	var firstSeq int64
-	if err == nil {
-		err = m.st.MergeUpload(ctx, node, n, func(tx fieldsync.MergeTx) error {
-			firstSeq = tx.FirstSeq()
-			return m.mergeTxns(ctx, tx, n0, n, txns)
-		})
+	} else if err = m.verify(path, node, n); err == nil {
+		u, err = m.mergeBatches(ctx, n0, n, path)
 	}
 	if errors.Is(err, fieldsync.ErrMerged) {
-		// Another merger process merged or refused the file meanwhile.
+		// Another merger process merged or refused the file meanwhile, or
+		// is merging it.
+		if last, lerr := m.st.LastMerged(ctx, node); lerr != nil || last < n {
+			return lerr
+		}
 		return m.dropDone(ctx, node, []int64{n})
 	}
 	var r *refusal
 	if err != nil && (errors.As(err, &r) || errors.Is(err, fieldsync.ErrDamagedFile) || errors.Is(err, fieldsync.ErrTooLarge)) {
-		return m.refuseFile(ctx, node, n, err.Error())
+		if err := m.refuseFile(ctx, node, n, err.Error()); err != nil {
+			return err
+		}
+		if !n0.Active {
+			return nil
+		}
+		return m.afterRefusal(ctx, node, fmt.Sprintf("upload %d refused: %v", n, err))
 	}
 	if err != nil {
 		return fmt.Errorf("merge upload %d of %s: %w", n, node, err)
 	}
-	m.log.Info("upload merged", "node", node, "upload", n, "changes", len(txns), "first_seq", firstSeq)
+	m.log.Info("upload merged", "node", node, "upload", n, "changes", u.total, "refused", u.refusedN, "batches", u.batches)
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
+	}
+	if u.refusedN > 0 {
+		return m.afterRefusal(ctx, node, fmt.Sprintf("upload %d: %d of its %d changes refused", n, u.refusedN, u.total))
 	}
 	return nil
 }
 
-// mergeTxns merges an upload's transactions, in order, in its transaction.
-// Every change is first checked against the server database as the upload
-// found it; then all are merged; then every row written is checked as the
-// upload left it. A change the node may not make refuses the whole upload.
-func (m *Merger) mergeTxns(ctx context.Context, tx fieldsync.MergeTx, node fieldsync.Node, upload int64, txns []fieldsync.Txn) error {
-	p := newPermit(ctx, tx, m.st.Schema(), node, m.files)
-	for i, t := range txns {
-		if err := p.Check(t); err != nil {
-			return refusedChange(i, txns, err)
-		}
-	}
-	mt := &mergeTx{m: m, tx: tx, ctx: ctx, node: node, upload: upload}
-	written := map[rowRef]int{} // row -> the last change that wrote it
-	var order []rowRef
-	for i, t := range txns {
-		if err := mt.merge(t); err != nil {
-			return refusedChange(i, txns, err)
-		}
-		if t.Op == fieldsync.OpDelete {
-			continue
-		}
-		k := rowRef{t.Table, t.RowID}
-		if _, ok := written[k]; !ok {
-			order = append(order, k)
-		}
-		written[k] = i
-	}
-	for _, k := range order {
-		if err := p.After(k.table, k.id); err != nil {
-			return refusedChange(written[k], txns, err)
-		}
+// afterRefusal does to the node what the server's refusal mode says.
+func (m *Merger) afterRefusal(ctx context.Context, node, why string) error {
+	switch m.onRef {
+	case OnRefusalStop:
+		m.log.Warn("merging stopped until an administrator resumes the node", "node", node, "why", why)
+		return m.st.StopMerging(ctx, node, why)
+	case OnRefusalDeactivate:
+		m.log.Warn("node deactivated after a refusal", "node", node, "why", why)
+		_, err := m.st.DeactivateNode(ctx, node)
+		return err
 	}
 	return nil
 }
@@ -282,9 +306,12 @@ type mergeTx struct {
 	ctx    context.Context
 	node   fieldsync.Node
 	upload int64
+	// recorded counts the upload's conflicts and refusals recorded.
+	recorded *int64
 }
 
 func (mt *mergeTx) conflict(kind fieldsync.ConflictKind, table, id, field string, winner, loser any) error {
+	*mt.recorded++
 	return mt.tx.RecordConflict(mt.ctx, fieldsync.Conflict{Node: mt.node.Name, Upload: mt.upload, Kind: kind,
 		Table: table, RowID: id, Field: field, Winner: jsonText(winner), Loser: jsonText(loser)})
 }
@@ -353,15 +380,15 @@ func (mt *mergeTx) update(tb *fieldsync.Table, t fieldsync.Txn, cur fieldsync.Ro
 			if err := mt.conflict(fieldsync.ConflictUpdate, t.Table, t.RowID, k, v, cur[k]); err != nil {
 				return err
 			}
+			// Logged again too: a server change between two batches of
+			// the upload may have reached the node after this one's start.
+			resend = setKey(resend, k)
 			continue
 		}
 		if err := mt.conflict(fieldsync.ConflictUpdate, t.Table, t.RowID, k, cur[k], v); err != nil {
 			return err
 		}
-		if resend == nil {
-			resend = map[string]any{}
-		}
-		resend[k] = nil
+		resend = setKey(resend, k)
 	}
 	if len(vals) > 0 {
 		if err := mt.apply(mt.node.Name, fieldsync.Change{Op: fieldsync.OpUpdate, Table: t.Table, ID: t.RowID, Values: vals}); err != nil {
@@ -428,6 +455,14 @@ func (mt *mergeTx) insert(tb *fieldsync.Table, t fieldsync.Txn, exists bool) err
 		return mt.apply("", fieldsync.Change{Op: fieldsync.OpUpdate, Table: t.Table, ID: t.RowID, Values: resend, Resend: true})
 	}
 	return nil
+}
+
+func setKey(m map[string]any, k string) map[string]any {
+	if m == nil {
+		m = map[string]any{}
+	}
+	m[k] = nil
+	return m
 }
 
 // teamKey reports whether a unique key is made of foreign keys only: an

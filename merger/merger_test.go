@@ -90,14 +90,14 @@ func TestMergerFindsUploads(t *testing.T) {
 			t.Fatalf("upload 2 not merged: %v", err)
 		}
 
-		// A refused upload is forgotten too.
+		// An upload whose change is refused is forgotten too.
 		put(3, "bob", true)
 		if err := m.MergeWaiting(ctx); err != nil {
 			t.Fatal(err)
 		}
 		lastMerged(3)
 		waiting()
-		if r, _ := st.Refused(ctx, "ann-laptop"); len(r) != 1 || r[0].Number != 3 {
+		if r, _ := st.RefusedChanges(ctx, "ann-laptop", 0); len(r) != 1 || r[0].Upload != 3 || r[0].Change != 1 {
 			t.Fatalf("refusals %+v", r)
 		}
 
@@ -258,7 +258,7 @@ func TestDeleteDependents(t *testing.T) {
 			if _, err := m.MergeNode(ctx, "ann-laptop"); err != nil {
 				t.Fatal(err)
 			}
-			r, _ := st.Refused(ctx, "ann-laptop")
+			r, _ := st.RefusedChanges(ctx, "ann-laptop", 0)
 			switch {
 			case c.reason == "" && len(r) != 1, c.reason != "" && (len(r) != 1 || r[0].Reason != c.reason):
 				t.Fatalf("delete of %s: refusals %+v", c.note, r)

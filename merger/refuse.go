@@ -32,12 +32,12 @@ func (r *refusal) Error() string { return r.msg }
 
 func refuse(format string, args ...any) error { return &refusal{msg: fmt.Sprintf(format, args...)} }
 
-// refusedChange turns what refuses change i into the upload's refusal,
-// naming the change. Errors of the write path that would name rows the
-// node may not see (a reference that blocks a delete, a unique key's other
-// row) are told without them.
-func refusedChange(i int, txns []fieldsync.Txn, err error) error {
-	t := txns[i]
+// refusalText is the one line that refuses change num of an upload, for
+// what refused it; an error that refuses nothing (the database failing)
+// is returned instead. Errors of the write path that would name rows the
+// node may not see (a reference that blocks a delete, a unique key's
+// other row) are told without them.
+func refusalText(num, total int64, t fieldsync.Txn, err error) (string, error) {
 	var msg string
 	var r *refusal
 	var fe *fieldsync.Error
@@ -51,9 +51,9 @@ func refusedChange(i int, txns []fieldsync.Txn, err error) error {
 	case errors.As(err, &fe):
 		msg = fe.Msg
 	default:
-		return err
+		return "", err
 	}
-	return refuse("change %d of %d (%s %s %s): %s", i+1, len(txns), t.Op, t.Table, t.RowID, msg)
+	return changeName(num, total, t) + ": " + msg, nil
 }
 
 // refuseFile records an upload's refusal, then sets its file aside, then

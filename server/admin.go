@@ -77,6 +77,21 @@ func (a *Admin) DeactivateNode(ctx context.Context, name string) (fieldsync.Node
 	return n, err
 }
 
+// ResumeNode merges again the uploads of a node whose merging a refusal
+// stopped (fieldsync server --on-refusal stop).
+func (a *Admin) ResumeNode(ctx context.Context, name string) (fieldsync.Node, error) {
+	n, _, err := a.s.st.Node(ctx, name)
+	if err != nil {
+		return n, err
+	}
+	if err := a.s.st.ResumeMerging(ctx, name); err != nil {
+		return n, err
+	}
+	a.s.log.Info("node resumed", "component", "admin", "node", n.Name)
+	signal(a.s.merge)
+	return n, nil
+}
+
 // ResetSecret gives a node a new secret, for its client's Config.Secret,
 // and returns it; the old one stops working at once.
 func (a *Admin) ResetSecret(ctx context.Context, name string) (string, error) {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/merger"
 	"github.com/fieldsync/fieldsync/schema"
 )
 
@@ -79,7 +80,17 @@ type Config struct {
 	// starts at 1 s after 5 failures of a name or 20 of an address, and
 	// doubles with each further failure.
 	MaxLoginDelay time.Duration
-	Logger        *slog.Logger
+	// OnRefusal says what a change (or upload) the Transaction Merger
+	// refuses does to its node: continue (default), stop merging its
+	// uploads until an administrator resumes it, or deactivate it.
+	OnRefusal string
+	// Caps on one upload's work (zero: merger's defaults): its changes
+	// (100,000), its body once decompressed (64 MiB), the rows it inserts
+	// (50,000), the conflicts and refusals recorded for it (1,000), and
+	// the changes merged in one server transaction (1,000).
+	MaxUploadChanges, MaxUploadInflated, MaxUploadInserts, MaxUploadRecords int64
+	MergeBatch                                                              int
+	Logger                                                                  *slog.Logger
 }
 
 // withDefaults fills in the defaults and checks what must be right.
@@ -103,6 +114,9 @@ func (cfg Config) withDefaults() (Config, error) {
 		if !slices.Contains(Components, c) {
 			return cfg, fmt.Errorf("unknown component %q (choose from %s)", c, strings.Join(Components, ", "))
 		}
+	}
+	if _, err := merger.ParseOnRefusal(cfg.OnRefusal); err != nil {
+		return cfg, err
 	}
 	if cfg.RouterPartitions <= 0 {
 		cfg.RouterPartitions = 1

@@ -112,7 +112,10 @@ func (s *Server) serve(ctx context.Context, ln net.Listener) error {
 		g.Go(func() error { return s.every(ctx, func() error { _, err := s.PruneSessions(ctx); return err }) })
 	}
 	if s.Runs(Merger) {
-		m := merger.New(s.st, s.docking, s.log).WithFiles(s.files)
+		onRefusal, _ := merger.ParseOnRefusal(s.cfg.OnRefusal) // checked by Open
+		m := merger.New(s.st, s.docking, s.log).WithFiles(s.files).WithOnRefusal(onRefusal).WithLimits(merger.Limits{
+			MaxChanges: s.cfg.MaxUploadChanges, MaxBytes: s.cfg.MaxUploadInflated, MaxInserts: s.cfg.MaxUploadInserts,
+			MaxRecords: s.cfg.MaxUploadRecords, Batch: s.cfg.MergeBatch})
 		g.Go(func() error { return m.Run(ctx, s.merge) })
 	}
 	if (s.Runs(API) || s.Runs(Sync)) && ln != nil {

@@ -321,5 +321,8 @@ func (f *fleet) refusals(t *testing.T) map[int64]string {
 	for _, r := range st.Refused {
 		out[r.Number] = r.Reason
 	}
+	for _, r := range st.RefusedChanges { // refused alone, the rest merged
+		out[r.Upload] = strings.TrimPrefix(out[r.Upload]+"\n"+r.Reason, "\n")
+	}
 	return out
 }

@@ -94,6 +94,9 @@ func (m *Manager) start(w http.ResponseWriter, r *http.Request, n fieldsync.Node
 	if st.Merged, err = m.st.MergedUploads(r.Context(), n.Name, since); err != nil {
 		return err
 	}
+	if st.RefusedChanges, err = m.st.RefusedChanges(r.Context(), n.Name, since); err != nil {
+		return err
+	}
 	st.Session = s.ID
 	m.log.Info("session started", "node", n.Name, "session", s.ID)
 	writeJSON(w, http.StatusOK, st)

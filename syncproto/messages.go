@@ -15,7 +15,12 @@ type State struct {
 	LastMerged int64                `json:"last_merged"` // the node's last upload merged or refused
 	Refused    []fieldsync.Refusal  `json:"refused"`     // uploads refused, and why
 	Conflicts  []fieldsync.Conflict `json:"conflicts"`   // conflicts met merging its uploads
-	Outbox     []OutboxFile         `json:"outbox"`      // files waiting for it
+	// RefusedChanges are the changes the merger refused alone (kind
+	// refused), or as the rest of an upload (refused_rest: changes from
+	// Change on), in the node's uploads numbered above the "since" it
+	// asked about: the client puts back the rows they changed.
+	RefusedChanges []fieldsync.Conflict `json:"refused_changes"`
+	Outbox         []OutboxFile         `json:"outbox"` // files waiting for it
 	// Merged tells where the node's merged uploads (numbered above the
 	// "since" it asked about) entered the log.
 	Merged []fieldsync.MergedUpload `json:"merged"`

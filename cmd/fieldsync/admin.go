@@ -32,10 +32,10 @@ func adminCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 func adminNode(ctx context.Context, verb string, args []string, stdout, stderr io.Writer) error {
 	run := map[string]func(context.Context, []string, io.Writer, io.Writer) error{
 		"add": adminNodeAdd, "list": adminNodeList, "get": adminNodeGet,
-		"deactivate": adminNodeDeactivate, "reextract": adminNodeReextract, "reset-secret": adminNodeResetSecret,
+		"deactivate": adminNodeDeactivate, "reextract": adminNodeReextract, "reset-secret": adminNodeResetSecret, "resume": adminNodeResume,
 	}[verb]
 	if run == nil {
-		return fmt.Errorf("%w: unknown admin node verb %q (add, list, get, deactivate, reextract, reset-secret)", errUsage, verb)
+		return fmt.Errorf("%w: unknown admin node verb %q (add, list, get, deactivate, reextract, reset-secret, resume)", errUsage, verb)
 	}
 	return run(ctx, args, stdout, stderr)
 }
@@ -186,6 +186,27 @@ func adminNodeResetSecret(ctx context.Context, args []string, stdout, stderr io.
 	}
 	fmt.Fprintf(stdout, "node      %s\nsecret    %s\n", name, secret)
 	fmt.Fprintln(stdout, "The old secret no longer works; the new one is shown only now (client init --secret).")
+	return nil
+}
+
+func adminNodeResume(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, c := adminFlags("admin node resume", stderr)
+	name, err := oneName(fs, args, "admin node resume NAME")
+	if err != nil {
+		return err
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	n, err := cl.ResumeNode(ctx, name)
+	if err != nil {
+		return err
+	}
+	if c.json {
+		return printJSON(stdout, n)
+	}
+	fmt.Fprintf(stdout, "node %s resumed: its uploads are merged again\n", n.Name)
 	return nil
 }
 

@@ -33,6 +33,7 @@ usage:
   fieldsync admin node deactivate NAME
   fieldsync admin node reextract NAME | --all
   fieldsync admin node reset-secret NAME
+  fieldsync admin node resume NAME
   fieldsync admin status
   fieldsync admin conflicts [--node NAME]
   fieldsync client init --dir DIR --server URL --node NAME --secret SECRET

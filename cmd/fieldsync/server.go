@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/merger"
 	"github.com/fieldsync/fieldsync/schema"
 	"github.com/fieldsync/fieldsync/server"
 )
@@ -30,6 +31,12 @@ func serverCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	tlsKey := fs.String("tls-key", "", "the PEM private key `file` of --tls-cert")
 	keepSessions := fs.Duration("keep-sessions", 30*24*time.Hour, "keep records of finished synchronization sessions this `long` (a node's latest is always kept)")
 	maxLoginDelay := fs.Duration("max-login-delay", time.Minute, "make a node name or address that keeps failing to log in wait at most this `long` between attempts")
+	onRefusal := fs.String("on-refusal", "continue", "what a refused change does to its node: continue, stop (until admin node resume) or deactivate")
+	maxChanges := fs.Int64("max-upload-changes", merger.DefaultMaxChanges, "refuse an upload of more than this many `changes`")
+	maxInflated := fs.Int64("max-upload-inflated", merger.DefaultMaxBytes, "refuse an upload whose body decompresses to more than this many `bytes`")
+	maxInserts := fs.Int64("max-upload-inserts", merger.DefaultMaxInserts, "refuse the rest of an upload past this many inserted `rows`")
+	maxRecords := fs.Int64("max-upload-records", merger.DefaultMaxRecords, "refuse the rest of an upload past this many recorded `conflicts` and refusals")
+	mergeBatch := fs.Int("merge-batch", merger.DefaultBatch, "merge uploads this many `changes` per server transaction")
 	verbose := fs.Bool("v", false, "log debug messages")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -50,7 +57,9 @@ func serverCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	cfg := server.Config{DataDir: *data, DB: *db, Listen: *listen, MaxFileBytes: *maxFile, NodeFileLimit: *nodeFileLimit, Schema: s, MaxBodyBytes: *maxBody,
-		RouterPartitions: *parts, RouterPartition: *part, KeepSessions: *keepSessions, TLSCert: *tlsCert, TLSKey: *tlsKey, MaxLoginDelay: *maxLoginDelay, Logger: logger}
+		RouterPartitions: *parts, RouterPartition: *part, KeepSessions: *keepSessions, TLSCert: *tlsCert, TLSKey: *tlsKey, MaxLoginDelay: *maxLoginDelay, Logger: logger,
+		OnRefusal: *onRefusal, MaxUploadChanges: *maxChanges, MaxUploadInflated: *maxInflated, MaxUploadInserts: *maxInserts,
+		MaxUploadRecords: *maxRecords, MergeBatch: *mergeBatch}
 	if *only != "" {
 		cfg.Only = strings.Split(*only, ",")
 	}

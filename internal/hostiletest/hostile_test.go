@@ -105,21 +105,71 @@ var attacks = []attack{
 	{"delete an account it sees", func(*world) []fieldsync.Txn {
 		return []fieldsync.Txn{del("account", "acme")}
 	}, `nodes may not delete account rows`},
+}
 
-	// Nothing of an upload is half-applied.
-	{"a fair change, then an attack", func(*world) []fieldsync.Txn {
-		return []fieldsync.Txn{
-			upd("opportunity", "deal", map[string]any{"stage": "won"}),
-			ins("contact", "c-ok", map[string]any{"account_id": "acme", "first_name": "Al"}),
-			ins("opportunity_team", "t-x", map[string]any{"opportunity_id": "secret", "position_id": "p-ann"}),
+// mixed are uploads with fair changes beside an attack: the attack is
+// refused alone (with what depends on it), the fair changes merged.
+var mixed = []struct {
+	name   string
+	txns   []fieldsync.Txn
+	want   []string // the refusals, in order
+	merged [][2]string
+}{
+	{"a fair change, then an attack", []fieldsync.Txn{
+		upd("opportunity", "deal", map[string]any{"stage": "won"}),
+		ins("contact", "c-ok", map[string]any{"account_id": "acme", "first_name": "Al"}),
+		ins("opportunity_team", "t-x", map[string]any{"opportunity_id": "secret", "position_id": "p-ann"}),
+	}, []string{`change 3 of 3 (insert opportunity_team t-x): node ann-laptop may not point`}, [][2]string{{"contact", "c-ok"}}},
+	{"an attack through a row of its own upload", []fieldsync.Txn{
+		ins("opportunity_team", "t-y", map[string]any{"opportunity_id": "deal", "position_id": "p-bob"}),
+		upd("opportunity_team", "t-y", map[string]any{"opportunity_id": "secret"}),
+	}, []string{`change 2 of 2 (update opportunity_team t-y): node ann-laptop may not point`}, [][2]string{{"opportunity_team", "t-y"}}},
+	{"a child of a refused insert", []fieldsync.Txn{
+		ins("opportunity", "o-x", map[string]any{"name": "Theirs", "account_id": "globex"}),
+		ins("opportunity_team", "t-z", map[string]any{"opportunity_id": "o-x", "position_id": "p-ann"}),
+		ins("activity", "act-z", map[string]any{"opportunity_id": "o-x", "owner_id": "ann"}),
+		upd("opportunity", "o-x", map[string]any{"stage": "won"}),
+		ins("contact", "c-ok2", map[string]any{"account_id": "acme", "first_name": "Bo"}),
+	}, []string{
+		`change 1 of 5 (insert opportunity o-x): node ann-laptop may not point opportunity.account_id at account "globex"`,
+		`change 2 of 5 (insert opportunity_team t-z): it depends on change 1, which was refused`,
+		`change 3 of 5 (insert activity act-z): it depends on change 1, which was refused`,
+		`change 4 of 5 (update opportunity o-x): it depends on change 1, which was refused`,
+	}, [][2]string{{"contact", "c-ok2"}}},
+}
+
+// TestMixedUpload: an upload's fair changes are merged, its attack and
+// the changes that depend on it refused, each with its own reason.
+func TestMixedUpload(t *testing.T) { testutil.ForBackends(t, testMixedUpload) }
+
+func testMixedUpload(t *testing.T, b testutil.Backend) {
+	w := newWorld(t, b)
+	w.story()
+	_, secret := w.node("ann-laptop", "ann")
+	s := w.sender("ann-laptop", secret)
+	for _, u := range mixed {
+		got := strings.Split(s.send(u.txns...), "\n")
+		if len(got) != len(u.want) {
+			t.Errorf("%s: refused %q, want %q", u.name, got, u.want)
+			continue
 		}
-	}, `change 3 of 3 (insert opportunity_team t-x): node ann-laptop may not point`},
-	{"an attack through a row of its own upload", func(*world) []fieldsync.Txn {
-		return []fieldsync.Txn{
-			ins("opportunity_team", "t-y", map[string]any{"opportunity_id": "deal", "position_id": "p-ann"}),
-			upd("opportunity_team", "t-y", map[string]any{"opportunity_id": "secret"}),
+		for i := range got {
+			if !strings.HasPrefix(got[i], u.want[i]) {
+				t.Errorf("%s: refusal %d is %q, want it to begin %q", u.name, i+1, got[i], u.want[i])
+			}
 		}
-	}, `change 2 of 2 (update opportunity_team t-y): node ann-laptop may not point`},
+		for _, r := range u.merged {
+			if _, err := w.api.Get(context.Background(), r[0], r[1]); err != nil {
+				t.Errorf("%s: %s %s not merged: %v", u.name, r[0], r[1], err)
+			}
+		}
+	}
+	if row, _ := w.api.Get(context.Background(), "opportunity_team", "t-y"); row["opportunity_id"] != "deal" {
+		t.Errorf("t-y moved: %v", row)
+	}
+	if _, err := w.api.Get(context.Background(), "opportunity_team", "t-x"); err == nil {
+		t.Error("t-x merged")
+	}
 }
 
 // TestHostileNode: every attack is refused with its reason, nothing of it

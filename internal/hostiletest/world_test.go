@@ -171,7 +171,8 @@ func (w *world) sender(node, secret string) *sender {
 }
 
 // send uploads one file of changes, waits for the merger, and returns
-// the refusal's reason ("" when the upload was merged).
+// the refusal's reason: the upload's, when it was refused whole, or its
+// refused changes', one line each ("" when all of it was merged).
 func (s *sender) send(txns ...fieldsync.Txn) string {
 	t := s.w.t
 	t.Helper()
@@ -212,7 +213,17 @@ func (s *sender) send(txns ...fieldsync.Txn) string {
 			return r.Reason
 		}
 	}
-	return ""
+	changes, err := s.w.srv.Store().RefusedChanges(ctx, s.node, n-1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reasons []string
+	for _, c := range changes {
+		if c.Upload == n {
+			reasons = append(reasons, c.Reason)
+		}
+	}
+	return strings.Join(reasons, "\n")
 }
 
 // canFetch reports whether the node may download a file: false when the

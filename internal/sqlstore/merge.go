@@ -224,8 +224,9 @@ func (st *Store) recordConflict(ctx context.Context, tx *sql.Tx, c fieldsync.Con
 		return fmt.Errorf("record conflict: %w", err)
 	}
 	_, err := tx.ExecContext(ctx, fmt.Sprintf(
-		"INSERT INTO fs_conflict (id, node, upload, kind, tbl, row_id, field, winner, loser, at) VALUES (%s)", st.placeholders(10)),
-		id, c.Node, c.Upload, string(c.Kind), c.Table, c.RowID, c.Field, c.Winner, c.Loser, st.now().UnixNano())
+		"INSERT INTO fs_conflict (id, node, upload, kind, tbl, row_id, field, winner, loser, change_no, reason, depends_on, at) VALUES (%s)", st.placeholders(13)),
+		id, c.Node, c.Upload, string(c.Kind), c.Table, storableText(c.RowID), c.Field, storableText(c.Winner), storableText(c.Loser),
+		c.Change, storableText(c.Reason), c.DependsOn, st.now().UnixNano())
 	if err != nil {
 		return fmt.Errorf("record conflict: %w", err)
 	}
@@ -235,13 +236,19 @@ func (st *Store) recordConflict(ctx context.Context, tx *sql.Tx, c fieldsync.Con
 // Conflicts returns the recorded conflicts, of one node or ("") of all,
 // oldest first.
 func (st *Store) Conflicts(ctx context.Context, node string) ([]fieldsync.Conflict, error) {
-	q := "SELECT id, node, upload, kind, tbl, row_id, field, winner, loser, at FROM fs_conflict"
+	q := "SELECT " + conflictColumns + " FROM fs_conflict"
 	var args []any
 	if node != "" {
 		q += " WHERE node = " + st.d.Placeholder(1)
 		args = append(args, node)
 	}
-	rows, err := st.read.QueryContext(ctx, q+" ORDER BY id", args...)
+	return st.conflicts(ctx, q+" ORDER BY id", args...)
+}
+
+const conflictColumns = "id, node, upload, kind, tbl, row_id, field, winner, loser, change_no, reason, depends_on, at"
+
+func (st *Store) conflicts(ctx context.Context, q string, args ...any) ([]fieldsync.Conflict, error) {
+	rows, err := st.read.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read conflicts: %w", err)
 	}
@@ -251,7 +258,8 @@ func (st *Store) Conflicts(ctx context.Context, node string) ([]fieldsync.Confli
 		var c fieldsync.Conflict
 		var kind string
 		var at int64
-		if err := rows.Scan(&c.ID, &c.Node, &c.Upload, &kind, &c.Table, &c.RowID, &c.Field, &c.Winner, &c.Loser, &at); err != nil {
+		if err := rows.Scan(&c.ID, &c.Node, &c.Upload, &kind, &c.Table, &c.RowID, &c.Field, &c.Winner, &c.Loser,
+			&c.Change, &c.Reason, &c.DependsOn, &at); err != nil {
 			return nil, err
 		}
 		c.Kind = fieldsync.ConflictKind(kind)

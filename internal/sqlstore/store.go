@@ -186,6 +186,15 @@ var migrations = []string{
 	// 7: when a Database Extract process claimed a wanted extract
 	// (extract_wanted 2), so no other takes it meanwhile.
 	`ALTER TABLE fs_node ADD COLUMN extract_claimed BIGINT NOT NULL DEFAULT 0`,
+	// 8: changes refused alone (their number, reason and the change they
+	// depended on), how far the merge of a large upload got, and the nodes
+	// whose uploads are not merged until an administrator resumes them.
+	`ALTER TABLE fs_conflict ADD COLUMN change_no BIGINT NOT NULL DEFAULT 0;
+	 ALTER TABLE fs_conflict ADD COLUMN reason TEXT NOT NULL DEFAULT '';
+	 ALTER TABLE fs_conflict ADD COLUMN depends_on BIGINT NOT NULL DEFAULT 0;
+	 CREATE TABLE fs_merging (node TEXT NOT NULL, number BIGINT NOT NULL, done BIGINT NOT NULL, first_seq BIGINT NOT NULL,
+	   inserted BIGINT NOT NULL, recorded BIGINT NOT NULL, PRIMARY KEY (node, number));
+	 CREATE TABLE fs_merge_stop (node TEXT PRIMARY KEY, reason TEXT NOT NULL, at BIGINT NOT NULL)`,
 }
 
 // StoreVersion is the version of the store's own tables this build writes.

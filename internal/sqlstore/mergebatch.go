@@ -1,0 +1,118 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/fieldsync/fieldsync"
+)
+
+// MergeBatch runs fn in one write transaction that also records how far
+// the upload's merge got, or for its last batch the upload as merged (see
+// fieldsync.Merging). The log's counter is read first, locked, so that
+// mergers take turns and the checks for a batch merged meanwhile hold.
+func (st *Store) MergeBatch(ctx context.Context, b *fieldsync.MergeBatch, fn func(fieldsync.MergeTx) error) error {
+	err := st.inTx(ctx, func(tx *sql.Tx) error {
+		var before int64
+		if err := tx.QueryRowContext(ctx, "SELECT value FROM fs_seq WHERE name = 'log'"+st.d.LockClause()).Scan(&before); err != nil {
+			return fmt.Errorf("read log sequence: %w", err)
+		}
+		if last, err := st.lastMerged(ctx, tx, b.Node); err != nil {
+			return err
+		} else if last >= b.Number {
+			return fieldsync.Errorf(fieldsync.ErrMerged, "upload %d of %s was merged or refused already", b.Number, b.Node)
+		}
+		p, err := st.mergeProgress(ctx, tx, b.Node, b.Number)
+		if err != nil {
+			return err
+		}
+		if p.Done != b.From {
+			return fieldsync.Errorf(fieldsync.ErrMerged, "upload %d of %s: %d changes were merged, not %d", b.Number, b.Node, p.Done, b.From)
+		}
+		if b.From == 0 {
+			p.FirstSeq = before + 1
+		}
+		if err := fn(&mergeTx{txReader: txReader{st: st, tx: tx}, firstSeq: p.FirstSeq}); err != nil {
+			return err
+		}
+		if b.Last {
+			if _, err := tx.ExecContext(ctx, fmt.Sprintf("DELETE FROM fs_merging WHERE node = %s AND number = %s",
+				st.d.Placeholder(1), st.d.Placeholder(2)), b.Node, b.Number); err != nil {
+				return fmt.Errorf("record merge of %s upload %d: %w", b.Node, b.Number, err)
+			}
+			return st.recordMerged(ctx, tx, b.Node, b.Number, p.FirstSeq)
+		}
+		_, err = tx.ExecContext(ctx, fmt.Sprintf(`INSERT INTO fs_merging (node, number, done, first_seq, inserted, recorded) VALUES (%s)
+			ON CONFLICT (node, number) DO UPDATE SET done = excluded.done, inserted = excluded.inserted, recorded = excluded.recorded`,
+			st.placeholders(6)), b.Node, b.Number, b.To, p.FirstSeq, b.Inserted, b.Recorded)
+		if err != nil {
+			return fmt.Errorf("record merge progress of %s upload %d: %w", b.Node, b.Number, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	st.NotifyChanged()
+	return nil
+}
+
+// MergeProgress returns how far the merge of a node's upload got.
+func (st *Store) MergeProgress(ctx context.Context, node string, number int64) (fieldsync.MergeProgress, error) {
+	return st.mergeProgress(ctx, st.read, node, number)
+}
+
+func (st *Store) mergeProgress(ctx context.Context, q Querier, node string, number int64) (fieldsync.MergeProgress, error) {
+	var p fieldsync.MergeProgress
+	err := q.QueryRowContext(ctx, fmt.Sprintf("SELECT done, first_seq, inserted, recorded FROM fs_merging WHERE node = %s AND number = %s",
+		st.d.Placeholder(1), st.d.Placeholder(2)), node, number).Scan(&p.Done, &p.FirstSeq, &p.Inserted, &p.Recorded)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fieldsync.MergeProgress{}, nil
+	}
+	if err != nil {
+		return p, fmt.Errorf("read merge progress of %s upload %d: %w", node, number, err)
+	}
+	return p, nil
+}
+
+// RefusedChanges returns the records of the changes refused in a node's
+// uploads numbered above since, oldest first.
+func (st *Store) RefusedChanges(ctx context.Context, node string, since int64) ([]fieldsync.Conflict, error) {
+	return st.conflicts(ctx, fmt.Sprintf("SELECT %s FROM fs_conflict WHERE node = %s AND upload > %s AND kind IN ('%s', '%s') ORDER BY id",
+		conflictColumns, st.d.Placeholder(1), st.d.Placeholder(2), fieldsync.ConflictRefused, fieldsync.ConflictRefusedRest), node, since)
+}
+
+// StopMerging stops merging a node's uploads until ResumeMerging.
+func (st *Store) StopMerging(ctx context.Context, node, reason string) error {
+	_, err := st.write.ExecContext(ctx, fmt.Sprintf(
+		"INSERT INTO fs_merge_stop (node, reason, at) VALUES (%s) ON CONFLICT (node) DO UPDATE SET reason = excluded.reason, at = excluded.at",
+		st.placeholders(3)), node, storableText(reason), st.now().UnixNano())
+	if err != nil {
+		return fmt.Errorf("stop merging %s: %w", node, err)
+	}
+	return nil
+}
+
+// ResumeMerging merges a stopped node's uploads again.
+func (st *Store) ResumeMerging(ctx context.Context, node string) error {
+	if _, err := st.write.ExecContext(ctx, "DELETE FROM fs_merge_stop WHERE node = "+st.d.Placeholder(1), node); err != nil {
+		return fmt.Errorf("resume merging %s: %w", node, err)
+	}
+	st.NotifyChanged()
+	return nil
+}
+
+// MergeStopped returns why a node's uploads are not merged ("" when they are).
+func (st *Store) MergeStopped(ctx context.Context, node string) (string, error) {
+	var reason string
+	err := st.read.QueryRowContext(ctx, "SELECT reason FROM fs_merge_stop WHERE node = "+st.d.Placeholder(1), node).Scan(&reason)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read merge state of %s: %w", node, err)
+	}
+	return reason, nil
+}
