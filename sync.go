@@ -87,6 +87,8 @@ type Conflicts interface {
 	// Conflicts returns the recorded conflicts, of one node or ("") of
 	// all, oldest first.
 	Conflicts(ctx context.Context, node string) ([]Conflict, error)
+	// ConflictPage returns one page of them.
+	ConflictPage(ctx context.Context, q ConflictQuery) (ConflictPage, error)
 }
 
 // SyncSessions is the record of synchronization sessions.

@@ -126,5 +126,21 @@ func (s *session) settle(ctx context.Context) error {
 	for _, r := range s.st.Refused {
 		s.sum.Refused = append(s.sum.Refused, fmt.Sprintf("upload %d refused: %s", r.Number, r.Reason))
 	}
-	return s.c.handleConflicts(ctx, s.st.Conflicts, s.sum)
+	conflicts, more := s.st.Conflicts, s.st.ConflictsMore
+	for page := 0; ; page++ {
+		if err := s.c.handleConflicts(ctx, conflicts, s.sum); err != nil {
+			return err
+		}
+		if !more || len(conflicts) == 0 || page == maxConflictPages {
+			return nil // past maxConflictPages, the next sync goes on
+		}
+		st, err := s.rc.StateAfter(ctx, s.st.Session, conflicts[len(conflicts)-1].ID)
+		if err != nil {
+			return err
+		}
+		conflicts, more = st.Conflicts, st.ConflictsMore
+	}
 }
+
+// maxConflictPages is how many more pages of conflicts one sync fetches.
+const maxConflictPages = 100
