@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,8 +11,10 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/filestore"
 	"github.com/fieldsync/fieldsync/schema"
 	"github.com/fieldsync/fieldsync/server"
+	"github.com/fieldsync/fieldsync/syncmgr"
 )
 
 func serverCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -31,6 +34,7 @@ func serverCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	keepSessions := fs.Duration("keep-sessions", 30*24*time.Hour, "keep records of finished synchronization sessions this `long` (a node's latest is always kept)")
 	maxLoginDelay := fs.Duration("max-login-delay", time.Minute, "make a node name or address that keeps failing to log in wait at most this `long` between attempts")
 	verbose := fs.Bool("v", false, "log debug messages")
+	limits := limitFlags(fs)
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -50,7 +54,8 @@ func serverCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	cfg := server.Config{DataDir: *data, DB: *db, Listen: *listen, MaxFileBytes: *maxFile, NodeFileLimit: *nodeFileLimit, Schema: s, MaxBodyBytes: *maxBody,
-		RouterPartitions: *parts, RouterPartition: *part, KeepSessions: *keepSessions, TLSCert: *tlsCert, TLSKey: *tlsKey, MaxLoginDelay: *maxLoginDelay, Logger: logger}
+		RouterPartitions: *parts, RouterPartition: *part, KeepSessions: *keepSessions, TLSCert: *tlsCert, TLSKey: *tlsKey, MaxLoginDelay: *maxLoginDelay, Logger: logger,
+		Limits: *limits}
 	if *only != "" {
 		cfg.Only = strings.Split(*only, ",")
 	}
@@ -73,6 +78,21 @@ func serverCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	fmt.Fprintln(stdout, "fieldsync server stopped")
 	return nil
+}
+
+// limitFlags registers the flags of what one node may take of the server
+// (docs/sync.md "Limits").
+func limitFlags(fs *flag.FlagSet) *server.Limits {
+	var l server.Limits
+	fs.IntVar(&l.NodeSessions, "node-sessions", syncmgr.DefaultMaxNodeSessions, "sessions one node may hold open (past it its least recently used one ends)")
+	fs.IntVar(&l.NodeRequests, "node-requests", syncmgr.DefaultMaxNodeRequests, "requests of one node that may run at once, news waits apart")
+	fs.IntVar(&l.NodeNews, "node-news", syncmgr.DefaultMaxNodeNews, "news requests of one node that may wait at once")
+	fs.IntVar(&l.NewsWaiters, "news-waiters", syncmgr.DefaultMaxNewsWaiters, "news requests of all nodes that may wait at once")
+	fs.IntVar(&l.UploadsAhead, "uploads-ahead", syncmgr.DefaultUploadsAhead, "how far past its last merged upload a node's upload may be numbered")
+	fs.IntVar(&l.PartialFiles, "node-partial-files", filestore.DefaultPartialCount, "attachment file uploads one node may leave unfinished")
+	fs.Int64Var(&l.PartialBytes, "node-partial-bytes", filestore.DefaultPartialBytes, "`bytes` one node's unfinished file uploads may hold together")
+	fs.DurationVar(&l.PartialExpire, "partial-expire", filestore.DefaultPartialExpire, "drop an unfinished file upload this `long` after its last piece")
+	return &l
 }
 
 func schemaCmd(args []string, stdout io.Writer) error {
