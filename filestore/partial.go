@@ -103,8 +103,8 @@ func (s *Store) ExpirePartials() (int, error) {
 	}
 	removed := 0
 	for _, e := range entries {
-		if !strings.HasPrefix(e.Name(), "up-") {
-			continue
+		if !strings.HasPrefix(e.Name(), "up-") || strings.HasSuffix(e.Name(), ".lock") {
+			continue // a lock may be held: GC removes old ones
 		}
 		info, err := e.Info()
 		if err != nil || time.Since(info.ModTime()) <= s.partial.Expire {
