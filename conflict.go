@@ -40,3 +40,33 @@ type Conflict struct {
 	DependsOn int64     `json:"depends_on,omitempty"`
 	Time      time.Time `json:"time"`
 }
+
+// Pages of conflicts: how many one holds unless asked otherwise, and at
+// most.
+const (
+	DefaultConflictPage = 100
+	MaxConflictPage     = 1000
+)
+
+// ConflictQuery selects a page of the recorded conflicts, oldest first.
+type ConflictQuery struct {
+	Node  string // only this node's ("": every node's)
+	After int64  // only those with a higher id
+	Limit int    // at most this many (0: DefaultConflictPage; at most MaxConflictPage)
+}
+
+// ConflictPage is one page of recorded conflicts, oldest first.
+type ConflictPage struct {
+	Conflicts []Conflict `json:"conflicts"`
+	// Next, when more conflicts follow, is the After of the next page
+	// (the id of the last one here); 0 when this page is the last.
+	Next int64 `json:"next,omitempty"`
+}
+
+// PageLimit is the number of conflicts a query asks for, within bounds.
+func (q ConflictQuery) PageLimit() int {
+	if q.Limit <= 0 {
+		return DefaultConflictPage
+	}
+	return min(q.Limit, MaxConflictPage)
+}

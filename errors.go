@@ -22,6 +22,7 @@ var (
 	ErrSchemaMismatch  = errors.New("schema does not match")  // database made with an incompatible schema
 	ErrMerged          = errors.New("already merged")         // an upload another merger merged or refused first
 	ErrBusy            = errors.New("busy, retry later")      // the server is at its limit of sessions; retry after a while
+	ErrNodeLimit       = errors.New("node at its limit")      // the node holds as much of the server as it may (sessions, requests, news waits, uploads); a case of ErrBusy
 	ErrNoSession       = errors.New("no open session")        // a sync request outside a session the node started
 	ErrThrottled       = errors.New("too many failed logins") // logins from this name or address are slowed; retry after a while
 )

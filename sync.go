@@ -127,6 +127,8 @@ type Conflicts interface {
 	// as the rest of an upload) in a node's uploads numbered above since,
 	// oldest first.
 	RefusedChanges(ctx context.Context, node string, since int64) ([]Conflict, error)
+	// ConflictPage returns one page of the recorded conflicts.
+	ConflictPage(ctx context.Context, q ConflictQuery) (ConflictPage, error)
 }
 
 // SyncSessions is the record of synchronization sessions.

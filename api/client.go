@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -233,16 +234,44 @@ func (c *Client) Status(ctx context.Context) (fieldsync.Status, error) {
 	return s, c.do(ctx, http.MethodGet, "/api/v1/admin/status", nil, &s)
 }
 
-// Conflicts returns the recorded conflicts, of one node or ("") of all.
+// Conflicts returns the recorded conflicts, of one node or ("") of all,
+// fetching every page.
 func (c *Client) Conflicts(ctx context.Context, node string) ([]fieldsync.Conflict, error) {
-	var out struct {
-		Conflicts []fieldsync.Conflict `json:"conflicts"`
+	out := []fieldsync.Conflict{}
+	q := fieldsync.ConflictQuery{Node: node, Limit: fieldsync.MaxConflictPage}
+	for {
+		page, err := c.ConflictPage(ctx, q)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, page.Conflicts...)
+		if page.Next == 0 {
+			return out, nil
+		}
+		q.After = page.Next
+	}
+}
+
+// ConflictPage returns one page of the recorded conflicts: q.Limit (100
+// when 0) after q.After, of q.Node or ("") of all. Next says where the
+// next page starts, 0 when this one is the last.
+func (c *Client) ConflictPage(ctx context.Context, q fieldsync.ConflictQuery) (fieldsync.ConflictPage, error) {
+	v := url.Values{}
+	if q.Node != "" {
+		v.Set("node", q.Node)
+	}
+	if q.After > 0 {
+		v.Set("after", strconv.FormatInt(q.After, 10))
+	}
+	if q.Limit > 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
 	}
 	path := "/api/v1/admin/conflicts"
-	if node != "" {
-		path += "?node=" + url.QueryEscape(node)
+	if len(v) > 0 {
+		path += "?" + v.Encode()
 	}
-	return out.Conflicts, c.do(ctx, http.MethodGet, path, nil, &out)
+	var page fieldsync.ConflictPage
+	return page, c.do(ctx, http.MethodGet, path, nil, &page)
 }
 
 // Attach uploads a file as a row's attachment (its file column; name and

@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"strconv"
 
 	"github.com/fieldsync/fieldsync"
 	"github.com/fieldsync/fieldsync/internal/admin"
@@ -127,12 +128,30 @@ func (h *handler) status(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// conflicts answers one page of the recorded conflicts (?node, ?after,
+// ?limit: 100 by default, 1000 at most), with the after of the next page
+// ("next") when more follow.
 func (h *handler) conflicts(w http.ResponseWriter, r *http.Request) error {
-	cs, err := h.st.Conflicts(r.Context(), r.URL.Query().Get("node"))
+	q := fieldsync.ConflictQuery{Node: r.URL.Query().Get("node")}
+	if v := r.URL.Query().Get("after"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return fieldsync.Errorf(fieldsync.ErrInvalid, "after %q is not a conflict id", v)
+		}
+		q.After = n
+	}
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > fieldsync.MaxConflictPage {
+			return fieldsync.Errorf(fieldsync.ErrInvalid, "limit %q is not a number from 1 to %d", v, fieldsync.MaxConflictPage)
+		}
+		q.Limit = n
+	}
+	page, err := h.st.ConflictPage(r.Context(), q)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"conflicts": cs})
+	writeJSON(w, http.StatusOK, page)
 	return nil
 }
 

@@ -174,7 +174,42 @@ func (s *session) settle(ctx context.Context) error {
 	for _, r := range s.st.Refused {
 		s.sum.Refused = append(s.sum.Refused, fmt.Sprintf("upload %d refused: %s", r.Number, r.Reason))
 	}
-	return s.c.handleConflicts(ctx, withRefused(s.st.Conflicts, s.st.RefusedChanges), s.sum)
+	conflicts, more := s.st.Conflicts, s.st.ConflictsMore
+	refused := s.st.RefusedChanges
+	for page := 0; ; page++ {
+		// The refused changes are conflicts too: each is handled with the
+		// page its id falls in, so the conflicts keep their order.
+		var now []fieldsync.Conflict
+		now, refused = splitRefused(refused, conflicts, more)
+		if err := s.c.handleConflicts(ctx, withRefused(conflicts, now), s.sum); err != nil {
+			return err
+		}
+		if !more || len(conflicts) == 0 || page == maxConflictPages {
+			return nil // past maxConflictPages, the next sync goes on
+		}
+		st, err := s.rc.StateAfter(ctx, s.st.Session, conflicts[len(conflicts)-1].ID)
+		if err != nil {
+			return err
+		}
+		conflicts, more = st.Conflicts, st.ConflictsMore
+	}
+}
+
+// splitRefused returns the refused changes that belong with a page of
+// conflicts (all of them on the last page), and those left for later pages.
+func splitRefused(refused, page []fieldsync.Conflict, more bool) (now, later []fieldsync.Conflict) {
+	if !more || len(page) == 0 {
+		return refused, nil
+	}
+	last := page[len(page)-1].ID
+	for _, r := range refused {
+		if r.ID <= last {
+			now = append(now, r)
+		} else {
+			later = append(later, r)
+		}
+	}
+	return now, later
 }
 
 // withRefused is the conflicts the server reported with the refused
@@ -193,3 +228,6 @@ func withRefused(conflicts, refused []fieldsync.Conflict) []fieldsync.Conflict {
 	slices.SortFunc(out, func(a, b fieldsync.Conflict) int { return cmp.Compare(a.ID, b.ID) })
 	return out
 }
+
+// maxConflictPages is how many more pages of conflicts one sync fetches.
+const maxConflictPages = 100

@@ -25,13 +25,21 @@ type Error = httperr.Error
 var ErrBusy = fieldsync.ErrBusy
 
 // startSession starts a session, telling the server which merged uploads
-// the client still wants to hear about.
+// the client still wants to hear about and the last conflict it saw.
 func (c *Client) startSession(ctx context.Context, rc *syncproto.Client) (syncproto.State, error) {
 	since, err := c.uploadsSince()
 	if err != nil {
 		return syncproto.State{}, err
 	}
-	return rc.Start(ctx, since)
+	var seen int64
+	if c.st != nil {
+		local, err := c.st.State(ctx)
+		if err != nil {
+			return syncproto.State{}, err
+		}
+		seen = local.ConflictsSeen
+	}
+	return rc.StartAfter(ctx, since, seen)
 }
 
 // Begin and Moved make a meter count a download (syncproto.Meter): when

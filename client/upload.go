@@ -186,6 +186,9 @@ func (s *session) upload(ctx context.Context) error {
 			}
 			continue
 		}
+		if st.UploadsAhead > 0 && u > st.LastMerged+int64(st.UploadsAhead) {
+			break // the server takes these once the earlier ones are merged: a later sync sends them
+		}
 		if err := s.send(ctx, u, upMeter); err != nil {
 			return err
 		}

@@ -28,6 +28,7 @@ const DefaultMaxSize = 1 << 30
 type Store struct {
 	dir     string
 	maxSize int64
+	partial PartialLimits
 }
 
 // Open returns the store in dir (created if needed); files larger than
@@ -39,7 +40,7 @@ func Open(dir string, maxSize int64) (*Store, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o755); err != nil {
 		return nil, fmt.Errorf("file store: %w", err)
 	}
-	return &Store{dir: dir, maxSize: maxSize}, nil
+	return &Store{dir: dir, maxSize: maxSize, partial: PartialLimits{}.withDefaults()}, nil
 }
 
 // MaxSize is the size limit of one file.
@@ -234,7 +235,8 @@ func (s *Store) Have(key string, ref fieldsync.FileRef) int64 {
 // Resume adds the bytes of r at offset to an upload in pieces (key names
 // the uploader), and once the file is whole checks it against ref and
 // stores it. A broken upload goes on from Have's offset. It reports whether
-// the file is now stored.
+// the file is now stored. The uploader's unfinished uploads are bounded
+// (PartialLimits): past them a piece is refused.
 func (s *Store) Resume(key string, ref fieldsync.FileRef, offset int64, r io.Reader) (bool, error) {
 	if ref.Size > s.maxSize {
 		return false, fieldsync.Errorf(fieldsync.ErrTooLarge, "file larger than the limit of %d bytes", s.maxSize)
@@ -248,6 +250,11 @@ func (s *Store) Resume(key string, ref fieldsync.FileRef, offset int64, r io.Rea
 	}
 	defer release()
 	have := s.Have(key, ref)
+	if have < ref.Size {
+		if err := s.checkPartials(key, ref, have); err != nil {
+			return false, err
+		}
+	}
 	switch {
 	case have == ref.Size:
 		return true, nil

@@ -56,7 +56,11 @@ type Config struct {
 	MaxPending int
 	// Fault, when set, is called between steps ("outbox-written",
 	// "saved"); an error stops the router there, as a crash would. For tests.
-	Fault  func(step string) error
+	Fault func(step string) error
+	// Routed, when set, is called after the router saved the outbox files
+	// of a txnproc file (the in-process Synchronization Manager's news
+	// requests wake on it).
+	Routed func()
 	Logger *slog.Logger
 }
 
@@ -205,19 +209,35 @@ func (r *Router) readFiles(after, upTo int64) ([]fieldsync.Txn, error) {
 	return out, nil
 }
 
-// Run routes files as they come until ctx ends or a step fails. wake, when
-// not nil, signals that a new txnproc file may be there.
+// Retry pauses of Run after a failed step: doubling from RetryMin up to
+// RetryMax.
+const (
+	RetryMin = 100 * time.Millisecond
+	RetryMax = 30 * time.Second
+)
+
+// Run routes files as they come until ctx ends. wake, when not nil,
+// signals that a new txnproc file may be there. A step that fails (the
+// disk or the database failing for a while, the process out of file
+// descriptors) is logged and tried again after a pause (RetryMin doubling
+// up to RetryMax) from the router's durable state, so that the router
+// never stops the server; only the end of ctx ends Run.
 func (r *Router) Run(ctx context.Context, wake <-chan struct{}) error {
-	if err := r.Recover(ctx); err != nil {
-		return err
-	}
+	var pause time.Duration
+	ready := false
 	for {
-		routed, err := r.Step(ctx)
+		routed, err := r.try(ctx, &ready)
+		woken := wake
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			return err
+			ready = false
+			pause = min(max(2*pause, RetryMin), RetryMax)
+			r.log.Error("routing failed, trying again", "err", err, "retry_in", pause)
+			woken = nil // the pause is taken whole
+		} else {
+			pause = 0
 		}
 		if routed {
 			continue
@@ -225,10 +245,22 @@ func (r *Router) Run(ctx context.Context, wake <-chan struct{}) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-wake:
-		case <-time.After(r.cfg.Poll):
+		case <-woken:
+		case <-time.After(max(pause, r.cfg.Poll)):
 		}
 	}
+}
+
+// try routes the next file, after rebuilding the router's state when it
+// is not ready (at the start, after a failure).
+func (r *Router) try(ctx context.Context, ready *bool) (bool, error) {
+	if !*ready {
+		if err := r.Recover(ctx); err != nil {
+			return false, err
+		}
+		*ready = true
+	}
+	return r.Step(ctx)
 }
 
 // Step routes the next txnproc file, if there is one, and reports whether
@@ -281,6 +313,9 @@ func (r *Router) Step(ctx context.Context) (bool, error) {
 	r.pos = last
 	if err := r.fault("saved"); err != nil {
 		return false, err
+	}
+	if r.cfg.Routed != nil && len(outboxNext) > 0 {
+		r.cfg.Routed()
 	}
 	r.log.Debug("routed", "file", next, "txns", len(txns), "nodes", len(outboxNext))
 	return true, r.removeRouted(ctx, names)

@@ -125,6 +125,12 @@ func (a *Admin) Conflicts(ctx context.Context, node string) ([]fieldsync.Conflic
 	return a.s.st.Conflicts(ctx, node)
 }
 
+// ConflictPage returns one page of them: q.Limit (100 when 0) after
+// q.After; Next says where the next page starts, 0 after the last.
+func (a *Admin) ConflictPage(ctx context.Context, q fieldsync.ConflictQuery) (fieldsync.ConflictPage, error) {
+	return a.s.st.ConflictPage(ctx, q)
+}
+
 // Create inserts a row as a connected user (vals may hold its id) and
 // returns it as stored.
 func (a *Admin) Create(ctx context.Context, table string, vals map[string]any) (fieldsync.Row, error) {

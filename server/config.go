@@ -48,6 +48,9 @@ type Config struct {
 	MaxSessions int
 	// MaxUploadBytes limits one uploaded file (default 64 MiB).
 	MaxUploadBytes int64
+	// Limits bound what one node takes of the server (zero fields: the
+	// defaults; docs/sync.md "Limits").
+	Limits Limits
 	// MaxFileBytes limits one attachment file (default 1 GiB).
 	MaxFileBytes int64
 	// NodeFileLimit: published files larger than this are offered to nodes
@@ -91,6 +94,31 @@ type Config struct {
 	MaxUploadChanges, MaxUploadInflated, MaxUploadInserts, MaxUploadRecords int64
 	MergeBatch                                                              int
 	Logger                                                                  *slog.Logger
+}
+
+// Limits bound what one node takes of the server, so that no node slows
+// it for the others or stops it (DESIGN.md "its work is bounded").
+type Limits struct {
+	// NodeSessions is how many sessions one node may hold open (default
+	// 2): past it a new session ends the node's least recently used one,
+	// or is refused when each has a request running.
+	NodeSessions int
+	// NodeRequests is how many requests of one node may run at once, news
+	// waits apart (default 8).
+	NodeRequests int
+	// NodeNews is how many news requests of one node may wait at once
+	// (default 2); NewsWaiters how many of all nodes (default 1000).
+	NodeNews, NewsWaiters int
+	// UploadsAhead is how far past its last merged upload a node's upload
+	// may be numbered (default 16).
+	UploadsAhead int
+	// PartialFiles is how many attachment file uploads one node may leave
+	// unfinished (default 8), PartialBytes how much they may hold
+	// together (default 2 GiB); PartialExpire drops one this long after
+	// its last piece (default 1 h).
+	PartialFiles  int
+	PartialBytes  int64
+	PartialExpire time.Duration
 }
 
 // withDefaults fills in the defaults and checks what must be right.

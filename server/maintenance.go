@@ -66,3 +66,34 @@ func (s *Server) GCFiles(ctx context.Context, grace time.Duration) (int, error) 
 	}
 	return n, err
 }
+
+// expirePartials drops the attachment file uploads nodes left unfinished
+// past Limits.PartialExpire, checking a tenth of that often, until ctx
+// ends.
+func (s *Server) expirePartials(ctx context.Context) error {
+	every := s.cfg.Limits.PartialExpire / 10
+	if every <= 0 {
+		every = filestore.DefaultPartialExpire / 10
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(every):
+		}
+		if n, err := s.files.ExpirePartials(); err != nil {
+			s.log.Error("expire unfinished file uploads", "err", err)
+		} else if n > 0 {
+			s.log.Info("dropped unfinished file uploads", "files", n)
+		}
+	}
+}
+
+// routedHere wakes the news requests of this process's Synchronization
+// Manager when a router of this process saves new outbox files.
+func (s *Server) routedHere() func() {
+	if !s.Runs(Sync) {
+		return nil
+	}
+	return func() { s.syncManager().Routed() }
+}

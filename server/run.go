@@ -27,15 +27,27 @@ import (
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	if s.Runs(Sync) {
-		mux.Handle("/sync/", syncmgr.New(s.st, s.docking, syncmgr.Options{MaxSessions: s.cfg.MaxSessions,
-			MaxUploadBytes: s.cfg.MaxUploadBytes, Logger: s.log, Files: s.files, NodeFileLimit: s.cfg.NodeFileLimit,
-			Logins:   loginguard.Config{MaxDelay: s.cfg.MaxLoginDelay},
-			Uploaded: func(string) { signal(s.merge) }}).Handler())
+		mux.Handle("/sync/", s.syncManager().Handler())
 	}
 	if s.Runs(API) {
 		mux.Handle("/", s.apiHandler())
 	}
 	return mux
+}
+
+// syncManager is this server's Synchronization Manager (made once: its
+// routers wake its news requests).
+func (s *Server) syncManager() *syncmgr.Manager {
+	s.syncOnce.Do(func() {
+		l := s.cfg.Limits
+		s.syncMgr = syncmgr.New(s.st, s.docking, syncmgr.Options{MaxSessions: s.cfg.MaxSessions,
+			MaxNodeSessions: l.NodeSessions, MaxNodeRequests: l.NodeRequests, MaxNodeNews: l.NodeNews,
+			MaxNewsWaiters: l.NewsWaiters, UploadsAhead: l.UploadsAhead,
+			MaxUploadBytes: s.cfg.MaxUploadBytes, Logger: s.log, Files: s.files, NodeFileLimit: s.cfg.NodeFileLimit,
+			Logins:   loginguard.Config{MaxDelay: s.cfg.MaxLoginDelay},
+			Uploaded: func(string) { signal(s.merge) }})
+	})
+	return s.syncMgr
 }
 
 // signal wakes whoever waits on c, unless a wake is pending already.
@@ -110,6 +122,7 @@ func (s *Server) serve(ctx context.Context, ln net.Listener) error {
 	}
 	if s.Runs(Sync) {
 		g.Go(func() error { return s.every(ctx, func() error { _, err := s.PruneSessions(ctx); return err }) })
+		g.Go(func() error { return s.expirePartials(ctx) })
 	}
 	if s.Runs(Merger) {
 		onRefusal, _ := merger.ParseOnRefusal(s.cfg.OnRefusal) // checked by Open
@@ -125,19 +138,30 @@ func (s *Server) serve(ctx context.Context, ln net.Listener) error {
 }
 
 // runProcessor runs the Transaction Processor once this process holds
-// the lock: exactly one runs against a database.
+// the lock: exactly one runs against a database. A failure to take the
+// lock is logged and tried again.
 func (s *Server) runProcessor(ctx context.Context) error {
 	p := txnproc.New(s.st, txnproc.Config{Docking: s.docking, Logger: s.log, Written: func(string) { signal(s.routed) }})
-	s.log.Info("waiting for the Transaction Processor lock", "component", "Transaction Processor")
-	release, err := s.st.LockProcessor(ctx)
-	if err != nil {
+	log := s.log.With("component", "Transaction Processor")
+	log.Info("waiting for the Transaction Processor lock")
+	var release func()
+	for pause := txnproc.RetryMin; ; pause = min(2*pause, txnproc.RetryMax) {
+		var err error
+		if release, err = s.st.LockProcessor(ctx); err == nil {
+			break
+		}
 		if ctx.Err() != nil {
 			return nil
 		}
-		return err
+		log.Error("take the Transaction Processor lock, trying again", "err", err, "retry_in", pause)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(pause):
+		}
 	}
 	defer release()
-	s.log.Info("holding the Transaction Processor lock", "component", "Transaction Processor")
+	log.Info("holding the Transaction Processor lock")
 	return p.Run(ctx, s.st.Changed)
 }
 
@@ -154,7 +178,8 @@ func (s *Server) runRouters(ctx context.Context, g *errgroup.Group) {
 	wakes := make([]chan struct{}, len(parts))
 	for i, p := range parts {
 		wakes[i] = make(chan struct{}, 1)
-		r := router.New(s.st, router.Config{Docking: s.docking, Partition: p, Partitions: s.cfg.RouterPartitions, Logger: s.log})
+		r := router.New(s.st, router.Config{Docking: s.docking, Partition: p, Partitions: s.cfg.RouterPartitions, Logger: s.log,
+			Routed: s.routedHere()})
 		wake := wakes[i]
 		g.Go(func() error { return r.Run(ctx, wake) })
 	}

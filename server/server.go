@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/fieldsync/fieldsync"
 	"github.com/fieldsync/fieldsync/docking"
@@ -17,6 +18,7 @@ import (
 	"github.com/fieldsync/fieldsync/internal/sqlstore"
 	"github.com/fieldsync/fieldsync/postgres"
 	"github.com/fieldsync/fieldsync/sqlite"
+	"github.com/fieldsync/fieldsync/syncmgr"
 )
 
 // Server is a running set of server components over one data folder.
@@ -30,6 +32,9 @@ type Server struct {
 	routed  chan struct{}
 	merge   chan struct{}
 	tls     *tls.Config // nil: plain HTTP
+
+	syncOnce sync.Once
+	syncMgr  *syncmgr.Manager
 }
 
 // Open prepares the data folder, opens the database and makes sure an
@@ -57,6 +62,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		st.Close()
 		return nil, err
 	}
+	s.files.LimitPartials(filestore.PartialLimits{Count: cfg.Limits.PartialFiles, Bytes: cfg.Limits.PartialBytes, Expire: cfg.Limits.PartialExpire})
 	if err := s.ensureToken(ctx); err != nil {
 		st.Close()
 		return nil, err

@@ -92,6 +92,9 @@ func (m *Manager) uploadFile(w http.ResponseWriter, r *http.Request, n fieldsync
 		if errors.As(err, &tooBig) {
 			return fieldsync.Errorf(fieldsync.ErrTooLarge, "upload larger than %d bytes", tooBig.Limit)
 		}
+		if errors.Is(err, fieldsync.ErrNodeLimit) {
+			return m.refuse(n.Name, "unfinished file uploads", err)
+		}
 		return err
 	}
 	have := fs.Have(n.Name, ref)

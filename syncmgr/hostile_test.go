@@ -70,10 +70,14 @@ type fleet struct {
 	logs    *records
 }
 
-func startFleet(t *testing.T, b testutil.Backend) *fleet {
+func startFleet(t *testing.T, b testutil.Backend, tune ...func(*server.Config)) *fleet {
 	t.Helper()
 	f := &fleet{dataDir: t.TempDir(), secrets: map[string]string{}, logs: &records{}}
-	f.srv, f.url = testutil.StartServer(t, server.Config{DB: b.DB(t), DataDir: f.dataDir, Logger: slog.New(f.logs)})
+	cfg := server.Config{DB: b.DB(t), DataDir: f.dataDir, Logger: slog.New(f.logs)}
+	for _, fn := range tune {
+		fn(&cfg)
+	}
+	f.srv, f.url = testutil.StartServer(t, cfg)
 	f.admin = &api.Client{BaseURL: f.url, Token: f.srv.Token()}
 	ctx := context.Background()
 	for _, r := range []struct {

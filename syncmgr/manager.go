@@ -27,12 +27,27 @@ type Store interface {
 	Node(ctx context.Context, name string) (fieldsync.Node, []byte, error)
 	NodeRouting(ctx context.Context, name string) (fieldsync.NodeRouting, error)
 	RouterPositions(ctx context.Context) (map[int]int64, error)
+	newsStore
 }
 
 // Options configures the Synchronization Manager.
 type Options struct {
 	// MaxSessions is how many sessions may run at once (default 256).
 	MaxSessions int
+	// MaxNodeSessions is how many of them one node may hold (default 2):
+	// a node at its limit that starts another ends its least recently
+	// used one, unless every one has a request running (then it is
+	// refused).
+	MaxNodeSessions int
+	// MaxNodeRequests is how many requests of one node may run at once,
+	// news waits apart (default 8).
+	MaxNodeRequests int
+	// MaxNodeNews is how many news requests of one node may wait at once
+	// (default 2); MaxNewsWaiters how many of all nodes (default 1000).
+	MaxNodeNews, MaxNewsWaiters int
+	// UploadsAhead is how far past its last merged upload a node's upload
+	// may be numbered (default 16).
+	UploadsAhead int
 	// MaxUploadBytes limits one uploaded file (default 64 MiB).
 	MaxUploadBytes int64
 	// SessionIdle ends a session no request has used for this long (default 2 min).
@@ -44,6 +59,9 @@ type Options struct {
 	NodeFileLimit int64
 	// NewsWait is how long a news request waits for news (default 25 s).
 	NewsWait time.Duration
+	// NewsPoll is how often the waiting news requests' outboxes are
+	// checked, with one query for all of them (default 50 ms).
+	NewsPoll time.Duration
 	// Uploaded is called after a node's upload is durable (wakes the merger).
 	Uploaded func(node string)
 	// Logins says how failed logins are slowed (zero: the defaults).
@@ -59,8 +77,12 @@ type Manager struct {
 	log     *slog.Logger
 	logins  *loginguard.Guard
 
+	news     *newsHub
+	refusals logLimiter
+
 	mu       sync.Mutex
 	sessions map[string]*session
+	loads    map[string]*nodeLoad
 }
 
 // New returns a Synchronization Manager over the docking folder.
@@ -77,51 +99,85 @@ func New(st Store, dock docking.Folder, opts Options) *Manager {
 	if opts.NewsWait <= 0 {
 		opts.NewsWait = 25 * time.Second
 	}
+	if opts.NewsPoll <= 0 {
+		opts.NewsPoll = 50 * time.Millisecond
+	}
+	opts = opts.withLimits()
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Manager{st: st, docking: dock, opts: opts, log: opts.Logger.With("component", "Synchronization Manager"),
-		logins: loginguard.New(opts.Logins), sessions: map[string]*session{}}
+	log := opts.Logger.With("component", "Synchronization Manager")
+	return &Manager{st: st, docking: dock, opts: opts, log: log, logins: loginguard.New(opts.Logins),
+		news: newNewsHub(st, opts.NewsPoll, log), sessions: map[string]*session{}, loads: map[string]*nodeLoad{}}
 }
+
+// withLimits fills in the default limits of one node.
+func (opts Options) withLimits() Options {
+	for _, l := range []struct {
+		v   *int
+		def int
+	}{{&opts.MaxNodeSessions, DefaultMaxNodeSessions}, {&opts.MaxNodeRequests, DefaultMaxNodeRequests},
+		{&opts.MaxNodeNews, DefaultMaxNodeNews}, {&opts.MaxNewsWaiters, DefaultMaxNewsWaiters},
+		{&opts.UploadsAhead, DefaultUploadsAhead}} {
+		if *l.v <= 0 {
+			*l.v = l.def
+		}
+	}
+	return opts
+}
+
+// Routed wakes the news requests waiting in this process: a router has
+// saved new outbox files. Without it they see them at the next NewsPoll.
+func (m *Manager) Routed() { m.news.wake() }
 
 // Handler returns the endpoints, to be mounted at the server's root.
 func (m *Manager) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle(syncproto.RouteStart, m.node(m.start, false))
-	mux.Handle(syncproto.RouteEnd, m.node(m.end, false))
-	mux.Handle(syncproto.RouteExtract, m.node(m.extract, true))
-	mux.Handle(syncproto.RouteOutbox, m.node(m.outbox, true))
-	mux.Handle(syncproto.RouteOutboxFile, m.node(m.outboxFile, true))
-	mux.Handle(syncproto.RouteAck, m.node(m.ack, true))
-	mux.Handle(syncproto.RouteUpload, m.node(m.upload, true))
-	mux.Handle(syncproto.RouteState, m.node(m.state, true))
-	mux.Handle(syncproto.RouteNews, m.node(m.news, false))
-	mux.Handle(syncproto.RouteFile, m.node(m.file, true))
-	mux.Handle(syncproto.RouteFileUpload, m.node(m.uploadFile, true))
-	mux.Handle(syncproto.RouteFileHave, m.node(m.fileHave, true))
-	mux.Handle(syncproto.RouteRow, m.node(m.row, true))
+	mux.Handle(syncproto.RouteStart, m.node(m.start, plain))
+	mux.Handle(syncproto.RouteEnd, m.node(m.end, plain))
+	mux.Handle(syncproto.RouteExtract, m.node(m.extract, inSession))
+	mux.Handle(syncproto.RouteOutbox, m.node(m.outbox, inSession))
+	mux.Handle(syncproto.RouteOutboxFile, m.node(m.outboxFile, inSession))
+	mux.Handle(syncproto.RouteAck, m.node(m.ack, inSession))
+	mux.Handle(syncproto.RouteUpload, m.node(m.upload, inSession))
+	mux.Handle(syncproto.RouteState, m.node(m.state, inSession))
+	mux.Handle(syncproto.RouteNews, m.node(m.waitNews, longPoll))
+	mux.Handle(syncproto.RouteFile, m.node(m.file, inSession))
+	mux.Handle(syncproto.RouteFileUpload, m.node(m.uploadFile, inSession))
+	mux.Handle(syncproto.RouteFileHave, m.node(m.fileHave, inSession))
+	mux.Handle(syncproto.RouteRow, m.node(m.row, inSession))
 	return mux
 }
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request, n fieldsync.Node, s *session) error
 
-// node authenticates the request as a node (HTTP Basic: name and secret)
-// and, when inSession, finds its session (header syncproto.HeaderSession).
-// Every error is answered as internal/httperr's table says.
-func (m *Manager) node(next handlerFunc, inSession bool) http.Handler {
+// node authenticates the request as a node (HTTP Basic: name and secret),
+// takes its place in the node's share (a node past its limit of requests
+// or news waits is refused) and, inSession, finds its session (header
+// syncproto.HeaderSession). Every error is answered as internal/httperr's
+// table says.
+func (m *Manager) node(next handlerFunc, a access) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n, err := m.authenticate(r)
 		if err != nil {
 			httperr.Write(w, r, m.log, err)
 			return
 		}
+		release, err := m.acquire(n.Name, a)
+		if err != nil {
+			httperr.Write(w, r, m.log, err)
+			return
+		}
+		defer release()
 		var s *session
-		if inSession {
+		if a == inSession {
 			if s = m.session(r.Context(), r.Header.Get(syncproto.HeaderSession), n.Name); s == nil {
 				httperr.Write(w, r, m.log, fieldsync.Errorf(fieldsync.ErrNoSession,
 					"no open session: start one with POST %s", syncproto.SessionsPath))
 				return
 			}
+			m.enter(s)
+			defer m.done(s)
 		}
 		if err := next(w, r, n, s); err != nil {
 			httperr.Write(w, r, m.log.With("node", n.Name), err)

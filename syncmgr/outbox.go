@@ -24,11 +24,15 @@ func (m *Manager) extract(w http.ResponseWriter, r *http.Request, n fieldsync.No
 }
 
 func (m *Manager) outbox(w http.ResponseWriter, r *http.Request, n fieldsync.Node, _ *session) error {
-	st, err := m.nodeState(r.Context(), n)
+	nr, err := m.st.NodeRouting(r.Context(), n.Name)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, st.Outbox)
+	files, err := m.outboxFiles(n.Name, nr.OutboxNext)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, files)
 	return nil
 }
 

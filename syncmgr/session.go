@@ -14,10 +14,26 @@ import (
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
-// session is a node's open session, with when a request last used it.
+// session is a node's open session, with when a request last used it
+// and how many of its requests run.
 type session struct {
 	fieldsync.Session
-	last time.Time
+	last    time.Time
+	running int
+}
+
+// enter and done count a request running in a session.
+func (m *Manager) enter(s *session) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s.running++
+}
+
+func (m *Manager) done(s *session) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s.running--
+	s.last = time.Now()
 }
 
 // session finds a node's open session and marks it used. A session
@@ -53,40 +69,24 @@ func (m *Manager) session(ctx context.Context, id, node string) *session {
 }
 
 // start opens a session (unless MaxSessions run already: busy) after
-// recording the ones left idle as abandoned, and answers the node's state.
+// recording the ones left idle as abandoned, and the node's oldest one as
+// replaced when the node is at its limit, and answers the node's state.
 func (m *Manager) start(w http.ResponseWriter, r *http.Request, n fieldsync.Node, _ *session) error {
-	m.mu.Lock()
-	now := time.Now()
-	var abandoned []fieldsync.Session
-	for id, s := range m.sessions {
-		if now.Sub(s.last) > m.opts.SessionIdle {
-			delete(m.sessions, id)
-			s.Ended, s.Result = now, "abandoned"
-			abandoned = append(abandoned, s.Session)
+	s, ended, err := m.open(n.Name)
+	for _, e := range ended {
+		if err := m.st.SaveSession(r.Context(), e); err != nil {
+			m.log.Error("record ended session", "node", e.Node, "session", e.ID, "result", e.Result, "err", err)
 		}
 	}
-	m.mu.Unlock()
-	for _, s := range abandoned {
-		if err := m.st.SaveSession(r.Context(), s); err != nil {
-			m.log.Error("record abandoned session", "node", s.Node, "session", s.ID, "err", err)
-		}
+	if err != nil {
+		return err
 	}
-	m.mu.Lock()
-	if len(m.sessions) >= m.opts.MaxSessions {
-		m.mu.Unlock()
-		return fieldsync.Errorf(fieldsync.ErrBusy, "busy, retry later")
-	}
-	var b [12]byte
-	rand.Read(b[:])
-	s := &session{Session: fieldsync.Session{ID: hex.EncodeToString(b[:]), Node: n.Name, Started: now.UTC(), Result: "running"}, last: now}
-	m.sessions[s.ID] = s
-	m.mu.Unlock()
 	if err := m.st.SaveSession(r.Context(), s.Session); err != nil {
 		return err
 	}
 	// The router position is read before the outbox is listed: every file
 	// holding transactions up to it is then in the list.
-	st, err := m.nodeState(r.Context(), n)
+	st, err := m.nodeState(r.Context(), n, conflictsAfter(r))
 	if err != nil {
 		return err
 	}
@@ -103,8 +103,64 @@ func (m *Manager) start(w http.ResponseWriter, r *http.Request, n fieldsync.Node
 	return nil
 }
 
-func (m *Manager) nodeState(ctx context.Context, n fieldsync.Node) (syncproto.State, error) {
-	st := syncproto.State{Node: n.Name, EmployeeID: n.EmployeeID, Merged: []fieldsync.MergedUpload{}, FileLimit: m.opts.NodeFileLimit}
+// open makes a new session of the node, and returns it with the sessions
+// it ended to make room: those idle past SessionIdle (abandoned) and, when
+// the node holds MaxNodeSessions, its least recently used one with no
+// request running (replaced). With none to end it refuses: busy (the
+// server's limit) or the node's limit.
+func (m *Manager) open(node string) (*session, []fieldsync.Session, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := time.Now()
+	var ended []fieldsync.Session
+	end := func(s *session, result string) {
+		delete(m.sessions, s.ID)
+		s.Ended, s.Result = now.UTC(), result
+		ended = append(ended, s.Session)
+	}
+	var own []*session
+	for _, s := range m.sessions {
+		switch {
+		case s.running == 0 && now.Sub(s.last) > m.opts.SessionIdle:
+			end(s, "abandoned")
+		case s.Node == node:
+			own = append(own, s)
+		}
+	}
+	if len(own) >= m.opts.MaxNodeSessions {
+		var oldest *session
+		for _, s := range own {
+			if s.running == 0 && (oldest == nil || s.last.Before(oldest.last)) {
+				oldest = s
+			}
+		}
+		if oldest == nil {
+			return nil, ended, m.errNodeSessions(node)
+		}
+		end(oldest, "replaced by a newer session")
+	}
+	if len(m.sessions) >= m.opts.MaxSessions {
+		return nil, ended, fieldsync.Errorf(fieldsync.ErrBusy, "busy, retry later")
+	}
+	var b [12]byte
+	rand.Read(b[:])
+	s := &session{Session: fieldsync.Session{ID: hex.EncodeToString(b[:]), Node: node, Started: now.UTC(), Result: "running"}, last: now}
+	m.sessions[s.ID] = s
+	return s, ended, nil
+}
+
+// conflictsAfter is the last conflict a request says the node has seen
+// (syncproto.ParamConflictsAfter; 0 when it does not say).
+func conflictsAfter(r *http.Request) int64 {
+	after, _ := strconv.ParseInt(r.URL.Query().Get(syncproto.ParamConflictsAfter), 10, 64)
+	return max(after, 0)
+}
+
+// nodeState is what a node learns of its state: with a page of the
+// conflicts after conflictsAfter.
+func (m *Manager) nodeState(ctx context.Context, n fieldsync.Node, conflictsAfter int64) (syncproto.State, error) {
+	st := syncproto.State{Node: n.Name, EmployeeID: n.EmployeeID, Merged: []fieldsync.MergedUpload{}, FileLimit: m.opts.NodeFileLimit,
+		UploadsAhead: m.opts.UploadsAhead}
 	positions, err := m.st.RouterPositions(ctx)
 	if err != nil {
 		return st, err
@@ -127,9 +183,11 @@ func (m *Manager) nodeState(ctx context.Context, n fieldsync.Node) (syncproto.St
 	if st.Refused, err = m.st.Refused(ctx, n.Name); err != nil {
 		return st, err
 	}
-	if st.Conflicts, err = m.st.Conflicts(ctx, n.Name); err != nil {
+	page, err := m.st.ConflictPage(ctx, fieldsync.ConflictQuery{Node: n.Name, After: conflictsAfter})
+	if err != nil {
 		return st, err
 	}
+	st.Conflicts, st.ConflictsMore = page.Conflicts, page.Next > 0
 	st.Outbox, err = m.outboxFiles(n.Name, nr.OutboxNext)
 	return st, err
 }
@@ -163,7 +221,7 @@ func (m *Manager) end(w http.ResponseWriter, r *http.Request, n fieldsync.Node, 
 
 // state answers the node's state during a session.
 func (m *Manager) state(w http.ResponseWriter, r *http.Request, n fieldsync.Node, s *session) error {
-	st, err := m.nodeState(r.Context(), n)
+	st, err := m.nodeState(r.Context(), n, conflictsAfter(r))
 	if err != nil {
 		return err
 	}

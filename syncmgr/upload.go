@@ -15,6 +15,7 @@ import (
 
 // upload takes one upload file into the node's server inbox: verified
 // whole (checksum, header naming this node and number) before it is kept.
+// Only the next UploadsAhead numbers past the last merged are taken.
 func (m *Manager) upload(w http.ResponseWriter, r *http.Request, n fieldsync.Node, s *session) error {
 	num, ok := docking.ParseNumber(r.PathValue("number"))
 	if !ok {
@@ -22,6 +23,9 @@ func (m *Manager) upload(w http.ResponseWriter, r *http.Request, n fieldsync.Nod
 	}
 	last, err := m.st.LastMerged(r.Context(), n.Name)
 	if err != nil {
+		return err
+	}
+	if err := m.uploadWindow(n.Name, num, last); err != nil {
 		return err
 	}
 	dir := m.docking.Inbox(n.Name)

@@ -103,8 +103,15 @@ func (c *Client) callNumbers(ctx context.Context, method, path, session string, 
 // where the ones above it were merged. Past the server's limit of sessions
 // it fails with fieldsync.ErrBusy.
 func (c *Client) Start(ctx context.Context, since int64) (State, error) {
+	return c.StartAfter(ctx, since, 0)
+}
+
+// StartAfter is Start for a node that has seen the conflicts up to
+// conflictsAfter: State.Conflicts holds a page of those after it
+// (State.ConflictsMore says more follow; StateAfter gives them).
+func (c *Client) StartAfter(ctx context.Context, since, conflictsAfter int64) (State, error) {
 	var st State
-	return st, c.call(ctx, http.MethodPost, StartPath(since), "", nil, &st)
+	return st, c.call(ctx, http.MethodPost, StartAfterPath(since, conflictsAfter), "", nil, &st)
 }
 
 // End ends a session, recording its result ("ok" when empty), and returns
@@ -116,8 +123,14 @@ func (c *Client) End(ctx context.Context, session, result string) (fieldsync.Ses
 
 // State returns the node's state during a session.
 func (c *Client) State(ctx context.Context, session string) (State, error) {
+	return c.StateAfter(ctx, session, 0)
+}
+
+// StateAfter returns the node's state during a session, with the page of
+// conflicts after conflictsAfter.
+func (c *Client) StateAfter(ctx context.Context, session string, conflictsAfter int64) (State, error) {
 	var st State
-	return st, c.call(ctx, http.MethodGet, StatePath, session, nil, &st)
+	return st, c.call(ctx, http.MethodGet, StateAfterPath(conflictsAfter), session, nil, &st)
 }
 
 // Outbox lists the files waiting in the node's outbox.

@@ -14,7 +14,7 @@ type State struct {
 	ExtractSeq int64                `json:"extract_seq"`
 	LastMerged int64                `json:"last_merged"` // the node's last upload merged or refused
 	Refused    []fieldsync.Refusal  `json:"refused"`     // uploads refused, and why
-	Conflicts  []fieldsync.Conflict `json:"conflicts"`   // conflicts met merging its uploads
+	Conflicts  []fieldsync.Conflict `json:"conflicts"`   // conflicts met merging its uploads, after the last one it saw
 	// RefusedChanges are the changes the merger refused alone (kind
 	// refused), or as the rest of an upload (refused_rest: changes from
 	// Change on), in the node's uploads numbered above the "since" it
@@ -30,6 +30,12 @@ type State struct {
 	// FileLimit: published files larger than this come only when asked
 	// for, as requested ones (0: no limit).
 	FileLimit int64 `json:"file_limit,omitempty"`
+	// ConflictsMore: Conflicts is one page, and more follow (the state
+	// endpoint with ParamConflictsAfter the last one's id gives them).
+	ConflictsMore bool `json:"conflicts_more,omitempty"`
+	// UploadsAhead: the server takes uploads numbered up to LastMerged
+	// plus this (0: an older server that does not say).
+	UploadsAhead int `json:"uploads_ahead,omitempty"`
 }
 
 // OutboxFile is one file of a node's outbox: its number and size.

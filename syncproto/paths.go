@@ -26,6 +26,10 @@ const (
 	ParamSince = "since"
 	// ParamAfter, on news: the last outbox file the node knows of.
 	ParamAfter = "after"
+	// ParamConflictsAfter, on a session's start and the state: the id of
+	// the last conflict the node has seen (State.Conflicts holds those
+	// after it; 0 or absent: from the first).
+	ParamConflictsAfter = "conflicts_after"
 )
 
 // Routes are the endpoints as http.ServeMux patterns, for the server's mux.
@@ -61,6 +65,18 @@ const (
 // StartPath is the path that starts a session (see ParamSince).
 func StartPath(since int64) string {
 	return SessionsPath + "?" + ParamSince + "=" + strconv.FormatInt(since, 10)
+}
+
+// StartAfterPath is the path that starts a session of a node that has
+// seen the conflicts up to conflictsAfter (see ParamConflictsAfter).
+func StartAfterPath(since, conflictsAfter int64) string {
+	return StartPath(since) + "&" + ParamConflictsAfter + "=" + strconv.FormatInt(conflictsAfter, 10)
+}
+
+// StateAfterPath is the state's path for a node that has seen the
+// conflicts up to conflictsAfter.
+func StateAfterPath(conflictsAfter int64) string {
+	return StatePath + "?" + ParamConflictsAfter + "=" + strconv.FormatInt(conflictsAfter, 10)
 }
 
 // EndPath is the path that ends a session.

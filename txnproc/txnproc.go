@@ -102,19 +102,34 @@ func (p *Processor) Recover(ctx context.Context) error {
 	return nil
 }
 
-// Run processes the log until ctx ends or a step fails.
+// Retry pauses of Run after a failed step: doubling from RetryMin up to
+// RetryMax.
+const (
+	RetryMin = 100 * time.Millisecond
+	RetryMax = 30 * time.Second
+)
+
+// Run processes the log until ctx ends. A step that fails (the disk or
+// the database failing for a while, the process out of file descriptors)
+// is logged and tried again after a pause (RetryMin doubling up to
+// RetryMax), from where the files and the log say the processor is
+// (Recover), so that the processor never stops the server.
 func (p *Processor) Run(ctx context.Context, changed func() <-chan struct{}) error {
-	if err := p.Recover(ctx); err != nil {
-		return err
-	}
+	var pause time.Duration
+	ready := false
 	for {
 		wake := changed()
-		n, err := p.Step(ctx)
+		n, err := p.try(ctx, &ready)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			return err
+			ready = false
+			pause = min(max(2*pause, RetryMin), RetryMax)
+			p.cfg.Logger.Error("processing the log failed, trying again", "err", err, "retry_in", pause)
+			wake = nil // the pause is taken whole
+		} else {
+			pause = 0
 		}
 		if n > 0 {
 			continue
@@ -123,9 +138,21 @@ func (p *Processor) Run(ctx context.Context, changed func() <-chan struct{}) err
 		case <-ctx.Done():
 			return nil
 		case <-wake:
-		case <-time.After(p.cfg.Poll):
+		case <-time.After(max(pause, p.cfg.Poll)):
 		}
 	}
+}
+
+// try writes the next file, after finding where the processor is when it
+// is not ready (at the start, after a failure).
+func (p *Processor) try(ctx context.Context, ready *bool) (int, error) {
+	if !*ready {
+		if err := p.Recover(ctx); err != nil {
+			return 0, err
+		}
+		*ready = true
+	}
+	return p.Step(ctx)
 }
 
 // Step writes at most one file with the next committed log entries and

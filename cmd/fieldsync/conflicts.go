@@ -5,28 +5,37 @@ import (
 	"fmt"
 	"io"
 	"text/tabwriter"
+
+	"github.com/fieldsync/fieldsync"
 )
 
-// adminConflicts lists the conflicts the Transaction Merger recorded.
+// adminConflicts lists a page of the conflicts the Transaction Merger
+// recorded; when more follow, it says (on stderr) how to list the next.
 func adminConflicts(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("admin conflicts", stderr)
 	var c conn
 	c.register(fs)
 	node := fs.String("node", "", "only this node's conflicts")
+	after := fs.Int64("after", 0, "only the conflicts numbered above this `id`")
+	limit := fs.Int("limit", fieldsync.DefaultConflictPage, fmt.Sprintf("list at most this `many` (up to %d)", fieldsync.MaxConflictPage))
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) > 0 {
-		return fmt.Errorf("%w: admin conflicts [--node NAME] takes no arguments", errUsage)
+		return fmt.Errorf("%w: admin conflicts [--node NAME] [--after ID] [--limit N] takes no arguments", errUsage)
 	}
 	cl, err := c.client()
 	if err != nil {
 		return err
 	}
-	cs, err := cl.Conflicts(ctx, *node)
+	page, err := cl.ConflictPage(ctx, fieldsync.ConflictQuery{Node: *node, After: *after, Limit: *limit})
 	if err != nil {
 		return err
+	}
+	cs := page.Conflicts
+	if page.Next > 0 {
+		fmt.Fprintf(stderr, "(more conflicts follow: list them with --after %d)\n", page.Next)
 	}
 	if c.json {
 		return printJSON(stdout, cs)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,9 +11,11 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/filestore"
 	"github.com/fieldsync/fieldsync/merger"
 	"github.com/fieldsync/fieldsync/schema"
 	"github.com/fieldsync/fieldsync/server"
+	"github.com/fieldsync/fieldsync/syncmgr"
 )
 
 func serverCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -38,6 +41,7 @@ func serverCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	maxRecords := fs.Int64("max-upload-records", merger.DefaultMaxRecords, "refuse the rest of an upload past this many recorded `conflicts` and refusals")
 	mergeBatch := fs.Int("merge-batch", merger.DefaultBatch, "merge uploads this many `changes` per server transaction")
 	verbose := fs.Bool("v", false, "log debug messages")
+	limits := limitFlags(fs)
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -59,7 +63,8 @@ func serverCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	cfg := server.Config{DataDir: *data, DB: *db, Listen: *listen, MaxFileBytes: *maxFile, NodeFileLimit: *nodeFileLimit, Schema: s, MaxBodyBytes: *maxBody,
 		RouterPartitions: *parts, RouterPartition: *part, KeepSessions: *keepSessions, TLSCert: *tlsCert, TLSKey: *tlsKey, MaxLoginDelay: *maxLoginDelay, Logger: logger,
 		OnRefusal: *onRefusal, MaxUploadChanges: *maxChanges, MaxUploadInflated: *maxInflated, MaxUploadInserts: *maxInserts,
-		MaxUploadRecords: *maxRecords, MergeBatch: *mergeBatch}
+		MaxUploadRecords: *maxRecords, MergeBatch: *mergeBatch,
+		Limits: *limits}
 	if *only != "" {
 		cfg.Only = strings.Split(*only, ",")
 	}
@@ -82,6 +87,21 @@ func serverCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	fmt.Fprintln(stdout, "fieldsync server stopped")
 	return nil
+}
+
+// limitFlags registers the flags of what one node may take of the server
+// (docs/sync.md "Limits").
+func limitFlags(fs *flag.FlagSet) *server.Limits {
+	var l server.Limits
+	fs.IntVar(&l.NodeSessions, "node-sessions", syncmgr.DefaultMaxNodeSessions, "sessions one node may hold open (past it its least recently used one ends)")
+	fs.IntVar(&l.NodeRequests, "node-requests", syncmgr.DefaultMaxNodeRequests, "requests of one node that may run at once, news waits apart")
+	fs.IntVar(&l.NodeNews, "node-news", syncmgr.DefaultMaxNodeNews, "news requests of one node that may wait at once")
+	fs.IntVar(&l.NewsWaiters, "news-waiters", syncmgr.DefaultMaxNewsWaiters, "news requests of all nodes that may wait at once")
+	fs.IntVar(&l.UploadsAhead, "uploads-ahead", syncmgr.DefaultUploadsAhead, "how far past its last merged upload a node's upload may be numbered")
+	fs.IntVar(&l.PartialFiles, "node-partial-files", filestore.DefaultPartialCount, "attachment file uploads one node may leave unfinished")
+	fs.Int64Var(&l.PartialBytes, "node-partial-bytes", filestore.DefaultPartialBytes, "`bytes` one node's unfinished file uploads may hold together")
+	fs.DurationVar(&l.PartialExpire, "partial-expire", filestore.DefaultPartialExpire, "drop an unfinished file upload this `long` after its last piece")
+	return &l
 }
 
 func schemaCmd(args []string, stdout io.Writer) error {

@@ -46,6 +46,7 @@ var table = [...]Kind{
 	{fieldsync.ErrNodeDeactivated, "node_deactivated", http.StatusForbidden, fieldsync.ErrForbidden},
 	{fieldsync.ErrForbidden, "forbidden", http.StatusForbidden, nil},
 	{fieldsync.ErrTooLarge, "too_large", http.StatusRequestEntityTooLarge, nil},
+	{fieldsync.ErrNodeLimit, "node_limit", http.StatusTooManyRequests, fieldsync.ErrBusy},
 	{fieldsync.ErrBusy, "busy", http.StatusServiceUnavailable, nil},
 	{fieldsync.ErrThrottled, "throttled", http.StatusTooManyRequests, nil},
 }

@@ -236,18 +236,44 @@ func (st *Store) recordConflict(ctx context.Context, tx *sql.Tx, c fieldsync.Con
 // Conflicts returns the recorded conflicts, of one node or ("") of all,
 // oldest first.
 func (st *Store) Conflicts(ctx context.Context, node string) ([]fieldsync.Conflict, error) {
-	q := "SELECT " + conflictColumns + " FROM fs_conflict"
-	var args []any
+	return st.conflicts(ctx, node, 0, -1)
+}
+
+// ConflictPage returns one page of the recorded conflicts, oldest first.
+func (st *Store) ConflictPage(ctx context.Context, q fieldsync.ConflictQuery) (fieldsync.ConflictPage, error) {
+	limit := q.PageLimit()
+	cs, err := st.conflicts(ctx, q.Node, q.After, limit+1)
+	if err != nil {
+		return fieldsync.ConflictPage{}, err
+	}
+	page := fieldsync.ConflictPage{Conflicts: cs}
+	if len(cs) > limit {
+		page.Conflicts = cs[:limit]
+		page.Next = cs[limit-1].ID
+	}
+	return page, nil
+}
+
+// conflicts reads the conflicts of node ("": all) with ids above after,
+// at most limit of them (-1: all).
+func (st *Store) conflicts(ctx context.Context, node string, after int64, limit int) ([]fieldsync.Conflict, error) {
+	q := "SELECT " + conflictColumns + " FROM fs_conflict WHERE id > " + st.d.Placeholder(1)
+	args := []any{after}
 	if node != "" {
-		q += " WHERE node = " + st.d.Placeholder(1)
+		q += " AND node = " + st.d.Placeholder(2)
 		args = append(args, node)
 	}
-	return st.conflicts(ctx, q+" ORDER BY id", args...)
+	q += " ORDER BY id"
+	if limit >= 0 {
+		q += fmt.Sprintf(" LIMIT %d", limit)
+	}
+	return st.queryConflicts(ctx, q, args...)
 }
 
 const conflictColumns = "id, node, upload, kind, tbl, row_id, field, winner, loser, change_no, reason, depends_on, at"
 
-func (st *Store) conflicts(ctx context.Context, q string, args ...any) ([]fieldsync.Conflict, error) {
+// queryConflicts runs a query of conflictColumns from fs_conflict.
+func (st *Store) queryConflicts(ctx context.Context, q string, args ...any) ([]fieldsync.Conflict, error) {
 	rows, err := st.read.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read conflicts: %w", err)

@@ -80,7 +80,7 @@ func (st *Store) mergeProgress(ctx context.Context, q Querier, node string, numb
 // RefusedChanges returns the records of the changes refused in a node's
 // uploads numbered above since, oldest first.
 func (st *Store) RefusedChanges(ctx context.Context, node string, since int64) ([]fieldsync.Conflict, error) {
-	return st.conflicts(ctx, fmt.Sprintf("SELECT %s FROM fs_conflict WHERE node = %s AND upload > %s AND kind IN ('%s', '%s') ORDER BY id",
+	return st.queryConflicts(ctx, fmt.Sprintf("SELECT %s FROM fs_conflict WHERE node = %s AND upload > %s AND kind IN ('%s', '%s') ORDER BY id",
 		conflictColumns, st.d.Placeholder(1), st.d.Placeholder(2), fieldsync.ConflictRefused, fieldsync.ConflictRefusedRest), node, since)
 }
 

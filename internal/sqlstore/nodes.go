@@ -300,6 +300,7 @@ func (st *Store) claimUpdate(ctx context.Context, q Querier, what, node string, 
 	n, err := res.RowsAffected()
 	return n == 1, err
 }
+
 // SetNodeSecret replaces a node's secret hash.
 func (st *Store) SetNodeSecret(ctx context.Context, name string, secretHash []byte) error {
 	if !fieldsync.ValidNodeName(name) {
@@ -325,4 +326,36 @@ func (st *Store) RevokeTokens(ctx context.Context, role string, keep []byte) (in
 	}
 	n, _ := res.RowsAffected()
 	return int(n), nil
+}
+
+// OutboxNexts returns the next outbox file numbers of the named nodes
+// (those registered), in one query per 500 names.
+func (st *Store) OutboxNexts(ctx context.Context, nodes []string) (map[string]int64, error) {
+	out := map[string]int64{}
+	for len(nodes) > 0 {
+		chunk := nodes[:min(len(nodes), 500)]
+		nodes = nodes[len(chunk):]
+		args := make([]any, len(chunk))
+		for i, n := range chunk {
+			args[i] = n
+		}
+		rows, err := st.read.QueryContext(ctx, "SELECT name, outbox_next FROM fs_node WHERE name IN ("+st.placeholders(len(chunk))+")", args...)
+		if err != nil {
+			return nil, fmt.Errorf("read outbox numbering: %w", err)
+		}
+		for rows.Next() {
+			var name string
+			var next int64
+			if err := rows.Scan(&name, &next); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[name] = next
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }

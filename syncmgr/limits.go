@@ -1,0 +1,126 @@
+package syncmgr
+
+import (
+	"sync"
+	"time"
+
+	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/internal/httperr"
+)
+
+// Defaults of the limits one node has of the Synchronization Manager
+// (DESIGN.md "its work is bounded"; docs/sync.md "Limits").
+const (
+	DefaultMaxNodeSessions = 2
+	DefaultMaxNodeRequests = 8
+	DefaultMaxNodeNews     = 2
+	DefaultMaxNewsWaiters  = 1000
+	DefaultUploadsAhead    = 16
+)
+
+// access says what a request holds of the node's share while it runs.
+type access int
+
+const (
+	plain     access = iota // a request outside a session
+	inSession               // a request inside the node's session
+	longPoll                // a news request: it waits, so it counts apart
+)
+
+// nodeLoad is what one node holds of this process at once.
+type nodeLoad struct {
+	requests int // requests in flight (news apart)
+	news     int // news requests waiting
+}
+
+// acquire takes one request (or, for a long poll, one news wait) of the
+// node's share, or says why not; the returned func gives it back.
+func (m *Manager) acquire(node string, a access) (func(), error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	l := m.loads[node]
+	if l == nil {
+		l = &nodeLoad{}
+		m.loads[node] = l
+	}
+	count, limit, what := &l.requests, m.opts.MaxNodeRequests, "requests in flight"
+	if a == longPoll {
+		count, limit, what = &l.news, m.opts.MaxNodeNews, "news requests waiting"
+	}
+	if *count >= limit {
+		return nil, m.refuse(node, what, fieldsync.Errorf(fieldsync.ErrNodeLimit,
+			"node %s has %d %s, its limit: retry once one is done", node, limit, what))
+	}
+	*count++
+	return func() {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		*count--
+		if l.requests == 0 && l.news == 0 {
+			delete(m.loads, node)
+		}
+	}, nil
+}
+
+// refuse logs a refusal for being over a limit (at most one line per node
+// and limit a minute, counting those left out) and returns err to be
+// answered with a Retry-After.
+func (m *Manager) refuse(node, limit string, err error) error {
+	if rep, ok := m.refusals.note(node + "\x00" + limit); ok {
+		m.log.Warn("refused a node over its limit", "node", node, "limit", limit, "suppressed", rep)
+	}
+	return httperr.WithRetryAfter(err, time.Second)
+}
+
+// logLimiter lets one log line a minute through per key, counting the
+// ones it held back. It forgets every key when it holds too many, so
+// that it stays small.
+type logLimiter struct {
+	mu   sync.Mutex
+	keys map[string]*logged
+}
+
+type logged struct {
+	at         time.Time
+	suppressed int
+}
+
+// note reports whether a line about key should be logged now, and how
+// many were held back since the last one.
+func (l *logLimiter) note(key string) (int, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := time.Now()
+	if l.keys == nil || len(l.keys) > 10_000 {
+		l.keys = map[string]*logged{}
+	}
+	e := l.keys[key]
+	if e != nil && now.Sub(e.at) < time.Minute {
+		e.suppressed++
+		return 0, false
+	}
+	n := 0
+	if e != nil {
+		n = e.suppressed
+	}
+	l.keys[key] = &logged{at: now}
+	return n, true
+}
+
+// uploadWindow refuses an upload numbered past the next few the node may
+// send: uploads wait in the server inbox until merged in order, so a node
+// holds at most UploadsAhead of them there.
+func (m *Manager) uploadWindow(node string, num, lastMerged int64) error {
+	if num <= lastMerged+int64(m.opts.UploadsAhead) {
+		return nil
+	}
+	return m.refuse(node, "uploads ahead", fieldsync.Errorf(fieldsync.ErrNodeLimit,
+		"upload %d is too far ahead: the server merged up to %d and takes uploads up to %d; send the others once those are merged",
+		num, lastMerged, lastMerged+int64(m.opts.UploadsAhead)))
+}
+
+// errNodeSessions is the refusal of a session past the node's limit.
+func (m *Manager) errNodeSessions(node string) error {
+	return m.refuse(node, "sessions", fieldsync.Errorf(fieldsync.ErrNodeLimit,
+		"node %s has %d sessions open, its limit, all in use: end one first", node, m.opts.MaxNodeSessions))
+}
