@@ -166,8 +166,16 @@ func testUniqueClashKeptWithMarker(t *testing.T, b testutil.Backend) {
 	if local["label"] != "urgent (conflict ann-laptop t2)" {
 		t.Fatalf("ann did not get the marker: %v", local)
 	}
-	if len(sum.Conflicts) != 1 || sum.Conflicts[0].Kind != fieldsync.ConflictUnique {
+	if len(sum.Conflicts) != 1 || sum.Conflicts[0].Kind != fieldsync.ConflictUnique || sum.Conflicts[0].Winner != `"t1"` {
 		t.Fatalf("conflicts %+v", sum.Conflicts)
+	}
+	// A clash with a row the node does not see names no row.
+	w.create("employee", map[string]any{"id": "bob", "name": "Bob", "login": "bob"})
+	w.create("tag", map[string]any{"id": "t3", "label": "secret", "owner_id": "bob"})
+	apply(t, ann, fieldsync.Change{Op: fieldsync.OpInsert, Table: "tag", ID: "t4", Values: map[string]any{"label": "secret", "owner_id": "ann"}})
+	sum = roundTrip(t, w, ann)
+	if len(sum.Conflicts) != 1 || strings.Contains(sum.Conflicts[0].Winner, "t3") || !strings.Contains(sum.Conflicts[0].Winner, "does not see") {
+		t.Fatalf("a clash with an invisible row: %+v", sum.Conflicts)
 	}
 }
 

@@ -36,6 +36,7 @@ import (
 
 	"github.com/fieldsync/fieldsync"
 	"github.com/fieldsync/fieldsync/docking"
+	"github.com/fieldsync/fieldsync/visibility"
 )
 
 // Store is what the merger needs of the server database.
@@ -310,6 +311,17 @@ type mergeTx struct {
 	recorded *int64
 }
 
+// nameOf is how a conflict names another row the node's change met: by
+// its id when the node sees it, and without it otherwise, so a conflict
+// never tells a node of a row it does not see.
+func (mt *mergeTx) nameOf(tb *fieldsync.Table, id string) (string, error) {
+	ok, err := visibility.Sees(mt.ctx, mt.tx, mt.m.st.Schema(), mt.node.EmployeeID, tb.Name, id)
+	if err != nil || ok {
+		return id, err
+	}
+	return "(a row this node does not see)", nil
+}
+
 func (mt *mergeTx) conflict(kind fieldsync.ConflictKind, table, id, field string, winner, loser any) error {
 	*mt.recorded++
 	return mt.tx.RecordConflict(mt.ctx, fieldsync.Conflict{Node: mt.node.Name, Upload: mt.upload, Kind: kind,
@@ -427,7 +439,10 @@ func (mt *mergeTx) insert(tb *fieldsync.Table, t fieldsync.Txn, exists bool) err
 		if len(p.Rows) == 0 {
 			continue
 		}
-		other := p.Rows[0].ID()
+		other, err := mt.nameOf(tb, p.Rows[0].ID())
+		if err != nil {
+			return err
+		}
 		if teamKey(tb, key) {
 			// A team row added on both sides: the server's row stands for both.
 			return mt.conflict(fieldsync.ConflictTeamMerged, t.Table, t.RowID, strings.Join(key, ","), other, t.RowID)
