@@ -47,12 +47,18 @@ func apply(t *testing.T, c *client.Client, ch fieldsync.Change) {
 
 // roundTrip syncs (upload), lets the server merge and route, and syncs
 // again (download the result).
+// roundTrip syncs twice, the server settled before each, and returns what
+// the first sync reported (it waits for its own upload's merge), with
+// anything the second reported on top.
 func roundTrip(t *testing.T, w *world, c *client.Client) client.Summary {
 	t.Helper()
 	w.settle()
-	syncWait(t, c)
+	sum := syncWait(t, c)
 	w.settle()
-	return syncWait(t, c)
+	again := syncWait(t, c)
+	sum.Conflicts = append(sum.Conflicts, again.Conflicts...)
+	sum.Refused = append(sum.Refused, again.Refused...)
+	return sum
 }
 
 func TestDeleteWins(t *testing.T) { testutil.ForBackends(t, testDeleteWins) }

@@ -190,8 +190,8 @@ func testConflictServerWins(t *testing.T, b testutil.Backend) {
 		t.Fatal(err)
 	}
 	w.settle()
-	syncWait(t, ann) // uploads; downloads the server's 200 first
-	w.settle()       // merged: conflict on revenue, stage taken
+	// One sync uploads, waits for the merge (a conflict on revenue, the
+	// stage taken) and brings back the server's value with its report.
 	sum := syncWait(t, ann)
 	row, _ := w.api.Get(ctx, "opportunity", opp)
 	if fmt.Sprint(row["revenue"]) != "200" || row["stage"] != "won" {

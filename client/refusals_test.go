@@ -31,7 +31,8 @@ func testRefusedChangeAlone(t *testing.T, b testutil.Backend) {
 	if err := w.api.Delete(ctx, "opportunity", o1); err != nil {
 		t.Fatal(err)
 	}
-	sum := roundTrip(t, w, ann)
+	w.settle()
+	sum := syncWait(t, ann) // the sync that uploads reports the refusals
 
 	if row, err := w.api.Get(ctx, "opportunity", o2); err != nil || row["stage"] != "won" {
 		t.Fatalf("the won stage on the server: %v %v", row, err)

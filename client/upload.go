@@ -155,17 +155,50 @@ func (c *Client) uploadFile(ctx context.Context, rc *syncproto.Client, session s
 
 // upload packages the pending local transactions into the next upload
 // file, settles the uploads the server merged or refused, and sends the
-// others, each after the files its rows name.
+// others, each after the files its rows name. When it sent any, it asks
+// the server for the outcome of their merge (waiting a few seconds at
+// most), so that this sync reports their conflicts and refusals and puts
+// back what was refused.
 func (s *session) upload(ctx context.Context) error {
-	c, st := s.c, s.st
-	n, err := c.packageUploads(ctx)
+	n, err := s.c.packageUploads(ctx)
 	if err != nil {
 		return err
 	}
 	s.sum.Uploaded = n
-	ups, err := docking.Numbers(c.path("upload"))
+	if err := os.MkdirAll(s.c.path("upload", "merged"), 0o700); err != nil {
+		return err
+	}
+	ups, err := s.settleUploads(ctx)
 	if err != nil {
 		return err
+	}
+	upMeter := s.uploadMeter(ups)
+	sent := int64(0)
+	for _, u := range ups {
+		if u <= s.st.LastMerged {
+			continue
+		}
+		if s.st.UploadsAhead > 0 && u > s.st.LastMerged+int64(s.st.UploadsAhead) {
+			break // the server takes these once the earlier ones are merged: a later sync sends them
+		}
+		if err := s.send(ctx, u, upMeter); err != nil {
+			return err
+		}
+		sent = u
+	}
+	if sent == 0 {
+		return nil
+	}
+	return s.awaitMerge(ctx, sent)
+}
+
+// settleUploads deals with the uploads the server says it merged or
+// refused, and returns the numbers of the upload files the node holds.
+func (s *session) settleUploads(ctx context.Context) ([]int64, error) {
+	c, st := s.c, s.st
+	ups, err := docking.Numbers(c.path("upload"))
+	if err != nil {
+		return nil, err
 	}
 	refused := map[int64]bool{}
 	for _, r := range st.Refused {
@@ -175,25 +208,37 @@ func (s *session) upload(ctx context.Context) error {
 	for _, m := range st.Merged {
 		firstSeq[m.Number] = m.FirstSeq
 	}
-	if err := os.MkdirAll(c.path("upload", "merged"), 0o700); err != nil {
-		return err
-	}
-	upMeter := s.uploadMeter(ups)
 	for _, u := range ups {
 		if u <= st.LastMerged {
 			if err := c.settleUpload(ctx, s.rc, st, u, refused[u], firstSeq); err != nil {
-				return err
+				return nil, err
 			}
-			continue
-		}
-		if st.UploadsAhead > 0 && u > st.LastMerged+int64(st.UploadsAhead) {
-			break // the server takes these once the earlier ones are merged: a later sync sends them
-		}
-		if err := s.send(ctx, u, upMeter); err != nil {
-			return err
 		}
 	}
-	return nil
+	return ups, nil
+}
+
+// awaitMerge asks the server for the node's state once its uploads up to
+// last are merged, takes it as the session's, and settles the uploads it
+// merged meanwhile. A server that does not finish in time leaves them to
+// the next sync.
+func (s *session) awaitMerge(ctx context.Context, last int64) error {
+	since, err := s.c.uploadsSince()
+	if err != nil {
+		return err
+	}
+	local, err := s.c.st.State(ctx)
+	if err != nil {
+		return err
+	}
+	st, err := s.rc.Settled(ctx, s.st.Session, since, last, local.ConflictsSeen)
+	if err != nil {
+		return fmt.Errorf("the outcome of upload %d: %w", last, err)
+	}
+	st.Session = s.st.Session
+	s.st = st
+	_, err = s.settleUploads(ctx)
+	return err
 }
 
 // uploadMeter counts the upload files the server has not merged yet.

@@ -21,6 +21,7 @@ import (
 type Store interface {
 	fieldsync.Reader
 	fieldsync.Uploads
+	LogState(ctx context.Context) (fieldsync.LogState, error)
 	fieldsync.Conflicts
 	fieldsync.SyncSessions
 	Schema() *fieldsync.Schema
@@ -59,6 +60,9 @@ type Options struct {
 	NodeFileLimit int64
 	// NewsWait is how long a news request waits for news (default 25 s).
 	NewsWait time.Duration
+	// SettleWait is how long a state request asking for its uploads to be
+	// settled waits for the merge and the routers (default 5 s).
+	SettleWait time.Duration
 	// NewsPoll is how often the waiting news requests' outboxes are
 	// checked, with one query for all of them (default 50 ms).
 	NewsPoll time.Duration
@@ -98,6 +102,9 @@ func New(st Store, dock docking.Folder, opts Options) *Manager {
 	}
 	if opts.NewsWait <= 0 {
 		opts.NewsWait = 25 * time.Second
+	}
+	if opts.SettleWait <= 0 {
+		opts.SettleWait = 5 * time.Second
 	}
 	if opts.NewsPoll <= 0 {
 		opts.NewsPoll = 50 * time.Millisecond

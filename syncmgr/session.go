@@ -90,11 +90,8 @@ func (m *Manager) start(w http.ResponseWriter, r *http.Request, n fieldsync.Node
 	if err != nil {
 		return err
 	}
-	since, _ := strconv.ParseInt(r.URL.Query().Get(syncproto.ParamSince), 10, 64)
-	if st.Merged, err = m.st.MergedUploads(r.Context(), n.Name, since); err != nil {
-		return err
-	}
-	if st.RefusedChanges, err = m.st.RefusedChanges(r.Context(), n.Name, since); err != nil {
+	since, _ := parseInt(r, syncproto.ParamSince)
+	if err := m.mergeOutcomes(r.Context(), &st, n.Name, since); err != nil {
 		return err
 	}
 	st.Session = s.ID
@@ -221,9 +218,21 @@ func (m *Manager) end(w http.ResponseWriter, r *http.Request, n fieldsync.Node, 
 
 // state answers the node's state during a session.
 func (m *Manager) state(w http.ResponseWriter, r *http.Request, n fieldsync.Node, s *session) error {
+	settled, wait := parseInt(r, syncproto.ParamSettled)
+	if wait {
+		if err := m.waitSettled(r.Context(), n.Name, settled); err != nil {
+			return err
+		}
+	}
 	st, err := m.nodeState(r.Context(), n, conflictsAfter(r))
 	if err != nil {
 		return err
+	}
+	if wait {
+		since, _ := parseInt(r, syncproto.ParamSince)
+		if err := m.mergeOutcomes(r.Context(), &st, n.Name, since); err != nil {
+			return err
+		}
 	}
 	st.Session = s.ID
 	writeJSON(w, http.StatusOK, st)
@@ -240,4 +249,77 @@ func (m *Manager) count(s *session, up bool, bytes int64) {
 		s.DownFiles++
 		s.DownBytes += bytes
 	}
+}
+
+// mergeOutcomes adds to a node's state where its uploads above since were
+// merged and the changes refused in them.
+func (m *Manager) mergeOutcomes(ctx context.Context, st *syncproto.State, node string, since int64) error {
+	var err error
+	if st.Merged, err = m.st.MergedUploads(ctx, node, since); err != nil {
+		return err
+	}
+	st.RefusedChanges, err = m.st.RefusedChanges(ctx, node, since)
+	return err
+}
+
+// parseInt reads a query parameter that is a number, and whether it was
+// given.
+func parseInt(r *http.Request, name string) (int64, bool) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	return max(n, 0), err == nil
+}
+
+// waitSettled waits, up to Options.SettleWait, until the node's uploads up
+// to settled are merged (or refused) and every router partition has routed
+// what the log held then: the node's next download then carries what the
+// merge decided (a conflict's winning value sent back). Past the wait it
+// returns without error; the node learns the rest at its next sync.
+func (m *Manager) waitSettled(ctx context.Context, node string, settled int64) error {
+	ctx, cancel := context.WithTimeout(ctx, m.opts.SettleWait)
+	defer cancel()
+	target := int64(-1)
+	for {
+		done, err := m.settledYet(ctx, node, settled, &target)
+		if err != nil || done {
+			if ctx.Err() != nil {
+				return nil // waited long enough, or the node went away
+			}
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// settledYet is one look of waitSettled: target is the log position the
+// routers must reach, once the uploads are merged (-1 before).
+func (m *Manager) settledYet(ctx context.Context, node string, settled int64, target *int64) (bool, error) {
+	if *target < 0 {
+		last, err := m.st.LastMerged(ctx, node)
+		if err != nil || last < settled {
+			return false, err
+		}
+		ls, err := m.st.LogState(ctx)
+		if err != nil {
+			return false, err
+		}
+		*target = ls.LastSeq
+	}
+	positions, err := m.st.RouterPositions(ctx)
+	if err != nil || len(positions) == 0 {
+		return len(positions) == 0 && err == nil, err // no router: nothing to wait for
+	}
+	for _, p := range positions {
+		if p < *target {
+			return false, nil
+		}
+	}
+	return true, nil
 }

@@ -126,6 +126,15 @@ func (c *Client) State(ctx context.Context, session string) (State, error) {
 	return c.StateAfter(ctx, session, 0)
 }
 
+// Settled returns the node's state once its uploads up to settled are
+// merged and what their merge wrote is routed, or once the server stops
+// waiting (a few seconds): with where the uploads above since were merged
+// and the changes refused in them.
+func (c *Client) Settled(ctx context.Context, session string, since, settled, conflictsAfter int64) (State, error) {
+	var st State
+	return st, c.call(ctx, http.MethodGet, SettledStatePath(since, settled, conflictsAfter), session, nil, &st)
+}
+
 // StateAfter returns the node's state during a session, with the page of
 // conflicts after conflictsAfter.
 func (c *Client) StateAfter(ctx context.Context, session string, conflictsAfter int64) (State, error) {

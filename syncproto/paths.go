@@ -30,6 +30,12 @@ const (
 	// the last conflict the node has seen (State.Conflicts holds those
 	// after it; 0 or absent: from the first).
 	ParamConflictsAfter = "conflicts_after"
+	// ParamSettled, on the state: the node's last upload of the session;
+	// the answer waits (a few seconds at most) until the server has merged
+	// it and routed what the merge wrote, and lists, as a session's start
+	// does, where the uploads above ParamSince were merged and the changes
+	// refused in them.
+	ParamSettled = "settled"
 )
 
 // Routes are the endpoints as http.ServeMux patterns, for the server's mux.
@@ -77,6 +83,13 @@ func StartAfterPath(since, conflictsAfter int64) string {
 // conflicts up to conflictsAfter.
 func StateAfterPath(conflictsAfter int64) string {
 	return StatePath + "?" + ParamConflictsAfter + "=" + strconv.FormatInt(conflictsAfter, 10)
+}
+
+// SettledStatePath is the state's path once the node's uploads up to
+// settled are merged (see ParamSettled).
+func SettledStatePath(since, settled, conflictsAfter int64) string {
+	return StateAfterPath(conflictsAfter) + "&" + ParamSince + "=" + strconv.FormatInt(since, 10) +
+		"&" + ParamSettled + "=" + strconv.FormatInt(settled, 10)
 }
 
 // EndPath is the path that ends a session.
