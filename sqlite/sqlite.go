@@ -65,6 +65,13 @@ func OpenDB(path string, writer bool) (*sql.DB, error) {
 	if writer {
 		q.Set("_txlock", "immediate")
 	}
+	// Processes opening a new file at the same moment take turns: turning
+	// on WAL mode is not retried by SQLite's busy handler.
+	release, err := durable.Lock(context.Background(), path+"-open.lock")
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	defer release()
 	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
