@@ -47,6 +47,9 @@ type Uploads interface {
 	// LastMerged returns the number of the node's last merged or refused
 	// upload (0 before any).
 	LastMerged(ctx context.Context, node string) (int64, error)
+	// LastReceived returns the number of the node's last upload the server
+	// holds or merged: a node's new folder numbers its uploads after it.
+	LastReceived(ctx context.Context, node string) (int64, error)
 	// MergedUploads returns the node's merged uploads numbered above since.
 	MergedUploads(ctx context.Context, node string, since int64) ([]MergedUpload, error)
 	// Refused returns the node's refused uploads, oldest first.

@@ -115,6 +115,14 @@ func Init(ctx context.Context, cfg Config) (*Client, error) {
 	if c.st, err = localdb.Open(ctx, c.path("local.db")); err != nil {
 		return nil, err
 	}
+	// A node's new folder (a reinstalled laptop) numbers its uploads after
+	// those the server has of the node, so none is taken for a duplicate.
+	if sess.LastReceived > 0 {
+		if err := c.st.SetUploadNext(ctx, sess.LastReceived+1); err != nil {
+			c.st.Close()
+			return nil, err
+		}
+	}
 	conf, _ := json.MarshalIndent(Config{Server: cfg.Server, Node: cfg.Node, CACert: cfg.CACert}, "", "  ")
 	if err := durable.WriteFile(c.cfg.Dir, "node.json", conf, 0o600); err != nil {
 		return nil, err

@@ -177,6 +177,9 @@ func (m *Manager) nodeState(ctx context.Context, n fieldsync.Node, conflictsAfte
 	if st.LastMerged, err = m.st.LastMerged(ctx, n.Name); err != nil {
 		return st, err
 	}
+	if st.LastReceived, err = m.st.LastReceived(ctx, n.Name); err != nil {
+		return st, err
+	}
 	if st.Refused, err = m.st.Refused(ctx, n.Name); err != nil {
 		return st, err
 	}

@@ -8,13 +8,17 @@ import (
 // State is what a node learns when it starts a session (and from the state
 // endpoint during one).
 type State struct {
-	Session    string               `json:"session"`
-	Node       string               `json:"node"`
-	EmployeeID string               `json:"employee_id"`
-	ExtractSeq int64                `json:"extract_seq"`
-	LastMerged int64                `json:"last_merged"` // the node's last upload merged or refused
-	Refused    []fieldsync.Refusal  `json:"refused"`     // uploads refused, and why
-	Conflicts  []fieldsync.Conflict `json:"conflicts"`   // conflicts met merging its uploads, after the last one it saw
+	Session    string `json:"session"`
+	Node       string `json:"node"`
+	EmployeeID string `json:"employee_id"`
+	ExtractSeq int64  `json:"extract_seq"`
+	LastMerged int64  `json:"last_merged"` // the node's last upload merged or refused
+	// LastReceived is the node's last upload the server holds or merged:
+	// a new folder of the node (a reinstalled laptop) numbers its uploads
+	// after it, so none is taken for one the server has.
+	LastReceived int64                `json:"last_received"`
+	Refused      []fieldsync.Refusal  `json:"refused"`   // uploads refused, and why
+	Conflicts    []fieldsync.Conflict `json:"conflicts"` // conflicts met merging its uploads, after the last one it saw
 	// RefusedChanges are the changes the merger refused alone (kind
 	// refused), or as the rest of an upload (refused_rest: changes from
 	// Change on), in the node's uploads numbered above the "since" it

@@ -147,6 +147,21 @@ func (st *Store) NoteUpload(ctx context.Context, node string, number int64) erro
 	return nil
 }
 
+// LastReceived returns the number of the node's last upload the server
+// holds or has merged (0 before any).
+func (st *Store) LastReceived(ctx context.Context, node string) (int64, error) {
+	last, err := st.LastMerged(ctx, node)
+	if err != nil {
+		return 0, err
+	}
+	var waiting sql.NullInt64
+	err = st.read.QueryRowContext(ctx, "SELECT MAX(number) FROM fs_inbox WHERE node = "+st.d.Placeholder(1), node).Scan(&waiting)
+	if err != nil {
+		return 0, fmt.Errorf("read uploads of %s: %w", node, err)
+	}
+	return max(last, waiting.Int64), nil
+}
+
 // UploadingNodes lists the nodes with uploads waiting for a merger.
 func (st *Store) UploadingNodes(ctx context.Context) ([]string, error) {
 	names, err := QueryStrings(ctx, st.read, "SELECT DISTINCT node FROM fs_inbox ORDER BY node")
