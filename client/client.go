@@ -75,6 +75,9 @@ func Init(ctx context.Context, cfg Config) (*Client, error) {
 	if cfg.Dir == "" || cfg.Server == "" || cfg.Node == "" || cfg.Secret == "" {
 		return nil, fieldsync.Errorf(fieldsync.ErrInvalid, "client init needs a folder, a server URL, a node name and its secret")
 	}
+	if err := syncproto.CheckServer(cfg.Server); err != nil {
+		return nil, err
+	}
 	if _, err := os.Stat(filepath.Join(cfg.Dir, "local.db")); err == nil {
 		return nil, fieldsync.Errorf(fieldsync.ErrExists, "%s already holds a node's local database", cfg.Dir)
 	}

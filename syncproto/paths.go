@@ -117,3 +117,13 @@ func FileHavePath(ref fieldsync.FileRef) string { return FilePath(ref) + "/uploa
 func RowPath(table, id string) string {
 	return Prefix + "/rows/" + url.PathEscape(table) + "/" + url.PathEscape(id)
 }
+
+// CheckServer checks a server's URL as a user gives it: http or https, with
+// a host ("127.0.0.1:7070" alone is refused with a suggestion).
+func CheckServer(server string) error {
+	u, err := url.Parse(server)
+	if err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
+		return nil
+	}
+	return fieldsync.Errorf(fieldsync.ErrInvalid, "server %q is not an http:// or https:// URL (for example http://127.0.0.1:7070)", server)
+}

@@ -107,6 +107,7 @@ func testErrorsAreOneLine(t *testing.T, b testutil.Backend) {
 		{[]string{"admin", "node", "add", "n1"}, 2, "--employee"},
 		{[]string{"admin", "node", "add", "n1", "--employee", "ghost"}, 1, `no employee with id "ghost"`},
 		{[]string{"admin", "node", "deactivate", "ghost"}, 1, `unknown node "ghost"`},
+		{[]string{"admin", "conflicts", "--node", "ghost"}, 1, `unknown node "ghost"`},
 		{[]string{"nosuchcommand"}, 2, `unknown command "nosuchcommand"`},
 	}
 	for _, tc := range cases {
@@ -120,6 +121,12 @@ func testErrorsAreOneLine(t *testing.T, b testutil.Backend) {
 	}
 	if code, _, errs := cli(t, "http://127.0.0.1:1", token, "record", "list", "account"); code != 1 || !strings.Contains(errs, "cannot reach the fieldsync server") {
 		t.Errorf("unreachable server: %d %q", code, errs)
+	}
+	if code, _, errs := cli(t, strings.TrimPrefix(url, "http://"), token, "record", "list", "account"); code != 1 || !strings.Contains(errs, "is not an http:// or https:// URL") || strings.Count(errs, "\n") != 1 {
+		t.Errorf("a server without its scheme: %d %q", code, errs)
+	}
+	if code, out, _ := cli(t, url, token, "version"); code != 0 || !strings.HasPrefix(out, "fieldsync ") {
+		t.Errorf("version: %d %q", code, out)
 	}
 }
 

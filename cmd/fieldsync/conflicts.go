@@ -29,6 +29,11 @@ func adminConflicts(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
+	if *node != "" {
+		if _, err := cl.Node(ctx, *node); err != nil {
+			return err // an unknown node has no conflicts to list: say so
+		}
+	}
 	page, err := cl.ConflictPage(ctx, fieldsync.ConflictQuery{Node: *node, After: *after, Limit: *limit})
 	if err != nil {
 		return err

@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/fieldsync/fieldsync/api"
+	"github.com/fieldsync/fieldsync/syncproto"
 )
 
 // conn holds the flags every command that talks to a server takes.
@@ -37,6 +38,9 @@ func (c *conn) client() (*api.Client, error) {
 	}
 	if url == "" {
 		url = "http://127.0.0.1:7070"
+	}
+	if err := syncproto.CheckServer(url); err != nil {
+		return nil, err
 	}
 	token := c.token
 	if token == "" {

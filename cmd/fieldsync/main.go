@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -105,11 +106,45 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	case "schema":
 		return schemaCmd(args[1:], stdout)
 	case "version", "--version":
-		fmt.Fprintln(stdout, "fieldsync", version)
+		fmt.Fprintln(stdout, "fieldsync", buildVersion())
 		return nil
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
 	return fmt.Errorf("%w: unknown command %q (run fieldsync help)", errUsage, args[0])
+}
+
+// buildVersion is the version set at build time, or else what the Go
+// toolchain recorded: the module's version (go install ...@v1.2.3) or the
+// commit it was built from.
+func buildVersion() string {
+	if version != "dev" {
+		return version
+	}
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return version
+	}
+	if v := info.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	var rev, dirty string
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				dirty = ", modified"
+			}
+		}
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	if rev == "" {
+		return version
+	}
+	return fmt.Sprintf("dev (commit %s%s)", rev, dirty)
 }
