@@ -2,7 +2,7 @@ package fieldsync
 
 import "context"
 
-// Attachment modes (DESIGN.md "Attachments"): the value of an attachment
+// Attachment modes (docs/api.md "Attachment files"): the value of an attachment
 // row's ModeColumn says which nodes get its file.
 const (
 	// ModePublished: every node that sees the row gets the file at its next sync.
@@ -65,7 +65,7 @@ func (t *Table) FileRefs(values Row) []FileRef {
 
 // NodeFiles tells which attachment files a node uploaded itself. The
 // Transaction Merger lets a node name in its rows only such a file or one
-// carried by a row the node sees (DESIGN.md "Who may write what").
+// carried by a row the node sees (docs/sync.md "Who may write what").
 type NodeFiles interface {
 	// UploadedBy reports whether node uploaded the content of the file.
 	UploadedBy(ctx context.Context, node string, ref FileRef) (bool, error)

@@ -5,7 +5,7 @@ import "time"
 // ConflictKind says how a merged change met the server's data.
 type ConflictKind string
 
-// The kinds of conflict of DESIGN.md "Conflicts".
+// The kinds of conflict of docs/sync.md "Conflicts".
 const (
 	ConflictUpdate        ConflictKind = "update"         // a field changed on both sides
 	ConflictDeleteUpdated ConflictKind = "delete_updated" // a node deleted a row the server had changed: the delete won

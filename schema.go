@@ -41,7 +41,7 @@ const (
 // RuleKind names a kind of visibility rule.
 type RuleKind string
 
-// The visibility rule kinds of DESIGN.md "Visibility".
+// The visibility rule kinds of docs/schema.md "Visibility".
 const (
 	RuleAll          RuleKind = "all"           // every node
 	RuleOwner        RuleKind = "owner"         // Column equals the node's employee id
@@ -75,7 +75,7 @@ func (r Rule) String() string {
 	}
 }
 
-// ConflictPolicy decides update conflicts on a table (DESIGN.md "Conflicts").
+// ConflictPolicy decides update conflicts on a table (docs/sync.md "Conflicts").
 type ConflictPolicy string
 
 // The conflict policies a table may declare.

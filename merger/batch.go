@@ -11,7 +11,7 @@ import (
 	"github.com/fieldsync/fieldsync/dx"
 )
 
-// Limits bound the work one upload makes the merger do (DESIGN.md "Who
+// Limits bound the work one upload makes the merger do (docs/sync.md "Who
 // may write what": a node's work is bounded). A zero field takes its
 // default.
 type Limits struct {

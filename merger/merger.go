@@ -5,7 +5,7 @@
 // enters the Transaction Log with its node as origin, so the Transaction
 // Router sends it on to the other nodes that see the row and not back.
 //
-// Every change is checked as if the node were hostile (permit.go; DESIGN.md
+// Every change is checked as if the node were hostile (permit.go; docs/sync.md
 // "Who may write what") and merged on its own merits: a change that cannot
 // be merged is refused alone, with the later changes of its upload that
 // depend on it, and recorded like a conflict; the rest is merged. An upload
@@ -16,7 +16,7 @@
 // refused whole: its refusal is recorded for the node's next sync, then
 // the file set aside in inbox/refused.
 //
-// Conflicts are resolved as DESIGN.md "Conflicts" says and recorded: field
+// Conflicts are resolved as docs/sync.md "Conflicts" says and recorded: field
 // by field against the previous values the node sent (server wins or
 // client wins, per table), delete wins, an insert clashing on a unique key
 // is kept with a conflict marker, and team rows added on both sides merge.
@@ -359,7 +359,7 @@ func (mt *mergeTx) merge(t fieldsync.Txn) error {
 }
 
 // update merges an uploaded update field by field against the previous
-// values the node sent (DESIGN.md "Conflicts").
+// values the node sent (docs/sync.md "Conflicts").
 func (mt *mergeTx) update(tb *fieldsync.Table, t fieldsync.Txn, cur fieldsync.Row, exists bool) error {
 	if !exists {
 		// Delete wins: the update of a row deleted on the server is dropped.

@@ -9,7 +9,7 @@ import (
 )
 
 // permit decides, change by change, whether a node may make the changes of
-// one upload (DESIGN.md "Who may write what"; docs/sync.md says it in full).
+// one upload (docs/sync.md "Who may write what"; docs/sync.md says it in full).
 // The node is not trusted: whatever it sends, it can neither write a row it
 // could not see before the upload, nor make itself see one by its own
 // writes, nor change what every node gets.

@@ -102,7 +102,7 @@ func (p *parser) checkReferencedBy(ctx string, t *fieldsync.Table, r fieldsync.R
 
 // checkWrites checks what a table lets remote nodes write: server_columns
 // and remote_delete narrow remote_write, and a table nodes see only
-// through all rules is read-only to them (DESIGN.md "Who may write what").
+// through all rules is read-only to them (docs/sync.md "Who may write what").
 func (p *parser) checkWrites(d *tableDecl) {
 	t := d.t
 	ctx := fmt.Sprintf("table %q", t.Name)

@@ -97,7 +97,7 @@ type Config struct {
 }
 
 // Limits bound what one node takes of the server, so that no node slows
-// it for the others or stops it (DESIGN.md "its work is bounded").
+// it for the others or stops it (docs/sync.md "Limits").
 type Limits struct {
 	// NodeSessions is how many sessions one node may hold open (default
 	// 2): past it a new session ends the node's least recently used one,

@@ -9,7 +9,7 @@ import (
 )
 
 // Defaults of the limits one node has of the Synchronization Manager
-// (DESIGN.md "its work is bounded"; docs/sync.md "Limits").
+// (docs/sync.md "Limits").
 const (
 	DefaultMaxNodeSessions = 2
 	DefaultMaxNodeRequests = 8

@@ -16,7 +16,7 @@ import (
 // (all, owner, position rules) sit on some row from which it can be reached
 // along its rules' edges (parent: from the parent row to the child;
 // referenced_by: from the referencing row to the referenced one). The least
-// fixed point of DESIGN.md is exactly this reachability, cycles included.
+// fixed point of docs/schema.md "Visibility" is exactly this reachability, cycles included.
 //
 // A Graph is not safe for concurrent use.
 type Graph struct {

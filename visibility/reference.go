@@ -8,7 +8,7 @@ import (
 )
 
 // Reference recomputes, straight from the database, every row a node
-// registered for employee sees, by table. It is the definition of DESIGN.md
+// registered for employee sees, by table. It is the definition of docs/schema.md
 // "Visibility" written as plainly as possible (iterate the rules until
 // nothing changes: the least fixed point), with no indexes and no
 // incremental state, so that the Graph can be tested against it.

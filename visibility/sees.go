@@ -22,7 +22,7 @@ func Sees(ctx context.Context, r fieldsync.Reader, s *fieldsync.Schema, employee
 // chain of parent and referenced_by rules from such a row. What every node
 // sees (all rules, rows in broadcast mode, and what hangs off them) does
 // not count. The Transaction Merger lets nodes write only the rows they see
-// this way; the rest is read-only to them (DESIGN.md "Who may write what").
+// this way; the rest is read-only to them (docs/sync.md "Who may write what").
 func SeesOwn(ctx context.Context, r fieldsync.Reader, s *fieldsync.Schema, employee, table, id string) (bool, error) {
 	return walk(ctx, r, s, employee, table, id, false)
 }

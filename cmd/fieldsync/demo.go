@@ -16,7 +16,7 @@ import (
 	"github.com/fieldsync/fieldsync/server"
 )
 
-// demoCmd runs the whole flow of DESIGN.md on a temporary folder and
+// demoCmd runs the whole flow of the README on a temporary folder and
 // narrates it: a server, two remote clients, an opportunity that reaches
 // the field user on its sales team and not the other, an offline edit that
 // flows back, and a conflict.
