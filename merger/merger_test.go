@@ -21,21 +21,8 @@ import (
 // full look into every inbox finds files it does not list.
 func TestMergerFindsUploads(t *testing.T) {
 	testutil.ForBackends(t, func(t *testing.T, b testutil.Backend) {
-		s, err := schema.Parse("notes.yaml", []byte(testutil.NotesYAML))
-		if err != nil {
-			t.Fatal(err)
-		}
-		st, _ := b.Open(t, s)
+		st, dock := notesWorld(t, b)
 		ctx := context.Background()
-		for _, e := range []string{"ann", "bob"} {
-			if _, err := st.Apply(ctx, "", fieldsync.Insert("employee", map[string]any{"id": e, "name": e, "login": e})); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if _, err := st.AddNode(ctx, fieldsync.Node{Name: "ann-laptop", EmployeeID: "ann"}, fieldsync.HashSecret("s")); err != nil {
-			t.Fatal(err)
-		}
-		dock := docking.Folder(t.TempDir())
 		m := merger.New(st, dock, nil)
 		put := func(number int64, owner string, note bool) {
 			t.Helper()
@@ -120,25 +107,10 @@ func TestMergerFindsUploads(t *testing.T) {
 // recorded before a stop is set aside at the next pass, not removed.
 func TestRefusalRecordedBeforeSetAside(t *testing.T) {
 	testutil.ForBackends(t, func(t *testing.T, b testutil.Backend) {
-		s, err := schema.Parse("notes.yaml", []byte(testutil.NotesYAML))
-		if err != nil {
-			t.Fatal(err)
-		}
-		st, _ := b.Open(t, s)
+		st, dock := notesWorld(t, b)
 		ctx := context.Background()
-		if _, err := st.Apply(ctx, "", fieldsync.Insert("employee", map[string]any{"id": "ann", "name": "ann", "login": "ann"})); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := st.AddNode(ctx, fieldsync.Node{Name: "ann-laptop", EmployeeID: "ann"}, fieldsync.HashSecret("s")); err != nil {
-			t.Fatal(err)
-		}
-		dock := docking.Folder(t.TempDir())
 		dir := dock.Inbox("ann-laptop")
-		os.MkdirAll(dir, 0o755)
-		txn := fieldsync.Txn{Seq: 1, Op: fieldsync.OpInsert, Table: "nosuch", RowID: "x", Origin: "ann-laptop", Values: fieldsync.Row{"id": "x"}}
-		if err := dx.WriteFile(dir, docking.FileName(1), dx.Header{Kind: dx.KindUpload, Node: "ann-laptop", Number: 1}, []fieldsync.Txn{txn}, nil); err != nil {
-			t.Fatal(err)
-		}
+		putUpload(t, dock, 1, []fieldsync.Txn{{Op: fieldsync.OpInsert, Table: "nosuch", RowID: "x", Values: fieldsync.Row{"id": "x"}}})
 		if err := st.NoteUpload(ctx, "ann-laptop", 1); err != nil {
 			t.Fatal(err)
 		}
@@ -171,26 +143,9 @@ func TestRefusalRecordedBeforeSetAside(t *testing.T) {
 // merged, once an administrator deactivated it.
 func TestDeactivatedNodeRefused(t *testing.T) {
 	testutil.ForBackends(t, func(t *testing.T, b testutil.Backend) {
-		s, err := schema.Parse("notes.yaml", []byte(testutil.NotesYAML))
-		if err != nil {
-			t.Fatal(err)
-		}
-		st, _ := b.Open(t, s)
+		st, dock := notesWorld(t, b)
 		ctx := context.Background()
-		if _, err := st.Apply(ctx, "", fieldsync.Insert("employee", map[string]any{"id": "ann", "name": "ann", "login": "ann"})); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := st.AddNode(ctx, fieldsync.Node{Name: "ann-laptop", EmployeeID: "ann"}, fieldsync.HashSecret("s")); err != nil {
-			t.Fatal(err)
-		}
-		dock := docking.Folder(t.TempDir())
-		dir := dock.Inbox("ann-laptop")
-		os.MkdirAll(dir, 0o755)
-		txn := fieldsync.Txn{Seq: 1, Op: fieldsync.OpInsert, Table: "note", RowID: "n1", Origin: "ann-laptop",
-			Values: fieldsync.Row{"id": "n1", "owner_id": "ann", "body": "x"}}
-		if err := dx.WriteFile(dir, docking.FileName(1), dx.Header{Kind: dx.KindUpload, Node: "ann-laptop", Number: 1}, []fieldsync.Txn{txn}, nil); err != nil {
-			t.Fatal(err)
-		}
+		putUpload(t, dock, 1, []fieldsync.Txn{{Op: fieldsync.OpInsert, Table: "note", RowID: "n1", Values: fieldsync.Row{"id": "n1", "owner_id": "ann", "body": "x"}}})
 		if err := st.NoteUpload(ctx, "ann-laptop", 1); err != nil {
 			t.Fatal(err)
 		}
