@@ -90,7 +90,7 @@ func Init(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	c := &Client{cfg: cfg, log: cfg.Logger.With("component", "Remote client", "node", cfg.Node)}
 	rc := c.remote()
-	sess, err := c.startSession(ctx, rc)
+	sess, _, err := c.startSession(ctx, rc)
 	if err != nil {
 		return nil, err
 	}

@@ -24,22 +24,27 @@ type Error = httperr.Error
 // ErrBusy is the server's "busy, retry later".
 var ErrBusy = fieldsync.ErrBusy
 
+// startedWith is what a session's start told the server: the number
+// below the oldest upload the client holds, and the last conflict it saw.
+type startedWith struct{ since, conflictsSeen int64 }
+
 // startSession starts a session, telling the server which merged uploads
 // the client still wants to hear about and the last conflict it saw.
-func (c *Client) startSession(ctx context.Context, rc *syncproto.Client) (syncproto.State, error) {
-	since, err := c.uploadsSince()
-	if err != nil {
-		return syncproto.State{}, err
+func (c *Client) startSession(ctx context.Context, rc *syncproto.Client) (syncproto.State, startedWith, error) {
+	var w startedWith
+	var err error
+	if w.since, err = c.uploadsSince(); err != nil {
+		return syncproto.State{}, w, err
 	}
-	var seen int64
 	if c.st != nil {
 		local, err := c.st.State(ctx)
 		if err != nil {
-			return syncproto.State{}, err
+			return syncproto.State{}, w, err
 		}
-		seen = local.ConflictsSeen
+		w.conflictsSeen = local.ConflictsSeen
 	}
-	return rc.StartAfter(ctx, since, seen)
+	st, err := rc.StartAfter(ctx, w.since, w.conflictsSeen)
+	return st, w, err
 }
 
 // Begin and Moved make a meter count a download (syncproto.Meter): when
@@ -108,12 +113,12 @@ func (c *Client) syncSession(ctx context.Context, progress func(Progress)) (Summ
 	}
 	defer unlock()
 	rc := c.remote()
-	st, err := c.startSession(ctx, rc)
+	st, started, err := c.startSession(ctx, rc)
 	if err != nil {
 		c.recordSync(ctx, "failed: "+err.Error())
 		return sum, err
 	}
-	s := &session{c: c, rc: rc, st: st, sum: &sum, progress: progress}
+	s := &session{c: c, rc: rc, st: st, started: started, sum: &sum, progress: progress}
 	result := "ok"
 	defer func() { rc.End(context.WithoutCancel(ctx), st.Session, result) }()
 	if err := s.run(ctx); err != nil {
@@ -135,6 +140,7 @@ type session struct {
 	c        *Client
 	rc       *syncproto.Client
 	st       syncproto.State
+	started  startedWith
 	sum      *Summary
 	progress func(Progress)
 }

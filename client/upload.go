@@ -223,15 +223,10 @@ func (s *session) settleUploads(ctx context.Context) ([]int64, error) {
 // merged meanwhile. A server that does not finish in time leaves them to
 // the next sync.
 func (s *session) awaitMerge(ctx context.Context, last int64) error {
-	since, err := s.c.uploadsSince()
-	if err != nil {
-		return err
-	}
-	local, err := s.c.st.State(ctx)
-	if err != nil {
-		return err
-	}
-	st, err := s.rc.Settled(ctx, s.st.Session, since, last, local.ConflictsSeen)
+	// What the start told the server holds still: since counts the merged
+	// uploads kept in upload/merged too, and conflicts are handled after
+	// this step.
+	st, err := s.rc.Settled(ctx, s.st.Session, s.started.since, last, s.started.conflictsSeen)
 	if err != nil {
 		return fmt.Errorf("the outcome of upload %d: %w", last, err)
 	}
