@@ -119,6 +119,9 @@ type MergeTx interface {
 	// FirstSeq is the sequence number the upload's first logged change
 	// gets: every transaction of the upload has a number from it on.
 	FirstSeq() int64
+	// Owner returns the node that inserted a row of a private table: ""
+	// when the server did, or the row does not exist.
+	Owner(ctx context.Context, table, id string) (string, error)
 }
 
 // Conflicts is the record of the conflicts the Transaction Merger met.

@@ -25,7 +25,7 @@ import (
 // no refusal tells whether an invisible row exists.
 type permit struct {
 	ctx   context.Context
-	r     fieldsync.Reader // the merge transaction
+	r     fieldsync.MergeTx // the merge transaction
 	s     *fieldsync.Schema
 	node  fieldsync.Node
 	files fieldsync.NodeFiles // nil: no file counts as uploaded by the node
@@ -40,7 +40,7 @@ type permit struct {
 // rowRef names a row.
 type rowRef struct{ table, id string }
 
-func newPermit(ctx context.Context, r fieldsync.Reader, s *fieldsync.Schema, node fieldsync.Node, files fieldsync.NodeFiles) *permit {
+func newPermit(ctx context.Context, r fieldsync.MergeTx, s *fieldsync.Schema, node fieldsync.Node, files fieldsync.NodeFiles) *permit {
 	return &permit{ctx: ctx, r: r, s: s, node: node, files: files,
 		sees: map[rowRef]bool{}, own: map[rowRef]bool{}, inserted: map[rowRef]bool{}, deleted: map[rowRef]bool{}, fileOK: map[string]bool{}}
 }
@@ -113,7 +113,10 @@ func (p *permit) checkWritable(tb *fieldsync.Table, key rowRef) error {
 		return err
 	}
 	if tb.Private {
-		return nil // the node's own rows, which no rule routes
+		if ok, err := p.ownsPrivate(key); err != nil || ok {
+			return err
+		}
+		return p.mayNotWrite(key)
 	}
 	if tb.Broadcast(row) {
 		return refuse("%s %q is in broadcast mode: only the server changes it", key.table, key.id)
@@ -189,8 +192,10 @@ func (p *permit) checkDependents(key rowRef) error {
 func (p *permit) mayChangeDependent(ref fieldsync.Ref, child rowRef, row fieldsync.Row) (bool, error) {
 	t := ref.Table
 	switch {
-	case p.inserted[child] || t.Private:
+	case p.inserted[child]:
 		return true, nil
+	case t.Private:
+		return p.ownsPrivate(child)
 	case ref.Column.OnDelete == fieldsync.OnDeleteCascade && !t.RemoteDelete(),
 		ref.Column.OnDelete == fieldsync.OnDeleteSetNull && (!t.RemoteWrite || t.ServerColumn(ref.Column.Name)),
 		t.Broadcast(row):
@@ -335,11 +340,11 @@ func (p *permit) exists(key rowRef) (bool, error) {
 	return err == nil, err
 }
 
-// seesBefore is visibility.Sees of the row before the upload, cached. Rows
-// of private tables are the node's own.
+// seesBefore is visibility.Sees of the row before the upload, cached. Of a
+// private table, a node sees the rows it inserted.
 func (p *permit) seesBefore(tb *fieldsync.Table, key rowRef) (bool, error) {
 	if tb != nil && tb.Private {
-		return true, nil
+		return p.ownsPrivate(key)
 	}
 	if ok, cached := p.sees[key]; cached {
 		return ok, nil
@@ -361,6 +366,20 @@ func (p *permit) ownBefore(key rowRef) (bool, error) {
 		p.own[key] = ok
 	}
 	return ok, err
+}
+
+// ownsPrivate reports whether the node inserted a row of a private table
+// (the server records who did), cached.
+func (p *permit) ownsPrivate(key rowRef) (bool, error) {
+	if ok, cached := p.own[key]; cached {
+		return ok, nil
+	}
+	owner, err := p.r.Owner(p.ctx, key.table, key.id)
+	if err != nil {
+		return false, err
+	}
+	p.own[key] = owner != "" && owner == p.node.Name
+	return p.own[key], nil
 }
 
 func (p *permit) mayNotWrite(key rowRef) error {

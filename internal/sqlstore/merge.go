@@ -91,6 +91,18 @@ func (m *mergeTx) RecordConflict(ctx context.Context, c fieldsync.Conflict) erro
 
 func (m *mergeTx) FirstSeq() int64 { return m.firstSeq }
 
+func (m *mergeTx) Owner(ctx context.Context, table, id string) (string, error) {
+	var node string
+	err := m.tx.QueryRowContext(ctx, fmt.Sprintf("SELECT node FROM fs_owner WHERE tbl = %s AND row_id = %s",
+		m.st.d.Placeholder(1), m.st.d.Placeholder(2)), table, id).Scan(&node)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	} else if err != nil {
+		return "", fmt.Errorf("read the node of %s %s: %w", table, id, err)
+	}
+	return node, nil
+}
+
 // MergedUploads returns the node's merged uploads numbered above since.
 func (st *Store) MergedUploads(ctx context.Context, node string, since int64) ([]fieldsync.MergedUpload, error) {
 	rows, err := st.read.QueryContext(ctx, fmt.Sprintf("SELECT number, first_seq FROM fs_upload WHERE node = %s AND number > %s ORDER BY number",

@@ -195,6 +195,9 @@ var migrations = []string{
 	 CREATE TABLE fs_merging (node TEXT NOT NULL, number BIGINT NOT NULL, done BIGINT NOT NULL, first_seq BIGINT NOT NULL,
 	   inserted BIGINT NOT NULL, recorded BIGINT NOT NULL, PRIMARY KEY (node, number));
 	 CREATE TABLE fs_merge_stop (node TEXT PRIMARY KEY, reason TEXT NOT NULL, at BIGINT NOT NULL)`,
+	// 9: which node inserted each row of a private table ("" for the
+	// server), so that only that node may change or delete it.
+	`CREATE TABLE fs_owner (tbl TEXT NOT NULL, row_id TEXT NOT NULL, node TEXT NOT NULL, PRIMARY KEY (tbl, row_id))`,
 }
 
 // StoreVersion is the version of the store's own tables this build writes.

@@ -172,7 +172,36 @@ func (w *writeTx) insert(t *fieldsync.Table, ch fieldsync.Change) error {
 	if _, err := w.tx.ExecContext(w.ctx, w.st.insertRow[t.Name], args...); err != nil {
 		return fmt.Errorf("insert into %s: %w", t.Name, err)
 	}
+	if err := w.own(t, id); err != nil {
+		return err
+	}
 	w.log(fieldsync.OpInsert, t.Name, id, row, nil)
+	return nil
+}
+
+// own records which node inserted a row of a private table (fs_owner), on
+// the server; disown forgets it when the row is deleted.
+func (w *writeTx) own(t *fieldsync.Table, id string) error {
+	if !t.Private || w.st.local {
+		return nil
+	}
+	_, err := w.tx.ExecContext(w.ctx, fmt.Sprintf("INSERT INTO fs_owner (tbl, row_id, node) VALUES (%s)", w.st.placeholders(3)),
+		t.Name, id, w.origin)
+	if err != nil {
+		return fmt.Errorf("record the node of %s %s: %w", t.Name, id, err)
+	}
+	return nil
+}
+
+func (w *writeTx) disown(t *fieldsync.Table, id string) error {
+	if !t.Private || w.st.local {
+		return nil
+	}
+	_, err := w.tx.ExecContext(w.ctx, fmt.Sprintf("DELETE FROM fs_owner WHERE tbl = %s AND row_id = %s", w.st.d.Placeholder(1), w.st.d.Placeholder(2)),
+		t.Name, id)
+	if err != nil {
+		return fmt.Errorf("forget the node of %s %s: %w", t.Name, id, err)
+	}
 	return nil
 }
 
@@ -338,6 +367,9 @@ func (w *writeTx) delete(t *fieldsync.Table, id string, seen map[string]bool) er
 	}
 	if _, err := w.tx.ExecContext(w.ctx, fmt.Sprintf("DELETE FROM %s WHERE id = %s", quote(t.Name), w.st.d.Placeholder(1)), id); err != nil {
 		return fmt.Errorf("delete from %s: %w", t.Name, err)
+	}
+	if err := w.disown(t, id); err != nil {
+		return err
 	}
 	w.log(fieldsync.OpDelete, t.Name, id, nil, cur)
 	return nil
