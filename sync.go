@@ -54,6 +54,9 @@ type Uploads interface {
 	MergedUploads(ctx context.Context, node string, since int64) ([]MergedUpload, error)
 	// Refused returns the node's refused uploads, oldest first.
 	Refused(ctx context.Context, node string) ([]Refusal, error)
+	// Usage returns what the node's uploads merged since the given time
+	// wrote.
+	Usage(ctx context.Context, node string, since time.Time) (Usage, error)
 }
 
 // Merging is how the Transaction Merger changes the server database.
@@ -96,14 +99,21 @@ type MergeBatch struct {
 	// Last: the batch ends the upload, which is then recorded as merged.
 	Last bool
 	// Inserted and Recorded count, for the whole upload up to To, the rows
-	// inserted and the conflicts and refusals recorded (caps).
-	Inserted, Recorded int64
+	// inserted and the conflicts and refusals recorded (caps); Written the
+	// bytes of the values its merged changes wrote (daily limits).
+	Inserted, Recorded, Written int64
 }
 
 // MergeProgress is how far the merge of an upload got: Done changes are
 // merged (or refused) in committed batches, the first from FirstSeq on.
 type MergeProgress struct {
-	Done, FirstSeq, Inserted, Recorded int64
+	Done, FirstSeq, Inserted, Recorded, Written int64
+}
+
+// Usage is what a node's merged uploads wrote over some time: bytes of
+// values and rows inserted (the per-node daily limits).
+type Usage struct {
+	Bytes, Inserts int64
 }
 
 // MergeTx is one upload's server transaction, as MergeUpload gives it.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
@@ -46,7 +47,11 @@ type Options struct {
 	// Logins says how failed logins (unknown tokens) are slowed, by remote
 	// address (zero: the defaults).
 	Logins loginguard.Config
-	Logger *slog.Logger
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For header
+	// says the client's address (loginguard.ClientAddr); none: the header
+	// is ignored.
+	TrustedProxies []netip.Prefix
+	Logger         *slog.Logger
 }
 
 // Files is what the API needs of the server's attachment file store.
@@ -173,9 +178,10 @@ func (h *handler) authorize(r *http.Request, a area) error {
 	if !ok || token == "" {
 		return fieldsync.Errorf(fieldsync.ErrUnauthorized, "malformed Authorization header (expected Bearer TOKEN)")
 	}
-	addr := loginguard.Addr(r.RemoteAddr)
+	remote := loginguard.ClientAddr(r, h.opts.TrustedProxies)
+	addr := loginguard.Addr(remote)
 	if wait := h.logins.Wait(addr); wait > 0 {
-		h.logFailure(h.logins.Refused(addr), "throttled", r)
+		h.logFailure(h.logins.Refused(addr), "throttled", remote)
 		return loginguard.Throttled(wait)
 	}
 	role, err := h.st.TokenRole(r.Context(), fieldsync.HashSecret(token))
@@ -184,7 +190,7 @@ func (h *handler) authorize(r *http.Request, a area) error {
 			h.log.Error("token check failed", "err", err)
 			return fieldsync.Errorf(fieldsync.ErrUnauthorized, "invalid token")
 		}
-		h.logFailure(h.logins.Fail(addr), "invalid token", r)
+		h.logFailure(h.logins.Fail(addr), "invalid token", remote)
 		return fieldsync.Errorf(fieldsync.ErrUnauthorized, "invalid token")
 	}
 	h.logins.Succeed(addr)
@@ -195,10 +201,11 @@ func (h *handler) authorize(r *http.Request, a area) error {
 }
 
 // logFailure logs a refused token unless another line about its address
-// was logged lately; the line counts those left unlogged since.
-func (h *handler) logFailure(rep loginguard.Report, reason string, r *http.Request) {
+// was logged lately; the line counts those left unlogged since. remote is
+// the client's address.
+func (h *handler) logFailure(rep loginguard.Report, reason, remote string) {
 	if rep.Log {
-		h.log.Warn("refused login", "reason", reason, "remote", r.RemoteAddr, "failures", rep.Failures, "suppressed", rep.Suppressed)
+		h.log.Warn("refused login", "reason", reason, "remote", remote, "failures", rep.Failures, "suppressed", rep.Suppressed)
 	}
 }
 

@@ -217,6 +217,35 @@ func (s *Store) UploadedBy(_ context.Context, key string, ref fieldsync.FileRef)
 	return true, nil
 }
 
+// UploadedSince returns the bytes of the whole files the uploader key
+// sent since the given time (the per-node daily limit counts them).
+func (s *Store) UploadedSince(key string, since time.Time) (int64, error) {
+	if !fieldsync.ValidNodeName(key) {
+		return 0, nil
+	}
+	entries, err := os.ReadDir(filepath.Join(s.dir, "nodes", key))
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	} else if err != nil {
+		return 0, fmt.Errorf("file store: %w", err)
+	}
+	var n int64
+	for _, e := range entries {
+		info, err := e.Info()
+		if err != nil || info.ModTime().Before(since) {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(s.dir, "nodes", key, e.Name()))
+		if err != nil {
+			continue
+		}
+		if ref, err := fieldsync.ParseFileRef(string(b)); err == nil {
+			n += ref.Size
+		}
+	}
+	return n, nil
+}
+
 // Have returns how many bytes of a file the store holds for an upload in
 // pieces under key: the whole size once key uploaded all of it. A file
 // stored from elsewhere counts only when key sends its content too (it is

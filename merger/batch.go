@@ -195,7 +195,7 @@ func (u *uploadMerge) resume(ctx context.Context, rd *dx.Reader, prog fieldsync.
 			u.inserted[key], u.deleted[key] = false, true
 		}
 	}
-	u.done, u.inserts, u.recorded = prog.Done, prog.Inserted, prog.Recorded
+	u.done, u.inserts, u.recorded, u.written = prog.Done, prog.Inserted, prog.Recorded, prog.Written
 	return nil
 }
 

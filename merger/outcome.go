@@ -32,6 +32,7 @@ type uploadState struct {
 	inserted, deleted map[rowRef]bool  // by the upload's merged changes (see permit)
 	refusedRows       map[rowRef]int64 // rows whose insert was refused, and by which change
 	inserts, recorded int64            // rows inserted; conflicts and refusals recorded
+	written           int64            // bytes of the values merged changes wrote
 	refusedN          int64            // changes refused
 	restFrom          int64            // the changes from this one on were refused as one record (0: none)
 }
@@ -98,6 +99,7 @@ func (u *uploadMerge) batch(ctx context.Context, tx fieldsync.MergeTx, b *fields
 			}
 			return map[int]string{i: msg}, nil
 		}
+		u.written += valueBytes(t.Values)
 		if t.Op == fieldsync.OpDelete {
 			continue
 		}
@@ -121,7 +123,7 @@ func (u *uploadMerge) batch(ctx context.Context, tx fieldsync.MergeTx, b *fields
 	if len(redo) > 0 {
 		return redo, nil
 	}
-	b.Inserted, b.Recorded = u.inserts, u.recorded
+	b.Inserted, b.Recorded, b.Written = u.inserts, u.recorded, u.written
 	if u.restFrom > 0 {
 		b.Last = true // the rest of the upload is refused
 	}
@@ -237,4 +239,19 @@ func (u *uploadMerge) flushLog() {
 // changeName names a change of an upload in a refusal.
 func changeName(num, total int64, t fieldsync.Txn) string {
 	return fmt.Sprintf("change %d of %d (%s %s %s)", num, total, t.Op, t.Table, t.RowID)
+}
+
+// valueBytes is what a change's values take, as the daily limits count
+// it: the bytes of each column name and text, eight for any other value.
+func valueBytes(vals fieldsync.Row) int64 {
+	var n int64
+	for k, v := range vals {
+		n += int64(len(k))
+		if s, ok := v.(string); ok {
+			n += int64(len(s))
+		} else {
+			n += 8
+		}
+	}
+	return n
 }

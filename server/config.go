@@ -3,6 +3,7 @@ package server
 import (
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -83,6 +84,13 @@ type Config struct {
 	// starts at 1 s after 5 failures of a name or 20 of an address, and
 	// doubles with each further failure.
 	MaxLoginDelay time.Duration
+	// TrustedProxies are the reverse proxies (by address or CIDR prefix;
+	// loginguard.ParseProxies reads a list) in front of the API and the
+	// Synchronization Manager: a request from one of them is counted, for
+	// slowing failed logins, and logged against the client address its
+	// X-Forwarded-For header gives. None (the default): the header is
+	// ignored and every request counts against its own remote address.
+	TrustedProxies []netip.Prefix
 	// OnRefusal says what a change (or upload) the Transaction Merger
 	// refuses does to its node: continue (default), stop merging its
 	// uploads until an administrator resumes it, or deactivate it.
@@ -112,6 +120,11 @@ type Limits struct {
 	// UploadsAhead is how far past its last merged upload a node's upload
 	// may be numbered (default 16).
 	UploadsAhead int
+	// DailyBytes and DailyInserts bound what one node's uploads write on
+	// the server over a day: bytes of values and whole files (default 2
+	// GiB), rows inserted (default 200,000). Past either, its next uploads
+	// wait.
+	DailyBytes, DailyInserts int64
 	// PartialFiles is how many attachment file uploads one node may leave
 	// unfinished (default 8), PartialBytes how much they may hold
 	// together (default 2 GiB); PartialExpire drops one this long after

@@ -43,8 +43,9 @@ func (s *Server) syncManager() *syncmgr.Manager {
 		s.syncMgr = syncmgr.New(s.st, s.docking, syncmgr.Options{MaxSessions: s.cfg.MaxSessions,
 			MaxNodeSessions: l.NodeSessions, MaxNodeRequests: l.NodeRequests, MaxNodeNews: l.NodeNews,
 			MaxNewsWaiters: l.NewsWaiters, UploadsAhead: l.UploadsAhead,
+			MaxNodeDailyBytes: l.DailyBytes, MaxNodeDailyInserts: l.DailyInserts,
 			MaxUploadBytes: s.cfg.MaxUploadBytes, Logger: s.log, Files: s.files, NodeFileLimit: s.cfg.NodeFileLimit,
-			Logins:   loginguard.Config{MaxDelay: s.cfg.MaxLoginDelay},
+			Logins: loginguard.Config{MaxDelay: s.cfg.MaxLoginDelay}, TrustedProxies: s.cfg.TrustedProxies,
 			Uploaded: func(string) { signal(s.merge) }})
 	})
 	return s.syncMgr
@@ -81,6 +82,7 @@ func (s *Server) apiHandler() http.Handler {
 		Files:          s.files,
 		Status:         s.status,
 		Logins:         loginguard.Config{MaxDelay: s.cfg.MaxLoginDelay},
+		TrustedProxies: s.cfg.TrustedProxies,
 	})
 }
 

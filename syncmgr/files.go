@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"time"
 
 	"github.com/fieldsync/fieldsync"
 	"github.com/fieldsync/fieldsync/syncproto"
@@ -73,6 +74,7 @@ func (m *Manager) mayHaveFile(ctx context.Context, n fieldsync.Node, ref fieldsy
 type FileStore interface {
 	Files
 	Have(key string, ref fieldsync.FileRef) int64
+	UploadedSince(key string, since time.Time) (int64, error)
 	Resume(key string, ref fieldsync.FileRef, offset int64, r io.Reader) (bool, error)
 }
 
@@ -86,6 +88,11 @@ func (m *Manager) uploadFile(w http.ResponseWriter, r *http.Request, n fieldsync
 		return err
 	}
 	offset, _ := strconv.ParseInt(r.Header.Get(syncproto.HeaderOffset), 10, 64)
+	if offset == 0 {
+		if err := m.dailyLimits(r.Context(), n.Name); err != nil {
+			return err
+		}
+	}
 	done, err := fs.Resume(n.Name, ref, offset, r.Body)
 	if err != nil {
 		var tooBig *http.MaxBytesError

@@ -1,6 +1,7 @@
 package syncmgr
 
 import (
+	"context"
 	"sync"
 	"time"
 
@@ -16,6 +17,10 @@ const (
 	DefaultMaxNodeNews     = 2
 	DefaultMaxNewsWaiters  = 1000
 	DefaultUploadsAhead    = 16
+	// A node's uploads merged and files stored over a day may write this
+	// much before its next upload waits.
+	DefaultMaxNodeDailyBytes   = 2 << 30
+	DefaultMaxNodeDailyInserts = 200_000
 )
 
 // access says what a request holds of the node's share while it runs.
@@ -123,4 +128,38 @@ func (m *Manager) uploadWindow(node string, num, lastMerged int64) error {
 func (m *Manager) errNodeSessions(node string) error {
 	return m.refuse(node, "sessions", fieldsync.Errorf(fieldsync.ErrNodeLimit,
 		"node %s has %d sessions open, its limit, all in use: end one first", node, m.opts.MaxNodeSessions))
+}
+
+// dailyLimits refuses a node's next upload (of changes or of a file) once
+// what it wrote on the server over the last day (bytes of values and of
+// whole files, rows inserted) reached its limit: the node keeps its
+// changes and sends them once the day's older uploads age out.
+func (m *Manager) dailyLimits(ctx context.Context, node string) error {
+	since := time.Now().Add(-24 * time.Hour)
+	u, err := m.st.Usage(ctx, node, since)
+	if err != nil {
+		return err
+	}
+	if fs, ok := m.opts.Files.(FileStore); ok {
+		files, err := fs.UploadedSince(node, since)
+		if err != nil {
+			return err
+		}
+		u.Bytes += files
+	}
+	var over error
+	switch {
+	case u.Bytes >= m.opts.MaxNodeDailyBytes:
+		over = fieldsync.Errorf(fieldsync.ErrNodeLimit, "node %s wrote %d bytes on the server in the last 24 hours, its limit of %d: its next uploads wait",
+			node, u.Bytes, m.opts.MaxNodeDailyBytes)
+	case u.Inserts >= m.opts.MaxNodeDailyInserts:
+		over = fieldsync.Errorf(fieldsync.ErrNodeLimit, "node %s inserted %d rows on the server in the last 24 hours, its limit of %d: its next uploads wait",
+			node, u.Inserts, m.opts.MaxNodeDailyInserts)
+	default:
+		return nil
+	}
+	if rep, ok := m.refusals.note(node + "\x00daily"); ok {
+		m.log.Warn("refused a node over its daily limit", "node", node, "bytes", u.Bytes, "inserts", u.Inserts, "suppressed", rep)
+	}
+	return httperr.WithRetryAfter(over, 10*time.Minute)
 }

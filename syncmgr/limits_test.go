@@ -342,3 +342,57 @@ func testPartialFiles(t *testing.T, b testutil.Backend) {
 		t.Fatalf("sweep removed %d, %v; want bob's expired one", n, err)
 	}
 }
+
+func TestDailyLimits(t *testing.T) { testutil.ForBackends(t, testDailyLimits) }
+
+// testDailyLimits: once what a node's merged uploads and whole files wrote
+// over the last day reaches its limit (rows inserted, bytes), its next
+// upload of changes or of a file waits, refused in one line; the other
+// nodes go on.
+func testDailyLimits(t *testing.T, b testutil.Backend) {
+	f := startFleet(t, b, func(c *server.Config) { c.Limits.DailyInserts, c.Limits.DailyBytes = 3, 1500 })
+	ctx := context.Background()
+	contacts := func(ids ...string) []fieldsync.Txn {
+		var out []fieldsync.Txn
+		for i, id := range ids {
+			out = append(out, fieldsync.Txn{Seq: int64(i + 1), Op: fieldsync.OpInsert, Table: "contact", RowID: id, Origin: "ann-laptop",
+				Values: fieldsync.Row{"id": id, "account_id": "acme", "first_name": "Ada"}})
+		}
+		return out
+	}
+	f.upload(t, 1, encodeUpload(t, 1, contacts("c1", "c2")...))
+	f.upload(t, 2, encodeUpload(t, 2, contacts("c3", "c4")...))
+	if r := f.refusals(t); len(r) != 0 {
+		t.Fatalf("refusals %v", r)
+	}
+	ann := f.client("ann-laptop")
+	st, err := ann.Start(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = ann.Upload(ctx, st.Session, 3, bytes.NewReader(encodeUpload(t, 3, contacts("c5")...)))
+	isNodeLimit(t, err, "node ann-laptop inserted 4 rows on the server in the last 24 hours, its limit of 3: its next uploads wait")
+	if _, err := f.srv.Store().Get(ctx, "contact", "c5"); !errors.Is(err, fieldsync.ErrNotFound) {
+		t.Fatalf("contact c5 of the refused upload: %v", err)
+	}
+
+	// Bob's whole file counts towards his bytes; his next file waits.
+	bob := f.client("bob-laptop")
+	bs, err := bob.Start(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(content []byte) error {
+		sum := sha256.Sum256(content)
+		ref := fieldsync.FileRef{SHA256: hex.EncodeToString(sum[:]), Size: int64(len(content))}
+		_, err := bob.UploadFile(ctx, bs.Session, ref, 0, bytes.NewReader(content))
+		return err
+	}
+	if err := send(bytes.Repeat([]byte("a"), 2000)); err != nil {
+		t.Fatalf("bob's first file: %v", err)
+	}
+	isNodeLimit(t, send([]byte("another file")), "node bob-laptop wrote 2000 bytes on the server in the last 24 hours, its limit of 1500")
+	if lines := f.logs.lines("refused a node over its daily limit"); len(lines) != 2 {
+		t.Fatalf("log lines %v, want one per node", lines)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -49,6 +50,10 @@ type Options struct {
 	// UploadsAhead is how far past its last merged upload a node's upload
 	// may be numbered (default 16).
 	UploadsAhead int
+	// MaxNodeDailyBytes and MaxNodeDailyInserts bound what one node's
+	// uploads write on the server over a day: bytes of values and whole
+	// files (default 2 GiB), rows inserted (default 200,000).
+	MaxNodeDailyBytes, MaxNodeDailyInserts int64
 	// MaxUploadBytes limits one uploaded file (default 64 MiB).
 	MaxUploadBytes int64
 	// SessionIdle ends a session no request has used for this long (default 2 min).
@@ -70,7 +75,11 @@ type Options struct {
 	Uploaded func(node string)
 	// Logins says how failed logins are slowed (zero: the defaults).
 	Logins loginguard.Config
-	Logger *slog.Logger
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For header
+	// says the client's address (loginguard.ClientAddr); none: the header
+	// is ignored.
+	TrustedProxies []netip.Prefix
+	Logger         *slog.Logger
 }
 
 // Manager is the Synchronization Manager.
@@ -129,6 +138,12 @@ func (opts Options) withLimits() Options {
 		if *l.v <= 0 {
 			*l.v = l.def
 		}
+	}
+	if opts.MaxNodeDailyBytes <= 0 {
+		opts.MaxNodeDailyBytes = DefaultMaxNodeDailyBytes
+	}
+	if opts.MaxNodeDailyInserts <= 0 {
+		opts.MaxNodeDailyInserts = DefaultMaxNodeDailyInserts
 	}
 	return opts
 }
@@ -202,9 +217,10 @@ func (m *Manager) authenticate(r *http.Request) (fieldsync.Node, error) {
 	if !ok {
 		return fieldsync.Node{}, fieldsync.Errorf(fieldsync.ErrUnauthorized, "missing node credentials (HTTP Basic: node name and secret)")
 	}
-	keys := []loginguard.Key{loginguard.Name(name), loginguard.Addr(r.RemoteAddr)}
+	remote := loginguard.ClientAddr(r, m.opts.TrustedProxies)
+	keys := []loginguard.Key{loginguard.Name(name), loginguard.Addr(remote)}
 	if wait := m.logins.Wait(keys...); wait > 0 {
-		m.logFailure(m.logins.Refused(keys...), "throttled", name, r)
+		m.logFailure(m.logins.Refused(keys...), "throttled", name, remote)
 		return fieldsync.Node{}, loginguard.Throttled(wait)
 	}
 	n, hash, err := m.st.Node(r.Context(), name)
@@ -217,12 +233,12 @@ func (m *Manager) authenticate(r *http.Request) (fieldsync.Node, error) {
 		if known {
 			reason = "wrong secret"
 		}
-		m.logFailure(m.logins.Fail(keys...), reason, name, r)
+		m.logFailure(m.logins.Fail(keys...), reason, name, remote)
 		return fieldsync.Node{}, fieldsync.Errorf(fieldsync.ErrUnauthorized, "unknown node or wrong secret")
 	}
 	m.logins.Succeed(keys[0])
 	if !n.Active {
-		m.log.Warn("refused deactivated node", "node", name, "remote", r.RemoteAddr)
+		m.log.Warn("refused deactivated node", "node", name, "remote", remote)
 		return n, fieldsync.Errorf(fieldsync.ErrNodeDeactivated, "node %q is deactivated", name)
 	}
 	return n, nil
@@ -230,10 +246,10 @@ func (m *Manager) authenticate(r *http.Request) (fieldsync.Node, error) {
 
 // logFailure logs a refused login unless the guard says another line
 // about its name or address was logged lately; the line counts those left
-// unlogged since.
-func (m *Manager) logFailure(rep loginguard.Report, reason, name string, r *http.Request) {
+// unlogged since. remote is the client's address.
+func (m *Manager) logFailure(rep loginguard.Report, reason, name, remote string) {
 	if rep.Log {
-		m.log.Warn("refused login", "reason", reason, "node", fmt.Sprintf("%.64q", name), "remote", r.RemoteAddr,
+		m.log.Warn("refused login", "reason", reason, "node", fmt.Sprintf("%.64q", name), "remote", remote,
 			"failures", rep.Failures, "suppressed", rep.Suppressed)
 	}
 }

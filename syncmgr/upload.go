@@ -28,6 +28,11 @@ func (m *Manager) upload(w http.ResponseWriter, r *http.Request, n fieldsync.Nod
 	if err := m.uploadWindow(n.Name, num, last); err != nil {
 		return err
 	}
+	if num > last {
+		if err := m.dailyLimits(r.Context(), n.Name); err != nil {
+			return err
+		}
+	}
 	dir := m.docking.Inbox(n.Name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err

@@ -392,6 +392,7 @@ func TestVersionHelpAndUsage(t *testing.T) {
 		{[]string{"help"}, 0, "fieldsync record create TABLE", ""},
 		{[]string{}, 2, "", "fieldsync: usage: no command given"},
 		{[]string{"record"}, 2, "", "record needs a verb"},
+		{[]string{"server", "--trusted-proxy", "10.0.0.0/33"}, 2, "", `trusted proxy "10.0.0.0/33"`},
 		{[]string{"record", "get", "account"}, 2, "", "usage: record get TABLE ID\n"},
 		{[]string{"record", "update", "account", "x"}, 2, "", "usage: record update TABLE ID col=value ...\n"},
 		{[]string{"admin", "node", "list", "extra"}, 2, "", "admin node list takes no arguments"},

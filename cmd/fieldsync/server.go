@@ -12,6 +12,7 @@ import (
 
 	"github.com/fieldsync/fieldsync"
 	"github.com/fieldsync/fieldsync/filestore"
+	"github.com/fieldsync/fieldsync/internal/loginguard"
 	"github.com/fieldsync/fieldsync/merger"
 	"github.com/fieldsync/fieldsync/schema"
 	"github.com/fieldsync/fieldsync/server"
@@ -34,6 +35,7 @@ func serverCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	tlsKey := fs.String("tls-key", "", "the PEM private key `file` of --tls-cert")
 	keepSessions := fs.Duration("keep-sessions", 30*24*time.Hour, "keep records of finished synchronization sessions this `long` (a node's latest is always kept)")
 	maxLoginDelay := fs.Duration("max-login-delay", time.Minute, "make a node name or address that keeps failing to log in wait at most this `long` between attempts")
+	trustedProxy := fs.String("trusted-proxy", "", "reverse `proxies` (addresses or CIDR prefixes, comma-separated) whose X-Forwarded-For gives the client address that failed logins count against")
 	onRefusal := fs.String("on-refusal", "continue", "what a refused change does to its node: continue, stop (until admin node resume) or deactivate")
 	maxChanges := fs.Int64("max-upload-changes", merger.DefaultMaxChanges, "refuse an upload of more than this many `changes`")
 	maxInflated := fs.Int64("max-upload-inflated", merger.DefaultMaxBytes, "refuse an upload whose body decompresses to more than this many `bytes`")
@@ -48,6 +50,10 @@ func serverCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	if len(pos) > 0 {
 		return fmt.Errorf("%w: server takes no arguments, got %q", errUsage, pos[0])
+	}
+	proxies, err := loginguard.ParseProxies(*trustedProxy)
+	if err != nil {
+		return fmt.Errorf("%w: --trusted-proxy: %w", errUsage, err)
 	}
 	var s *fieldsync.Schema
 	if *schemaFile != "" {
@@ -64,7 +70,7 @@ func serverCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		RouterPartitions: *parts, RouterPartition: *part, KeepSessions: *keepSessions, TLSCert: *tlsCert, TLSKey: *tlsKey, MaxLoginDelay: *maxLoginDelay, Logger: logger,
 		OnRefusal: *onRefusal, MaxUploadChanges: *maxChanges, MaxUploadInflated: *maxInflated, MaxUploadInserts: *maxInserts,
 		MaxUploadRecords: *maxRecords, MergeBatch: *mergeBatch,
-		Limits: *limits}
+		Limits: *limits, TrustedProxies: proxies}
 	if *only != "" {
 		cfg.Only = strings.Split(*only, ",")
 	}
@@ -98,6 +104,8 @@ func limitFlags(fs *flag.FlagSet) *server.Limits {
 	fs.IntVar(&l.NodeNews, "node-news", syncmgr.DefaultMaxNodeNews, "news requests of one node that may wait at once")
 	fs.IntVar(&l.NewsWaiters, "news-waiters", syncmgr.DefaultMaxNewsWaiters, "news requests of all nodes that may wait at once")
 	fs.IntVar(&l.UploadsAhead, "uploads-ahead", syncmgr.DefaultUploadsAhead, "how far past its last merged upload a node's upload may be numbered")
+	fs.Int64Var(&l.DailyBytes, "node-daily-bytes", syncmgr.DefaultMaxNodeDailyBytes, "`bytes` one node's uploads (values and whole files) may write on the server over a day before its next ones wait")
+	fs.Int64Var(&l.DailyInserts, "node-daily-inserts", syncmgr.DefaultMaxNodeDailyInserts, "`rows` one node's uploads may insert on the server over a day before its next ones wait")
 	fs.IntVar(&l.PartialFiles, "node-partial-files", filestore.DefaultPartialCount, "attachment file uploads one node may leave unfinished")
 	fs.Int64Var(&l.PartialBytes, "node-partial-bytes", filestore.DefaultPartialBytes, "`bytes` one node's unfinished file uploads may hold together")
 	fs.DurationVar(&l.PartialExpire, "partial-expire", filestore.DefaultPartialExpire, "drop an unfinished file upload this `long` after its last piece")

@@ -66,7 +66,7 @@ func (st *Store) MergeUpload(ctx context.Context, node string, number int64, fn 
 		if err := fn(&mergeTx{txReader: txReader{st: st, tx: tx}, firstSeq: before + 1}); err != nil {
 			return err
 		}
-		return st.recordMerged(ctx, tx, node, number, before+1)
+		return st.recordMerged(ctx, tx, node, number, before+1, fieldsync.Usage{})
 	})
 	if err != nil {
 		return err
@@ -123,18 +123,30 @@ func (st *Store) MergedUploads(ctx context.Context, node string, since int64) ([
 }
 
 // recordMerged records, inside the caller's transaction, that the node's
-// upload number was merged, its changes logged from firstSeq on: it is
-// never merged again.
-func (st *Store) recordMerged(ctx context.Context, tx *sql.Tx, node string, number, firstSeq int64) error {
+// upload number was merged, its changes logged from firstSeq on, and what
+// it wrote: it is never merged again.
+func (st *Store) recordMerged(ctx context.Context, tx *sql.Tx, node string, number, firstSeq int64, u fieldsync.Usage) error {
 	if _, err := tx.ExecContext(ctx, fmt.Sprintf(
-		"INSERT INTO fs_upload (node, number, first_seq) VALUES (%s) ON CONFLICT (node, number) DO NOTHING", st.placeholders(3)),
-		node, number, firstSeq); err != nil {
+		"INSERT INTO fs_upload (node, number, first_seq, at, written, inserted) VALUES (%s) ON CONFLICT (node, number) DO NOTHING",
+		st.placeholders(6)), node, number, firstSeq, st.now().UnixNano(), u.Bytes, u.Inserts); err != nil {
 		return fmt.Errorf("record merge of %s upload %d: %w", node, number, err)
 	}
 	if err := st.recordLastMerged(ctx, tx, node, number); err != nil {
 		return err
 	}
 	return st.clearUploads(ctx, tx, node, number)
+}
+
+// Usage returns what the node's uploads merged since the given time wrote.
+func (st *Store) Usage(ctx context.Context, node string, since time.Time) (fieldsync.Usage, error) {
+	var u fieldsync.Usage
+	err := st.read.QueryRowContext(ctx, fmt.Sprintf(
+		"SELECT COALESCE(SUM(written), 0), COALESCE(SUM(inserted), 0) FROM fs_upload WHERE node = %s AND at >= %s",
+		st.d.Placeholder(1), st.d.Placeholder(2)), node, since.UnixNano()).Scan(&u.Bytes, &u.Inserts)
+	if err != nil {
+		return u, fmt.Errorf("read what the uploads of %s wrote: %w", node, err)
+	}
+	return u, nil
 }
 
 func (st *Store) recordLastMerged(ctx context.Context, tx *sql.Tx, node string, number int64) error {

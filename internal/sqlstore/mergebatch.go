@@ -42,11 +42,12 @@ func (st *Store) MergeBatch(ctx context.Context, b *fieldsync.MergeBatch, fn fun
 				st.d.Placeholder(1), st.d.Placeholder(2)), b.Node, b.Number); err != nil {
 				return fmt.Errorf("record merge of %s upload %d: %w", b.Node, b.Number, err)
 			}
-			return st.recordMerged(ctx, tx, b.Node, b.Number, p.FirstSeq)
+			return st.recordMerged(ctx, tx, b.Node, b.Number, p.FirstSeq, fieldsync.Usage{Bytes: b.Written, Inserts: b.Inserted})
 		}
-		_, err = tx.ExecContext(ctx, fmt.Sprintf(`INSERT INTO fs_merging (node, number, done, first_seq, inserted, recorded) VALUES (%s)
-			ON CONFLICT (node, number) DO UPDATE SET done = excluded.done, inserted = excluded.inserted, recorded = excluded.recorded`,
-			st.placeholders(6)), b.Node, b.Number, b.To, p.FirstSeq, b.Inserted, b.Recorded)
+		_, err = tx.ExecContext(ctx, fmt.Sprintf(`INSERT INTO fs_merging (node, number, done, first_seq, inserted, recorded, written) VALUES (%s)
+			ON CONFLICT (node, number) DO UPDATE SET done = excluded.done, inserted = excluded.inserted, recorded = excluded.recorded,
+			written = excluded.written`,
+			st.placeholders(7)), b.Node, b.Number, b.To, p.FirstSeq, b.Inserted, b.Recorded, b.Written)
 		if err != nil {
 			return fmt.Errorf("record merge progress of %s upload %d: %w", b.Node, b.Number, err)
 		}
@@ -66,8 +67,8 @@ func (st *Store) MergeProgress(ctx context.Context, node string, number int64) (
 
 func (st *Store) mergeProgress(ctx context.Context, q Querier, node string, number int64) (fieldsync.MergeProgress, error) {
 	var p fieldsync.MergeProgress
-	err := q.QueryRowContext(ctx, fmt.Sprintf("SELECT done, first_seq, inserted, recorded FROM fs_merging WHERE node = %s AND number = %s",
-		st.d.Placeholder(1), st.d.Placeholder(2)), node, number).Scan(&p.Done, &p.FirstSeq, &p.Inserted, &p.Recorded)
+	err := q.QueryRowContext(ctx, fmt.Sprintf("SELECT done, first_seq, inserted, recorded, written FROM fs_merging WHERE node = %s AND number = %s",
+		st.d.Placeholder(1), st.d.Placeholder(2)), node, number).Scan(&p.Done, &p.FirstSeq, &p.Inserted, &p.Recorded, &p.Written)
 	if errors.Is(err, sql.ErrNoRows) {
 		return fieldsync.MergeProgress{}, nil
 	}

@@ -198,6 +198,12 @@ var migrations = []string{
 	// 9: which node inserted each row of a private table ("" for the
 	// server), so that only that node may change or delete it.
 	`CREATE TABLE fs_owner (tbl TEXT NOT NULL, row_id TEXT NOT NULL, node TEXT NOT NULL, PRIMARY KEY (tbl, row_id))`,
+	// 10: what each merged upload wrote (bytes of values, rows inserted)
+	// and when, for the per-node daily limits.
+	`ALTER TABLE fs_upload ADD COLUMN at BIGINT NOT NULL DEFAULT 0;
+	 ALTER TABLE fs_upload ADD COLUMN written BIGINT NOT NULL DEFAULT 0;
+	 ALTER TABLE fs_upload ADD COLUMN inserted BIGINT NOT NULL DEFAULT 0;
+	 ALTER TABLE fs_merging ADD COLUMN written BIGINT NOT NULL DEFAULT 0`,
 }
 
 // StoreVersion is the version of the store's own tables this build writes.
