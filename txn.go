@@ -99,9 +99,9 @@ type Log interface {
 	// in sequence order.
 	ReadLog(ctx context.Context, after int64, limit int) ([]Txn, error)
 	// TrimLog removes the transactions with Seq <= upTo and records upTo
-	// as trimmed, in one database transaction. The Transaction Processor
-	// trims what its files hold once they are durable; Trimmed is then its
-	// durable position.
+	// as trimmed, in one database transaction. The Transaction Router
+	// trims what every partition has routed, so that until then a txnproc
+	// file can be written again from the log.
 	TrimLog(ctx context.Context, upTo int64) error
 	// LogState summarizes the log.
 	LogState(ctx context.Context) (LogState, error)
@@ -114,7 +114,7 @@ type Log interface {
 type LogState struct {
 	Pending int64 `json:"pending"`  // entries not yet trimmed
 	LastSeq int64 `json:"last_seq"` // last sequence number assigned
-	Trimmed int64 `json:"trimmed"`  // every entry up to here is in a txnproc file
+	Trimmed int64 `json:"trimmed"`  // every entry up to here was routed by every partition
 }
 
 // Insert is the Change that inserts a row (vals may hold its id).

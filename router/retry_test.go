@@ -39,9 +39,9 @@ func testRunRetries(t *testing.T, b testutil.Backend) {
 	go func() { done <- p.Run(ctx, e.st.Changed) }()
 	go func() { done <- r.Run(ctx, nil) }()
 	e.must(ins("account_team", map[string]any{"id": "t-ann", "account_id": "acme", "position_id": "p-ann"}))
-	// Three failures of each, then the router's two steps of the file.
+	// Three failures of each, then the two steps of the file of each.
 	deadline := time.Now().Add(30 * time.Second)
-	for procFails.Load() < 6 || routerFails.Load() < 5 {
+	for procFails.Load() < 5 || routerFails.Load() < 5 {
 		if time.Now().After(deadline) {
 			t.Fatalf("not routed after injected failures (processor %d, router %d)", procFails.Load(), routerFails.Load())
 		}

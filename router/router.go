@@ -37,6 +37,10 @@ import (
 type Store interface {
 	fieldsync.Reader
 	fieldsync.Routing
+	// ReadLog and TrimLog: the log keeps every entry until each partition
+	// routed it (see fieldsync.Log).
+	ReadLog(ctx context.Context, after int64, limit int) ([]fieldsync.Txn, error)
+	TrimLog(ctx context.Context, upTo int64) error
 	Schema() *fieldsync.Schema
 }
 
@@ -93,6 +97,8 @@ type Router struct {
 	// per txnproc file
 	pending int              // deliveries held
 	touched map[string]int64 // next outbox numbers of the nodes written to
+
+	rebuilt int // txnproc files written again from the log
 }
 
 // node is a node as the router routes it.
@@ -266,36 +272,19 @@ func (r *Router) try(ctx context.Context, ready *bool) (bool, error) {
 // Step routes the next txnproc file, if there is one, and reports whether
 // it did.
 func (r *Router) Step(ctx context.Context) (bool, error) {
-	dir := r.cfg.Docking.Txnproc()
 	names, err := r.cfg.Docking.TxnprocFiles()
 	if err != nil {
 		return false, fmt.Errorf("transaction router: %w", err)
 	}
-	var next string
-	for _, name := range names {
-		first, last, _ := docking.ParseTxnprocName(name)
-		if last <= r.pos {
-			continue
-		}
-		if first != r.pos+1 {
-			return false, fmt.Errorf("transaction router: next file %s does not follow position %d", name, r.pos)
-		}
-		next = name
-		break
-	}
-	if next == "" {
-		return false, nil
-	}
-	_, txns, err := dx.ReadFile(filepath.Join(dir, next), dx.Limits{})
-	if err != nil {
-		return false, fmt.Errorf("transaction router: %w", err)
+	next, last, txns, err := r.next(ctx, names)
+	if err != nil || next == "" {
+		return false, err
 	}
 	// The nodes are read after the file: every node change committed
 	// before the file's transactions is visible now.
 	if err := r.loadNodes(ctx); err != nil {
 		return false, err
 	}
-	_, last, _ := docking.ParseTxnprocName(next)
 	r.touched = map[string]int64{}
 	if err := r.route(ctx, txns); err != nil {
 		return false, err
@@ -321,7 +310,59 @@ func (r *Router) Step(ctx context.Context) (bool, error) {
 	return true, r.removeRouted(ctx, names)
 }
 
-// removeRouted deletes txnproc files every partition has routed.
+// next reads the txnproc file after the router's position ("" when there
+// is none yet). A file found damaged, or missing before the next one, is
+// written again from the Transaction Log, which keeps its entries until
+// every partition routed them.
+func (r *Router) next(ctx context.Context, names []string) (string, int64, []fieldsync.Txn, error) {
+	for _, name := range names {
+		first, last, _ := docking.ParseTxnprocName(name)
+		if last <= r.pos {
+			continue
+		}
+		if first != r.pos+1 {
+			if first <= r.pos {
+				return "", 0, nil, fmt.Errorf("transaction router: next file %s does not follow position %d", name, r.pos)
+			}
+			last, problem := first-1, "missing"
+			txns, err := r.rebuild(ctx, docking.TxnprocName(r.pos+1, last), last, problem)
+			return docking.TxnprocName(r.pos+1, last), last, txns, err
+		}
+		_, txns, err := dx.ReadFile(filepath.Join(r.cfg.Docking.Txnproc(), name), dx.Limits{})
+		if err != nil {
+			r.log.Error("txnproc file damaged", "file", name, "err", err)
+			txns, err = r.rebuild(ctx, name, last, "damaged")
+		}
+		return name, last, txns, err
+	}
+	return "", 0, nil, nil
+}
+
+// rebuild writes the txnproc file holding the router's position+1 to last
+// again, from the Transaction Log, durably, so every partition reads it.
+func (r *Router) rebuild(ctx context.Context, name string, last int64, problem string) ([]fieldsync.Txn, error) {
+	txns, err := r.st.ReadLog(ctx, r.pos, int(last-r.pos))
+	if err != nil {
+		return nil, err
+	}
+	if n := len(txns); n == 0 || txns[0].Seq != r.pos+1 || txns[n-1].Seq != last || int64(n) != last-r.pos {
+		return nil, fmt.Errorf("transaction router: txnproc file %s is %s and the Transaction Log no longer holds transactions %d..%d: they cannot be routed",
+			name, problem, r.pos+1, last)
+	}
+	if err := r.w.WriteFile(r.cfg.Docking.Txnproc(), name, dx.Header{Kind: dx.KindTxnproc}, txns, nil); err != nil {
+		return nil, fmt.Errorf("transaction router: rewrite %s: %w", name, err)
+	}
+	r.rebuilt++
+	r.log.Warn("rebuilt a txnproc file from the Transaction Log", "file", name, "problem", problem, "txns", len(txns), "rebuilt", r.rebuilt)
+	return txns, nil
+}
+
+// Rebuilt returns how many txnproc files this router wrote again from the
+// log, found damaged or missing.
+func (r *Router) Rebuilt() int { return r.rebuilt }
+
+// removeRouted trims from the log the transactions every partition has
+// routed, and deletes their txnproc files.
 func (r *Router) removeRouted(ctx context.Context, names []string) error {
 	positions, err := r.st.RouterPositions(ctx)
 	if err != nil {
@@ -334,6 +375,9 @@ func (r *Router) removeRouted(ctx context.Context, names []string) error {
 			return nil // a partition that never ran still needs every file
 		}
 		low = min(low, pos)
+	}
+	if err := r.st.TrimLog(ctx, low); err != nil {
+		return err
 	}
 	dir := r.cfg.Docking.Txnproc()
 	for _, name := range names {

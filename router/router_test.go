@@ -407,7 +407,7 @@ func testCrashAtEveryStep(t *testing.T, b testutil.Backend) {
 		clean.mustPump()
 	}
 	for _, c := range []struct{ comp, step string }{
-		{"processor", "written"}, {"processor", "renamed"}, {"processor", "trimmed"},
+		{"processor", "written"}, {"processor", "renamed"},
 		{"router", "outbox-written"}, {"router", "saved"},
 	} {
 		t.Run(c.comp+"-"+c.step, func(t *testing.T) {
@@ -654,37 +654,57 @@ func randomRoute(t *testing.T, b testutil.Backend, seed uint64, steps int) {
 	}
 }
 
-// TestDamagedTxnprocFile: a damaged file is refused whole with a clear
-// error, nothing of it is routed, and it stays in place for inspection.
+// TestDamagedTxnprocFile: a txnproc file found damaged (a flipped byte),
+// or missing before the next one, is written again from the Transaction
+// Log, which keeps its entries until every partition routed them, and
+// routed as if nothing had happened; once routed, the log is trimmed.
 func TestDamagedTxnprocFile(t *testing.T) { testutil.ForBackends(t, testDamagedTxnprocFile) }
 
 func testDamagedTxnprocFile(t *testing.T, b testutil.Backend) {
 	e := newEnv(t, b, 1)
 	e.base()
 	e.mustPump()
-	before := e.outbox("ann-laptop")
-	e.must(ins("product", map[string]any{"id": "w1", "name": "W1"}), ins("product", map[string]any{"id": "w2", "name": "W2"}))
-	if n, err := e.proc.Step(context.Background()); err != nil || n != 2 {
-		t.Fatalf("process: %d, %v", n, err)
+	ctx := context.Background()
+	process := func(id string) string {
+		t.Helper()
+		e.must(ins("product", map[string]any{"id": id, "name": id}))
+		if n, err := e.proc.Step(ctx); err != nil || n != 1 {
+			t.Fatalf("process: %d, %v", n, err)
+		}
+		names, _ := e.docking.TxnprocFiles()
+		return filepath.Join(e.docking.Txnproc(), names[len(names)-1])
 	}
-	names, _ := e.docking.TxnprocFiles()
-	path := filepath.Join(e.docking.Txnproc(), names[len(names)-1])
-	data, _ := os.ReadFile(path)
+	damaged := process("w1")
+	data, _ := os.ReadFile(damaged)
 	data[len(data)/2] ^= 0xff
-	if err := os.WriteFile(path, data, 0o644); err != nil {
+	if err := os.WriteFile(damaged, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	pos := e.routers[0].Position()
-	_, err := e.routers[0].Step(context.Background())
-	if !errors.Is(err, fieldsync.ErrDamagedFile) || !strings.Contains(err.Error(), names[len(names)-1]) {
-		t.Fatalf("routing a damaged file: %v", err)
+	missing := process("w2")
+	process("w3")
+	if err := os.Remove(missing); err != nil {
+		t.Fatal(err)
 	}
-	if e.routers[0].Position() != pos || !reflect.DeepEqual(e.outbox("ann-laptop"), before) {
-		t.Fatal("part of a damaged file was routed")
+	for range 3 {
+		if ok, err := e.routers[0].Step(ctx); err != nil || !ok {
+			t.Fatalf("route: %v, %v", ok, err)
+		}
 	}
-	if _, err := os.Stat(path); err != nil {
-		t.Fatalf("damaged file not kept: %v", err)
+	if n := e.routers[0].Rebuilt(); n != 2 {
+		t.Fatalf("%d files rebuilt, want 2", n)
 	}
+	for _, id := range []string{"w1", "w2", "w3"} {
+		if !slices.Contains(e.outbox("ann-laptop"), "insert product/"+id) {
+			t.Fatalf("ann's outbox %v lacks product %s", e.outbox("ann-laptop"), id)
+		}
+	}
+	if names, _ := e.docking.TxnprocFiles(); len(names) != 0 {
+		t.Fatalf("routed files left: %v", names)
+	}
+	if ls, _ := e.st.LogState(ctx); ls.Pending != 0 || ls.Trimmed != ls.LastSeq {
+		t.Fatalf("log once routed: %+v", ls)
+	}
+	e.checkNode("ann-laptop", "ann", "after the rebuilt files")
 }
 
 var (

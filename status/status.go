@@ -34,13 +34,18 @@ func Collect(ctx context.Context, st Store, dock docking.Folder) (fieldsync.Stat
 		return s, err
 	}
 	s.Processor.PendingFiles = len(files)
+	if n := len(files); n > 0 {
+		_, last, _ := docking.ParseTxnprocName(files[n-1])
+		s.Processor.Position = max(s.Processor.Position, last)
+	}
+	s.Log.Pending = max(0, ls.LastSeq-s.Processor.Position)
 	positions, err := st.RouterPositions(ctx)
 	if err != nil {
 		return s, err
 	}
 	s.Routers = []fieldsync.RouterStatus{}
 	for p, pos := range positions {
-		s.Routers = append(s.Routers, fieldsync.RouterStatus{Partition: p, Position: pos, Backlog: ls.Trimmed - pos})
+		s.Routers = append(s.Routers, fieldsync.RouterStatus{Partition: p, Position: pos, Backlog: s.Processor.Position - pos})
 	}
 	sort.Slice(s.Routers, func(i, j int) bool { return s.Routers[i].Partition < s.Routers[j].Partition })
 	_, nodes, err := st.RoutingNodes(ctx)

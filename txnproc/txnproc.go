@@ -1,12 +1,15 @@
 // Package txnproc is the Transaction Processor: it moves committed entries
 // of the Transaction Log, in sequence order, into .dx files in
-// docking/txnproc, and trims them from the log once their file is durable.
-// The Transaction Router reads those files next.
+// docking/txnproc. The Transaction Router reads those files next, and once
+// every router partition has routed a file it trims its entries from the
+// log and removes the file: until then the log keeps them, so a txnproc
+// file found damaged or missing is written again from the log.
 //
 // Crash safety: a file is written to a temporary name, fsynced, renamed and
-// its directory fsynced before the log is trimmed. A file's name says which
-// sequence numbers it holds, so after a crash at any point the processor
-// finds what it already wrote and goes on with no gap and no duplicate.
+// its directory fsynced. A file's name says which sequence numbers it
+// holds, so after a crash at any point the processor finds what it already
+// wrote (the last file, or the log's trimmed mark when every file was
+// routed) and goes on with no gap and no duplicate.
 package txnproc
 
 import (
@@ -35,7 +38,7 @@ type Config struct {
 	// (other processes writing the same database). Default 200 ms.
 	Poll time.Duration
 	// Fault, when set, is called between the steps of writing a file
-	// ("written", "renamed", "trimmed"); an error stops the processor there,
+	// ("written", "renamed"); an error stops the processor there,
 	// as a crash would. For tests.
 	Fault func(step string) error
 	// Written, when set, is called with each file's name once it is durable
@@ -70,9 +73,9 @@ func New(log fieldsync.Log, cfg Config) *Processor {
 	return &Processor{log: log, cfg: cfg}
 }
 
-// Recover finds where the processor stopped: the log's trimmed mark, or the
-// last file written if a crash came between writing it and trimming the
-// log (then it trims now). Leftover temporary files are removed.
+// Recover finds where the processor stopped: the last file written, or the
+// log's trimmed mark when the routers removed every file. Leftover
+// temporary files are removed.
 func (p *Processor) Recover(ctx context.Context) error {
 	if err := os.MkdirAll(p.cfg.Docking.Txnproc(), 0o755); err != nil {
 		return fmt.Errorf("transaction processor: %w", err)
@@ -91,13 +94,7 @@ func (p *Processor) Recover(ctx context.Context) error {
 	}
 	if len(names) > 0 {
 		_, last, _ := docking.ParseTxnprocName(names[len(names)-1])
-		if last > p.pos {
-			p.cfg.Logger.Info("trimming the log up to the last file written before a stop", "seq", last)
-			if err := p.log.TrimLog(ctx, last); err != nil {
-				return err
-			}
-			p.pos = last
-		}
+		p.pos = max(p.pos, last)
 	}
 	return nil
 }
@@ -184,14 +181,8 @@ func (p *Processor) Step(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("transaction processor: write %s: %w", name, err)
 	}
-	if err := p.fault("renamed"); err != nil {
-		return 0, err
-	}
-	if err := p.log.TrimLog(ctx, last); err != nil {
-		return 0, err
-	}
 	p.pos = last
-	if err := p.fault("trimmed"); err != nil {
+	if err := p.fault("renamed"); err != nil {
 		return 0, err
 	}
 	p.cfg.Logger.Debug("wrote transaction file", "file", name, "txns", len(txns))

@@ -98,7 +98,8 @@ func testBatchesByCountAndSize(t *testing.T, b testutil.Backend) {
 		t.Fatalf("files %v", names)
 	}
 	checkSeqs(t, readAll(t, dir), 25)
-	if s, _ := st.LogState(context.Background()); s.Pending != 0 || s.Trimmed != 25 {
+	// The log keeps the entries until the routers routed them.
+	if s, _ := st.LogState(context.Background()); s.Pending != 25 || s.Trimmed != 0 {
 		t.Fatalf("log after processing: %+v", s)
 	}
 
@@ -120,7 +121,7 @@ func testBatchesByCountAndSize(t *testing.T, b testutil.Backend) {
 func TestResumesAfterCrash(t *testing.T) { testutil.ForBackends(t, testResumesAfterCrash) }
 
 func testResumesAfterCrash(t *testing.T, b testutil.Backend) {
-	for _, step := range []string{"written", "renamed", "trimmed"} {
+	for _, step := range []string{"written", "renamed"} {
 		t.Run(step, func(t *testing.T) {
 			st, dir := open(t, b)
 			write(t, st, 7)
