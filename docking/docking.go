@@ -57,6 +57,10 @@ func (f Folder) InboxFile(node string, n int64) string {
 // Refused is where the Transaction Merger sets aside refused uploads.
 func (f Folder) Refused(node string) string { return filepath.Join(f.Inbox(node), "refused") }
 
+// Damaged is where the Transaction Merger keeps, for inspection, a node's
+// upload files found damaged on the server (the node sends them again).
+func (f Folder) Damaged(node string) string { return filepath.Join(f.Inbox(node), "damaged") }
+
 // ExtractName is the name of a node's Database Extract in its folder.
 const ExtractName = "extract.db"
 

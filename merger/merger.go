@@ -31,6 +31,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/fieldsync/fieldsync"
@@ -83,6 +84,7 @@ type Merger struct {
 	// between, when set, runs after each committed batch of an upload
 	// that has more; an error stops the merge there (tests: a crash).
 	between func(node string, upload, done int64) error
+	damaged atomic.Int64 // upload files found damaged, sent again
 }
 
 // New returns a merger over the docking folder.
@@ -260,6 +262,9 @@ func (m *Merger) mergeFile(ctx context.Context, node string, n int64, path strin
 			return lerr
 		}
 		return m.dropDone(ctx, node, []int64{n})
+	}
+	if errors.Is(err, fieldsync.ErrDamagedFile) && u == nil && !m.damagedBefore(node, n) {
+		return m.sendAgain(ctx, node, n, err)
 	}
 	var r *refusal
 	if err != nil && (errors.As(err, &r) || errors.Is(err, fieldsync.ErrDamagedFile) || errors.Is(err, fieldsync.ErrTooLarge)) {

@@ -56,6 +56,38 @@ func refusalText(num, total int64, t fieldsync.Txn, err error) (string, error) {
 	return changeName(num, total, t) + ": " + msg, nil
 }
 
+// sendAgain handles an upload file found damaged on the server before any
+// of it was merged: its node still holds its own copy (a client keeps an
+// upload until the server reports it merged), so the file is kept aside
+// for inspection and forgotten as waiting, and the node sends it again at
+// its next sync. Nothing of it is lost, and the later uploads wait for it.
+// An upload damaged a second time is refused (damagedBefore): a client
+// whose files arrive damaged cannot make the server keep them forever.
+func (m *Merger) sendAgain(ctx context.Context, node string, n int64, damage error) error {
+	m.damaged.Add(1)
+	m.log.Error("damaged upload set aside: its node sends it again", "node", node, "upload", n, "err", damage, "damaged", m.damaged.Load())
+	aside := m.docking.Damaged(node)
+	if err := os.MkdirAll(aside, 0o755); err != nil {
+		return err
+	}
+	err := os.Rename(m.docking.InboxFile(node, n), filepath.Join(aside, docking.FileName(n)))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return m.st.ClearUploads(ctx, node, n)
+}
+
+// damagedBefore reports whether the node's upload n was found damaged and
+// sent again before.
+func (m *Merger) damagedBefore(node string, n int64) bool {
+	_, err := os.Stat(filepath.Join(m.docking.Damaged(node), docking.FileName(n)))
+	return err == nil
+}
+
+// Damaged returns how many upload files this merger found damaged and had
+// their nodes send again.
+func (m *Merger) Damaged() int64 { return m.damaged.Load() }
+
 // refuseFile records an upload's refusal, then sets its file aside, then
 // forgets it as waiting: each step is safe to repeat after a stop.
 func (m *Merger) refuseFile(ctx context.Context, node string, n int64, reason string) error {

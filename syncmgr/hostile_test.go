@@ -255,8 +255,8 @@ func TestDamagedUploadReasonNamesNoPath(t *testing.T) {
 }
 
 // testDamagedUploadReasonNamesNoPath: an upload that passes the checksum
-// but whose body is damaged is refused by the merger with a reason that
-// names the node's upload, not a path on the server.
+// but whose body is damaged, sent twice, is refused by the merger with a
+// reason that names the node's upload, not a path on the server.
 func testDamagedUploadReasonNamesNoPath(t *testing.T, b testutil.Backend) {
 	f := startFleet(t, b)
 	data := encodeUpload(t, 1, fieldsync.Txn{Seq: 1, Op: fieldsync.OpUpdate, Table: "account", RowID: "acme",
@@ -264,6 +264,13 @@ func testDamagedUploadReasonNamesNoPath(t *testing.T, b testutil.Backend) {
 	// The trailer announces two transactions, and is checksummed again.
 	binary.LittleEndian.PutUint64(data[len(data)-20:], 2)
 	binary.LittleEndian.PutUint32(data[len(data)-4:], crc32.Checksum(data[:len(data)-4], crc32.MakeTable(crc32.Castagnoli)))
+	// The first time, the merger sets the file aside and waits for the
+	// node to send it again (a copy damaged on the server's disk); sent
+	// damaged again, it is refused.
+	f.upload(t, 1, data)
+	if r := f.refusals(t); len(r) != 0 {
+		t.Fatalf("refused at the first damage: %v", r)
+	}
 	f.upload(t, 1, data)
 	reason := f.refusals(t)[1]
 	if !strings.HasPrefix(reason, "upload 1: ") || !strings.Contains(reason, "trailer counts 2 transactions") ||
