@@ -25,6 +25,7 @@ var (
 	ErrNodeLimit       = errors.New("node at its limit")      // the node holds as much of the server as it may (sessions, requests, news waits, uploads); a case of ErrBusy
 	ErrNoSession       = errors.New("no open session")        // a sync request outside a session the node started
 	ErrThrottled       = errors.New("too many failed logins") // logins from this name or address are slowed; retry after a while
+	ErrSuperseded      = errors.New("folder superseded")      // a later client init of the node made another folder: this one may no longer sync
 )
 
 // Error is an error of a known kind with a message fit for a user: one line

@@ -23,6 +23,13 @@ type Node struct {
 	Extracted time.Time `json:"extracted,omitzero"`
 	// LastSync is when the node's last synchronization session ended, zero before.
 	LastSync time.Time `json:"last_sync,omitzero"`
+	// Folder is the id of the node's current folder (its latest client
+	// init), FolderSince when that init claimed the node; "" before any.
+	Folder      string    `json:"folder,omitempty"`
+	FolderSince time.Time `json:"folder_since,omitzero"`
+	// MergeStopped, in the administrator's view of one node, says why its
+	// uploads are not merged until it is resumed ("" when they are).
+	MergeStopped string `json:"merge_stopped,omitempty"`
 }
 
 // nodeNamePattern: node names become directory names under docking/, so

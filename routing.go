@@ -15,6 +15,9 @@ type NodeRouting struct {
 	ExtractSeq int64 `json:"extract_seq"`
 	// OutboxNext is the number the next file of the node's outbox gets.
 	OutboxNext int64 `json:"outbox_next"`
+	// ExtractWanted: a new Database Extract of the node was asked for and
+	// is not built yet.
+	ExtractWanted bool `json:"extract_wanted,omitempty"`
 }
 
 // NoExtract marks a node that has no extract yet (it is routed nothing).

@@ -63,6 +63,9 @@ func (h *handler) getNode(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if n.MergeStopped, err = h.st.MergeStopped(r.Context(), n.Name); err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusOK, n)
 	return nil
 }

@@ -25,8 +25,10 @@ type Store interface {
 	fieldsync.Nodes
 	fieldsync.Tokens
 	fieldsync.Conflicts
-	// ResumeMerging merges again the uploads of a node a refusal stopped.
+	// ResumeMerging merges again the uploads of a node a refusal stopped;
+	// MergeStopped says why they are not merged ("" when they are).
 	ResumeMerging(ctx context.Context, node string) error
+	MergeStopped(ctx context.Context, node string) (string, error)
 	Schema() *fieldsync.Schema
 }
 

@@ -48,6 +48,9 @@ type Config struct {
 	// https:// server besides the system's (for a server whose certificate
 	// an in-house authority signed). It is kept in the node's folder.
 	CACert string `json:"ca_cert,omitempty"`
+	// Folder is the id this folder's client init gave it: a later init of
+	// the node supersedes it (the server then refuses it).
+	Folder string `json:"folder,omitempty"`
 	// HTTP is the client used to reach the server (default: one with
 	// sensible timeouts).
 	HTTP   *http.Client `json:"-"`
@@ -94,6 +97,9 @@ func Init(ctx context.Context, cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := c.claimNode(ctx, rc, &sess); err != nil {
+		return nil, err
+	}
 	part := c.path("extract.db.part")
 	m := newMeter(cfg.Progress, "extract", 1, 0) // its size comes with it
 	if _, err := rc.Download(ctx, sess.Session, syncproto.ExtractPath, part, nil, m); err != nil {
@@ -108,6 +114,9 @@ func Init(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	if h.Node != cfg.Node {
 		return nil, fmt.Errorf("the extract is node %q's, not %q's", h.Node, cfg.Node)
+	}
+	if h.ExtractSeq < sess.ExtractSeq {
+		return nil, fmt.Errorf("the server sent an extract taken at %d, older than the node's latest (%d): run client init again", h.ExtractSeq, sess.ExtractSeq)
 	}
 	if _, err := h.Schema(); err != nil {
 		return nil, err
@@ -126,7 +135,7 @@ func Init(ctx context.Context, cfg Config) (*Client, error) {
 			return nil, err
 		}
 	}
-	conf, _ := json.MarshalIndent(Config{Server: cfg.Server, Node: cfg.Node, CACert: cfg.CACert}, "", "  ")
+	conf, _ := json.MarshalIndent(Config{Server: cfg.Server, Node: cfg.Node, CACert: cfg.CACert, Folder: c.cfg.Folder}, "", "  ")
 	if err := durable.WriteFile(c.cfg.Dir, "node.json", conf, 0o600); err != nil {
 		return nil, err
 	}

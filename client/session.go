@@ -14,7 +14,9 @@ import (
 
 // remote returns the client of the server's Synchronization Manager.
 func (c *Client) remote() *syncproto.Client {
-	return syncproto.NewClient(c.cfg.Server, c.cfg.Node, c.cfg.Secret, c.cfg.HTTP)
+	rc := syncproto.NewClient(c.cfg.Server, c.cfg.Node, c.cfg.Secret, c.cfg.HTTP)
+	rc.Folder = c.cfg.Folder
+	return rc
 }
 
 // Error is an error answer of the server: its status, code and message.

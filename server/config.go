@@ -10,7 +10,6 @@ import (
 
 	"github.com/fieldsync/fieldsync"
 	"github.com/fieldsync/fieldsync/merger"
-	"github.com/fieldsync/fieldsync/schema"
 )
 
 // Component names, for Config.Only.
@@ -36,7 +35,11 @@ type Config struct {
 	DB string
 	// Listen is the API's address (default 127.0.0.1:7070).
 	Listen string
-	// Schema is the synchronized schema (default: the built-in CRM schema).
+	// Schema is the synchronized schema. Nil: the one the database
+	// recorded at its last start (the built-in CRM schema on a new
+	// database). Open records the schema it starts with; one that differs
+	// from the recorded one is applied (tables and columns added) and logged
+	// as "schema changed: ...".
 	Schema *fieldsync.Schema
 	// MaxBodyBytes limits API request bodies (default 1 MiB).
 	MaxBodyBytes int64
@@ -69,14 +72,15 @@ type Config struct {
 	// Manager serve HTTPS with; unset, they serve plain HTTP.
 	TLSCert, TLSKey string
 	// AdminToken, when set, is the administrator's API token: Open
-	// registers it and revokes every other, and neither reads nor writes
-	// DATA/admin.token. Several processes of one installation set the same.
+	// registers it, revokes the token configured before for this data
+	// folder (the tokens of other folders and processes stay), and neither
+	// reads nor writes DATA/admin.token.
 	AdminToken string
 	// NoTokenFile keeps the administrator's token out of the data folder:
-	// without AdminToken, Open makes a new token (Server.Token returns it)
-	// that replaces the earlier ones, and writes no DATA/admin.token. For
-	// programs that embed the server and administer it in-process
-	// (Server.Admin) or hand the token on themselves.
+	// without AdminToken, Open makes a new token of this process's own
+	// (Server.Token returns it; Close revokes it), and writes no
+	// DATA/admin.token. For programs that embed the server and administer
+	// it in-process (Server.Admin) or hand the token on themselves.
 	NoTokenFile bool
 	// MaxLoginDelay caps how long a node name or remote address that keeps
 	// failing to log in (to the Synchronization Manager or the API) is made
@@ -141,9 +145,6 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.Listen == "" {
 		cfg.Listen = "127.0.0.1:7070"
-	}
-	if cfg.Schema == nil {
-		cfg.Schema = schema.Default()
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

@@ -4,6 +4,7 @@
 //	DATA/server.db      the server database (SQLite), with the Transaction Log
 //	DATA/admin.token    the administrator's API token (0600, made on first start; see Config.NoTokenFile)
 //	DATA/docking/       txnproc files, and each node's extract and outbox
+//	DATA/locks/         a lock per router partition, held by the process running it (Claim)
 //
 // The components, in the order of the flow: the HTTP API of connected users
 // and administrators (package api, with the Database Extract behind node

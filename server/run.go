@@ -46,7 +46,7 @@ func (s *Server) syncManager() *syncmgr.Manager {
 			MaxNodeDailyBytes: l.DailyBytes, MaxNodeDailyInserts: l.DailyInserts,
 			MaxUploadBytes: s.cfg.MaxUploadBytes, Logger: s.log, Files: s.files, NodeFileLimit: s.cfg.NodeFileLimit,
 			Logins: loginguard.Config{MaxDelay: s.cfg.MaxLoginDelay}, TrustedProxies: s.cfg.TrustedProxies,
-			Uploaded: func(string) { signal(s.merge) }})
+			Uploaded: func(string) { signal(s.merge) }, ExtractWanted: func() { signal(s.extract) }})
 	})
 	return s.syncMgr
 }
@@ -97,8 +97,12 @@ const ShutdownTimeout = 10 * time.Second
 
 // Serve runs the configured components until ctx ends (the API on ln,
 // which may be nil when the API is not among them), then shuts them down
-// gracefully.
+// gracefully. It first claims the data folder (Claim): a folder whose
+// router partitions another process runs is refused.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	if err := s.Claim(ctx); err != nil {
+		return err
+	}
 	err := s.serve(ctx, ln)
 	if err != nil && errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		return nil // a component noticed the end while in the middle of its work
@@ -115,7 +119,7 @@ func (s *Server) serve(ctx context.Context, ln net.Listener) error {
 		s.runRouters(ctx, g)
 	}
 	if s.Runs(Extract) {
-		g.Go(func() error { return extract.Run(ctx, s.st, s.docking, s.log, nil) })
+		g.Go(func() error { return extract.Run(ctx, s.st, s.docking, s.log, s.extract) })
 	}
 	if s.Runs(API) {
 		g.Go(func() error {

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -28,10 +29,16 @@ type Server struct {
 	log     *slog.Logger
 	docking docking.Folder
 	token   string // the administrator's token
-	files   *filestore.Store
-	routed  chan struct{}
-	merge   chan struct{}
-	tls     *tls.Config // nil: plain HTTP
+	// ownToken: token is this process's own (Config.NoTokenFile), revoked
+	// by Close.
+	ownToken bool
+	folder   string // the data folder's absolute path, naming it to other processes
+	claim    claim  // the data folder's locks this process holds while it runs (Claim)
+	files    *filestore.Store
+	routed   chan struct{}
+	merge    chan struct{}
+	extract  chan struct{} // wakes this process's Database Extract
+	tls      *tls.Config   // nil: plain HTTP
 
 	syncOnce sync.Once
 	syncMgr  *syncmgr.Manager
@@ -52,12 +59,17 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data folder: %w", err)
 	}
+	folder, err := absFolder(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
 	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, st: st, log: cfg.Logger, docking: docking.In(cfg.DataDir),
-		routed: make(chan struct{}, 1), merge: make(chan struct{}, 1), tls: tlsConfig}
+	s := &Server{cfg: cfg, st: st, log: cfg.Logger, docking: docking.In(cfg.DataDir), folder: folder,
+		routed: make(chan struct{}, 1), merge: make(chan struct{}, 1), extract: make(chan struct{}, 1), tls: tlsConfig}
+	s.logSchema()
 	if s.files, err = filestore.Open(filepath.Join(cfg.DataDir, "files"), cfg.MaxFileBytes); err != nil {
 		st.Close()
 		return nil, err
@@ -117,8 +129,37 @@ func (s *Server) Files() *filestore.Store { return s.files }
 // Docking returns the docking folder.
 func (s *Server) Docking() docking.Folder { return s.docking }
 
-// Close closes the database.
-func (s *Server) Close() error { return s.st.Close() }
+// Close gives up the data folder's locks (Claim), revokes the token the
+// server made for itself (Config.NoTokenFile) and closes the database.
+func (s *Server) Close() error {
+	s.claim.release()
+	return errors.Join(s.revokeOwnToken(), s.st.Close())
+}
+
+// absFolder is the data folder's absolute path, links resolved: the name
+// of its token's owner in the database.
+func absFolder(dir string) (string, error) {
+	abs, err := filepath.Abs(dir)
+	if err == nil {
+		abs, err = filepath.EvalSymlinks(abs)
+	}
+	if err != nil {
+		return "", fmt.Errorf("data folder %s: %w", dir, err)
+	}
+	return abs, nil
+}
+
+// logSchema says which schema the server runs, and how it differs from
+// the one the database ran before.
+func (s *Server) logSchema() {
+	sch := s.st.Schema()
+	if s.st.SchemaFromDatabase() {
+		s.log.Info("using the schema stored in the database", "source", sch.Source, "tables", len(sch.Tables))
+	}
+	if change := s.st.SchemaChange(); change != "" {
+		s.log.Warn("schema changed: "+change, "source", sch.Source)
+	}
+}
 
 // Runs reports whether the server runs a component.
 func (s *Server) Runs(c string) bool { return slices.Contains(s.cfg.Only, c) }

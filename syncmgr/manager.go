@@ -28,6 +28,10 @@ type Store interface {
 	Schema() *fieldsync.Schema
 	Node(ctx context.Context, name string) (fieldsync.Node, []byte, error)
 	NodeRouting(ctx context.Context, name string) (fieldsync.NodeRouting, error)
+	// ClaimFolder makes folder the node's current one (a client init),
+	// asking for a fresh extract when it had another; it returns the node
+	// as it was.
+	ClaimFolder(ctx context.Context, node, folder string) (fieldsync.NodeRouting, error)
 	RouterPositions(ctx context.Context) (map[int]int64, error)
 	newsStore
 }
@@ -73,6 +77,9 @@ type Options struct {
 	NewsPoll time.Duration
 	// Uploaded is called after a node's upload is durable (wakes the merger).
 	Uploaded func(node string)
+	// ExtractWanted is called after a client init asked for a fresh
+	// extract (wakes the Database Extract).
+	ExtractWanted func()
 	// Logins says how failed logins are slowed (zero: the defaults).
 	Logins loginguard.Config
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For header
@@ -168,6 +175,7 @@ func (m *Manager) Handler() http.Handler {
 	mux.Handle(syncproto.RouteFileUpload, m.node(m.uploadFile, inSession))
 	mux.Handle(syncproto.RouteFileHave, m.node(m.fileHave, inSession))
 	mux.Handle(syncproto.RouteRow, m.node(m.row, inSession))
+	mux.Handle(syncproto.RouteInit, m.node(m.init, inSession))
 	return mux
 }
 
@@ -181,6 +189,9 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request, n fieldsync.Node, 
 func (m *Manager) node(next handlerFunc, a access) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n, err := m.authenticate(r)
+		if err == nil {
+			err = m.checkFolder(n, r.Header.Get(syncproto.HeaderFolder))
+		}
 		if err != nil {
 			httperr.Write(w, r, m.log, err)
 			return

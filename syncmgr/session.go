@@ -173,7 +173,7 @@ func (m *Manager) nodeState(ctx context.Context, n fieldsync.Node, conflictsAfte
 	if err != nil {
 		return st, err
 	}
-	st.ExtractSeq = nr.ExtractSeq
+	st.ExtractSeq, st.ExtractPending = nr.ExtractSeq, nr.ExtractWanted
 	if st.LastMerged, err = m.st.LastMerged(ctx, n.Name); err != nil {
 		return st, err
 	}

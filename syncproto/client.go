@@ -27,6 +27,9 @@ type Client struct {
 	Node   string
 	Secret string
 	HTTP   *http.Client // nil: http.DefaultClient
+	// Folder is the id of the node's folder the requests come from (sent
+	// as HeaderFolder; "" sends none).
+	Folder string
 }
 
 // NewClient returns a Client of the server for the node.
@@ -46,6 +49,9 @@ func (c *Client) Do(ctx context.Context, method, path, session string, body io.R
 		req.Header[k] = vs
 	}
 	req.SetBasicAuth(c.Node, c.Secret)
+	if c.Folder != "" {
+		req.Header.Set(HeaderFolder, c.Folder)
+	}
 	if session != "" {
 		req.Header.Set(HeaderSession, session)
 	}
@@ -284,4 +290,11 @@ func (mr meteredReader) Read(p []byte) (int, error) {
 	n, err := mr.r.Read(p)
 	mr.m.Moved(int64(n))
 	return n, err
+}
+
+// Init claims the node for a new folder (see InitRequest), inside a
+// session.
+func (c *Client) Init(ctx context.Context, session, folder string) (InitAnswer, error) {
+	var a InitAnswer
+	return a, c.call(ctx, http.MethodPost, InitPath, session, InitRequest{Folder: folder}, &a)
 }

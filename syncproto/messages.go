@@ -1,6 +1,8 @@
 package syncproto
 
 import (
+	"time"
+
 	"github.com/fieldsync/fieldsync"
 	"github.com/fieldsync/fieldsync/docking"
 )
@@ -40,6 +42,23 @@ type State struct {
 	// UploadsAhead: the server takes uploads numbered up to LastMerged
 	// plus this (0: an older server that does not say).
 	UploadsAhead int `json:"uploads_ahead,omitempty"`
+	// ExtractPending: a new Database Extract of the node was asked for
+	// and its file is not built yet (ExtractSeq is the previous one's).
+	ExtractPending bool `json:"extract_pending,omitempty"`
+}
+
+// InitRequest is the body of a client init's claim of the node for a new
+// folder: the folder's id, which its later requests carry (HeaderFolder).
+type InitRequest struct {
+	Folder string `json:"folder"`
+}
+
+// InitAnswer says whether the node had a folder before: then a fresh
+// Database Extract is taken for the new one (State.ExtractPending until
+// it is built), and Superseded is when the node's previous folder was made.
+type InitAnswer struct {
+	FreshExtract bool      `json:"fresh_extract"`
+	Superseded   time.Time `json:"superseded,omitzero"`
 }
 
 // OutboxFile is one file of a node's outbox: its number and size.

@@ -17,6 +17,10 @@ const (
 	// HeaderOffset is the byte of an attachment file a piece of its upload
 	// starts at.
 	HeaderOffset = "X-Fieldsync-Offset"
+	// HeaderFolder names the node's folder a request comes from (its id,
+	// from InitRequest): a folder superseded by a later client init of the
+	// node is refused (fieldsync.ErrSuperseded).
+	HeaderFolder = "X-Fieldsync-Folder"
 )
 
 // Query parameters of the protocol's requests.
@@ -56,6 +60,7 @@ const (
 	RouteFileUpload = "PUT " + Prefix + "/files/{ref}"
 	RouteFileHave   = "GET " + Prefix + "/files/{ref}/upload"
 	RouteRow        = "GET " + Prefix + "/rows/{table}/{id}"
+	RouteInit       = "POST " + Prefix + "/init"
 )
 
 // Paths of the endpoints without parameters.
@@ -66,6 +71,7 @@ const (
 	AckPath      = Prefix + "/outbox/ack"
 	StatePath    = Prefix + "/state"
 	NewsPath     = Prefix + "/news"
+	InitPath     = Prefix + "/init"
 )
 
 // StartPath is the path that starts a session (see ParamSince).

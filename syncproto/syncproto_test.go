@@ -41,10 +41,11 @@ func TestPathsMatchRoutes(t *testing.T) {
 		{"PUT", syncproto.FilePath(ref), syncproto.RouteFileUpload, map[string]string{"ref": ref.String()}},
 		{"GET", syncproto.FileHavePath(ref), syncproto.RouteFileHave, map[string]string{"ref": ref.String()}},
 		{"GET", syncproto.RowPath("account", "acc-1"), syncproto.RouteRow, map[string]string{"table": "account", "id": "acc-1"}},
+		{"POST", syncproto.InitPath, syncproto.RouteInit, nil},
 	}
 	routes := []string{syncproto.RouteStart, syncproto.RouteEnd, syncproto.RouteExtract, syncproto.RouteOutbox,
 		syncproto.RouteOutboxFile, syncproto.RouteAck, syncproto.RouteUpload, syncproto.RouteState, syncproto.RouteNews,
-		syncproto.RouteFile, syncproto.RouteFileUpload, syncproto.RouteFileHave, syncproto.RouteRow}
+		syncproto.RouteFile, syncproto.RouteFileUpload, syncproto.RouteFileHave, syncproto.RouteRow, syncproto.RouteInit}
 	mux := http.NewServeMux()
 	got := map[string]*http.Request{}
 	for _, route := range routes {

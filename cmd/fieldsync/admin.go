@@ -141,8 +141,13 @@ func adminNodeGet(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return printJSON(stdout, n)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "name\t%s\nemployee\t%s\nactive\t%v\ncreated\t%s\ndeactivated\t%s\nlast extract\t%s\n",
-		n.Name, n.EmployeeID, n.Active, when(n.Created), when(n.Deactivated), when(n.Extracted))
+	fmt.Fprintf(tw, "name\t%s\nemployee\t%s\nactive\t%v\ncreated\t%s\ndeactivated\t%s\nlast extract\t%s\nlast sync\t%s\nfolder made\t%s\n",
+		n.Name, n.EmployeeID, n.Active, when(n.Created), when(n.Deactivated), when(n.Extracted), when(n.LastSync), when(n.FolderSince))
+	merging := "yes"
+	if n.MergeStopped != "" {
+		merging = fmt.Sprintf("stopped: %s (fieldsync admin node resume %s)", n.MergeStopped, n.Name)
+	}
+	fmt.Fprintf(tw, "merging\t%s\n", merging)
 	return tw.Flush()
 }
 

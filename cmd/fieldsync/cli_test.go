@@ -414,12 +414,27 @@ func TestVersionHelpAndUsage(t *testing.T) {
 func TestNodeGet(t *testing.T) { testutil.ForBackends(t, testNodeGet) }
 
 func testNodeGet(t *testing.T, b testutil.Backend) {
-	url, token := startServer(t, b)
+	srv, url := testutil.StartServer(t, server.Config{DB: b.DB(t)})
+	token := srv.Token()
 	mustCLI(t, url, token, "record", "create", "employee", "id=ann", "name=Ann", "login=ann")
 	mustCLI(t, url, token, "admin", "node", "add", "ann-laptop", "--employee", "ann")
 	out := mustCLI(t, url, token, "admin", "node", "get", "ann-laptop")
-	if !regexp.MustCompile(`(?m)^employee\s+ann$`).MatchString(out) || !regexp.MustCompile(`(?m)^active\s+true$`).MatchString(out) {
+	if !regexp.MustCompile(`(?m)^employee\s+ann$`).MatchString(out) || !regexp.MustCompile(`(?m)^active\s+true$`).MatchString(out) ||
+		!regexp.MustCompile(`(?m)^merging\s+yes$`).MatchString(out) {
 		t.Fatalf("node get printed:\n%s", out)
+	}
+	// A node whose merging a refusal stopped (--on-refusal stop) says so,
+	// and how to resume it.
+	if err := srv.Store().StopMerging(context.Background(), "ann-laptop", "upload 3: 1 of its 2 changes refused"); err != nil {
+		t.Fatal(err)
+	}
+	out = mustCLI(t, url, token, "admin", "node", "get", "ann-laptop")
+	if !strings.Contains(out, "stopped: upload 3: 1 of its 2 changes refused (fieldsync admin node resume ann-laptop)") {
+		t.Fatalf("node get of a stopped node printed:\n%s", out)
+	}
+	mustCLI(t, url, token, "admin", "node", "resume", "ann-laptop")
+	if out = mustCLI(t, url, token, "admin", "node", "get", "ann-laptop"); !regexp.MustCompile(`(?m)^merging\s+yes$`).MatchString(out) {
+		t.Fatalf("node get after resume printed:\n%s", out)
 	}
 	var n map[string]any
 	if err := json.Unmarshal([]byte(mustCLI(t, url, token, "admin", "node", "get", "ann-laptop", "--json")), &n); err != nil || n["name"] != "ann-laptop" {

@@ -24,7 +24,7 @@ func serverCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	data := fs.String("data", "./fieldsync-data", "data `folder`: database, admin token, docking folder")
 	listen := fs.String("listen", "127.0.0.1:7070", "API `address`")
 	db := fs.String("db", "", "server database `URL` (postgres://...; default: SQLite in the data folder)")
-	schemaFile := fs.String("schema", "", "schema `file` (default: the built-in CRM schema)")
+	schemaFile := fs.String("schema", "", "schema `file` (default: the one the database recorded at its last start; the built-in CRM schema on a new database)")
 	only := fs.String("only", "", "run only these `components`, comma-separated: "+strings.Join(server.Components, ", "))
 	parts := fs.Int("router-partitions", 1, "split nodes between this many Transaction Routers")
 	part := fs.Int("router-partition", -1, "run only this router `partition` (default: all of them)")
@@ -79,6 +79,11 @@ func serverCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer srv.Close()
+	// Refused before it announces anything when another process runs its
+	// router partitions on this folder.
+	if err := srv.Claim(ctx); err != nil {
+		return err
+	}
 	var ln net.Listener
 	if srv.Runs(server.API) || srv.Runs(server.Sync) {
 		if ln, err = srv.Listen(); err != nil {

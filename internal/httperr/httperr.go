@@ -42,6 +42,7 @@ var table = [...]Kind{
 	{fieldsync.ErrExists, "exists", http.StatusConflict, nil},
 	{fieldsync.ErrInUse, "in_use", http.StatusConflict, nil},
 	{fieldsync.ErrNoSession, "no_session", http.StatusConflict, nil},
+	{fieldsync.ErrSuperseded, "superseded", http.StatusConflict, nil},
 	{fieldsync.ErrUnauthorized, "unauthorized", http.StatusUnauthorized, nil},
 	{fieldsync.ErrNodeDeactivated, "node_deactivated", http.StatusForbidden, fieldsync.ErrForbidden},
 	{fieldsync.ErrForbidden, "forbidden", http.StatusForbidden, nil},

@@ -10,7 +10,7 @@ import (
 	"github.com/fieldsync/fieldsync"
 )
 
-const nodeCols = "name, employee_id, secret_hash, active, created, deactivated, extract_seq, extract_at, outbox_next, last_sync"
+const nodeCols = "name, employee_id, secret_hash, active, created, deactivated, extract_seq, extract_at, outbox_next, last_sync, folder, folder_at, extract_wanted"
 
 // AddNode registers a node for an existing employee.
 func (st *Store) AddNode(ctx context.Context, n fieldsync.Node, secretHash []byte) (fieldsync.Node, error) {
@@ -89,11 +89,15 @@ func scanNode(rows *sql.Rows) (fieldsync.NodeRouting, []byte, error) {
 	var n fieldsync.NodeRouting
 	var hash string
 	var active int
-	var created, deactivated, extractAt, lastSync int64
-	if err := rows.Scan(&n.Name, &n.EmployeeID, &hash, &active, &created, &deactivated, &n.ExtractSeq, &extractAt, &n.OutboxNext, &lastSync); err != nil {
+	var created, deactivated, extractAt, lastSync, folderAt, wanted int64
+	if err := rows.Scan(&n.Name, &n.EmployeeID, &hash, &active, &created, &deactivated, &n.ExtractSeq, &extractAt, &n.OutboxNext, &lastSync,
+		&n.Folder, &folderAt, &wanted); err != nil {
 		return n, nil, fmt.Errorf("read node: %w", err)
 	}
-	n.Active = active != 0
+	n.Active, n.ExtractWanted = active != 0, wanted != 0
+	if folderAt != 0 {
+		n.FolderSince = time.Unix(0, folderAt).UTC()
+	}
 	n.Created = time.Unix(0, created).UTC()
 	if deactivated != 0 {
 		n.Deactivated = time.Unix(0, deactivated).UTC()
@@ -358,4 +362,32 @@ func (st *Store) OutboxNexts(ctx context.Context, nodes []string) (map[string]in
 		}
 	}
 	return out, nil
+}
+
+// ClaimFolder makes folder the node's current folder (a client init) and
+// returns the node as it was. When the node had another folder, a new
+// Database Extract is asked for in the same transaction: the new folder
+// starts from an extract taken for it, never from the older folder's.
+func (st *Store) ClaimFolder(ctx context.Context, node, folder string) (fieldsync.NodeRouting, error) {
+	var before fieldsync.NodeRouting
+	err := st.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		if before, _, err = st.nodeRouting(ctx, tx, node); err != nil {
+			return err
+		}
+		if before.Folder == folder {
+			return nil
+		}
+		set := "folder = %s, folder_at = %s"
+		if before.Folder != "" {
+			set += ", extract_wanted = 1"
+		}
+		_, err = tx.ExecContext(ctx, fmt.Sprintf("UPDATE fs_node SET "+set+" WHERE name = %s",
+			st.d.Placeholder(1), st.d.Placeholder(2), st.d.Placeholder(3)), folder, st.now().UnixNano(), node)
+		if err != nil {
+			return fmt.Errorf("record the folder of node %s: %w", node, err)
+		}
+		return st.bumpNodes(ctx, tx)
+	})
+	return before, err
 }

@@ -27,6 +27,9 @@ type Store struct {
 	now    func() time.Time
 	local  bool // a remote node's local database (see Options.Local)
 
+	schemaChange string // how the schema differs from the one recorded before (SchemaChange)
+	schemaStored bool   // the schema is the one the database recorded (SchemaFromDatabase)
+
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced at every commit
 
@@ -51,7 +54,10 @@ type Options struct {
 
 // Open prepares a Store over the given connection pools: it runs the
 // store's own migrations and creates or upgrades the schema's tables. write
-// and read may be the same pool.
+// and read may be the same pool. A nil schema is the one the database
+// recorded when it was last opened (the built-in CRM schema on a new
+// database); a server store records the schema it opens with (its YAML
+// text and hash, in fs_meta).
 func Open(ctx context.Context, d Dialect, write, read *sql.DB, s *fieldsync.Schema) (*Store, error) {
 	return OpenWith(ctx, d, write, read, s, Options{})
 }
@@ -64,7 +70,7 @@ func OpenWith(ctx context.Context, d Dialect, write, read *sql.DB, s *fieldsync.
 	if err := st.upgrade(ctx); err != nil {
 		return nil, err
 	}
-	for _, t := range s.Tables {
+	for _, t := range st.schema.Tables {
 		cols := make([]string, len(t.Columns))
 		ph := make([]string, len(t.Columns))
 		for i, c := range t.Columns {
@@ -204,6 +210,15 @@ var migrations = []string{
 	 ALTER TABLE fs_upload ADD COLUMN written BIGINT NOT NULL DEFAULT 0;
 	 ALTER TABLE fs_upload ADD COLUMN inserted BIGINT NOT NULL DEFAULT 0;
 	 ALTER TABLE fs_merging ADD COLUMN written BIGINT NOT NULL DEFAULT 0`,
+	// 11: whose each API token is (a data folder's token file, a configured
+	// token, a process's own), so a process replaces only its own and never
+	// revokes the tokens other processes of the installation use ('': made
+	// by an earlier build).
+	`ALTER TABLE fs_token ADD COLUMN owner TEXT NOT NULL DEFAULT ''`,
+	// 12: the node's current folder (the id a client init gave it) and
+	// when it was made: the requests of an older folder are refused.
+	`ALTER TABLE fs_node ADD COLUMN folder TEXT NOT NULL DEFAULT '';
+	 ALTER TABLE fs_node ADD COLUMN folder_at BIGINT NOT NULL DEFAULT 0`,
 }
 
 // StoreVersion is the version of the store's own tables this build writes.
@@ -219,6 +234,9 @@ func (st *Store) upgrade(ctx context.Context) error {
 	}
 	defer release()
 	if err := st.migrate(ctx); err != nil {
+		return err
+	}
+	if err := st.resolveSchema(ctx); err != nil {
 		return err
 	}
 	return st.syncSchema(ctx)
@@ -318,6 +336,9 @@ func (st *Store) syncSchema(ctx context.Context) error {
 			return err
 		}
 		if err := st.setMeta(ctx, tx, "schema_columns", string(raw)); err != nil {
+			return err
+		}
+		if err := st.recordSchema(ctx, tx); err != nil {
 			return err
 		}
 		return st.setMeta(ctx, tx, "schema_fingerprint", st.schema.Fingerprint())
