@@ -16,6 +16,8 @@ const (
 	DefaultMaxNodeRequests = 8
 	DefaultMaxNodeNews     = 2
 	DefaultMaxNewsWaiters  = 1000
+	DefaultMaxSessions     = 256      // of all nodes
+	DefaultMaxUploadBytes  = 64 << 20 // one upload file, compressed
 	DefaultUploadsAhead    = 16
 	// A node's uploads merged and files stored over a day may write this
 	// much before its next upload waits.

@@ -108,10 +108,10 @@ type Manager struct {
 // New returns a Synchronization Manager over the docking folder.
 func New(st Store, dock docking.Folder, opts Options) *Manager {
 	if opts.MaxSessions <= 0 {
-		opts.MaxSessions = 256
+		opts.MaxSessions = DefaultMaxSessions
 	}
 	if opts.MaxUploadBytes <= 0 {
-		opts.MaxUploadBytes = 64 << 20
+		opts.MaxUploadBytes = DefaultMaxUploadBytes
 	}
 	if opts.SessionIdle <= 0 {
 		opts.SessionIdle = 2 * time.Minute

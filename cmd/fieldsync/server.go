@@ -30,6 +30,8 @@ func serverCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	part := fs.Int("router-partition", -1, "run only this router `partition` (default: all of them)")
 	maxBody := fs.Int64("max-body", 1<<20, "largest API request body, in `bytes`")
 	maxFile := fs.Int64("max-file", 1<<30, "largest attachment file, in `bytes`")
+	maxSessions := fs.Int("max-sessions", syncmgr.DefaultMaxSessions, "synchronization `sessions` of all nodes open at once (past it: busy, retry later)")
+	maxUpload := fs.Int64("max-upload", syncmgr.DefaultMaxUploadBytes, "largest upload file a node may send, compressed, in `bytes`")
 	nodeFileLimit := fs.Int64("node-file-limit", 0, "published files larger than this many `bytes` are offered to nodes as requested (0: no limit)")
 	tlsCert := fs.String("tls-cert", "", "serve HTTPS with this PEM certificate `file` (and its chain); needs --tls-key")
 	tlsKey := fs.String("tls-key", "", "the PEM private key `file` of --tls-cert")
@@ -66,7 +68,7 @@ func serverCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		level = slog.LevelDebug
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	cfg := server.Config{DataDir: *data, DB: *db, Listen: *listen, MaxFileBytes: *maxFile, NodeFileLimit: *nodeFileLimit, Schema: s, MaxBodyBytes: *maxBody,
+	cfg := server.Config{DataDir: *data, DB: *db, Listen: *listen, MaxFileBytes: *maxFile, MaxSessions: *maxSessions, MaxUploadBytes: *maxUpload, NodeFileLimit: *nodeFileLimit, Schema: s, MaxBodyBytes: *maxBody,
 		RouterPartitions: *parts, RouterPartition: *part, KeepSessions: *keepSessions, TLSCert: *tlsCert, TLSKey: *tlsKey, MaxLoginDelay: *maxLoginDelay, Logger: logger,
 		OnRefusal: *onRefusal, MaxUploadChanges: *maxChanges, MaxUploadInflated: *maxInflated, MaxUploadInserts: *maxInserts,
 		MaxUploadRecords: *maxRecords, MergeBatch: *mergeBatch,
