@@ -28,10 +28,7 @@ func serverCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	only := fs.String("only", "", "run only these `components`, comma-separated: "+strings.Join(server.Components, ", "))
 	parts := fs.Int("router-partitions", 1, "split nodes between this many Transaction Routers")
 	part := fs.Int("router-partition", -1, "run only this router `partition` (default: all of them)")
-	maxBody := fs.Int64("max-body", 1<<20, "largest API request body, in `bytes`")
-	maxFile := fs.Int64("max-file", 1<<30, "largest attachment file, in `bytes`")
-	maxSessions := fs.Int("max-sessions", syncmgr.DefaultMaxSessions, "synchronization `sessions` of all nodes open at once (past it: busy, retry later)")
-	maxUpload := fs.Int64("max-upload", syncmgr.DefaultMaxUploadBytes, "largest upload file a node may send, compressed, in `bytes`")
+	maxBody, maxFile, maxSessions, maxUpload := sizeFlags(fs)
 	nodeFileLimit := fs.Int64("node-file-limit", 0, "published files larger than this many `bytes` are offered to nodes as requested (0: no limit)")
 	tlsCert := fs.String("tls-cert", "", "serve HTTPS with this PEM certificate `file` (and its chain); needs --tls-key")
 	tlsKey := fs.String("tls-key", "", "the PEM private key `file` of --tls-cert")
@@ -100,6 +97,16 @@ func serverCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	fmt.Fprintln(stdout, "fieldsync server stopped")
 	return nil
+}
+
+// sizeFlags registers the flags of the largest requests and files, and of
+// the sessions of all nodes.
+func sizeFlags(fs *flag.FlagSet) (maxBody, maxFile *int64, maxSessions *int, maxUpload *int64) {
+	maxBody = fs.Int64("max-body", 1<<20, "largest API request body, in `bytes`")
+	maxFile = fs.Int64("max-file", 1<<30, "largest attachment file, in `bytes`")
+	maxSessions = fs.Int("max-sessions", syncmgr.DefaultMaxSessions, "synchronization `sessions` of all nodes open at once (past it: busy, retry later)")
+	maxUpload = fs.Int64("max-upload", syncmgr.DefaultMaxUploadBytes, "largest upload file a node may send, compressed, in `bytes`")
+	return maxBody, maxFile, maxSessions, maxUpload
 }
 
 // limitFlags registers the flags of what one node may take of the server
