@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
+	"sync"
+	"time"
 
+	"github.com/fieldsync/fieldsync"
 	"github.com/fieldsync/fieldsync/docking"
 	"github.com/fieldsync/fieldsync/dx"
 	"github.com/fieldsync/fieldsync/localdb"
@@ -16,33 +18,55 @@ import (
 
 // ApplyInbox applies the downloaded inbox files in order, each in one local
 // transaction that records it as applied, and removes them. It returns how
-// many files it applied.
-func (c *Client) ApplyInbox(ctx context.Context) (int, error) { return c.applyInbox(ctx, nil) }
+// many files it applied. A damaged file is set aside, to be downloaded
+// again at the next sync (the files after it wait); a failure is recorded
+// for Status.
+func (c *Client) ApplyInbox(ctx context.Context) (int, error) {
+	if err := c.writable("apply the inbox"); err != nil {
+		return 0, err
+	}
+	n, err := c.applyInbox(ctx, nil, nil)
+	if err != nil {
+		err = c.writeFailure("apply the inbox", err)
+		c.st.RecordFailure(context.WithoutCancel(ctx), time.Now(), "apply failed: "+oneLine(err.Error()))
+	}
+	return n, err
+}
 
-func (c *Client) applyInbox(ctx context.Context, progress func(Progress)) (int, error) {
+func (c *Client) applyInbox(ctx context.Context, progress func(Progress), sum *Summary) (int, error) {
 	c.applyMu.Lock()
 	defer c.applyMu.Unlock()
 	nums, err := docking.Numbers(c.path("inbox"))
 	if err != nil {
 		return 0, err
 	}
-	if len(nums) == 0 {
+	local, err := c.st.State(ctx)
+	if err != nil {
+		return 0, err
+	}
+	damaged, err := c.damagedInbox(ctx, local)
+	if err != nil {
+		return 0, err
+	}
+	if len(nums) == 0 && damaged == nil {
 		return 0, c.pruneMerged(ctx)
 	}
 	m := newMeter(progress, "apply", len(nums), 0)
-	own, err := c.ownUploads(0, true)
+	own, err := c.ownUploads(ctx, 0, true)
 	if err != nil {
 		return 0, err
 	}
 	applied := 0
 	for _, n := range nums {
+		if damaged != nil && n > damaged.Number {
+			break // the files after a damaged one wait for it
+		}
 		path := c.path("inbox", docking.FileName(n))
 		_, txns, err := dx.ReadFile(path, dx.Limits{})
-		if err != nil {
-			aside := c.path("inbox", "damaged")
-			os.MkdirAll(aside, 0o700)
-			os.Rename(path, filepath.Join(aside, docking.FileName(n)))
-			return applied, fmt.Errorf("inbox file %d set aside in %s: %w", n, aside, err)
+		if errors.Is(err, fieldsync.ErrDamagedFile) {
+			return applied, c.setAsideInbox(ctx, n, path, err, local, sum)
+		} else if err != nil {
+			return applied, err
 		}
 		ok, err := c.st.ApplyInbox(ctx, n, txns, own)
 		if err != nil {
@@ -51,10 +75,19 @@ func (c *Client) applyInbox(ctx context.Context, progress func(Progress)) (int, 
 		if ok {
 			applied++
 		}
+		if damaged != nil && n == damaged.Number {
+			if err := c.inboxRecovered(ctx, damaged); err != nil {
+				return applied, err
+			}
+			damaged = nil
+		}
 		if err := os.Remove(path); err != nil {
 			return applied, err
 		}
 		m.done()
+	}
+	if damaged != nil {
+		return applied, c.damageErr(damaged)
 	}
 	if err := c.pruneFiles(ctx); err != nil {
 		return applied, err
@@ -62,11 +95,66 @@ func (c *Client) applyInbox(ctx context.Context, progress func(Progress)) (int, 
 	return applied, c.pruneMerged(ctx)
 }
 
+// applyInbox applies the inbox within the session, before the outbox is
+// acknowledged: a damaged file is downloaded again at once and applied
+// (twice at most). The session is kept alive meanwhile.
+func (s *session) applyInbox(ctx context.Context) error {
+	stop := s.keepAlive(ctx)
+	defer stop()
+	for attempt := 0; ; attempt++ {
+		n, err := s.c.applyInbox(ctx, s.progress, s.sum)
+		s.sum.Applied += n
+		var dmg *inboxDamage
+		switch {
+		case !errors.As(err, &dmg):
+			return err
+		case dmg.d.Lost && s.fail != nil:
+			return nil // reported by the sync, after its other steps
+		case dmg.d.Lost || attempt == 2:
+			return err
+		}
+		if err := s.download(ctx); err != nil {
+			return err
+		}
+		if err := s.files(ctx); err != nil {
+			return err
+		}
+	}
+}
+
+// keepAlive keeps the session from being ended as idle while the inbox is
+// applied, asking the server for the outbox now and then; stop ends it.
+func (s *session) keepAlive(ctx context.Context) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(sessionKeepAlive)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				s.rc.Outbox(ctx, s.st.Session)
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+// sessionKeepAlive is how often a session applying the inbox tells the
+// server it is still there (the server ends sessions idle for 2 minutes).
+const sessionKeepAlive = 30 * time.Second
+
 // ownUploads reads the node's changes in its upload files: with merged, the
 // merged uploads kept until everything routed before them is applied; and
 // the uploads above after not yet known merged. The caller holds applyMu,
 // so no sync moves the files meanwhile.
-func (c *Client) ownUploads(after int64, merged bool) (*localdb.OwnChanges, error) {
+func (c *Client) ownUploads(ctx context.Context, after int64, merged bool) (*localdb.OwnChanges, error) {
 	type upload struct {
 		number, before int64
 		path           string
@@ -93,7 +181,7 @@ func (c *Client) ownUploads(after int64, merged bool) (*localdb.OwnChanges, erro
 	slices.SortFunc(files, func(a, b upload) int { return cmp.Compare(a.number, b.number) })
 	own := &localdb.OwnChanges{}
 	for _, f := range files {
-		_, txns, err := dx.ReadFile(f.path, dx.Limits{})
+		txns, err := c.readUpload(ctx, f.number, f.path)
 		if err != nil {
 			return nil, err
 		}
@@ -144,6 +232,9 @@ func (c *Client) pruneMerged(ctx context.Context) error {
 	}
 	for _, m := range merged {
 		if m.firstSeq-1 <= state.RoutedSeq {
+			if err := c.st.DropUpload(ctx, m.number); err != nil {
+				return err
+			}
 			if err := os.Remove(m.path); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return err
 			}

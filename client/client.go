@@ -14,9 +14,14 @@
 //	local.db        the local database (data, local log, local state)
 //	node.json       server URL, node name, and the CA certificate to trust (if any)
 //	node.secret     the node's secret (mode 0600)
-//	inbox/N.dx      downloaded outbox files, until applied
+//	inbox/N.dx      downloaded outbox files, until applied (acknowledged then)
+//	inbox/damaged/  an inbox file found damaged, until it is had again
 //	upload/N.dx     packaged local transactions, until the server merged them
+//	upload/merged/  merged uploads, until what was routed before them is applied
 //	files/HASH      attachment files, by content hash
+//
+// Damaged files recover by themselves (recover.go); a folder that is
+// read-only or whose disk is full opens for reading only (writable.go).
 package client
 
 import (
@@ -226,5 +231,12 @@ func (c *Client) List(ctx context.Context, table string, q fieldsync.Query) (fie
 // Apply makes local changes through the local write path: only to tables
 // nodes may write and rows the node sees. They are uploaded at the next sync.
 func (c *Client) Apply(ctx context.Context, changes ...fieldsync.Change) ([]fieldsync.Txn, error) {
-	return c.st.Apply(ctx, changes...)
+	if err := c.writable("write locally"); err != nil {
+		return nil, err
+	}
+	txns, err := c.st.Apply(ctx, changes...)
+	if err != nil && !isDataError(err) {
+		err = c.writeFailure("write locally", err)
+	}
+	return txns, err
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"path/filepath"
 	"reflect"
 	"sync"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/fieldsync/fieldsync"
 	"github.com/fieldsync/fieldsync/client"
+	"github.com/fieldsync/fieldsync/docking"
 	"github.com/fieldsync/fieldsync/internal/testutil"
 	"github.com/fieldsync/fieldsync/visibility"
 )
@@ -114,6 +116,7 @@ func converge(t *testing.T, b testutil.Backend, seed uint64, steps int) {
 		nodes = append(nodes, &node{c: c, emp: e, net: fl})
 	}
 	st := w.srv.Store()
+	writes := lastWrites{}
 	pick := func(table string, from func(string, fieldsync.Query) (fieldsync.Page, error)) string {
 		p, err := from(table, fieldsync.Query{Limit: 1000})
 		if err != nil || len(p.Rows) == 0 {
@@ -126,7 +129,7 @@ func converge(t *testing.T, b testutil.Backend, seed uint64, steps int) {
 		switch a := rng.IntN(10); {
 		case a < 3: // a connected user changes the server
 			var ch fieldsync.Change
-			switch rng.IntN(6) {
+			switch rng.IntN(8) {
 			case 0:
 				ch = fieldsync.Change{Op: fieldsync.OpInsert, Table: "opportunity_team", Values: map[string]any{
 					"opportunity_id": pick("opportunity", serverList), "position_id": "p-" + emps[rng.IntN(3)]}}
@@ -145,15 +148,24 @@ func converge(t *testing.T, b testutil.Backend, seed uint64, steps int) {
 			case 4:
 				ch = fieldsync.Change{Op: fieldsync.OpUpdate, Table: "position", ID: "p-" + emps[rng.IntN(3)],
 					Values: map[string]any{"employee_id": emps[rng.IntN(3)]}}
+			case 5: // telesales deletes a contact or an opportunity nodes may be changing offline
+				table := []string{"contact", "opportunity"}[rng.IntN(2)]
+				if id := pick(table, serverList); id != "" {
+					ch = fieldsync.Change{Op: fieldsync.OpDelete, Table: table, ID: id}
+				}
+			case 6: // a txnproc file is damaged on disk before it is routed
+				damageTxnproc(t, w.srv.Docking(), rng)
 			default: // an administrator re-extracts a node
 				if _, err := w.api.Reextract(ctx, nodes[rng.IntN(len(nodes))].c.Node()); err != nil {
 					t.Fatalf("step %d: reextract: %v", step, err)
 				}
 			}
 			if ch.Table != "" {
-				if _, err := st.Apply(ctx, "", ch); err != nil && !errors.Is(err, fieldsync.ErrExists) && !errors.Is(err, fieldsync.ErrInvalid) {
+				txns, err := st.Apply(ctx, "", ch)
+				if err != nil && !errors.Is(err, fieldsync.ErrExists) && !errors.Is(err, fieldsync.ErrInvalid) && !errors.Is(err, fieldsync.ErrInUse) {
 					t.Fatalf("step %d: server change: %v", step, err)
 				}
+				writes.note("", txns)
 			}
 		case a < 7: // a field user changes their local database
 			nd := nodes[rng.IntN(len(nodes))]
@@ -178,14 +190,18 @@ func converge(t *testing.T, b testutil.Backend, seed uint64, steps int) {
 				}
 			}
 			if ch.Table != "" {
-				if _, err := nd.c.Apply(ctx, ch); err != nil && !errors.Is(err, fieldsync.ErrForbidden) && !errors.Is(err, fieldsync.ErrInvalid) {
+				txns, err := nd.c.Apply(ctx, ch)
+				if err != nil && !errors.Is(err, fieldsync.ErrForbidden) && !errors.Is(err, fieldsync.ErrInvalid) {
 					t.Fatalf("step %d: local change on %s: %v", step, nd.c.Node(), err)
 				}
+				writes.note(nd.c.Node(), txns)
 			}
 		default: // a field user syncs (maybe over a failing connection)
 			nd := nodes[rng.IntN(len(nodes))]
 			if _, err := nd.c.Sync(ctx, client.SyncOptions{Apply: true}); err != nil {
 				t.Logf("step %d: sync of %s failed (will retry): %v", step, nd.c.Node(), err)
+			} else if rng.IntN(6) == 0 {
+				reinstall(t, w, nd)
 			}
 		}
 	}
@@ -204,6 +220,7 @@ func converge(t *testing.T, b testutil.Backend, seed uint64, steps int) {
 		}
 	}
 	w.settle()
+	writes.check(t, seed, st)
 	for _, nd := range nodes {
 		if _, err := nd.c.Sync(ctx, client.SyncOptions{Apply: true}); err != nil {
 			t.Fatal(err)
@@ -258,4 +275,107 @@ func converge(t *testing.T, b testutil.Backend, seed uint64, steps int) {
 			}
 		}
 	}
+}
+
+// lastWrites is, for every field of every row, who wrote it last in the
+// test's order ("" for the server) and the value.
+type lastWrites map[[3]string]lastWrite
+
+type lastWrite struct {
+	node  string
+	value any
+}
+
+func (lw lastWrites) note(node string, txns []fieldsync.Txn) {
+	for _, t := range txns {
+		for f, v := range t.Values {
+			if f != "id" {
+				lw[[3]string{t.Table, t.RowID, f}] = lastWrite{node, v}
+			}
+		}
+	}
+}
+
+// check: a field a node wrote last holds the node's value on the server,
+// unless its row is gone (delete wins) or a conflict or refusal of some
+// node's upload on that row is recorded and reported. Nothing a field user
+// did is silently gone.
+func (lw lastWrites) check(t *testing.T, seed uint64, st interface {
+	Get(context.Context, string, string) (fieldsync.Row, error)
+	Conflicts(context.Context, string) ([]fieldsync.Conflict, error)
+}) {
+	t.Helper()
+	ctx := context.Background()
+	recorded := map[[2]string]bool{}
+	cs, err := st.Conflicts(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cs {
+		recorded[[2]string{c.Table, c.RowID}] = true
+	}
+	for k, w := range lw {
+		if w.node == "" {
+			continue
+		}
+		row, err := st.Get(ctx, k[0], k[1])
+		if errors.Is(err, fieldsync.ErrNotFound) {
+			continue
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(row[k[2]]) != fmt.Sprint(w.value) && !recorded[[2]string{k[0], k[1]}] {
+			t.Fatalf("seed %d: %s wrote %s %s.%s = %v last; the server holds %v and no conflict or refusal says why",
+				seed, w.node, k[0], k[1], k[2], w.value, row[k[2]])
+		}
+	}
+}
+
+// damageTxnproc flips a byte of a txnproc file not yet routed, as a disk
+// would (written anew and renamed over it, so a reader sees one or the
+// other): the router writes it again from the Transaction Log.
+func damageTxnproc(t *testing.T, dock docking.Folder, rng *rand.Rand) {
+	t.Helper()
+	names, err := dock.TxnprocFiles()
+	if err != nil || len(names) == 0 {
+		return
+	}
+	path := filepath.Join(dock.Txnproc(), names[rng.IntN(len(names))])
+	data, err := os.ReadFile(path)
+	if err != nil || len(data) == 0 {
+		return
+	}
+	data[rng.IntN(len(data))] ^= 0x5a
+	tmp := path + ".damaged"
+	if os.WriteFile(tmp, data, 0o644) == nil {
+		os.Rename(tmp, path)
+	}
+}
+
+// reinstall gives a node a new folder, as a reinstalled laptop: its old
+// folder synchronized just now, so nothing of it is left unsent.
+func reinstall(t *testing.T, w *world, nd *node) {
+	t.Helper()
+	ctx := context.Background()
+	if cs, err := nd.c.Status(ctx); err != nil || cs.PendingChanges != 0 || cs.PendingUploads != 0 {
+		return
+	}
+	secret, err := w.api.ResetSecret(ctx, nd.c.Node())
+	if err != nil {
+		t.Fatal(err)
+	}
+	nd.net.mu.Lock()
+	nd.net.on = false
+	nd.net.mu.Unlock()
+	c, err := client.Init(ctx, client.Config{Dir: filepath.Join(t.TempDir(), nd.c.Node()), Server: w.url, Node: nd.c.Node(), Secret: secret,
+		HTTP: &http.Client{Transport: nd.net, Timeout: time.Minute}})
+	if err != nil {
+		t.Fatalf("reinstall %s: %v", nd.c.Node(), err)
+	}
+	nd.net.mu.Lock()
+	nd.net.on = true
+	nd.net.mu.Unlock()
+	t.Cleanup(func() { c.Close() })
+	nd.c.Close()
+	nd.c = c
 }

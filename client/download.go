@@ -12,25 +12,33 @@ import (
 )
 
 // download brings every outbox file the node has not applied into its
-// inbox, each verified and fsynced before it takes its name, and returns
-// the number of the last one the inbox holds: ack tells the server it may
-// delete the outbox files up to it.
-func (s *session) download(ctx context.Context) (int64, error) {
+// inbox, each verified and fsynced before it takes its name. The server
+// keeps them until ack: an inbox file found damaged before it is applied
+// is downloaded again (damagedNotListed deals with one the server no
+// longer has).
+func (s *session) download(ctx context.Context) error {
 	c, st := s.c, s.st
 	if err := os.MkdirAll(c.path("inbox"), 0o700); err != nil {
-		return 0, err
+		return err
 	}
 	local, err := c.st.State(ctx)
 	if err != nil {
-		return 0, err
+		return err
 	}
-	var upto int64
+	damaged, err := c.damagedInbox(ctx, local)
+	if err != nil {
+		return err
+	}
+	if damaged != nil {
+		if err := s.damagedNotListed(ctx, damaged, local); err != nil {
+			return err
+		}
+	}
 	var todo []syncproto.OutboxFile
 	var todoBytes int64
 	for _, f := range st.Outbox {
 		if _, err := os.Stat(c.path("inbox", docking.FileName(f.Number))); err == nil || f.Number <= local.InboxApplied {
-			upto = f.Number // here already (an earlier sync stopped before acknowledging)
-			continue
+			continue // here already (an earlier sync downloaded it)
 		}
 		todo = append(todo, f)
 		todoBytes += f.Size
@@ -41,16 +49,18 @@ func (s *session) download(ctx context.Context) (int64, error) {
 	}
 	for _, f := range todo {
 		if err := s.fetchOutboxFile(ctx, f, m); err != nil {
-			return 0, err
+			return err
 		}
-		upto = max(upto, f.Number)
+		if damaged != nil && f.Number == damaged.Number {
+			c.recordRecovery(ctx, s.sum, fmt.Sprintf("inbox file %d was damaged (%s): downloaded again from the server", f.Number, damaged.Reason))
+		}
 	}
 	if s.sum.DownFiles > 0 {
 		if err := durable.SyncDir(c.path("inbox")); err != nil {
-			return 0, err
+			return err
 		}
 	}
-	return upto, c.st.RecordServer(ctx, st.RoutedSeq, st.FileLimit)
+	return c.st.RecordServer(ctx, st.RoutedSeq, st.FileLimit)
 }
 
 // fetchOutboxFile downloads one outbox file into the inbox: resumably into
@@ -75,9 +85,20 @@ func (s *session) fetchOutboxFile(ctx context.Context, f syncproto.OutboxFile, m
 	return nil
 }
 
-// ack tells the server the inbox holds its outbox files up to upto, which
-// it may then delete.
-func (s *session) ack(ctx context.Context, upto int64) error {
+// ack tells the server the node has applied its outbox files up to the
+// last one applied: the server deletes them. Files downloaded and not yet
+// applied stay on the server, so a damaged copy can be had again.
+func (s *session) ack(ctx context.Context) error {
+	local, err := s.c.st.State(ctx)
+	if err != nil {
+		return err
+	}
+	upto := int64(0)
+	for _, f := range s.st.Outbox {
+		if f.Number <= local.InboxApplied {
+			upto = max(upto, f.Number)
+		}
+	}
 	if upto <= 0 {
 		return nil
 	}

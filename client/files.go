@@ -24,6 +24,9 @@ func (c *Client) FilePath(ref fieldsync.FileRef) string { return c.path("files",
 // Request asks for the file of a requested-mode attachment row: it comes
 // at the next sync.
 func (c *Client) Request(ctx context.Context, table, id string) error {
+	if err := c.writable("request a file"); err != nil {
+		return err
+	}
 	t, err := c.st.Schema().LookupTable(table)
 	if err != nil {
 		return err
@@ -238,7 +241,9 @@ func (c *Client) pruneFiles(ctx context.Context) error {
 }
 
 // filesToUpload counts the files the node's unmerged changes name that
-// only the node has (attached offline).
+// only the node has (attached offline). An upload file that cannot be read
+// (damaged, and packaged by an earlier version of the client) is left out:
+// the next sync deals with it.
 func (c *Client) filesToUpload(ctx context.Context) (int, error) {
 	var txns []fieldsync.Txn
 	ups, err := docking.Numbers(c.path("upload"))
@@ -246,8 +251,10 @@ func (c *Client) filesToUpload(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	for _, u := range ups {
-		_, t, err := dx.ReadFile(c.path("upload", docking.FileName(u)), dx.Limits{})
-		if err != nil {
+		t, err := c.readUpload(ctx, u, c.path("upload", docking.FileName(u)))
+		if errors.Is(err, fieldsync.ErrDamagedFile) {
+			continue
+		} else if err != nil {
 			return 0, err
 		}
 		txns = append(txns, t...)
@@ -302,6 +309,9 @@ func (c *Client) fileStatus(ctx context.Context) (pending int, requested []strin
 // file_name and mode when the table has them), as a local change: the row
 // goes up at the next sync, and the file with it.
 func (c *Client) Attach(ctx context.Context, table, id, path, mode string) (fieldsync.Row, error) {
+	if err := c.writable("attach a file"); err != nil {
+		return nil, err
+	}
 	t, err := c.st.Schema().LookupTable(table)
 	if err != nil {
 		return nil, err
@@ -331,7 +341,8 @@ func (c *Client) Attach(ctx context.Context, table, id, path, mode string) (fiel
 // broadcast ones, and requested ones the user asked for.
 func (s *session) files(ctx context.Context) error {
 	nf, fb, err := s.c.fetchFiles(ctx, s.rc, s.st.Session, s.progress)
-	s.sum.Files, s.sum.FileBytes = nf, fb
+	s.sum.Files += nf
+	s.sum.FileBytes += fb
 	return err
 }
 

@@ -7,7 +7,6 @@ import (
 	"os"
 
 	"github.com/fieldsync/fieldsync"
-	"github.com/fieldsync/fieldsync/dx"
 	"github.com/fieldsync/fieldsync/localdb"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
@@ -66,7 +65,7 @@ func (c *Client) takeExtract(ctx context.Context, rc *syncproto.Client, st syncp
 	var after []fieldsync.Txn
 	for _, m := range merged {
 		if m.firstSeq > seq {
-			_, txns, err := dx.ReadFile(m.path, dx.Limits{})
+			txns, err := c.readUpload(ctx, m.number, m.path)
 			if err != nil {
 				return err
 			}
@@ -78,7 +77,7 @@ func (c *Client) takeExtract(ctx context.Context, rc *syncproto.Client, st syncp
 		return err
 	}
 	// The node's changes the server has not merged yet stay over them all.
-	pending, err := c.ownUploads(st.LastMerged, false)
+	pending, err := c.ownUploads(ctx, st.LastMerged, false)
 	if err != nil {
 		return err
 	}

@@ -85,7 +85,7 @@ func (c *Client) settleUpload(ctx context.Context, rc *syncproto.Client, st sync
 	path := c.path("upload", docking.FileName(u))
 	if refused {
 		// None of it reached the server: put back the rows it changed.
-		if err := c.restore(ctx, rc, st, path); err != nil {
+		if err := c.restore(ctx, rc, st, u, path); err != nil {
 			return fmt.Errorf("restore rows of refused upload %d: %w", u, err)
 		}
 	} else if err := c.restoreRefused(ctx, rc, st, u, path); err != nil {
@@ -93,14 +93,19 @@ func (c *Client) settleUpload(ctx context.Context, rc *syncproto.Client, st sync
 	} else if fs, ok := firstSeq[u]; ok {
 		return os.Rename(path, c.path("upload", "merged", fmt.Sprintf("%d-%d.dx", u, fs)))
 	}
+	// The local log forgets the upload first: a stop in between leaves the
+	// file, settled again at the next sync.
+	if err := c.st.DropUpload(ctx, u); err != nil {
+		return err
+	}
 	return os.Remove(path)
 }
 
 // restore puts back the rows a refused upload changed, as the server has
 // them, under the node's own changes the server has not seen yet (later
 // uploads and the local log).
-func (c *Client) restore(ctx context.Context, rc *syncproto.Client, st syncproto.State, path string) error {
-	_, txns, err := dx.ReadFile(path, dx.Limits{})
+func (c *Client) restore(ctx context.Context, rc *syncproto.Client, st syncproto.State, u int64, path string) error {
+	txns, err := c.readUpload(ctx, u, path)
 	if err != nil {
 		return err
 	}
@@ -127,14 +132,25 @@ func (c *Client) restoreRefused(ctx context.Context, rc *syncproto.Client, st sy
 	if len(refused) == 0 && rest == 0 {
 		return nil
 	}
-	hdr, txns, err := dx.ReadFile(path, dx.Limits{})
+	hdr := dx.Header{Kind: dx.KindUpload, Node: c.cfg.Node, Number: uint64(u)}
+	logKept, dropped, _, err := c.st.UploadChanges(ctx, u)
+	if err != nil {
+		return err
+	}
+	if dropped {
+		// Done before, but for the file (a stop in between): the local
+		// log says what the file keeps.
+		return dx.WriteFile(c.path("upload"), docking.FileName(u), hdr, logKept, nil)
+	}
+	txns, err := c.readUpload(ctx, u, path)
 	if err != nil {
 		return err
 	}
 	var gone, kept []fieldsync.Txn
+	var nums []int64
 	for i, t := range txns {
 		if num := int64(i + 1); refused[num] || (rest > 0 && num >= rest) {
-			gone = append(gone, t)
+			gone, nums = append(gone, t), append(nums, num)
 		} else {
 			kept = append(kept, t)
 		}
@@ -143,6 +159,9 @@ func (c *Client) restoreRefused(ctx context.Context, rc *syncproto.Client, st sy
 		return nil
 	}
 	if err := c.refetch(ctx, rc, st, gone); err != nil {
+		return err
+	}
+	if err := c.st.DropUploadChanges(ctx, u, nums); err != nil {
 		return err
 	}
 	return dx.WriteFile(c.path("upload"), docking.FileName(u), hdr, kept, nil)
@@ -156,7 +175,7 @@ func (c *Client) refetch(ctx context.Context, rc *syncproto.Client, st syncproto
 	if err != nil {
 		return err
 	}
-	own, err := c.ownUploads(st.LastMerged, false)
+	own, err := c.ownUploads(ctx, st.LastMerged, false)
 	if err != nil {
 		return err
 	}

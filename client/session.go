@@ -73,7 +73,10 @@ type Summary struct {
 	FileBytes          int64
 	// Reextracted: the local data was rebuilt from a new Database Extract.
 	Reextracted bool
-	Took        time.Duration
+	// Recovered says, one line each, what the sync did about damaged files
+	// in the node's folder (downloaded again, rebuilt from the local log).
+	Recovered []string
+	Took      time.Duration
 }
 
 // SyncOptions tunes Sync.
@@ -91,23 +94,26 @@ type SyncOptions struct {
 // pending local transactions (and the files they name), settles what the
 // server merged or refused, takes a new Database Extract if an
 // administrator asked for one, downloads the outbox into the inbox and the
-// attachment files the node should have, acknowledges the outbox, and
-// disconnects. With opts.Apply it then applies the inbox. Only one Sync of
-// a folder runs at a time, across processes.
+// attachment files the node should have, with opts.Apply applies the
+// inbox, acknowledges the outbox files applied, and disconnects. Only one
+// Sync of a folder runs at a time, across processes.
+//
+// Outbox files are acknowledged (and so deleted on the server) only once
+// applied: with opts.Apply in the same session, otherwise at the next
+// sync. So a damaged inbox file is downloaded again (in the same session
+// with opts.Apply).
 func (c *Client) Sync(ctx context.Context, opts SyncOptions) (Summary, error) {
 	start := time.Now()
-	sum, err := c.syncSession(ctx, opts.Progress)
-	if err == nil && opts.Apply {
-		if sum.Applied, err = c.applyInbox(ctx, opts.Progress); err != nil {
-			c.recordSync(ctx, "apply failed: "+err.Error())
-		}
+	if err := c.writable("sync"); err != nil {
+		return Summary{}, err
 	}
+	sum, err := c.syncSession(ctx, opts)
 	sum.Took = time.Since(start)
 	return sum, err
 }
 
 // syncSession runs one session and records its outcome in the local state.
-func (c *Client) syncSession(ctx context.Context, progress func(Progress)) (Summary, error) {
+func (c *Client) syncSession(ctx context.Context, opts SyncOptions) (Summary, error) {
 	var sum Summary
 	unlock, err := c.lockSync()
 	if err != nil {
@@ -117,14 +123,16 @@ func (c *Client) syncSession(ctx context.Context, progress func(Progress)) (Summ
 	rc := c.remote()
 	st, started, err := c.startSession(ctx, rc)
 	if err != nil {
-		c.recordSync(ctx, "failed: "+err.Error())
+		err = c.writeFailure("sync", err)
+		c.recordSync(ctx, "failed: "+oneLine(err.Error()))
 		return sum, err
 	}
-	s := &session{c: c, rc: rc, st: st, started: started, sum: &sum, progress: progress}
+	s := &session{c: c, rc: rc, st: st, started: started, sum: &sum, progress: opts.Progress, apply: opts.Apply}
 	result := "ok"
 	defer func() { rc.End(context.WithoutCancel(ctx), st.Session, result) }()
 	if err := s.run(ctx); err != nil {
-		result = "failed: " + err.Error()
+		err = c.writeFailure("sync", err)
+		result = "failed: " + oneLine(err.Error())
 		c.recordSync(ctx, result)
 		return sum, err
 	}
@@ -145,6 +153,10 @@ type session struct {
 	started  startedWith
 	sum      *Summary
 	progress func(Progress)
+	apply    bool // apply the inbox in the session
+	// fail is a failure found on the way that does not stop the session's
+	// other steps (a damaged file that cannot be had again): Sync reports it.
+	fail error
 }
 
 // run takes the session's steps in order; each is in a file of its own.
@@ -158,14 +170,21 @@ func (s *session) run(ctx context.Context) error {
 	if err := s.reextract(ctx); err != nil { // reextract.go
 		return err
 	}
-	upto, err := s.download(ctx) // download.go
-	if err != nil {
+	if err := s.download(ctx); err != nil { // download.go
 		return err
 	}
 	if err := s.files(ctx); err != nil { // files.go
 		return err
 	}
-	return s.ack(ctx, upto) // download.go
+	if s.apply {
+		if err := s.applyInbox(ctx); err != nil { // apply.go
+			return err
+		}
+	}
+	if err := s.ack(ctx); err != nil { // download.go
+		return err
+	}
+	return s.fail
 }
 
 // ErrSyncRunning: another synchronization of the same folder is under way.

@@ -46,7 +46,8 @@ func (c *Client) uploadsSince() (int64, error) {
 }
 
 // packageUploads writes the pending local transactions into the next
-// upload file and trims them from the local log. It returns how many.
+// upload file and records them as packaged (the local log keeps them until
+// the server merged them). It returns how many.
 func (c *Client) packageUploads(ctx context.Context) (int, error) {
 	// Local log entries move into an upload file: an inbox apply, which
 	// reads both, waits.
@@ -60,16 +61,24 @@ func (c *Client) packageUploads(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	next := local.UploadNext
-	// A crash between writing the file and trimming the log: finish it.
-	if _, err := os.Stat(c.path("upload", docking.FileName(next))); err == nil {
-		_, txns, err := dx.ReadFile(c.path("upload", docking.FileName(next)), dx.Limits{})
-		if err != nil {
+	// A crash between writing the file and recording it: finish it. It was
+	// never sent; a damaged one is packaged again from the log.
+	if path := c.path("upload", docking.FileName(next)); exists(path) {
+		_, txns, err := dx.ReadFile(path, dx.Limits{})
+		switch {
+		case errors.Is(err, fieldsync.ErrDamagedFile):
+			c.log.Warn("an upload file not recorded yet was damaged: packaged again", "upload", next, "err", err)
+			if err := os.Remove(path); err != nil {
+				return 0, err
+			}
+		case err != nil:
 			return 0, err
+		default:
+			if err := c.st.RecordUpload(ctx, next, txns); err != nil {
+				return 0, err
+			}
+			next++
 		}
-		if err := c.finishUpload(ctx, next, txns); err != nil {
-			return 0, err
-		}
-		next++
 	}
 	ls, err := c.st.LogState(ctx)
 	if err != nil {
@@ -83,16 +92,12 @@ func (c *Client) packageUploads(ctx context.Context) (int, error) {
 	if err := dx.WriteFile(c.path("upload"), docking.FileName(next), hdr, txns, nil); err != nil {
 		return 0, err
 	}
-	return len(txns), c.finishUpload(ctx, next, txns)
+	return len(txns), c.st.RecordUpload(ctx, next, txns)
 }
 
-func (c *Client) finishUpload(ctx context.Context, number int64, txns []fieldsync.Txn) error {
-	if len(txns) > 0 {
-		if err := c.st.TrimLog(ctx, txns[len(txns)-1].Seq); err != nil {
-			return err
-		}
-	}
-	return c.st.SetUploadNext(ctx, number+1)
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 // uploadFiles sends the files that the node's pending changes refer to
@@ -165,6 +170,13 @@ func (s *session) upload(ctx context.Context) error {
 		return err
 	}
 	s.sum.Uploaded = n
+	lost, err := s.c.repairUploads(ctx, s.sum)
+	if err != nil {
+		return err
+	}
+	if len(lost) > 0 && s.fail == nil {
+		s.fail = errors.New(lost[0])
+	}
 	if err := os.MkdirAll(s.c.path("upload", "merged"), 0o700); err != nil {
 		return err
 	}
@@ -256,7 +268,7 @@ func (s *session) uploadMeter(ups []int64) *meter {
 // send uploads one upload file, after the attachment files its rows name.
 func (s *session) send(ctx context.Context, u int64, m *meter) error {
 	path := s.c.path("upload", docking.FileName(u))
-	_, txns, err := dx.ReadFile(path, dx.Limits{})
+	txns, err := s.c.readUpload(ctx, u, path)
 	if err != nil {
 		return err
 	}

@@ -23,6 +23,9 @@ type WatchOptions struct {
 // cannot be reached, is busy, or another sync of the folder runs, it backs
 // off (1 s doubling up to 1 min).
 func (c *Client) Watch(ctx context.Context, opts WatchOptions) error {
+	if err := c.writable("sync"); err != nil {
+		return err
+	}
 	if opts.Every <= 0 {
 		opts.Every = time.Minute
 	}

@@ -25,7 +25,7 @@ import (
 // the server sends back what won, if it was not the node's own value.
 func (db *DB) ApplyInbox(ctx context.Context, number int64, txns []fieldsync.Txn, own *OwnChanges) (bool, error) {
 	applied := false
-	err := db.st.InTx(ctx, func(tx *sql.Tx) error {
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		last, err := metaInt(ctx, db.st, tx, keyInboxApplied)
 		if err != nil {
 			return err
@@ -72,10 +72,16 @@ func (db *DB) ApplyInbox(ctx context.Context, number int64, txns []fieldsync.Txn
 	return applied, nil
 }
 
-// withLog returns own followed by the changes of the local log as tx sees
-// it.
+// withLog returns own followed by the changes of the local log not yet
+// packaged for upload, as tx sees it.
 func (db *DB) withLog(ctx context.Context, tx *sql.Tx, own *OwnChanges) (*OwnChanges, error) {
-	local, err := db.st.ReadLogTx(ctx, tx, 0, math.MaxInt32)
+	// The log keeps the packaged changes until they are merged: own holds
+	// those (from the upload files), the log after them the rest.
+	packaged, err := metaInt(ctx, db.st, tx, keyLogPackaged)
+	if err != nil {
+		return nil, err
+	}
+	local, err := db.st.ReadLogTx(ctx, tx, packaged, math.MaxInt32)
 	if err != nil {
 		return nil, err
 	}
@@ -112,7 +118,7 @@ func (db *DB) Put(ctx context.Context, table, id string, row fieldsync.Row, own 
 // applyOne applies one server transaction in a local transaction, under
 // the node's own changes when it is an insert or update.
 func (db *DB) applyOne(ctx context.Context, t fieldsync.Txn, own *OwnChanges) error {
-	return db.st.InTx(ctx, func(tx *sql.Tx) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
 		if t.Op == fieldsync.OpInsert || t.Op == fieldsync.OpUpdate {
 			keep, err := db.withLog(ctx, tx, own)
 			if err != nil {
@@ -151,7 +157,7 @@ func (db *DB) ReplaceData(ctx context.Context, path string, current []fieldsync.
 	if h.SchemaFingerprint != db.Schema().Fingerprint() {
 		return fmt.Errorf("the extract's schema is not the local database's")
 	}
-	err = db.st.InTx(ctx, func(tx *sql.Tx) error {
+	err = db.inTx(ctx, func(tx *sql.Tx) error {
 		a := db.st.RemoteApplier(tx)
 		defer a.Close()
 		if err := db.copyRows(ctx, a, src); err != nil {

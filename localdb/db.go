@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/fieldsync/fieldsync"
 	"github.com/fieldsync/fieldsync/internal/sqlstore"
@@ -19,22 +20,56 @@ type DB struct {
 	header   Header
 	node     string
 	employee string
+	// readOnly, when not nil, says why the file is open for reading only
+	// (its folder is read-only or its disk full): every write fails with it.
+	readOnly *WriteError
 }
 
 // Open opens the node's file at path as its local database, with the
 // schema its header carries. The first open of a file built by the
 // Database Extract starts the node's state from the header: the node, its
 // employee, the extract's sequence number, upload number 1.
+//
+// When the file cannot be opened for writing because its folder is
+// read-only or its disk is full, it is opened for reading only: reads work,
+// and every write fails with a *WriteError saying which path and why
+// (ReadOnly).
 func Open(ctx context.Context, path string) (*DB, error) {
 	db, err := open(ctx, path)
-	if err != nil {
+	if err == nil {
+		if err = db.start(ctx); err == nil {
+			return db, nil
+		}
+		db.Close()
+		err = fmt.Errorf("open %s: %w", path, err)
+	}
+	why := CheckWritable(filepath.Dir(path), path)
+	if why == nil {
 		return nil, err
 	}
-	if err := db.start(ctx); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open %s: %w", path, err)
+	ro, rerr := openReadOnly(ctx, path, why)
+	if rerr != nil {
+		return nil, fmt.Errorf("%v, and reading it without writing failed: %v", why, rerr)
 	}
-	return db, nil
+	return ro, nil
+}
+
+// ReadOnly returns why the database is open for reading only, or nil when
+// it may be written.
+func (db *DB) ReadOnly() error {
+	if db.readOnly == nil {
+		return nil
+	}
+	return db.readOnly
+}
+
+// inTx runs fn in a local write transaction, unless the database is open
+// for reading only.
+func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	if db.readOnly != nil {
+		return db.readOnly
+	}
+	return db.st.InTx(ctx, fn)
 }
 
 // open opens the file at path with the tables, log and state a local
@@ -117,18 +152,10 @@ func (db *DB) List(ctx context.Context, table string, q fieldsync.Query) (fields
 // Changed returns a channel closed at the next change to the local data.
 func (db *DB) Changed() <-chan struct{} { return db.st.Changed() }
 
-// LogState summarizes the local log: the node's changes not yet packaged
-// for upload.
-func (db *DB) LogState(ctx context.Context) (fieldsync.LogState, error) { return db.st.LogState(ctx) }
-
 // ReadLog returns up to limit local transactions with Seq > after, in order.
 func (db *DB) ReadLog(ctx context.Context, after int64, limit int) ([]fieldsync.Txn, error) {
 	return db.st.ReadLog(ctx, after, limit)
 }
-
-// TrimLog removes the local transactions with Seq <= upTo (packaged for
-// upload).
-func (db *DB) TrimLog(ctx context.Context, upTo int64) error { return db.st.TrimLog(ctx, upTo) }
 
 // Apply makes the node's own changes through the local write path, in one
 // local transaction that logs them for upload: only to tables nodes may
@@ -137,7 +164,7 @@ func (db *DB) TrimLog(ctx context.Context, upTo int64) error { return db.st.Trim
 func (db *DB) Apply(ctx context.Context, changes ...fieldsync.Change) ([]fieldsync.Txn, error) {
 	s := db.st.Schema()
 	var out []fieldsync.Txn
-	err := db.st.InTx(ctx, func(tx *sql.Tx) error {
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		r := db.st.TxReader(tx)
 		var inserted []fieldsync.Txn
 		for _, ch := range changes {

@@ -41,7 +41,39 @@ type State struct {
 	// Requested names ("table/id") the rows whose requested-mode file the
 	// user asked for.
 	Requested []string
+	// LastFailure is the last failure of a sync or an inbox apply, and
+	// LastFailureAt when it happened (zero: none yet); a later success
+	// leaves them.
+	LastFailure   string
+	LastFailureAt time.Time
+	// Recoveries are the latest damaged files the client recovered from
+	// (or could not), oldest first.
+	Recoveries []Recovery
+	// InboxDamaged is the inbox file found damaged and not recovered yet:
+	// the files after it wait (nil: none).
+	InboxDamaged *DamagedInbox
 }
+
+// Recovery is one damaged file the client dealt with: when, and what it
+// did, in one line.
+type Recovery struct {
+	At   time.Time `json:"at"`
+	What string    `json:"what"`
+}
+
+// DamagedInbox is an inbox file found damaged: its number, why, when, the
+// extract the local data came from then, and whether the server no longer
+// has it (Lost: only a newer extract of the node brings its changes).
+type DamagedInbox struct {
+	Number     int64     `json:"number"`
+	Reason     string    `json:"reason"`
+	At         time.Time `json:"at"`
+	ExtractSeq int64     `json:"extract_seq"`
+	Lost       bool      `json:"lost,omitempty"`
+}
+
+// maxRecoveries is how many recoveries the state keeps.
+const maxRecoveries = 20
 
 // Keys of fs_meta, where the state is kept.
 const (
@@ -57,6 +89,10 @@ const (
 	keyRoutedSeq     = "routed_seq"
 	keyFileLimit     = "file_limit"
 	keyRequested     = "requested_files"
+	keyFailure       = "last_failure"
+	keyFailureAt     = "last_failure_at"
+	keyRecoveries    = "recoveries"
+	keyInboxDamaged  = "inbox_damaged"
 )
 
 // State reads the node's local state.
@@ -65,7 +101,7 @@ func (db *DB) State(ctx context.Context) (State, error) {
 	if err != nil {
 		return State{}, fmt.Errorf("read local state: %w", err)
 	}
-	s := State{Node: m[keyNode], EmployeeID: m[keyEmployee], LastResult: m[keyLastResult]}
+	s := State{Node: m[keyNode], EmployeeID: m[keyEmployee], LastResult: m[keyLastResult], LastFailure: m[keyFailure]}
 	for key, v := range map[string]*int64{keyUploadNext: &s.UploadNext, keyInboxApplied: &s.InboxApplied,
 		keyExtractSeq: &s.ExtractSeq, keyConflictsSeen: &s.ConflictsSeen, keyRoutedSeq: &s.RoutedSeq, keyFileLimit: &s.FileLimit} {
 		if m[key] == "" {
@@ -75,12 +111,16 @@ func (db *DB) State(ctx context.Context) (State, error) {
 			return State{}, fmt.Errorf("local state %s: %w", key, err)
 		}
 	}
-	if v := m[keyLastSync]; v != "" {
-		if s.LastSync, err = time.Parse(time.RFC3339Nano, v); err != nil {
-			return State{}, fmt.Errorf("local state %s: %w", keyLastSync, err)
+	for key, v := range map[string]*time.Time{keyLastSync: &s.LastSync, keyFailureAt: &s.LastFailureAt} {
+		if m[key] == "" {
+			continue
+		}
+		if *v, err = time.Parse(time.RFC3339Nano, m[key]); err != nil {
+			return State{}, fmt.Errorf("local state %s: %w", key, err)
 		}
 	}
-	for key, v := range map[string]any{keyConflicts: &s.Conflicts, keyRequested: &s.Requested} {
+	for key, v := range map[string]any{keyConflicts: &s.Conflicts, keyRequested: &s.Requested,
+		keyRecoveries: &s.Recoveries, keyInboxDamaged: &s.InboxDamaged} {
 		if m[key] == "" {
 			continue
 		}
@@ -96,9 +136,61 @@ func (db *DB) SetUploadNext(ctx context.Context, n int64) error {
 	return db.set(ctx, map[string]int64{keyUploadNext: n}, nil)
 }
 
-// RecordSync records when a sync ended and how.
+// RecordSync records when a sync ended and how ("ok", or why not: then
+// it is also the last failure).
 func (db *DB) RecordSync(ctx context.Context, at time.Time, result string) error {
-	return db.set(ctx, nil, map[string]string{keyLastSync: at.UTC().Format(time.RFC3339Nano), keyLastResult: result})
+	strs := map[string]string{keyLastSync: at.UTC().Format(time.RFC3339Nano), keyLastResult: result}
+	if result != "ok" {
+		strs[keyFailure], strs[keyFailureAt] = result, strs[keyLastSync]
+	}
+	return db.set(ctx, nil, strs)
+}
+
+// RecordFailure records a failure outside a sync (an inbox apply): the
+// last failure, and the last result until the next sync.
+func (db *DB) RecordFailure(ctx context.Context, at time.Time, what string) error {
+	return db.set(ctx, nil, map[string]string{keyFailure: what, keyFailureAt: at.UTC().Format(time.RFC3339Nano), keyLastResult: what})
+}
+
+// RecordRecovery adds a recovery to those the state keeps.
+func (db *DB) RecordRecovery(ctx context.Context, r Recovery) error {
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		var list []Recovery
+		if v, ok, err := db.st.MetaTx(ctx, tx, keyRecoveries); err != nil {
+			return err
+		} else if ok {
+			if err := json.Unmarshal([]byte(v), &list); err != nil {
+				return fmt.Errorf("local state %s: %w", keyRecoveries, err)
+			}
+		}
+		r.At = r.At.UTC()
+		list = append(list, r)
+		if len(list) > maxRecoveries {
+			list = list[len(list)-maxRecoveries:]
+		}
+		b, err := json.Marshal(list)
+		if err != nil {
+			return err
+		}
+		return db.st.SetMetaTx(ctx, tx, keyRecoveries, string(b))
+	})
+	if err != nil {
+		return fmt.Errorf("record local state: %w", err)
+	}
+	return nil
+}
+
+// SetInboxDamaged records the inbox file found damaged (nil: none).
+func (db *DB) SetInboxDamaged(ctx context.Context, d *DamagedInbox) error {
+	v := ""
+	if d != nil {
+		b, err := json.Marshal(d)
+		if err != nil {
+			return err
+		}
+		v = string(b)
+	}
+	return db.set(ctx, nil, map[string]string{keyInboxDamaged: v})
 }
 
 // RecordServer records what the server told at a sync: its router
@@ -128,7 +220,7 @@ func (db *DB) SetRequested(ctx context.Context, rows []string) error {
 }
 
 func (db *DB) set(ctx context.Context, ints map[string]int64, strs map[string]string) error {
-	err := db.st.InTx(ctx, func(tx *sql.Tx) error { return setState(ctx, db.st, tx, ints, strs) })
+	err := db.inTx(ctx, func(tx *sql.Tx) error { return setState(ctx, db.st, tx, ints, strs) })
 	if err != nil {
 		return fmt.Errorf("record local state: %w", err)
 	}

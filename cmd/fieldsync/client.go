@@ -173,6 +173,18 @@ func clientStatus(ctx context.Context, c *client.Client, asJSON bool, stdout io.
 		"pending changes  %d\npending uploads  %d\ninbox to apply   %d\nfiles to fetch   %d\nfiles to send    %d\nrequested files  %d\n",
 		st.Node, st.Server, orDash(st.LastSync), orDash(st.LastResult), st.PendingChanges, st.PendingUploads, st.InboxFiles,
 		st.FilesPending, st.FilesToUpload, len(st.Requested))
+	if st.LastFailureAt != "" {
+		fmt.Fprintf(stdout, "last failure     %s %s\n", st.LastFailureAt, oneLine(st.LastFailure))
+	}
+	if st.Damaged != "" {
+		fmt.Fprintf(stdout, "damaged          %s\n", oneLine(st.Damaged))
+	}
+	if st.ReadOnly != "" {
+		fmt.Fprintf(stdout, "folder           not writable: %s\n", oneLine(st.ReadOnly))
+	}
+	for _, r := range st.Recoveries {
+		fmt.Fprintf(stdout, "recovery         %s %s\n", r.At, oneLine(r.What))
+	}
 	for _, cf := range st.Conflicts {
 		fmt.Fprintf(stdout, "conflict         %s %s/%s %s: kept %s, lost %s\n", cf.Kind, cf.Table, cf.RowID, cf.Field, cf.Winner, cf.Loser)
 	}
@@ -213,6 +225,9 @@ func clientSync(ctx context.Context, c *client.Client, dir string, wait bool, st
 		c.Node(), sum.UpFiles, sum.Uploaded, size(sum.UpBytes), sum.DownFiles, size(sum.DownBytes), len(sum.Conflicts), sum.Took.Round(time.Millisecond))
 	for _, r := range sum.Refused {
 		fmt.Fprintln(stdout, "refused: "+r)
+	}
+	for _, r := range sum.Recovered {
+		fmt.Fprintln(stdout, "recovered: "+oneLine(r))
 	}
 	if sum.Reextracted {
 		fmt.Fprintln(stdout, "the local data was rebuilt from the node's new Database Extract")

@@ -1,0 +1,260 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/docking"
+	"github.com/fieldsync/fieldsync/dx"
+	"github.com/fieldsync/fieldsync/localdb"
+)
+
+// Damaged files in the node's folder are recovered from, without losing
+// anything:
+//
+//   - an inbox file is set aside (inbox/damaged/) and downloaded again: the
+//     server still has it, as the client acknowledges outbox files only
+//     once they are applied; the files after it wait meanwhile. One the
+//     server no longer has (acknowledged by an earlier version of the
+//     client) fails every sync, loudly, until a newer Database Extract of
+//     the node holds its changes.
+//   - an upload file (upload/, upload/merged/) is rebuilt from the local
+//     log, which keeps the node's changes until the server merged them.
+//
+// Each is logged and recorded for client status (Status.Recoveries).
+
+// inboxDamage is the error of an inbox apply stopped at a damaged file.
+type inboxDamage struct {
+	d    localdb.DamagedInbox
+	node string
+}
+
+func (e *inboxDamage) Error() string {
+	if e.d.Lost {
+		return fmt.Sprintf("inbox file %d is damaged (%s) and the server no longer has it: its changes are missing here and the files after it wait until the node is re-extracted (an administrator runs fieldsync admin node reextract %s)",
+			e.d.Number, e.d.Reason, e.node)
+	}
+	return fmt.Sprintf("inbox file %d is damaged (%s): set aside; the next sync downloads it again (the files after it wait)", e.d.Number, e.d.Reason)
+}
+
+// Unwrap makes the error a fieldsync.ErrDamagedFile.
+func (e *inboxDamage) Unwrap() error { return fieldsync.ErrDamagedFile }
+
+func (c *Client) damageErr(d *localdb.DamagedInbox) error {
+	return &inboxDamage{d: *d, node: c.cfg.Node}
+}
+
+// recordRecovery logs and records what the client did about a damaged
+// file, and adds it to the summary of the sync under way (sum may be nil).
+func (c *Client) recordRecovery(ctx context.Context, sum *Summary, what string) {
+	c.log.Warn("damaged file", "what", what)
+	c.st.RecordRecovery(context.WithoutCancel(ctx), localdb.Recovery{At: time.Now(), What: what})
+	if sum != nil {
+		sum.Recovered = append(sum.Recovered, what)
+	}
+}
+
+// damagedInbox returns the inbox file found damaged and not recovered yet
+// (nil: none), adopting one an earlier version of the client set aside.
+func (c *Client) damagedInbox(ctx context.Context, local localdb.State) (*localdb.DamagedInbox, error) {
+	d := local.InboxDamaged
+	if d != nil && d.Number <= local.InboxApplied {
+		return nil, c.st.SetInboxDamaged(ctx, nil) // applied since
+	}
+	if d != nil {
+		return d, nil
+	}
+	aside, err := docking.Numbers(c.path("inbox", "damaged"))
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range aside {
+		if n <= local.InboxApplied { // applied since: not needed any more
+			os.Remove(filepath.Join(c.path("inbox", "damaged"), docking.FileName(n)))
+			continue
+		}
+		d = &localdb.DamagedInbox{Number: n, Reason: "set aside by an earlier version of the client", At: time.Now(), ExtractSeq: local.ExtractSeq}
+		return d, c.st.SetInboxDamaged(ctx, d)
+	}
+	return nil, nil
+}
+
+// setAsideInbox moves a damaged inbox file to inbox/damaged and records it:
+// the next download fetches it again.
+func (c *Client) setAsideInbox(ctx context.Context, n int64, path string, damage error, local localdb.State, sum *Summary) error {
+	aside := c.path("inbox", "damaged")
+	if err := os.MkdirAll(aside, 0o700); err != nil {
+		return err
+	}
+	if err := os.Rename(path, filepath.Join(aside, docking.FileName(n))); err != nil {
+		return err
+	}
+	d := &localdb.DamagedInbox{Number: n, Reason: oneLine(damage.Error()), At: time.Now(), ExtractSeq: local.ExtractSeq}
+	if err := c.st.SetInboxDamaged(ctx, d); err != nil {
+		return err
+	}
+	c.recordRecovery(ctx, sum, fmt.Sprintf("inbox file %d was damaged (%s): set aside in %s, to be downloaded again", n, d.Reason, aside))
+	return c.damageErr(d)
+}
+
+// inboxRecovered forgets the damaged inbox file once it is applied (or a
+// newer extract holds its changes).
+func (c *Client) inboxRecovered(ctx context.Context, d *localdb.DamagedInbox) error {
+	os.Remove(filepath.Join(c.path("inbox", "damaged"), docking.FileName(d.Number)))
+	return c.st.SetInboxDamaged(ctx, nil)
+}
+
+// damagedNotListed deals with a damaged inbox file the server no longer
+// lists: a newer extract of the node holds its changes (a re-extract
+// deletes the outbox files it holds), or it is lost, which fails the sync
+// until one does.
+func (s *session) damagedNotListed(ctx context.Context, d *localdb.DamagedInbox, local localdb.State) error {
+	if _, err := os.Stat(s.c.path("inbox", docking.FileName(d.Number))); err == nil {
+		return nil // downloaded again already
+	}
+	for _, f := range s.st.Outbox {
+		if f.Number == d.Number {
+			return nil // downloaded again below
+		}
+	}
+	switch {
+	case local.ExtractSeq > d.ExtractSeq && local.ExtractSeq >= s.st.ExtractSeq:
+		s.c.recordRecovery(ctx, s.sum, fmt.Sprintf("inbox file %d was damaged (%s): the node's newer Database Extract holds its changes", d.Number, d.Reason))
+		return s.c.inboxRecovered(ctx, d)
+	case s.st.ExtractSeq > local.ExtractSeq:
+		return nil // a newer extract is on its way: it may hold them
+	case !d.Lost:
+		d.Lost = true
+		if err := s.c.st.SetInboxDamaged(ctx, d); err != nil {
+			return err
+		}
+		s.c.recordRecovery(ctx, s.sum, s.c.damageErr(d).Error())
+	}
+	s.fail = s.c.damageErr(d)
+	return nil
+}
+
+// readUpload returns the changes of an upload file; when the file is
+// damaged, those the local log keeps for it (the next sync rebuilds the
+// file itself: repairUploads).
+func (c *Client) readUpload(ctx context.Context, number int64, path string) ([]fieldsync.Txn, error) {
+	_, txns, err := dx.ReadFile(path, dx.Limits{})
+	if err == nil || !errors.Is(err, fieldsync.ErrDamagedFile) {
+		return txns, err
+	}
+	kept, _, ok, lerr := c.st.UploadChanges(ctx, number)
+	if lerr != nil {
+		return nil, lerr
+	}
+	if !ok {
+		return nil, fmt.Errorf("upload %d: %w (and the local log does not keep its changes)", number, err)
+	}
+	return kept, nil
+}
+
+// uploadFile is an upload file the client keeps: in upload/, or in
+// upload/merged/ once merged.
+type uploadFile struct {
+	number    int64
+	dir, name string
+	merged    bool
+}
+
+func (f uploadFile) path() string { return filepath.Join(f.dir, f.name) }
+
+// keptUploads lists the upload files the client keeps.
+func (c *Client) keptUploads() ([]uploadFile, error) {
+	ups, err := docking.Numbers(c.path("upload"))
+	if err != nil {
+		return nil, err
+	}
+	var out []uploadFile
+	for _, u := range ups {
+		out = append(out, uploadFile{number: u, dir: c.path("upload"), name: docking.FileName(u)})
+	}
+	merged, err := c.mergedUploads()
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range merged {
+		out = append(out, uploadFile{number: m.number, dir: filepath.Dir(m.path), name: filepath.Base(m.path), merged: true})
+	}
+	return out, nil
+}
+
+// repairUploads checks every upload file the client keeps and rebuilds the
+// damaged ones from the local log. It returns the losses it could not
+// avoid (files an earlier version of the client packaged, whose changes
+// the log no longer keeps), one line each.
+func (c *Client) repairUploads(ctx context.Context, sum *Summary) ([]string, error) {
+	c.applyMu.Lock()
+	defer c.applyMu.Unlock()
+	files, err := c.keptUploads()
+	if err != nil {
+		return nil, err
+	}
+	var lost []string
+	for _, f := range files {
+		_, _, err := dx.ReadFile(f.path(), dx.Limits{})
+		if err == nil {
+			continue
+		}
+		if !errors.Is(err, fieldsync.ErrDamagedFile) {
+			return lost, err
+		}
+		loss, err := c.repairUpload(ctx, f, oneLine(err.Error()), sum)
+		if err != nil {
+			return lost, fmt.Errorf("rebuild damaged upload %d: %w", f.number, err)
+		}
+		if loss != "" {
+			lost = append(lost, loss)
+		}
+	}
+	return lost, nil
+}
+
+// repairUpload rebuilds one damaged upload file from the local log. A
+// merged one the log does not keep is dropped (the server has its
+// changes); an unmerged one is kept aside in upload/damaged and replaced
+// by an empty upload of its number, so the node's later uploads are
+// merged: its changes are lost, which it returns.
+func (c *Client) repairUpload(ctx context.Context, f uploadFile, reason string, sum *Summary) (string, error) {
+	txns, _, ok, err := c.st.UploadChanges(ctx, f.number)
+	if err != nil {
+		return "", err
+	}
+	hdr := dx.Header{Kind: dx.KindUpload, Node: c.cfg.Node, Number: uint64(f.number)}
+	switch {
+	case ok:
+		if err := dx.WriteFile(f.dir, f.name, hdr, txns, nil); err != nil {
+			return "", err
+		}
+		c.recordRecovery(ctx, sum, fmt.Sprintf("upload %d was damaged (%s): rebuilt from the local log", f.number, reason))
+		return "", nil
+	case f.merged:
+		if err := os.Remove(f.path()); err != nil {
+			return "", err
+		}
+		c.recordRecovery(ctx, sum, fmt.Sprintf("merged upload %d was damaged (%s): dropped (the server has its changes)", f.number, reason))
+		return "", nil
+	}
+	aside := c.path("upload", "damaged")
+	if err := os.MkdirAll(aside, 0o700); err != nil {
+		return "", err
+	}
+	if err := os.Rename(f.path(), filepath.Join(aside, f.name)); err != nil {
+		return "", err
+	}
+	if err := dx.WriteFile(f.dir, f.name, hdr, nil, nil); err != nil {
+		return "", err
+	}
+	loss := fmt.Sprintf("upload %d was damaged (%s) and packaged by an earlier version of the client, which did not keep its changes in the local log: they are lost (the damaged file is kept in %s)",
+		f.number, reason, aside)
+	c.recordRecovery(ctx, sum, loss)
+	return loss, nil
+}
