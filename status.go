@@ -16,6 +16,9 @@ type Status struct {
 	} `json:"processor"`
 	Routers []RouterStatus `json:"routers"`
 	Nodes   []NodeStatus   `json:"nodes"`
+	// Recoveries are the damaged or lost files met lately, and what was
+	// done about each.
+	Recoveries RecoveryStatus `json:"recoveries"`
 }
 
 // RouterStatus is one router partition's position.

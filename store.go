@@ -20,6 +20,7 @@ type Store interface {
 	Conflicts
 	SyncSessions
 	ExtractQueue
+	Recoveries
 	// Backlog reads, in one consistent view, the work the server
 	// components have not done yet.
 	Backlog(ctx context.Context) (Backlog, error)

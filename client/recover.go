@@ -35,8 +35,12 @@ type inboxDamage struct {
 }
 
 func (e *inboxDamage) Error() string {
-	if e.d.Lost {
-		return fmt.Sprintf("inbox file %d is damaged (%s) and the server no longer has it: its changes are missing here and the files after it wait until the node is re-extracted (an administrator runs fieldsync admin node reextract %s)",
+	switch {
+	case e.d.Lost && e.d.ExtractAsked:
+		return fmt.Sprintf("inbox file %d is damaged (%s) and the server no longer has it: a new Database Extract of the node was asked for, and a later sync rebuilds the local data from it (the files after it wait until then; nothing not yet sent from here is lost)",
+			e.d.Number, e.d.Reason)
+	case e.d.Lost:
+		return fmt.Sprintf("inbox file %d is damaged (%s) and the server no longer has it: its changes are missing here and the files after it wait until the node is re-extracted (asked for at a later sync, or an administrator runs fieldsync admin node reextract %s)",
 			e.d.Number, e.d.Reason, e.node)
 	}
 	return fmt.Sprintf("inbox file %d is damaged (%s): set aside; the next sync downloads it again (the files after it wait)", e.d.Number, e.d.Reason)
@@ -135,7 +139,33 @@ func (s *session) damagedNotListed(ctx context.Context, d *localdb.DamagedInbox,
 		}
 		s.c.recordRecovery(ctx, s.sum, s.c.damageErr(d).Error())
 	}
+	if err := s.askExtract(ctx, d); err != nil {
+		return err
+	}
 	s.fail = s.c.damageErr(d)
+	return nil
+}
+
+// askExtract tells the server that the damaged inbox file is lost, which
+// asks for a new Database Extract of the node (the server refuses to take
+// one more often than syncmgr.LostCooldown: then a later sync asks again).
+func (s *session) askExtract(ctx context.Context, d *localdb.DamagedInbox) error {
+	if d.ExtractAsked {
+		return nil
+	}
+	ans, err := s.rc.Lost(ctx, s.st.Session, d.Number, d.Reason)
+	if err != nil {
+		s.c.log.Warn("could not ask for a new extract for a lost inbox file", "file", d.Number, "err", err)
+		return nil // asked again at the next sync
+	}
+	if !ans.ExtractWanted {
+		return nil
+	}
+	d.ExtractAsked = true
+	if err := s.c.st.SetInboxDamaged(ctx, d); err != nil {
+		return err
+	}
+	s.c.recordRecovery(ctx, s.sum, fmt.Sprintf("inbox file %d is lost: a new Database Extract of the node was asked for", d.Number))
 	return nil
 }
 

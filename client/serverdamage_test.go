@@ -50,6 +50,9 @@ func testDamagedUploadOnServerSentAgain(t *testing.T, b testutil.Backend) {
 	if m.Damaged() != 1 {
 		t.Fatalf("damaged uploads counted %d, want 1", m.Damaged())
 	}
+	if view, err := w.srv.Admin().Status(ctx); err != nil || !hasRecovery(view, "ann-laptop", "Transaction Merger", "upload 1 was damaged on the server") {
+		t.Fatalf("the administrator's view does not show the damaged upload: %+v, %v", view.Recoveries, err)
+	}
 	if _, err := os.Stat(filepath.Join(dock.Damaged("ann-laptop"), docking.FileName(1))); err != nil {
 		t.Fatalf("the damaged upload is not kept aside: %v", err)
 	}

@@ -129,7 +129,10 @@ func (c *Client) syncSession(ctx context.Context, opts SyncOptions) (Summary, er
 	}
 	s := &session{c: c, rc: rc, st: st, started: started, sum: &sum, progress: opts.Progress, apply: opts.Apply}
 	result := "ok"
-	defer func() { rc.End(context.WithoutCancel(ctx), st.Session, result) }()
+	since := c.lastSyncEnd(ctx)
+	defer func() {
+		rc.End(context.WithoutCancel(ctx), st.Session, result, c.recoveriesSince(context.WithoutCancel(ctx), since)...)
+	}()
 	if err := s.run(ctx); err != nil {
 		err = c.writeFailure("sync", err)
 		result = "failed: " + oneLine(err.Error())
@@ -138,6 +141,33 @@ func (c *Client) syncSession(ctx context.Context, opts SyncOptions) (Summary, er
 	}
 	c.recordSync(ctx, result)
 	return sum, nil
+}
+
+// lastSyncEnd is when the folder's previous sync ended (zero: never, or
+// unknown).
+func (c *Client) lastSyncEnd(ctx context.Context) time.Time {
+	local, err := c.st.State(ctx)
+	if err != nil {
+		return time.Time{}
+	}
+	return local.LastSync
+}
+
+// recoveriesSince lists the damaged files the client recovered from since
+// the given time (in this session, or applying the inbox after the last
+// one), newest first, for the server's administrators to see.
+func (c *Client) recoveriesSince(ctx context.Context, since time.Time) []string {
+	local, err := c.st.State(ctx)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for i := len(local.Recoveries) - 1; i >= 0 && len(out) < syncproto.MaxEndRecoveries; i-- {
+		if r := local.Recoveries[i]; r.At.After(since) {
+			out = append(out, r.What)
+		}
+	}
+	return out
 }
 
 func (c *Client) recordSync(ctx context.Context, result string) {

@@ -70,6 +70,9 @@ type DamagedInbox struct {
 	At         time.Time `json:"at"`
 	ExtractSeq int64     `json:"extract_seq"`
 	Lost       bool      `json:"lost,omitempty"`
+	// ExtractAsked: the server was told the file is lost and asked for a
+	// new Database Extract of the node, which will hold its changes.
+	ExtractAsked bool `json:"extract_asked,omitempty"`
 }
 
 // maxRecoveries is how many recoveries the state keeps.

@@ -44,6 +44,7 @@ type Store interface {
 	fieldsync.Uploads
 	Schema() *fieldsync.Schema
 	fieldsync.Conflicts
+	fieldsync.Recoveries
 	Node(ctx context.Context, name string) (fieldsync.Node, []byte, error)
 	ListNodes(ctx context.Context) ([]fieldsync.Node, error)
 	DeactivateNode(ctx context.Context, name string) (fieldsync.Node, error)

@@ -74,7 +74,11 @@ func (m *Merger) sendAgain(ctx context.Context, node string, n int64, damage err
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	return m.st.ClearUploads(ctx, node, n)
+	if err := m.st.ClearUploads(ctx, node, n); err != nil {
+		return err
+	}
+	return m.st.RecordRecovery(ctx, fieldsync.Recovery{Node: node, Component: "Transaction Merger",
+		What: fmt.Sprintf("upload %d was damaged on the server (%v): set aside; the node sends it again", n, damage)})
 }
 
 // damagedBefore reports whether the node's upload n was found damaged and

@@ -42,6 +42,7 @@ type Store interface {
 	ReadLog(ctx context.Context, after int64, limit int) ([]fieldsync.Txn, error)
 	TrimLog(ctx context.Context, upTo int64) error
 	Schema() *fieldsync.Schema
+	fieldsync.Recoveries
 }
 
 // Config tunes a router. Zero values take the defaults.
@@ -354,7 +355,8 @@ func (r *Router) rebuild(ctx context.Context, name string, last int64, problem s
 	}
 	r.rebuilt++
 	r.log.Warn("rebuilt a txnproc file from the Transaction Log", "file", name, "problem", problem, "txns", len(txns), "rebuilt", r.rebuilt)
-	return txns, nil
+	return txns, r.st.RecordRecovery(ctx, fieldsync.Recovery{Component: "Transaction Router",
+		What: fmt.Sprintf("txnproc file %s was %s: rebuilt from the Transaction Log (%d transactions)", name, problem, len(txns))})
 }
 
 // Rebuilt returns how many txnproc files this router wrote again from the

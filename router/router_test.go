@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fieldsync/fieldsync"
 	"github.com/fieldsync/fieldsync/docking"
@@ -692,6 +693,10 @@ func testDamagedTxnprocFile(t *testing.T, b testutil.Backend) {
 	}
 	if n := e.routers[0].Rebuilt(); n != 2 {
 		t.Fatalf("%d files rebuilt, want 2", n)
+	}
+	if n, events, err := e.st.RecentRecoveries(ctx, time.Now().Add(-time.Hour), 5); err != nil || n != 2 ||
+		!strings.Contains(events[0].What, "missing: rebuilt from the Transaction Log") || !strings.Contains(events[1].What, "damaged: rebuilt") {
+		t.Fatalf("damaged-file events recorded: %d %+v, %v", n, events, err)
 	}
 	for _, id := range []string{"w1", "w2", "w3"} {
 		if !slices.Contains(e.outbox("ann-laptop"), "insert product/"+id) {

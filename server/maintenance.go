@@ -35,7 +35,8 @@ func (s *Server) fileGrace() time.Duration {
 }
 
 // PruneSessions deletes the records of sessions that ended longer ago than
-// KeepSessions, keeping each node's latest, and returns how many it deleted.
+// KeepSessions, keeping each node's latest, and returns how many it deleted;
+// damaged-file events older than that go too.
 func (s *Server) PruneSessions(ctx context.Context) (int64, error) {
 	keep := s.cfg.KeepSessions
 	if keep <= 0 {
@@ -45,7 +46,16 @@ func (s *Server) PruneSessions(ctx context.Context) (int64, error) {
 	if n > 0 {
 		s.log.Info("pruned old session records", "sessions", n)
 	}
-	return n, err
+	if err != nil {
+		return n, err
+	}
+	// Damaged-file events are kept as long as session records.
+	if r, err := s.st.PruneRecoveries(ctx, time.Now().Add(-keep)); err != nil {
+		return n, err
+	} else if r > 0 {
+		s.log.Info("pruned old damaged-file events", "events", r)
+	}
+	return n, nil
 }
 
 // GCFiles removes the attachment files no row names that are older than

@@ -1,12 +1,14 @@
 // Package status is the administrator's view of the flow: how far the
 // Transaction Processor and each Transaction Router partition have got, how
 // much waits in the Transaction Log and in txnproc files, and, per node,
-// what waits in its outbox, when it was last extracted and last synced.
+// what waits in its outbox, when it was last extracted and last synced;
+// and the damaged or lost files met lately.
 package status
 
 import (
 	"context"
 	"sort"
+	"time"
 
 	"github.com/fieldsync/fieldsync"
 	"github.com/fieldsync/fieldsync/docking"
@@ -18,7 +20,11 @@ type Store interface {
 	fieldsync.Routing
 	// LastSessions returns every node's latest synchronization session.
 	LastSessions(ctx context.Context) (map[string]fieldsync.Session, error)
+	fieldsync.Recoveries
 }
+
+// LatestRecoveries is how many damaged-file events the view lists.
+const LatestRecoveries = 5
 
 // Collect reads the view from the database and the docking folder.
 func Collect(ctx context.Context, st Store, dock docking.Folder) (fieldsync.Status, error) {
@@ -72,5 +78,6 @@ func Collect(ctx context.Context, st Store, dock docking.Folder) (fieldsync.Stat
 		}
 		s.Nodes = append(s.Nodes, v)
 	}
-	return s, nil
+	s.Recoveries.Day, s.Recoveries.Latest, err = st.RecentRecoveries(ctx, time.Now().Add(-24*time.Hour), LatestRecoveries)
+	return s, err
 }

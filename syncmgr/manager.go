@@ -33,6 +33,9 @@ type Store interface {
 	// as it was.
 	ClaimFolder(ctx context.Context, node, folder string) (fieldsync.NodeRouting, error)
 	RouterPositions(ctx context.Context) (map[int]int64, error)
+	// RequestExtract asks for a new Database Extract of the node.
+	RequestExtract(ctx context.Context, node string) error
+	fieldsync.Recoveries
 	newsStore
 }
 
@@ -103,6 +106,8 @@ type Manager struct {
 	mu       sync.Mutex
 	sessions map[string]*session
 	loads    map[string]*nodeLoad
+	// lostAsked is when each node last asked for an extract for a lost file.
+	lostAsked map[string]time.Time
 }
 
 // New returns a Synchronization Manager over the docking folder.
@@ -131,7 +136,7 @@ func New(st Store, dock docking.Folder, opts Options) *Manager {
 	}
 	log := opts.Logger.With("component", "Synchronization Manager")
 	return &Manager{st: st, docking: dock, opts: opts, log: log, logins: loginguard.New(opts.Logins),
-		news: newNewsHub(st, opts.NewsPoll, log), sessions: map[string]*session{}, loads: map[string]*nodeLoad{}}
+		news: newNewsHub(st, opts.NewsPoll, log), sessions: map[string]*session{}, loads: map[string]*nodeLoad{}, lostAsked: map[string]time.Time{}}
 }
 
 // withLimits fills in the default limits of one node.
@@ -176,6 +181,7 @@ func (m *Manager) Handler() http.Handler {
 	mux.Handle(syncproto.RouteFileHave, m.node(m.fileHave, inSession))
 	mux.Handle(syncproto.RouteRow, m.node(m.row, inSession))
 	mux.Handle(syncproto.RouteInit, m.node(m.init, inSession))
+	mux.Handle(syncproto.RouteLost, m.node(m.lost, inSession))
 	return mux
 }
 

@@ -195,7 +195,7 @@ func (m *Manager) nodeState(ctx context.Context, n fieldsync.Node, conflictsAfte
 // end records a session's end and result.
 func (m *Manager) end(w http.ResponseWriter, r *http.Request, n fieldsync.Node, _ *session) error {
 	var body syncproto.EndRequest
-	json.NewDecoder(io.LimitReader(r.Body, 4096)).Decode(&body)
+	json.NewDecoder(io.LimitReader(r.Body, 16<<10)).Decode(&body)
 	s := m.session(r.Context(), r.PathValue("id"), n.Name)
 	m.mu.Lock()
 	if s != nil {
@@ -211,6 +211,9 @@ func (m *Manager) end(w http.ResponseWriter, r *http.Request, n fieldsync.Node, 
 		s.Result = "ok"
 	}
 	if err := m.st.SaveSession(r.Context(), s.Session); err != nil {
+		return err
+	}
+	if err := m.recordClientRecoveries(r, n.Name, body.Recovered); err != nil {
 		return err
 	}
 	m.log.Info("session ended", "node", n.Name, "session", s.ID, "result", s.Result,

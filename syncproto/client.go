@@ -122,9 +122,16 @@ func (c *Client) StartAfter(ctx context.Context, since, conflictsAfter int64) (S
 
 // End ends a session, recording its result ("ok" when empty), and returns
 // the session as the server recorded it.
-func (c *Client) End(ctx context.Context, session, result string) (fieldsync.Session, error) {
+func (c *Client) End(ctx context.Context, session, result string, recovered ...string) (fieldsync.Session, error) {
 	var s fieldsync.Session
-	return s, c.call(ctx, http.MethodPost, EndPath(session), "", EndRequest{Result: result}, &s)
+	return s, c.call(ctx, http.MethodPost, EndPath(session), "", EndRequest{Result: result, Recovered: recovered}, &s)
+}
+
+// Lost tells the server the node's copy of an outbox file it no longer
+// has is damaged, which asks for a new Database Extract of the node.
+func (c *Client) Lost(ctx context.Context, session string, number int64, reason string) (LostAnswer, error) {
+	var a LostAnswer
+	return a, c.call(ctx, http.MethodPost, LostPath, session, LostRequest{Number: number, Reason: reason}, &a)
 }
 
 // State returns the node's state during a session.

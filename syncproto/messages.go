@@ -64,9 +64,30 @@ type InitAnswer struct {
 // OutboxFile is one file of a node's outbox: its number and size.
 type OutboxFile = docking.File
 
-// EndRequest is the body of a session's end: how it went ("ok" when empty).
+// EndRequest is the body of a session's end: how it went ("ok" when empty),
+// and the damaged files the client recovered from during it (at most
+// MaxEndRecoveries are recorded), for the administrator's view.
 type EndRequest struct {
-	Result string `json:"result"`
+	Result    string   `json:"result"`
+	Recovered []string `json:"recovered,omitempty"`
+}
+
+// MaxEndRecoveries is how many of a session's recoveries the server records.
+const MaxEndRecoveries = 8
+
+// LostRequest tells the server that the node's copy of outbox file Number
+// is damaged and the server no longer has it: its changes can only come
+// back in a new Database Extract, which the server then asks for.
+type LostRequest struct {
+	Number int64  `json:"number"`
+	Reason string `json:"reason"`
+}
+
+// LostAnswer says whether a new Database Extract of the node is on its way
+// (asked for now or before), or when the node may ask again.
+type LostAnswer struct {
+	ExtractWanted bool      `json:"extract_wanted"`
+	RetryAfter    time.Time `json:"retry_after,omitzero"`
 }
 
 // AckRequest acknowledges the outbox files a node has stored, up to and

@@ -61,6 +61,7 @@ const (
 	RouteFileHave   = "GET " + Prefix + "/files/{ref}/upload"
 	RouteRow        = "GET " + Prefix + "/rows/{table}/{id}"
 	RouteInit       = "POST " + Prefix + "/init"
+	RouteLost       = "POST " + Prefix + "/outbox/lost"
 )
 
 // Paths of the endpoints without parameters.
@@ -72,6 +73,7 @@ const (
 	StatePath    = Prefix + "/state"
 	NewsPath     = Prefix + "/news"
 	InitPath     = Prefix + "/init"
+	LostPath     = Prefix + "/outbox/lost"
 )
 
 // StartPath is the path that starts a session (see ParamSince).

@@ -42,6 +42,7 @@ func TestPathsMatchRoutes(t *testing.T) {
 		{"GET", syncproto.FileHavePath(ref), syncproto.RouteFileHave, map[string]string{"ref": ref.String()}},
 		{"GET", syncproto.RowPath("account", "acc-1"), syncproto.RouteRow, map[string]string{"table": "account", "id": "acc-1"}},
 		{"POST", syncproto.InitPath, syncproto.RouteInit, nil},
+		{"POST", syncproto.LostPath, syncproto.RouteLost, nil},
 	}
 	routes := []string{syncproto.RouteStart, syncproto.RouteEnd, syncproto.RouteExtract, syncproto.RouteOutbox,
 		syncproto.RouteOutboxFile, syncproto.RouteAck, syncproto.RouteUpload, syncproto.RouteState, syncproto.RouteNews,

@@ -219,6 +219,9 @@ var migrations = []string{
 	// when it was made: the requests of an older folder are refused.
 	`ALTER TABLE fs_node ADD COLUMN folder TEXT NOT NULL DEFAULT '';
 	 ALTER TABLE fs_node ADD COLUMN folder_at BIGINT NOT NULL DEFAULT 0`,
+	// 13: damaged or lost files met by any component, and what was done.
+	`CREATE TABLE fs_recovery (at BIGINT NOT NULL, node TEXT NOT NULL, component TEXT NOT NULL, what TEXT NOT NULL);
+	 CREATE INDEX fs_recovery_at ON fs_recovery (at)`,
 }
 
 // StoreVersion is the version of the store's own tables this build writes.
