@@ -2,9 +2,11 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 
+	"github.com/fieldsync/fieldsync"
 	"github.com/fieldsync/fieldsync/docking"
 	"github.com/fieldsync/fieldsync/dx"
 	"github.com/fieldsync/fieldsync/internal/durable"
@@ -48,7 +50,17 @@ func (s *session) download(ctx context.Context) error {
 		m = newMeter(s.progress, "download", len(todo), todoBytes)
 	}
 	for _, f := range todo {
-		if err := s.fetchOutboxFile(ctx, f, m); err != nil {
+		err := s.fetchOutboxFile(ctx, f, m)
+		if errors.Is(err, fieldsync.ErrDamagedFile) {
+			err = s.fetchOutboxFile(ctx, f, m) // once more: the damage may have been in transit
+		}
+		if errors.Is(err, fieldsync.ErrDamagedFile) {
+			if err := s.damagedOnServer(ctx, f.Number, err, local); err != nil {
+				return err
+			}
+			break // the files after it wait for the new extract
+		}
+		if err != nil {
 			return err
 		}
 		if damaged != nil && f.Number == damaged.Number {
@@ -72,7 +84,7 @@ func (s *session) fetchOutboxFile(ctx context.Context, f syncproto.OutboxFile, m
 	if err != nil {
 		return fmt.Errorf("download outbox file %d: %w", f.Number, err)
 	}
-	if _, _, err := dx.ReadFile(part, dx.Limits{}); err != nil {
+	if _, _, err := dx.ReadFileAs(part, "the downloaded copy", dx.Limits{}); err != nil {
 		os.Remove(part)
 		return fmt.Errorf("download outbox file %d: %w", f.Number, err)
 	}

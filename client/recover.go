@@ -146,6 +146,27 @@ func (s *session) damagedNotListed(ctx context.Context, d *localdb.DamagedInbox,
 	return nil
 }
 
+// damagedOnServer deals with an outbox file that arrives damaged twice:
+// the server's copy is. The server is told, checks its copy, sets it aside
+// and asks for a new Database Extract of the node, which will hold its
+// changes; meanwhile the file is recorded as damaged and lost here, so the
+// files after it wait, as for a lost inbox file (damagedNotListed).
+func (s *session) damagedOnServer(ctx context.Context, n int64, damage error, local localdb.State) error {
+	d := &localdb.DamagedInbox{Number: n, Reason: oneLine(damage.Error()), At: time.Now(), ExtractSeq: local.ExtractSeq, Lost: true}
+	ans, err := s.rc.Lost(ctx, s.st.Session, n, d.Reason)
+	if err != nil {
+		return fmt.Errorf("outbox file %d arrives damaged and the server could not be told: %w", n, err)
+	}
+	d.ExtractAsked = ans.ExtractWanted
+	if err := s.c.st.SetInboxDamaged(ctx, d); err != nil {
+		return err
+	}
+	s.c.recordRecovery(ctx, s.sum, fmt.Sprintf("outbox file %d is damaged on the server: a new Database Extract of the node was asked for", n))
+	s.fail = fmt.Errorf("outbox file %d is damaged on the server (%s): a new Database Extract of the node was asked for, and a later sync rebuilds the local data from it (the files after it wait until then; nothing not yet sent from here is lost): %w",
+		n, d.Reason, fieldsync.ErrDamagedFile)
+	return nil
+}
+
 // askExtract tells the server that the damaged inbox file is lost, which
 // asks for a new Database Extract of the node (the server refuses to take
 // one more often than syncmgr.LostCooldown: then a later sync asks again).

@@ -284,3 +284,56 @@ func testFailedSyncInStatus(t *testing.T, b testutil.Backend) {
 		t.Fatalf("status after a later ok sync: %+v", again)
 	}
 }
+
+// TestDamagedOutboxFileOnServer: an outbox file damaged on the server's
+// disk arrives damaged however often it is downloaded. The client tells
+// the server, which finds its copy damaged, sets it aside and asks for a
+// new Database Extract of the node; the sync says so in one line, the
+// files after it wait, and a later sync takes the new extract, which holds
+// the damaged file's change. No administrator is needed.
+func TestDamagedOutboxFileOnServer(t *testing.T) { testutil.ForBackends(t, testDamagedOutboxFileOnServer) }
+
+func testDamagedOutboxFileOnServer(t *testing.T, b testutil.Backend) {
+	w := newWorld(t, b)
+	ctx := context.Background()
+	ann, _, _ := base(t, w)
+	syncWait(t, ann)
+	w.create("contact", map[string]any{"id": "c-new", "account_id": "acme", "first_name": "Cy"})
+	w.settle()
+	outbox := w.srv.Docking().Outbox("ann-laptop")
+	names := listDir(t, outbox)
+	if len(names) == 0 {
+		t.Fatal("nothing routed to ann-laptop")
+	}
+	flipByte(t, filepath.Join(outbox, names[0]))
+	_, err := ann.Sync(ctx, client.SyncOptions{Apply: true})
+	if err == nil || !strings.Contains(err.Error(), "is damaged on the server") || !strings.Contains(err.Error(), "a new Database Extract of the node was asked for") || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("sync with a damaged outbox file: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(outbox, "damaged", names[0])); err != nil {
+		t.Fatalf("the damaged outbox file is not set aside: %v", err)
+	}
+	view, err := w.srv.Admin().Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !hasRecovery(view, "ann-laptop", "Synchronization Manager", "damaged on the server") {
+		t.Fatalf("the administrator's view does not show the damaged outbox file: %+v", view.Recoveries)
+	}
+	var sum client.Summary
+	for i := 0; i < 50; i++ { // the extract is taken in the background
+		if sum, err = ann.Sync(ctx, client.SyncOptions{Apply: true}); sum.Reextracted {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !sum.Reextracted || err != nil {
+		t.Fatalf("the node's new extract was not taken: %+v, %v", sum, err)
+	}
+	if _, ok := has(t, ann, "contact", "c-new"); !ok {
+		t.Fatal("the new extract did not bring the damaged file's change")
+	}
+	if st := status(t, ann); st.LastResult != "ok" || st.Damaged != "" {
+		t.Fatalf("status after the re-extract: %+v", st)
+	}
+}
