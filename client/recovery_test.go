@@ -291,7 +291,9 @@ func testFailedSyncInStatus(t *testing.T, b testutil.Backend) {
 // new Database Extract of the node; the sync says so in one line, the
 // files after it wait, and a later sync takes the new extract, which holds
 // the damaged file's change. No administrator is needed.
-func TestDamagedOutboxFileOnServer(t *testing.T) { testutil.ForBackends(t, testDamagedOutboxFileOnServer) }
+func TestDamagedOutboxFileOnServer(t *testing.T) {
+	testutil.ForBackends(t, testDamagedOutboxFileOnServer)
+}
 
 func testDamagedOutboxFileOnServer(t *testing.T, b testutil.Backend) {
 	w := newWorld(t, b)
