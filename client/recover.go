@@ -132,6 +132,12 @@ func (s *session) damagedNotListed(ctx context.Context, d *localdb.DamagedInbox,
 		return s.c.inboxRecovered(ctx, d)
 	case s.st.ExtractSeq > local.ExtractSeq:
 		return nil // a newer extract is on its way: it may hold them
+	case d.ExtractAsked && !s.asked && !s.st.ExtractPending:
+		// The extract asked for in an earlier session is taken, and it is
+		// the one the local data comes from: taken at the same sequence
+		// number, it shows the file held only transactions it holds.
+		s.c.recordRecovery(ctx, s.sum, fmt.Sprintf("inbox file %d was damaged (%s): the node's Database Extract taken since holds its changes", d.Number, d.Reason))
+		return s.c.inboxRecovered(ctx, d)
 	case !d.Lost:
 		d.Lost = true
 		if err := s.c.st.SetInboxDamaged(ctx, d); err != nil {
@@ -158,6 +164,7 @@ func (s *session) damagedOnServer(ctx context.Context, n int64, damage error, lo
 		return fmt.Errorf("outbox file %d arrives damaged and the server could not be told: %w", n, err)
 	}
 	d.ExtractAsked = ans.ExtractWanted
+	s.asked = true
 	if err := s.c.st.SetInboxDamaged(ctx, d); err != nil {
 		return err
 	}
@@ -183,6 +190,7 @@ func (s *session) askExtract(ctx context.Context, d *localdb.DamagedInbox) error
 		return nil
 	}
 	d.ExtractAsked = true
+	s.asked = true
 	if err := s.c.st.SetInboxDamaged(ctx, d); err != nil {
 		return err
 	}

@@ -184,6 +184,9 @@ type session struct {
 	sum      *Summary
 	progress func(Progress)
 	apply    bool // apply the inbox in the session
+	// asked: this session asked the server for a new extract for a lost
+	// file (its state, read at its start, does not show the request).
+	asked bool
 	// fail is a failure found on the way that does not stop the session's
 	// other steps (a damaged file that cannot be had again): Sync reports it.
 	fail error
