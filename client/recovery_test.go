@@ -200,7 +200,7 @@ func testLostInboxFileReextractsTheNode(t *testing.T, b testutil.Backend) {
 	if _, ok := has(t, ann, "contact", "c-new"); !ok {
 		t.Fatal("the new extract did not bring the lost file's change")
 	}
-	if st := status(t, ann); st.LastResult != "ok" || st.Damaged != "" || !recovered(st, "newer Database Extract holds its changes") {
+	if st := status(t, ann); st.LastResult != "ok" || st.Damaged != "" || !recovered(st, "Database Extract holds its changes") {
 		t.Fatalf("status after the re-extract: %+v", st)
 	}
 }

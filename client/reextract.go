@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/docking"
 	"github.com/fieldsync/fieldsync/localdb"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
@@ -103,6 +104,40 @@ func (s *session) reextract(ctx context.Context) error {
 		return fmt.Errorf("take the node's new Database Extract: %w", err)
 	default:
 		s.sum.Reextracted = true
+		return s.c.dropCovered(ctx, s.st.Outbox, s.sum)
+	}
+	return nil
+}
+
+// dropCovered removes, after the node took a new Database Extract, the
+// inbox files the server no longer lists: the re-extract deleted them from
+// the outbox because the extract holds their transactions (the client
+// acknowledges a file only once applied, and an applied file leaves the
+// inbox). Left, one found damaged later could not be had again; whole, its
+// transactions would only be skipped.
+func (c *Client) dropCovered(ctx context.Context, listed []syncproto.OutboxFile, sum *Summary) error {
+	have := map[int64]bool{}
+	for _, f := range listed {
+		have[f.Number] = true
+	}
+	nums, err := docking.Numbers(c.path("inbox"))
+	if err != nil {
+		return err
+	}
+	for _, n := range nums {
+		if !have[n] {
+			if err := os.Remove(c.path("inbox", docking.FileName(n))); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return err
+			}
+		}
+	}
+	local, err := c.st.State(ctx)
+	if err != nil {
+		return err
+	}
+	if d := local.InboxDamaged; d != nil && !have[d.Number] {
+		c.recordRecovery(ctx, sum, fmt.Sprintf("inbox file %d was damaged (%s): the node's new Database Extract holds its changes", d.Number, d.Reason))
+		return c.inboxRecovered(ctx, d)
 	}
 	return nil
 }
