@@ -62,10 +62,11 @@ type Config struct {
 	// Fault, when set, is called between steps ("outbox-written",
 	// "saved"); an error stops the router there, as a crash would. For tests.
 	Fault func(step string) error
-	// Routed, when set, is called after the router saved the outbox files
-	// of a txnproc file (the in-process Synchronization Manager's news
-	// requests wake on it).
-	Routed func()
+	// Routed, when set, is called after the router saved its position and
+	// the outbox files of a txnproc file, with the new outbox numbering of
+	// the nodes it wrote to (the in-process Synchronization Manager tells
+	// their news requests at once).
+	Routed func(partition int, position int64, outboxNext map[string]int64)
 	Logger *slog.Logger
 }
 
@@ -304,8 +305,8 @@ func (r *Router) Step(ctx context.Context) (bool, error) {
 	if err := r.fault("saved"); err != nil {
 		return false, err
 	}
-	if r.cfg.Routed != nil && len(outboxNext) > 0 {
-		r.cfg.Routed()
+	if r.cfg.Routed != nil {
+		r.cfg.Routed(r.cfg.Partition, last, outboxNext)
 	}
 	r.log.Debug("routed", "file", next, "txns", len(txns), "nodes", len(outboxNext))
 	return true, r.removeRouted(ctx, names)

@@ -101,9 +101,11 @@ func (s *Server) expirePartials(ctx context.Context) error {
 
 // routedHere wakes the news requests of this process's Synchronization
 // Manager when a router of this process saves new outbox files.
-func (s *Server) routedHere() func() {
+func (s *Server) routedHere() func(int, int64, map[string]int64) {
 	if !s.Runs(Sync) {
 		return nil
 	}
-	return func() { s.syncManager().Routed() }
+	return func(partition int, position int64, outboxNext map[string]int64) {
+		s.syncManager().Routed(partition, position, outboxNext)
+	}
 }

@@ -160,9 +160,13 @@ func (opts Options) withLimits() Options {
 	return opts
 }
 
-// Routed wakes the news requests waiting in this process: a router has
-// saved new outbox files. Without it they see them at the next NewsPoll.
-func (m *Manager) Routed() { m.news.wake() }
+// Routed tells the news requests waiting in this process that a router
+// of this process saved its position and the nodes' new outbox numbering:
+// those of the nodes it wrote to are answered at once, without a query.
+// Without it they see their news at the next NewsPoll.
+func (m *Manager) Routed(partition int, position int64, outboxNext map[string]int64) {
+	m.news.routed(partition, position, outboxNext)
+}
 
 // Handler returns the endpoints, to be mounted at the server's root.
 func (m *Manager) Handler() http.Handler {

@@ -3,6 +3,7 @@ package syncmgr
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"net/http"
 	"strconv"
 	"sync"
@@ -47,23 +48,34 @@ func (m *Manager) waitNews(w http.ResponseWriter, r *http.Request, n fieldsync.N
 	return nil
 }
 
-// newsStore reads the outbox numbering of the nodes waiting for news.
+// newsStore reads the outbox numbering of the nodes waiting for news, and
+// the router positions, which move whenever any outbox numbering does (a
+// router saves both in one transaction).
 type newsStore interface {
 	OutboxNexts(ctx context.Context, nodes []string) (map[string]int64, error)
+	RouterPositions(ctx context.Context) (map[int]int64, error)
 }
 
-// newsHub is the one poller of the news requests waiting in this process:
-// one query every poll (or when woken) for all of them. It runs while
-// requests wait, and stops when none does.
+// newsHub is the one poller of the news requests waiting in this process.
+// A router of this process tells it the outbox numbering it saved
+// (routed): the waiting requests of those nodes are answered at once. For
+// routers of other processes, every poll reads the router positions (a
+// few rows, however many requests wait); only when they moved past what it
+// has seen, or when requests came since the last look, does it read the
+// outbox numbering of the waiting nodes, in one query for all of them. So
+// thousands of idle waiters cost next to nothing. It runs while requests
+// wait, and stops when none does.
 type newsHub struct {
 	st   newsStore
 	poll time.Duration
 	log  *slog.Logger
-	woke chan struct{}
 
 	mu      sync.Mutex
-	waiters map[*newsWaiter]struct{}
+	waiters map[string]map[*newsWaiter]struct{} // by node
+	count   int
 	running bool
+	added   bool          // waiters came since the last look at the numbering
+	seen    map[int]int64 // router positions the waiters were checked against
 }
 
 // newsWaiter is one waiting news request: told on last the node's last
@@ -75,7 +87,7 @@ type newsWaiter struct {
 }
 
 func newNewsHub(st newsStore, poll time.Duration, log *slog.Logger) *newsHub {
-	return &newsHub{st: st, poll: poll, log: log, woke: make(chan struct{}, 1), waiters: map[*newsWaiter]struct{}{}}
+	return &newsHub{st: st, poll: poll, log: log, waiters: map[string]map[*newsWaiter]struct{}{}}
 }
 
 // add registers a waiter, unless limit wait already, and starts the poller
@@ -83,10 +95,17 @@ func newNewsHub(st newsStore, poll time.Duration, log *slog.Logger) *newsHub {
 func (h *newsHub) add(w *newsWaiter, limit int) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if len(h.waiters) >= limit {
+	if h.count >= limit {
 		return false
 	}
-	h.waiters[w] = struct{}{}
+	ws := h.waiters[w.node]
+	if ws == nil {
+		ws = map[*newsWaiter]struct{}{}
+		h.waiters[w.node] = ws
+	}
+	ws[w] = struct{}{}
+	h.count++
+	h.added = true
 	if !h.running {
 		h.running = true
 		go h.run()
@@ -97,14 +116,38 @@ func (h *newsHub) add(w *newsWaiter, limit int) bool {
 func (h *newsHub) remove(w *newsWaiter) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	delete(h.waiters, w)
+	h.drop(w)
 }
 
-// wake makes the poller look now.
-func (h *newsHub) wake() {
-	select {
-	case h.woke <- struct{}{}:
-	default:
+// drop forgets a waiter; h.mu is held.
+func (h *newsHub) drop(w *newsWaiter) bool {
+	ws := h.waiters[w.node]
+	if _, ok := ws[w]; !ok {
+		return false
+	}
+	delete(ws, w)
+	if len(ws) == 0 {
+		delete(h.waiters, w.node)
+	}
+	h.count--
+	return true
+}
+
+// routed answers the waiters of the nodes a router of this process wrote
+// to, and records its new position as seen, so the poller does not look
+// again for what it was told.
+func (h *newsHub) routed(partition int, position int64, outboxNext map[string]int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.seen != nil && h.seen[partition] < position {
+		h.seen[partition] = position
+	}
+	for node, next := range outboxNext {
+		for w := range h.waiters[node] {
+			if next-1 > w.after {
+				h.tellLocked(w, next-1)
+			}
+		}
 	}
 }
 
@@ -112,14 +155,17 @@ func (h *newsHub) wake() {
 func (h *newsHub) run() {
 	tick := time.NewTicker(h.poll)
 	defer tick.Stop()
-	for {
-		select {
-		case <-tick.C:
-		case <-h.woke:
+	for range tick.C {
+		positions, err := h.positions()
+		if err != nil {
+			continue
 		}
-		waiting := h.waiting()
-		if waiting == nil {
+		waiting, ok := h.toCheck(positions)
+		if !ok {
 			return
+		}
+		if len(waiting) == 0 {
+			continue // nothing routed elsewhere since the last look
 		}
 		nodes := make([]string, 0, len(waiting))
 		for node := range waiting {
@@ -130,40 +176,66 @@ func (h *newsHub) run() {
 		cancel()
 		if err != nil {
 			h.log.Warn("read outbox numbering for news", "nodes", len(nodes), "err", err)
+			h.forget()
 			continue
 		}
+		h.mu.Lock()
 		for node, ws := range waiting {
 			for _, w := range ws {
 				if last := next[node] - 1; last > w.after {
-					h.tell(w, last)
+					h.tellLocked(w, last)
 				}
 			}
 		}
+		h.mu.Unlock()
 	}
 }
 
-// waiting returns the waiters by node, or nil (and marks the poller
-// stopped) when there are none.
-func (h *newsHub) waiting() map[string][]*newsWaiter {
+// positions reads the router positions.
+func (h *newsHub) positions() (map[int]int64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p, err := h.st.RouterPositions(ctx)
+	if err != nil {
+		h.log.Warn("read router positions for news", "err", err)
+	}
+	return p, err
+}
+
+// toCheck returns the waiters to check against the outbox numbering, by
+// node: all of them when the router positions moved past what was seen
+// or waiters came since the last look, else none. It reports false (and
+// marks the poller stopped) when no request waits.
+func (h *newsHub) toCheck(positions map[int]int64) (map[string][]*newsWaiter, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if len(h.waiters) == 0 {
+	if h.count == 0 {
 		h.running = false
-		return nil
+		return nil, false
 	}
-	out := map[string][]*newsWaiter{}
-	for w := range h.waiters {
-		out[w.node] = append(out[w.node], w)
+	if !h.added && maps.Equal(positions, h.seen) {
+		return nil, true
 	}
-	return out
+	h.added, h.seen = false, positions
+	out := make(map[string][]*newsWaiter, len(h.waiters))
+	for node, ws := range h.waiters {
+		for w := range ws {
+			out[node] = append(out[node], w)
+		}
+	}
+	return out, true
 }
 
-// tell gives a waiter its news, once.
-func (h *newsHub) tell(w *newsWaiter, last int64) {
+// forget makes the next look check every waiter (after a failed one).
+func (h *newsHub) forget() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if _, ok := h.waiters[w]; ok {
-		delete(h.waiters, w)
+	h.seen = nil
+}
+
+// tellLocked gives a waiter its news, once; h.mu is held.
+func (h *newsHub) tellLocked(w *newsWaiter, last int64) {
+	if h.drop(w) {
 		w.last <- last
 	}
 }
