@@ -87,7 +87,8 @@ func benchNewsWaiters(b *testing.B, waiters int) {
 	wctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	var openMu sync.Mutex
-	open := 0
+	open, failed := 0, 0
+	var firstErr error
 	for i := 0; i < waiters; i++ {
 		name := fmt.Sprintf("w%05d", i)
 		rc := syncproto.NewClient(url, name, secrets[i], hc)
@@ -102,7 +103,15 @@ func benchNewsWaiters(b *testing.B, waiters int) {
 					openMu.Unlock()
 					first = false
 				}
-				rc.News(wctx, 0)
+				if _, err := rc.News(wctx, 0); err != nil && wctx.Err() == nil {
+					openMu.Lock()
+					failed++
+					if firstErr == nil {
+						firstErr = err
+					}
+					openMu.Unlock()
+					time.Sleep(time.Second)
+				}
 			}
 		}()
 		if i%500 == 499 {
@@ -115,7 +124,9 @@ func benchNewsWaiters(b *testing.B, waiters int) {
 	rssWith := procRSS(b, cmd.Process.Pid)
 	with := propagation(b, ctx, admin, watcher, 20)
 	b.ReportMetric(0, "ns/op")
-	fmt.Printf("news_waiters %d nodes\n", waiters)
+	openMu.Lock()
+	fmt.Printf("news_waiters %d nodes, %d failed requests (first: %v)\n", waiters, failed, firstErr)
+	openMu.Unlock()
 	fmt.Printf("news_waiters_idle_cpu %.1f %%-of-one-core   bar ≤ 5\n", cpu)
 	fmt.Printf("news_waiters_rss_growth %.1f MB   bar ≤ 100 (server %.1f MB before, %.1f MB with them)\n",
 		float64(rssWith-rssBefore)/1e6, float64(rssBefore)/1e6, float64(rssWith)/1e6)
