@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/docking"
 	"github.com/fieldsync/fieldsync/internal/durable"
 	"github.com/fieldsync/fieldsync/internal/httperr"
+	"github.com/fieldsync/fieldsync/localdb"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -44,9 +47,45 @@ func (c *Client) startSession(ctx context.Context, rc *syncproto.Client) (syncpr
 			return syncproto.State{}, w, err
 		}
 		w.conflictsSeen = local.ConflictsSeen
+		if quiet, err := c.quiet(ctx, local); err != nil {
+			return syncproto.State{}, w, err
+		} else if quiet {
+			st, err := rc.Probe(ctx, w.since, w.conflictsSeen, local.ExtractSeq)
+			return st, w, err
+		}
 	}
 	st, err := rc.StartAfter(ctx, w.since, w.conflictsSeen)
 	return st, w, err
+}
+
+// quiet reports whether the folder has nothing to send and nothing left
+// undone: no local change or upload waiting, no inbox file to apply, no
+// damaged file, every file it should have here, and its last sync ok. Its
+// sync then probes (syncproto.Client.Probe): when the server has nothing
+// new either, the sync is one round trip.
+func (c *Client) quiet(ctx context.Context, local localdb.State) (bool, error) {
+	if local.LastResult != "ok" || local.InboxDamaged != nil {
+		return false, nil
+	}
+	for _, dir := range []string{"upload", "inbox"} {
+		if nums, err := docking.Numbers(c.path(dir)); err != nil || len(nums) > 0 {
+			return false, err
+		}
+	}
+	ls, err := c.st.LogState(ctx)
+	if err != nil || ls.Pending > 0 {
+		return false, err
+	}
+	want, err := c.wantedFiles(ctx)
+	if err != nil {
+		return false, err
+	}
+	for sha := range want {
+		if _, err := os.Stat(c.path("files", sha)); err != nil {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // Begin and Moved make a meter count a download (syncproto.Meter): when
@@ -126,6 +165,15 @@ func (c *Client) syncSession(ctx context.Context, opts SyncOptions) (Summary, er
 		err = c.writeFailure("sync", err)
 		c.recordSync(ctx, "failed: "+oneLine(err.Error()))
 		return sum, err
+	}
+	if st.NothingNew { // no session: nothing to do, nothing to end
+		if local, err := c.st.State(ctx); err == nil && local.FileLimit != st.FileLimit {
+			if err := c.st.RecordServer(ctx, st.RoutedSeq, st.FileLimit); err != nil {
+				return sum, err
+			}
+		}
+		c.recordSync(ctx, "ok")
+		return sum, nil
 	}
 	s := &session{c: c, rc: rc, st: st, started: started, sum: &sum, progress: opts.Progress, apply: opts.Apply}
 	result := "ok"

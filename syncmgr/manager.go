@@ -108,6 +108,9 @@ type Manager struct {
 	loads    map[string]*nodeLoad
 	// lostAsked is when each node last asked for an extract for a lost file.
 	lostAsked map[string]time.Time
+	// probed is when each node's last sync that found nothing new was
+	// recorded (recordProbe).
+	probed map[string]time.Time
 }
 
 // New returns a Synchronization Manager over the docking folder.
@@ -136,7 +139,7 @@ func New(st Store, dock docking.Folder, opts Options) *Manager {
 	}
 	log := opts.Logger.With("component", "Synchronization Manager")
 	return &Manager{st: st, docking: dock, opts: opts, log: log, logins: loginguard.New(opts.Logins),
-		news: newNewsHub(st, opts.NewsPoll, log), sessions: map[string]*session{}, loads: map[string]*nodeLoad{}, lostAsked: map[string]time.Time{}}
+		news: newNewsHub(st, opts.NewsPoll, log), sessions: map[string]*session{}, loads: map[string]*nodeLoad{}, lostAsked: map[string]time.Time{}, probed: map[string]time.Time{}}
 }
 
 // withLimits fills in the default limits of one node.

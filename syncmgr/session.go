@@ -72,6 +72,9 @@ func (m *Manager) session(ctx context.Context, id, node string) *session {
 // recording the ones left idle as abandoned, and the node's oldest one as
 // replaced when the node is at its limit, and answers the node's state.
 func (m *Manager) start(w http.ResponseWriter, r *http.Request, n fieldsync.Node, _ *session) error {
+	if done, err := m.probe(w, r, n); done || err != nil {
+		return err
+	}
 	s, ended, err := m.open(n.Name)
 	for _, e := range ended {
 		if err := m.st.SaveSession(r.Context(), e); err != nil {
@@ -81,7 +84,7 @@ func (m *Manager) start(w http.ResponseWriter, r *http.Request, n fieldsync.Node
 	if err != nil {
 		return err
 	}
-	if err := m.st.SaveSession(r.Context(), s.Session); err != nil {
+	if err := m.saveStarted(r.Context(), s); err != nil {
 		return err
 	}
 	// The router position is read before the outbox is listed: every file
@@ -98,6 +101,27 @@ func (m *Manager) start(w http.ResponseWriter, r *http.Request, n fieldsync.Node
 	m.log.Info("session started", "node", n.Name, "session", s.ID)
 	writeJSON(w, http.StatusOK, st)
 	return nil
+}
+
+// saveStarted records a session open just now. Another start of the node
+// may end it meanwhile (the node at its limit) and record that before this
+// does: it is then recorded again, ended, or it would be taken for one
+// running in another process and opened again past the node's limit.
+func (m *Manager) saveStarted(ctx context.Context, s *session) error {
+	m.mu.Lock()
+	rec := s.Session
+	m.mu.Unlock()
+	if err := m.st.SaveSession(ctx, rec); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	_, open := m.sessions[s.ID]
+	rec = s.Session
+	m.mu.Unlock()
+	if open {
+		return nil
+	}
+	return m.st.SaveSession(ctx, rec)
 }
 
 // open makes a new session of the node, and returns it with the sessions

@@ -120,6 +120,13 @@ func (c *Client) StartAfter(ctx context.Context, since, conflictsAfter int64) (S
 	return st, c.call(ctx, http.MethodPost, StartAfterPath(since, conflictsAfter), "", nil, &st)
 }
 
+// Probe starts a session for a node with nothing to send, unless the
+// server has nothing new for it either (State.NothingNew, no session).
+func (c *Client) Probe(ctx context.Context, since, conflictsAfter, extractSeq int64) (State, error) {
+	var st State
+	return st, c.call(ctx, http.MethodPost, ProbePath(since, conflictsAfter, extractSeq), "", nil, &st)
+}
+
 // End ends a session, recording its result ("ok" when empty), and returns
 // the session as the server recorded it.
 func (c *Client) End(ctx context.Context, session, result string, recovered ...string) (fieldsync.Session, error) {

@@ -45,6 +45,10 @@ type State struct {
 	// ExtractPending: a new Database Extract of the node was asked for
 	// and its file is not built yet (ExtractSeq is the previous one's).
 	ExtractPending bool `json:"extract_pending,omitempty"`
+	// NothingNew answers a probing start (ParamProbeExtract) when the
+	// server has nothing new for the node: no session was opened
+	// (Session is empty) and there is nothing to end.
+	NothingNew bool `json:"nothing_new,omitempty"`
 }
 
 // InitRequest is the body of a client init's claim of the node for a new

@@ -40,6 +40,13 @@ const (
 	// does, where the uploads above ParamSince were merged and the changes
 	// refused in them.
 	ParamSettled = "settled"
+	// ParamProbeExtract, on a session's start: the node has nothing to send
+	// and its local data comes from the extract taken at this sequence
+	// number. When the server has nothing new for it either (no outbox
+	// file, no newer extract, no conflict or merge outcome to tell), it
+	// answers State.NothingNew and opens no session: a sync with nothing
+	// new is one round trip, with no server write on its way.
+	ParamProbeExtract = "probe_extract"
 )
 
 // Routes are the endpoints as http.ServeMux patterns, for the server's mux.
@@ -85,6 +92,12 @@ func StartPath(since int64) string {
 // seen the conflicts up to conflictsAfter (see ParamConflictsAfter).
 func StartAfterPath(since, conflictsAfter int64) string {
 	return StartPath(since) + "&" + ParamConflictsAfter + "=" + strconv.FormatInt(conflictsAfter, 10)
+}
+
+// ProbePath is StartAfterPath for a node with nothing to send whose local
+// data comes from the extract at extractSeq (see ParamProbeExtract).
+func ProbePath(since, conflictsAfter, extractSeq int64) string {
+	return StartAfterPath(since, conflictsAfter) + "&" + ParamProbeExtract + "=" + strconv.FormatInt(extractSeq, 10)
 }
 
 // StateAfterPath is the state's path for a node that has seen the

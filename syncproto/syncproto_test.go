@@ -43,10 +43,11 @@ func TestPathsMatchRoutes(t *testing.T) {
 		{"GET", syncproto.RowPath("account", "acc-1"), syncproto.RouteRow, map[string]string{"table": "account", "id": "acc-1"}},
 		{"POST", syncproto.InitPath, syncproto.RouteInit, nil},
 		{"POST", syncproto.LostPath, syncproto.RouteLost, nil},
+		{"POST", syncproto.ProbePath(1, 2, 3), syncproto.RouteStart, nil},
 	}
 	routes := []string{syncproto.RouteStart, syncproto.RouteEnd, syncproto.RouteExtract, syncproto.RouteOutbox,
 		syncproto.RouteOutboxFile, syncproto.RouteAck, syncproto.RouteUpload, syncproto.RouteState, syncproto.RouteNews,
-		syncproto.RouteFile, syncproto.RouteFileUpload, syncproto.RouteFileHave, syncproto.RouteRow, syncproto.RouteInit}
+		syncproto.RouteFile, syncproto.RouteFileUpload, syncproto.RouteFileHave, syncproto.RouteRow, syncproto.RouteInit, syncproto.RouteLost}
 	mux := http.NewServeMux()
 	got := map[string]*http.Request{}
 	for _, route := range routes {
