@@ -713,3 +713,17 @@ func testReextractAll(t *testing.T, b testutil.Backend) {
 		t.Fatal("a deactivated node was re-extracted")
 	}
 }
+
+// TestHealthVersion: GET /health says the server's version.
+func TestHealthVersion(t *testing.T) {
+	_, url := testutil.StartServer(t, server.Config{Version: "v1.2.3-test"})
+	resp, err := http.Get(url + "/health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || !bytes.Contains(body, []byte(`"status": "ok"`)) || !bytes.Contains(body, []byte(`"version": "v1.2.3-test"`)) {
+		t.Fatalf("GET /health: %d %s", resp.StatusCode, body)
+	}
+}

@@ -54,6 +54,8 @@ type Options struct {
 	// is ignored.
 	TrustedProxies []netip.Prefix
 	Logger         *slog.Logger
+	// Version is the server's version, which GET /health reports.
+	Version string
 }
 
 // Files is what the API needs of the server's attachment file store.
@@ -103,7 +105,7 @@ func New(st Store, opts Options) http.Handler {
 	h := &handler{st: st, opts: opts, log: opts.Logger.With("component", "api"), logins: loginguard.New(opts.Logins)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": opts.Version})
 	})
 	mux.Handle("GET /api/v1/schema", h.auth(areaRecords, h.schema))
 	mux.Handle("POST /api/v1/records/{table}", h.auth(areaRecords, h.create))

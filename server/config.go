@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/internal/buildinfo"
 	"github.com/fieldsync/fieldsync/merger"
 )
 
@@ -82,6 +83,13 @@ type Config struct {
 	// DATA/admin.token. For programs that embed the server and administer
 	// it in-process (Server.Admin) or hand the token on themselves.
 	NoTokenFile bool
+	// Poll is how often the Transaction Processor, the Transaction Router
+	// and the news requests look for work that nobody signalled (a write
+	// or a routing by another process); default 200 ms for the first two
+	// and 50 ms for news. In one process each step wakes the next
+	// directly, so a long Poll changes nothing there (a test sets it to an
+	// hour to check that).
+	Poll time.Duration
 	// MaxLoginDelay caps how long a node name or remote address that keeps
 	// failing to log in (to the Synchronization Manager or the API) is made
 	// to wait before its next attempt is checked (default 1 min). The wait
@@ -106,6 +114,9 @@ type Config struct {
 	MaxUploadChanges, MaxUploadInflated, MaxUploadInserts, MaxUploadRecords int64
 	MergeBatch                                                              int
 	Logger                                                                  *slog.Logger
+	// Version is the version GET /health reports (default: fieldsync's
+	// version as the binary's build information gives it).
+	Version string
 }
 
 // Limits bound what one node takes of the server, so that no node slows
@@ -148,6 +159,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Version == "" {
+		cfg.Version = buildinfo.Version()
 	}
 	if len(cfg.Only) == 0 {
 		cfg.Only = Components

@@ -45,7 +45,7 @@ func (s *Server) syncManager() *syncmgr.Manager {
 			MaxNewsWaiters: l.NewsWaiters, UploadsAhead: l.UploadsAhead,
 			MaxNodeDailyBytes: l.DailyBytes, MaxNodeDailyInserts: l.DailyInserts,
 			MaxUploadBytes: s.cfg.MaxUploadBytes, Logger: s.log, Files: s.files, NodeFileLimit: s.cfg.NodeFileLimit,
-			Logins: loginguard.Config{MaxDelay: s.cfg.MaxLoginDelay}, TrustedProxies: s.cfg.TrustedProxies,
+			Logins: loginguard.Config{MaxDelay: s.cfg.MaxLoginDelay}, TrustedProxies: s.cfg.TrustedProxies, NewsPoll: s.cfg.Poll,
 			Uploaded: func(string) { signal(s.merge) }, ExtractWanted: func() { signal(s.extract) }})
 	})
 	return s.syncMgr
@@ -83,6 +83,7 @@ func (s *Server) apiHandler() http.Handler {
 		Status:         s.status,
 		Logins:         loginguard.Config{MaxDelay: s.cfg.MaxLoginDelay},
 		TrustedProxies: s.cfg.TrustedProxies,
+		Version:        s.cfg.Version,
 	})
 }
 
@@ -147,7 +148,7 @@ func (s *Server) serve(ctx context.Context, ln net.Listener) error {
 // the lock: exactly one runs against a database. A failure to take the
 // lock is logged and tried again.
 func (s *Server) runProcessor(ctx context.Context) error {
-	p := txnproc.New(s.st, txnproc.Config{Docking: s.docking, Logger: s.log, Written: func(string) { signal(s.routed) }})
+	p := txnproc.New(s.st, txnproc.Config{Docking: s.docking, Logger: s.log, Poll: s.cfg.Poll, Written: func(string) { signal(s.routed) }})
 	log := s.log.With("component", "Transaction Processor")
 	log.Info("waiting for the Transaction Processor lock")
 	var release func()
@@ -185,7 +186,7 @@ func (s *Server) runRouters(ctx context.Context, g *errgroup.Group) {
 	for i, p := range parts {
 		wakes[i] = make(chan struct{}, 1)
 		r := router.New(s.st, router.Config{Docking: s.docking, Partition: p, Partitions: s.cfg.RouterPartitions, Logger: s.log,
-			Routed: s.routedHere()})
+			Poll: s.cfg.Poll, Routed: s.routedHere()})
 		wake := wakes[i]
 		g.Go(func() error { return r.Run(ctx, wake) })
 	}

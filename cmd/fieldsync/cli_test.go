@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/fieldsync/fieldsync/internal/testutil"
 	"github.com/fieldsync/fieldsync/server"
 )
@@ -122,11 +124,17 @@ func testErrorsAreOneLine(t *testing.T, b testutil.Backend) {
 	if code, _, errs := cli(t, "http://127.0.0.1:1", token, "record", "list", "account"); code != 1 || !strings.Contains(errs, "cannot reach the fieldsync server") {
 		t.Errorf("unreachable server: %d %q", code, errs)
 	}
-	if code, _, errs := cli(t, strings.TrimPrefix(url, "http://"), token, "record", "list", "account"); code != 1 || !strings.Contains(errs, "is not an http:// or https:// URL") || strings.Count(errs, "\n") != 1 {
-		t.Errorf("a server without its scheme: %d %q", code, errs)
+	// A server address without its scheme is taken as http://.
+	if code, out, errs := cli(t, strings.TrimPrefix(url, "http://"), token, "record", "list", "account"); code != 0 || !strings.Contains(out, "acme") {
+		t.Errorf("a server without its scheme: %d %q %q", code, out, errs)
 	}
-	if code, out, _ := cli(t, url, token, "version"); code != 0 || !strings.HasPrefix(out, "fieldsync ") {
-		t.Errorf("version: %d %q", code, out)
+	if code, _, errs := cli(t, "ftp://"+strings.TrimPrefix(url, "http://"), token, "record", "list", "account"); code != 1 || !strings.Contains(errs, "is not an http:// or https:// URL") || strings.Count(errs, "\n") != 1 {
+		t.Errorf("a server of another scheme: %d %q", code, errs)
+	}
+	// version takes no connection flags (it talks to no server).
+	var vout bytes.Buffer
+	if code := run(context.Background(), []string{"version"}, &vout, io.Discard); code != 0 || !strings.HasPrefix(vout.String(), "fieldsync ") {
+		t.Errorf("version: %d %q", code, vout.String())
 	}
 }
 
@@ -301,6 +309,10 @@ func testBinary(t *testing.T, b testutil.Backend, bin string) {
 	}
 }
 
+// TestParseInterleavesFlags: flags may come before, between or after the
+// command's words and its positional arguments, in the Go style with one
+// dash too; "--" ends them; a flag the command does not take, or one
+// without its value, is a usage error.
 func TestParseInterleavesFlags(t *testing.T) {
 	cases := []struct {
 		args []string
@@ -309,34 +321,45 @@ func TestParseInterleavesFlags(t *testing.T) {
 		srv  string
 		err  string
 	}{
-		{args: []string{"account", "name=x"}, pos: []string{"account", "name=x"}},
-		{args: []string{"--json", "account", "name=x"}, pos: []string{"account", "name=x"}, json: true},
-		{args: []string{"account", "--json", "name=x"}, pos: []string{"account", "name=x"}, json: true},
-		{args: []string{"account", "name=x", "--server", "http://h:1", "--json"}, pos: []string{"account", "name=x"}, json: true, srv: "http://h:1"},
-		{args: []string{"account", "-server=http://h:1", "name=x"}, pos: []string{"account", "name=x"}, srv: "http://h:1"},
-		{args: []string{"account", "--", "--json", "-x"}, pos: []string{"account", "--json", "-x"}},
-		{args: []string{}, pos: nil},
-		{args: []string{"account", "--nope"}, err: "flag provided but not defined: -nope"},
-		{args: []string{"account", "--server"}, err: "flag needs an argument: -server"},
+		{args: []string{"record", "create", "account", "name=x"}, pos: []string{"account", "name=x"}},
+		{args: []string{"record", "create", "--json", "account", "name=x"}, pos: []string{"account", "name=x"}, json: true},
+		{args: []string{"record", "create", "account", "--json", "name=x"}, pos: []string{"account", "name=x"}, json: true},
+		{args: []string{"record", "--json", "create", "account", "name=x"}, pos: []string{"account", "name=x"}, json: true},
+		{args: []string{"--json", "record", "create", "account", "name=x"}, pos: []string{"account", "name=x"}, json: true},
+		{args: []string{"--server", "http://h:1", "record", "create", "account", "name=x"}, pos: []string{"account", "name=x"}, srv: "http://h:1"},
+		{args: []string{"record", "create", "account", "name=x", "--server", "http://h:1", "--json"}, pos: []string{"account", "name=x"}, json: true, srv: "http://h:1"},
+		{args: []string{"record", "create", "account", "-server=http://h:1", "name=x"}, pos: []string{"account", "name=x"}, srv: "http://h:1"},
+		{args: []string{"record", "create", "account", "-json", "name=x"}, pos: []string{"account", "name=x"}, json: true},
+		{args: []string{"record", "create", "account", "--", "--json", "-x"}, pos: []string{"account", "--json", "-x"}},
+		{args: []string{"record", "create", "account", "--nope", "name=x"}, err: "unknown flag: --nope"},
+		{args: []string{"record", "create", "account", "name=x", "--server"}, err: "flag needs an argument: --server"},
 	}
 	for _, tc := range cases {
-		fs := newFlags("test", io.Discard)
-		var c conn
-		c.register(fs)
-		pos, err := parse(fs, tc.args)
+		root := newRoot(io.Discard, io.Discard)
+		args, _ := commandFirst(root, tc.args)
+		cmd, _, err := root.Find(args)
+		if err != nil || cmd.Name() != "create" {
+			t.Fatalf("%q: found %v, %v", tc.args, cmd.Name(), err)
+		}
+		var pos []string
+		cmd.RunE = func(_ *cobra.Command, args []string) error { pos = args; return nil }
+		root.SetArgs(args)
+		err = root.Execute()
 		if tc.err != "" {
 			if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), tc.err) {
 				t.Errorf("parse %q: %v, want a usage error saying %q", tc.args, err, tc.err)
 			}
 			continue
 		}
-		if err != nil || !slices.Equal(pos, tc.pos) || c.json != tc.json || c.server != tc.srv {
-			t.Errorf("parse %q: %q json=%v server=%q err=%v; want %q json=%v server=%q", tc.args, pos, c.json, c.server, err, tc.pos, tc.json, tc.srv)
+		json, _ := cmd.Flags().GetBool("json")
+		srv, _ := cmd.Flags().GetString("server")
+		if err != nil || !slices.Equal(pos, tc.pos) || json != tc.json || srv != tc.srv {
+			t.Errorf("parse %q: %q json=%v server=%q err=%v; want %q json=%v server=%q", tc.args, pos, json, srv, err, tc.pos, tc.json, tc.srv)
 		}
 	}
-	fs := newFlags("test", io.Discard)
-	if _, err := parse(fs, []string{"x", "--help"}); !errors.Is(err, errHelp) {
-		t.Errorf("--help: %v", err)
+	var out bytes.Buffer
+	if code := run(context.Background(), []string{"record", "create", "x", "--help"}, &out, io.Discard); code != 0 || !strings.Contains(out.String(), "Usage:") {
+		t.Errorf("--help: exit %d, %q", code, out.String())
 	}
 }
 

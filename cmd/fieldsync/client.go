@@ -5,259 +5,211 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
-	"syscall"
-	"time"
 
-	"github.com/fieldsync/fieldsync"
+	"github.com/spf13/cobra"
+
 	"github.com/fieldsync/fieldsync/client"
 )
 
-const clientUsage = `fieldsync client: a remote node's side
-
-  fieldsync client init --dir DIR --server URL --node NAME --secret SECRET [--ca FILE]
-  fieldsync client get TABLE ID            fieldsync client list TABLE [col=value ...]
-  fieldsync client create TABLE col=value  fieldsync client update TABLE ID col=value ...
-  fieldsync client delete TABLE ID
-  fieldsync client sync [--wait]           fieldsync client status
-  fieldsync client sync --watch [--every DURATION]   (keep in step in the background)
-  fieldsync client apply                   (apply downloaded inbox files)
-  fieldsync client request TABLE ID        (fetch a requested-mode file at the next sync)
-  fieldsync client attach TABLE ID FILE [--mode MODE]   (attach a file offline; it goes up at the next sync)
-
---dir defaults to $FIELDSYNC_DIR, else ./fieldsync-client.
-`
-
-func clientCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, clientUsage)
-		return fmt.Errorf("%w: client needs a command", errUsage)
-	}
-	verb := args[0]
-	fs := newFlags("client "+verb, stderr)
-	f := clientFlags{dir: fs.String("dir", defaultDir(), "the node's `folder`")}
-	switch verb {
-	case "init":
-		f.server = fs.String("server", os.Getenv("FIELDSYNC_SERVER"), "server `URL`")
-		f.node = fs.String("node", "", "node `name`")
-		f.secret = fs.String("secret", "", "the node's `secret` (from admin node add)")
-		f.ca = fs.String("ca", os.Getenv("FIELDSYNC_CA"), "PEM `file` of the authority that signed an https server's certificate, if the system does not trust it")
-	case "sync":
-		f.wait = fs.Bool("wait", false, "wait until the downloaded changes are applied")
-		f.watch = fs.Bool("watch", false, "keep syncing: soon after local changes, when the server has news, and --every")
-		f.every = fs.Duration("every", time.Minute, "with --watch: the longest time between two syncs")
-	case "attach":
-		f.mode = fs.String("mode", "", "published, requested or broadcast")
-		f.json = fs.Bool("json", false, "print JSON")
-	case "apply", "request":
-	default:
-		f.json = fs.Bool("json", false, "print JSON")
-	}
-	pos, err := parse(fs, args[1:])
-	if err != nil {
-		return err
-	}
-	if verb == "init" {
-		return clientInit(ctx, f, stdout, stderr)
-	}
-	c, err := client.Open(ctx, *f.dir, nil)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	switch verb {
-	case "sync":
-		if *f.watch {
-			return clientWatch(ctx, c, *f.dir, *f.every, stdout, stderr)
-		}
-		return clientSync(ctx, c, *f.dir, *f.wait, stdout, stderr)
-	case "attach", "request", "apply", "status":
-		return clientFiles(ctx, c, verb, pos, f, stdout)
-	}
-	return localRecord(ctx, c, verb, pos, *f.json, stdout)
-}
-
-// clientFlags are the flags of a client verb; a verb registers only its own.
+// clientFlags are the flags every client verb takes.
 type clientFlags struct {
-	dir, server, node, secret, ca, mode *string
-	json, wait, watch                   *bool
-	every                               *time.Duration
+	dir  string
+	json bool
 }
 
-func clientInit(ctx context.Context, f clientFlags, stdout, stderr io.Writer) error {
-	if *f.server == "" || *f.node == "" || *f.secret == "" {
-		return fmt.Errorf("%w: client init --dir DIR --server URL --node NAME --secret SECRET", errUsage)
-	}
-	cfg := client.Config{Dir: *f.dir, Server: *f.server, Node: *f.node, Secret: *f.secret}
-	if *f.ca != "" {
-		pem, err := os.ReadFile(*f.ca)
-		if err != nil {
-			return fmt.Errorf("CA certificate: %w", err)
-		}
-		cfg.CACert = string(pem)
-	}
-	if isTerminal(stderr) {
-		pl := newProgressLine(stderr)
-		defer pl.end()
-		cfg.Progress = pl.update
-	}
-	c, err := client.Init(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	st, _ := c.Status(ctx)
-	fmt.Fprintf(stdout, "node %s ready in %s (extract at sequence %d)\n", *f.node, *f.dir, st.ExtractSeq)
-	return nil
-}
-
-func clientWatch(ctx context.Context, c *client.Client, dir string, every time.Duration, stdout, stderr io.Writer) error {
-	fmt.Fprintf(stdout, "keeping %s in step with %s (Ctrl-C stops)\n", c.Node(), dir)
-	return c.Watch(ctx, client.WatchOptions{Every: every, Report: func(sum client.Summary, err error) {
-		if err != nil {
-			fmt.Fprintf(stderr, "%s sync failed (will retry): %v\n", time.Now().Format("15:04:05"), oneLine(err.Error()))
-			return
-		}
-		if sum.UpFiles+sum.DownFiles+len(sum.Conflicts) > 0 {
-			fmt.Fprintf(stdout, "%s synced: up %d files (%d changes), down %d files, %d conflicts\n",
-				time.Now().Format("15:04:05"), sum.UpFiles, sum.Uploaded, sum.DownFiles, len(sum.Conflicts))
-		}
-	}})
-}
-
-// clientFiles runs the verbs about attachment files, the inbox and the
-// node's status.
-func clientFiles(ctx context.Context, c *client.Client, verb string, pos []string, f clientFlags, stdout io.Writer) error {
-	switch verb {
-	case "attach":
-		if len(pos) != 3 {
-			return fmt.Errorf("%w: client attach TABLE ID FILE [--mode published|requested|broadcast]", errUsage)
-		}
-		row, err := c.Attach(ctx, pos[0], pos[1], pos[2], *f.mode)
-		if err != nil {
-			return err
-		}
-		if *f.json {
-			return printJSON(stdout, row)
-		}
-		printRow(stdout, row)
-	case "request":
-		if len(pos) != 2 {
-			return fmt.Errorf("%w: client request TABLE ID", errUsage)
-		}
-		if err := c.Request(ctx, pos[0], pos[1]); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "the file of %s %s comes at the next sync\n", pos[0], pos[1])
-	case "apply":
-		n, err := c.ApplyInbox(ctx)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "applied %d inbox files\n", n)
-	case "status":
-		return clientStatus(ctx, c, *f.json, stdout)
-	}
-	return nil
-}
-
-func clientStatus(ctx context.Context, c *client.Client, asJSON bool, stdout io.Writer) error {
-	st, err := c.Status(ctx)
-	if err != nil {
-		return err
-	}
-	if asJSON {
-		return printJSON(stdout, st)
-	}
-	fmt.Fprintf(stdout, "node             %s\nserver           %s\nlast sync        %s\nresult           %s\n"+
-		"pending changes  %d\npending uploads  %d\ninbox to apply   %d\nfiles to fetch   %d\nfiles to send    %d\nrequested files  %d\n",
-		st.Node, st.Server, orDash(st.LastSync), orDash(st.LastResult), st.PendingChanges, st.PendingUploads, st.InboxFiles,
-		st.FilesPending, st.FilesToUpload, len(st.Requested))
-	if st.LastFailureAt != "" {
-		fmt.Fprintf(stdout, "last failure     %s %s\n", st.LastFailureAt, oneLine(st.LastFailure))
-	}
-	if st.Damaged != "" {
-		fmt.Fprintf(stdout, "damaged          %s\n", oneLine(st.Damaged))
-	}
-	if st.ReadOnly != "" {
-		fmt.Fprintf(stdout, "folder           not writable: %s\n", oneLine(st.ReadOnly))
-	}
-	for _, r := range st.Recoveries {
-		fmt.Fprintf(stdout, "recovery         %s %s\n", r.At, oneLine(r.What))
-	}
-	for _, cf := range st.Conflicts {
-		fmt.Fprintf(stdout, "conflict         %s %s/%s %s: kept %s, lost %s\n", cf.Kind, cf.Table, cf.RowID, cf.Field, cf.Winner, cf.Loser)
-	}
-	return nil
-}
-
-func defaultDir() string {
-	if d := os.Getenv("FIELDSYNC_DIR"); d != "" {
+// folder is the node's folder: --dir, else $FIELDSYNC_DIR, else
+// ./fieldsync-client.
+func (f *clientFlags) folder() string {
+	if d := orEnv(f.dir, "FIELDSYNC_DIR"); d != "" {
 		return d
 	}
 	return "fieldsync-client"
 }
 
-func orDash(s string) string {
-	if s == "" {
-		return "-"
+// open makes the run of a verb on the node's folder: run gets the open
+// client, the positional arguments and where to print.
+func (f *clientFlags) open(run func(ctx context.Context, c *client.Client, pos []string, out io.Writer) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, pos []string) error {
+		c, err := client.Open(cmd.Context(), f.folder(), nil)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		return run(cmd.Context(), c, pos, cmd.OutOrStdout())
 	}
-	return s
 }
 
-// clientSync synchronizes, then applies the inbox: itself with --wait, or
-// in a background process that outlives this command.
-func clientSync(ctx context.Context, c *client.Client, dir string, wait bool, stdout, stderr io.Writer) error {
-	opts := client.SyncOptions{Apply: wait}
-	if isTerminal(stderr) {
-		pl := newProgressLine(stderr)
-		defer pl.end()
-		opts.Progress = pl.update
+// print prints a verb's result: v as JSON with --json, else text.
+func (f *clientFlags) print(out io.Writer, v any, text func()) error {
+	if f.json {
+		return printJSON(out, v)
 	}
-	// The plain command disconnects, reports, and leaves the apply to a
-	// background process, so the user can go on working at once.
-	sum, err := c.Sync(ctx, opts)
-	if err != nil {
-		return err
-	}
-	st, _ := c.Status(ctx)
-	line := fmt.Sprintf("synced %s: up %d files (%d changes, %s), down %d files (%s), %d conflicts, %s",
-		c.Node(), sum.UpFiles, sum.Uploaded, size(sum.UpBytes), sum.DownFiles, size(sum.DownBytes), len(sum.Conflicts), sum.Took.Round(time.Millisecond))
-	for _, r := range sum.Refused {
-		fmt.Fprintln(stdout, "refused: "+r)
-	}
-	for _, r := range sum.Recovered {
-		fmt.Fprintln(stdout, "recovered: "+oneLine(r))
-	}
-	if sum.Reextracted {
-		fmt.Fprintln(stdout, "the local data was rebuilt from the node's new Database Extract")
-	}
-	switch {
-	case wait:
-		fmt.Fprintf(stdout, "%s; applied %d inbox files\n", line, sum.Applied)
-	case st.InboxFiles == 0:
-		fmt.Fprintln(stdout, line)
-	default:
-		if err := startApply(dir); err != nil {
-			return fmt.Errorf("%s; could not start applying in the background (run fieldsync client apply): %w", line, err)
-		}
-		fmt.Fprintf(stdout, "%s; applying %d inbox files in the background (fieldsync client status shows when done)\n", line, st.InboxFiles)
-	}
+	text()
 	return nil
 }
 
-// startApply starts "fieldsync client apply --dir DIR" detached.
-func startApply(dir string) error {
-	exe, err := os.Executable()
-	if err != nil {
-		return err
+func clientCmd() *cobra.Command {
+	f := &clientFlags{}
+	g := group("client", "a remote node's side: its local database, synchronization, files", "command",
+		clientInit(f), localGet(f), localList(f), localCreate(f), localUpdate(f), localDelete(f),
+		clientSync(f), clientStatus(f), clientApply(f), clientRequest(f), clientAttach(f))
+	g.Long = "The node's folder (--dir) holds its local database, its inbox and its uploads (docs/sync.md)."
+	g.Example = "fieldsync client init --dir ann --server http://127.0.0.1:7070 --node ann-laptop --secret SECRET\nfieldsync client sync --dir ann --wait"
+	g.PersistentFlags().StringVar(&f.dir, "dir", "", "the node's folder `DIR` (default $FIELDSYNC_DIR, else ./fieldsync-client)")
+	g.PersistentFlags().BoolVar(&f.json, "json", false, "print the result as JSON")
+	return g
+}
+
+func clientInit(f *clientFlags) *cobra.Command {
+	var cfg client.Config
+	var ca string
+	cmd := &cobra.Command{
+		Use: "init --server URL --node NAME --secret SECRET", Short: "make a node's folder from its Database Extract", Args: noArgs,
+		Long:    "The folder keeps the server's address, the node's name and secret, and the --ca file's authority for later syncs.",
+		Example: "fieldsync client init --dir ann --server http://127.0.0.1:7070 --node ann-laptop --secret SECRET\nfieldsync client init --server https://fieldsync.example:7070 --ca ca.pem --node ann-laptop --secret SECRET",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg.Dir, cfg.Server = f.folder(), serverURL(orEnv(cfg.Server, "FIELDSYNC_SERVER"))
+			if cfg.Server == "" || cfg.Node == "" || cfg.Secret == "" {
+				return fmt.Errorf("%w: client init --dir DIR --server URL --node NAME --secret SECRET", errUsage)
+			}
+			if ca = orEnv(ca, "FIELDSYNC_CA"); ca != "" {
+				pem, err := os.ReadFile(ca)
+				if err != nil {
+					return fmt.Errorf("CA certificate: %w", err)
+				}
+				cfg.CACert = string(pem)
+			}
+			if stderr := cmd.ErrOrStderr(); isTerminal(stderr) {
+				pl := newProgressLine(stderr)
+				defer pl.end()
+				cfg.Progress = pl.update
+			}
+			c, err := client.Init(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			st, _ := c.Status(cmd.Context())
+			out := cmd.OutOrStdout()
+			return f.print(out, map[string]any{"node": cfg.Node, "dir": cfg.Dir, "extract_seq": st.ExtractSeq}, func() {
+				fmt.Fprintf(out, "node %s ready in %s (extract at sequence %d)\n", cfg.Node, cfg.Dir, st.ExtractSeq)
+			})
+		},
 	}
-	cmd := exec.Command(exe, "client", "apply", "--dir", dir)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		return err
+	fl := cmd.Flags()
+	fl.StringVar(&cfg.Server, "server", "", "server `URL` (default $FIELDSYNC_SERVER; without a scheme, http://)")
+	fl.StringVar(&cfg.Node, "node", "", "the node's `NAME` (from admin node add)")
+	fl.StringVar(&cfg.Secret, "secret", "", "the node's `SECRET` (from admin node add)")
+	fl.StringVar(&ca, "ca", "", "PEM `FILE` of the authority that signed an https server's certificate, if the system does not trust it (default $FIELDSYNC_CA)")
+	return cmd
+}
+
+func clientStatus(f *clientFlags) *cobra.Command {
+	return &cobra.Command{
+		Use: "status", Short: "show the node's state: syncs, what waits, failures, conflicts", Args: noArgs,
+		Example: "fieldsync client status --dir ann\nfieldsync client status --dir ann --json",
+		RunE: f.open(func(ctx context.Context, c *client.Client, _ []string, out io.Writer) error {
+			st, err := c.Status(ctx)
+			if err != nil {
+				return err
+			}
+			return f.print(out, st, func() { printClientStatus(out, st) })
+		}),
 	}
-	return cmd.Process.Release()
+}
+
+// printClientStatus prints a node's state, a labelled line each.
+func printClientStatus(out io.Writer, st client.Status) {
+	tw := newTable(out)
+	line := func(label, format string, a ...any) { fmt.Fprintf(tw, "%s\t%s\n", label, fmt.Sprintf(format, a...)) }
+	line("node", "%s", st.Node)
+	line("server", "%s", st.Server)
+	line("last sync", "%s", stamp(st.LastSync))
+	line("result", "%s", orDash(oneLine(st.LastResult)))
+	line("changes not yet sent", "%d", st.PendingChanges)
+	line("uploads not yet confirmed merged", "%d%s", st.PendingUploads, uploadsNote(st))
+	line("inbox to apply", "%d", st.InboxFiles)
+	line("files to fetch", "%d", st.FilesPending)
+	line("files to send", "%d", st.FilesToUpload)
+	line("requested files", "%d", len(st.Requested))
+	if st.LastFailureAt != "" {
+		line("last failure", "%s %s", stamp(st.LastFailureAt), oneLine(st.LastFailure))
+	}
+	if st.Damaged != "" {
+		line("damaged", "%s", oneLine(st.Damaged))
+	}
+	if st.ReadOnly != "" {
+		line("folder", "not writable: %s", oneLine(st.ReadOnly))
+	}
+	for _, r := range st.Recoveries {
+		line("recovery", "%s %s", stamp(r.At), oneLine(r.What))
+	}
+	for _, cf := range st.Conflicts {
+		line("conflict", "%s %s/%s %s: kept %s, lost %s", cf.Kind, cf.Table, cf.RowID, cf.Field, cf.Winner, cf.Loser)
+	}
+	tw.Flush()
+}
+
+// uploadsNote says what becomes of the upload files a node holds: the
+// client keeps each until the server confirms it merged, which it learns
+// at the start of a sync.
+func uploadsNote(st client.Status) string {
+	switch {
+	case st.PendingUploads == 0:
+		return ""
+	case st.LastResult == "ok":
+		return " (sent; the next sync confirms them merged)"
+	}
+	return " (the next sync sends them, or confirms them merged)"
+}
+
+func clientApply(f *clientFlags) *cobra.Command {
+	return &cobra.Command{
+		Use: "apply", Short: "apply the downloaded inbox files", Args: noArgs,
+		Long:    "client sync without --wait starts this in the background; run it when that could not start.",
+		Example: "fieldsync client apply --dir ann",
+		RunE: f.open(func(ctx context.Context, c *client.Client, _ []string, out io.Writer) error {
+			n, err := c.ApplyInbox(ctx)
+			if err != nil {
+				return err
+			}
+			return f.print(out, map[string]int{"applied": n}, func() { fmt.Fprintf(out, "applied %d inbox files\n", n) })
+		}),
+	}
+}
+
+func clientRequest(f *clientFlags) *cobra.Command {
+	return &cobra.Command{
+		Use: "request TABLE ID", Short: "ask for a requested-mode file: it comes at the next sync", Args: exactly(2),
+		Annotations: arguments("TABLE", "a table with a file column", "ID", idArg),
+		Example:     "fieldsync client request attachment ATTACHMENT_ID --dir ann",
+		RunE: f.open(func(ctx context.Context, c *client.Client, pos []string, out io.Writer) error {
+			if err := c.Request(ctx, pos[0], pos[1]); err != nil {
+				return err
+			}
+			return f.print(out, map[string]any{"table": pos[0], "id": pos[1], "requested": true}, func() {
+				fmt.Fprintf(out, "the file of %s %s comes at the next sync\n", pos[0], pos[1])
+			})
+		}),
+	}
+}
+
+func clientAttach(f *clientFlags) *cobra.Command {
+	var mode string
+	cmd := &cobra.Command{
+		Use: "attach TABLE ID FILE", Short: "attach a file offline: it goes up at the next sync", Args: exactly(3),
+		Annotations: arguments("TABLE", "a table with a file column", "ID", idArg, "FILE", "the file to attach"),
+		Example:     "fieldsync client attach attachment ATTACHMENT_ID notes.txt --dir ann",
+		RunE: f.open(func(ctx context.Context, c *client.Client, pos []string, out io.Writer) error {
+			row, err := c.Attach(ctx, pos[0], pos[1], pos[2], mode)
+			if err != nil {
+				return err
+			}
+			return f.print(out, row, func() { printRow(out, row) })
+		}),
+	}
+	cmd.Flags().StringVar(&mode, "mode", "", "how nodes get the file (`MODE`: published, requested or broadcast; default: the table's)")
+	return cmd
 }
 
 func isTerminal(w io.Writer) bool {
@@ -267,108 +219,4 @@ func isTerminal(w io.Writer) bool {
 	}
 	info, err := f.Stat()
 	return err == nil && info.Mode()&os.ModeCharDevice != 0
-}
-
-func size(n int64) string {
-	switch {
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f kB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
-}
-
-// localRecord is the record verbs against the local database.
-func localRecord(ctx context.Context, c *client.Client, verb string, pos []string, asJSON bool, stdout io.Writer) error {
-	shapes := map[string]struct {
-		min   int
-		exact bool
-		shape string
-	}{
-		"get": {2, true, "TABLE ID"}, "list": {1, false, "TABLE [col=value ...]"}, "delete": {2, true, "TABLE ID"},
-		"create": {2, false, "TABLE col=value ..."}, "update": {3, false, "TABLE ID col=value ..."},
-	}
-	sh, ok := shapes[verb]
-	if !ok {
-		return fmt.Errorf("%w: unknown client command %q (init, get, list, create, update, delete, sync, apply, status, attach, request)", errUsage, verb)
-	}
-	if len(pos) < sh.min || sh.exact && len(pos) > sh.min {
-		return fmt.Errorf("%w: client %s %s", errUsage, verb, sh.shape)
-	}
-	if verb == "list" {
-		return localList(ctx, c, pos, asJSON, stdout)
-	}
-	var r fieldsync.Row
-	var err error
-	if verb == "get" {
-		r, err = c.Get(ctx, pos[0], pos[1])
-	} else {
-		r, err = localWrite(ctx, c, verb, pos, stdout)
-	}
-	if err != nil || r == nil {
-		return err
-	}
-	if asJSON {
-		return printJSON(stdout, r)
-	}
-	printRow(stdout, r)
-	return nil
-}
-
-// localList prints the local rows a list selects.
-func localList(ctx context.Context, c *client.Client, pos []string, asJSON bool, stdout io.Writer) error {
-	where, err := parseValues(pos[1:])
-	if err != nil {
-		return err
-	}
-	rows := []map[string]any{}
-	err = fieldsync.Each(ctx, c, pos[0], fieldsync.Query{Where: where}, func(r fieldsync.Row) error {
-		rows = append(rows, r)
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	if asJSON {
-		return printJSON(stdout, rows)
-	}
-	printRows(stdout, rows)
-	return nil
-}
-
-// localWrite makes a create, update or delete through the local write
-// path and returns the row as it is now (nil after a delete, which it
-// reports itself).
-func localWrite(ctx context.Context, c *client.Client, verb string, pos []string, stdout io.Writer) (fieldsync.Row, error) {
-	var ch fieldsync.Change
-	switch verb {
-	case "create":
-		vals, err := parseValues(pos[1:])
-		if err != nil {
-			return nil, err
-		}
-		ch = fieldsync.Insert(pos[0], vals)
-	case "update":
-		vals, err := parseValues(pos[2:])
-		if err != nil {
-			return nil, err
-		}
-		ch = fieldsync.Update(pos[0], pos[1], vals)
-	default:
-		ch = fieldsync.Delete(pos[0], pos[1])
-	}
-	txns, err := c.Apply(ctx, ch)
-	if err != nil {
-		return nil, err
-	}
-	if verb == "delete" {
-		fmt.Fprintf(stdout, "deleted %s %s locally (%d rows); it goes to the server at the next sync\n", pos[0], pos[1], len(txns))
-		return nil, nil
-	}
-	id := ch.ID
-	if verb == "create" && len(txns) > 0 {
-		id = txns[0].RowID
-	}
-	return c.Get(ctx, pos[0], id)
 }

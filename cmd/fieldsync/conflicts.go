@@ -4,55 +4,56 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"text/tabwriter"
+
+	"github.com/spf13/cobra"
 
 	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/api"
 )
 
 // adminConflicts lists a page of the conflicts the Transaction Merger
 // recorded; when more follow, it says (on stderr) how to list the next.
-func adminConflicts(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("admin conflicts", stderr)
-	var c conn
-	c.register(fs)
-	node := fs.String("node", "", "only this node's conflicts")
-	after := fs.Int64("after", 0, "only the conflicts numbered above this `id`")
-	limit := fs.Int("limit", fieldsync.DefaultConflictPage, fmt.Sprintf("list at most this `many` (up to %d)", fieldsync.MaxConflictPage))
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
+func adminConflicts(c *conn) *cobra.Command {
+	var q fieldsync.ConflictQuery
+	cmd := &cobra.Command{
+		Use: "conflicts", Short: "list the conflicts the Transaction Merger recorded", Args: noArgs,
+		Example: "fieldsync admin conflicts --node ann-laptop\nfieldsync admin conflicts --after 100 --limit 500 --json",
 	}
-	if len(pos) > 0 {
-		return fmt.Errorf("%w: admin conflicts [--node NAME] [--after ID] [--limit N] takes no arguments", errUsage)
-	}
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	if *node != "" {
-		if _, err := cl.Node(ctx, *node); err != nil {
-			return err // an unknown node has no conflicts to list: say so
+	cmd.Flags().StringVar(&q.Node, "node", "", "only the conflicts of the node `NAME` (an unknown node is an error)")
+	cmd.Flags().Int64Var(&q.After, "after", 0, "only the conflicts numbered above `ID`")
+	cmd.Flags().IntVar(&q.Limit, "limit", fieldsync.DefaultConflictPage, fmt.Sprintf("list at most `N` (up to %d)", fieldsync.MaxConflictPage))
+	cmd.RunE = c.call(func(ctx context.Context, cl *api.Client, _ []string, out io.Writer) error {
+		if q.Node != "" {
+			if _, err := cl.Node(ctx, q.Node); err != nil {
+				return err // an unknown node has no conflicts to list: say so
+			}
 		}
-	}
-	page, err := cl.ConflictPage(ctx, fieldsync.ConflictQuery{Node: *node, After: *after, Limit: *limit})
-	if err != nil {
-		return err
-	}
-	cs := page.Conflicts
-	if page.Next > 0 {
-		fmt.Fprintf(stderr, "(more conflicts follow: list them with --after %d)\n", page.Next)
-	}
-	if c.json {
-		return printJSON(stdout, cs)
-	}
+		page, err := cl.ConflictPage(ctx, q)
+		if err != nil {
+			return err
+		}
+		cs := page.Conflicts
+		if cs == nil {
+			cs = []fieldsync.Conflict{}
+		}
+		if page.Next > 0 {
+			fmt.Fprintf(cmd.ErrOrStderr(), "(more conflicts follow: list them with --after %d)\n", page.Next)
+		}
+		return c.print(out, cs, func() { printConflicts(out, cs) })
+	})
+	return cmd
+}
+
+func printConflicts(out io.Writer, cs []fieldsync.Conflict) {
 	if len(cs) == 0 {
-		fmt.Fprintln(stdout, "(no conflicts)")
-		return nil
+		fmt.Fprintln(out, "(no conflicts)")
+		return
 	}
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	tw := newTable(out)
 	fmt.Fprintln(tw, "ID\tTIME\tNODE\tKIND\tROW\tFIELD\tKEPT\tLOST")
 	for _, x := range cs {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s/%s\t%s\t%s\t%s\n", x.ID, when(x.Time), x.Node, x.Kind, x.Table, x.RowID, orDash(x.Field), orDash(x.Winner), orDash(x.Loser))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s/%s\t%s\t%s\t%s\n", x.ID, when(x.Time), x.Node, x.Kind, x.Table, x.RowID,
+			orDash(x.Field), orDash(x.Winner), orDash(x.Loser)) // JSON texts: on one line
 	}
-	return tw.Flush()
+	tw.Flush()
 }

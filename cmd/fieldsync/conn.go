@@ -1,15 +1,15 @@
 package main
 
 import (
-	"encoding/json"
-	"flag"
+	"context"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
-	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/fieldsync/fieldsync/api"
 	"github.com/fieldsync/fieldsync/syncproto"
@@ -21,31 +21,44 @@ type conn struct {
 	json                         bool
 }
 
-func (c *conn) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.server, "server", "", "server `URL` (default $FIELDSYNC_SERVER or http://127.0.0.1:7070)")
-	fs.StringVar(&c.token, "token", "", "API `token` (default $FIELDSYNC_TOKEN or the token file)")
-	fs.StringVar(&c.tokenFile, "token-file", filepath.Join("fieldsync-data", "admin.token"), "`file` holding the API token")
-	fs.StringVar(&c.ca, "ca", os.Getenv("FIELDSYNC_CA"), "PEM `file` of the authority that signed an https server's certificate, if the system does not trust it")
-	fs.BoolVar(&c.json, "json", false, "print JSON")
+// register adds the connection's flags to fs (a group's persistent flags:
+// every verb of record and admin takes them).
+func (c *conn) register(fs *pflag.FlagSet) {
+	fs.StringVar(&c.server, "server", "", "server `URL` (default $FIELDSYNC_SERVER or http://127.0.0.1:7070; without a scheme, http://)")
+	fs.StringVar(&c.token, "token", "", "API `TOKEN` (default $FIELDSYNC_TOKEN or the token file)")
+	fs.StringVar(&c.tokenFile, "token-file", filepath.Join("fieldsync-data", "admin.token"), "`FILE` holding the API token")
+	fs.StringVar(&c.ca, "ca", "", "PEM `FILE` of the authority that signed an https server's certificate, if the system does not trust it (default $FIELDSYNC_CA)")
+	fs.BoolVar(&c.json, "json", false, "print the result as JSON")
+}
+
+// serverURL is a server address as given, with http:// in front when it
+// names no scheme (127.0.0.1:7070).
+func serverURL(s string) string {
+	if s != "" && !strings.Contains(s, "://") {
+		return "http://" + s
+	}
+	return s
+}
+
+// orEnv is s, or else the environment variable's value.
+func orEnv(s, env string) string {
+	if s == "" {
+		return os.Getenv(env)
+	}
+	return s
 }
 
 // client builds the API client from the flags, the environment and the
 // token file, in that order.
 func (c *conn) client() (*api.Client, error) {
-	url := c.server
-	if url == "" {
-		url = os.Getenv("FIELDSYNC_SERVER")
-	}
+	url := serverURL(orEnv(c.server, "FIELDSYNC_SERVER"))
 	if url == "" {
 		url = "http://127.0.0.1:7070"
 	}
 	if err := syncproto.CheckServer(url); err != nil {
 		return nil, err
 	}
-	token := c.token
-	if token == "" {
-		token = os.Getenv("FIELDSYNC_TOKEN")
-	}
+	token := orEnv(c.token, "FIELDSYNC_TOKEN")
 	if token == "" {
 		data, err := os.ReadFile(c.tokenFile)
 		if err != nil {
@@ -54,8 +67,8 @@ func (c *conn) client() (*api.Client, error) {
 		token = strings.TrimSpace(string(data))
 	}
 	ac := &api.Client{BaseURL: url, Token: token}
-	if c.ca != "" {
-		pem, err := os.ReadFile(c.ca)
+	if ca := orEnv(c.ca, "FIELDSYNC_CA"); ca != "" {
+		pem, err := os.ReadFile(ca)
 		if err != nil {
 			return nil, fmt.Errorf("CA certificate: %w", err)
 		}
@@ -66,81 +79,36 @@ func (c *conn) client() (*api.Client, error) {
 	return ac, nil
 }
 
-func printJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
-
-// printRow prints a row as aligned "column  value" lines, id first.
-func printRow(w io.Writer, row map[string]any) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	for _, k := range rowKeys(row) {
-		fmt.Fprintf(tw, "%s\t%s\n", k, show(row[k]))
-	}
-	tw.Flush()
-}
-
-// printRows prints rows as a table with a header line.
-func printRows(w io.Writer, rows []map[string]any) {
-	if len(rows) == 0 {
-		fmt.Fprintln(w, "(no rows)")
-		return
-	}
-	keys := rowKeys(rows[0])
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, strings.Join(keys, "\t"))
-	for _, r := range rows {
-		vals := make([]string, len(keys))
-		for i, k := range keys {
-			vals[i] = show(r[k])
+// call makes the run of a verb that talks to the server: run gets the API
+// client the connection's flags give, the positional arguments and where
+// to print.
+func (c *conn) call(run func(ctx context.Context, cl *api.Client, pos []string, out io.Writer) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, pos []string) error {
+		cl, err := c.client()
+		if err != nil {
+			return err
 		}
-		fmt.Fprintln(tw, strings.Join(vals, "\t"))
+		return run(cmd.Context(), cl, pos, cmd.OutOrStdout())
 	}
-	tw.Flush()
 }
 
-func rowKeys(row map[string]any) []string {
-	keys := make([]string, 0, len(row))
-	for k := range row {
-		if k != "id" {
-			keys = append(keys, k)
-		}
+// answer prints the row a verb answers, or its error.
+func (c *conn) answer(row map[string]any, err error, out io.Writer) error {
+	if err != nil {
+		return err
 	}
-	sort.Strings(keys)
-	if _, ok := row["id"]; ok {
-		keys = append([]string{"id"}, keys...)
+	if c.json {
+		return printJSON(out, row)
 	}
-	return keys
+	printRow(out, row)
+	return nil
 }
 
-func show(v any) string {
-	if v == nil {
-		return "-"
+// print prints a verb's result: v as JSON with --json, else text.
+func (c *conn) print(out io.Writer, v any, text func()) error {
+	if c.json {
+		return printJSON(out, v)
 	}
-	return fmt.Sprint(v)
-}
-
-// parseValues reads col=value (text, converted by the server to the
-// column's type) and col:=JSON arguments.
-func parseValues(args []string) (map[string]any, error) {
-	vals := map[string]any{}
-	for _, a := range args {
-		if k, raw, ok := strings.Cut(a, ":="); ok && !strings.Contains(k, "=") {
-			var v any
-			dec := json.NewDecoder(strings.NewReader(raw))
-			dec.UseNumber()
-			if err := dec.Decode(&v); err != nil {
-				return nil, fmt.Errorf("%w: %s: %q is not a JSON value", errUsage, k, raw)
-			}
-			vals[k] = v
-			continue
-		}
-		k, v, ok := strings.Cut(a, "=")
-		if !ok || k == "" {
-			return nil, fmt.Errorf("%w: %q is not col=value or col:=JSON", errUsage, a)
-		}
-		vals[k] = v
-	}
-	return vals, nil
+	text()
+	return nil
 }

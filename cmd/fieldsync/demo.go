@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/fieldsync/fieldsync"
 	"github.com/fieldsync/fieldsync/api"
 	"github.com/fieldsync/fieldsync/client"
@@ -20,23 +22,31 @@ import (
 // narrates it: a server, two remote clients, an opportunity that reaches
 // the field user on its sales team and not the other, an offline edit that
 // flows back, and a conflict.
-func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("demo", stderr)
-	keep := fs.Bool("keep", false, "keep the demo's folder instead of removing it")
-	if _, err := parse(fs, args); err != nil {
-		return err
+func demoCmd() *cobra.Command {
+	var keep bool
+	cmd := &cobra.Command{
+		Use:     "demo",
+		Short:   "run the whole flow on a temporary folder, narrated",
+		Long:    "A server, two laptops, an opportunity that reaches one of them, an offline edit and a conflict; the folder is removed at the end unless --keep.",
+		Example: "fieldsync demo\nfieldsync demo --keep",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			stdout := cmd.OutOrStdout()
+			dir, err := os.MkdirTemp("", "fieldsync-demo-")
+			if err != nil {
+				return err
+			}
+			if keep {
+				defer fmt.Fprintf(stdout, "\nThe demo's files are in %s\n", dir)
+			} else {
+				defer os.RemoveAll(dir)
+			}
+			d := &demo{out: stdout, ctx: cmd.Context()}
+			return d.run(dir)
+		},
 	}
-	dir, err := os.MkdirTemp("", "fieldsync-demo-")
-	if err != nil {
-		return err
-	}
-	if *keep {
-		defer fmt.Fprintf(stdout, "\nThe demo's files are in %s\n", dir)
-	} else {
-		defer os.RemoveAll(dir)
-	}
-	d := &demo{out: stdout, ctx: ctx}
-	return d.run(dir)
+	cmd.Flags().BoolVar(&keep, "keep", false, "keep the demo's folder instead of removing it")
+	return cmd
 }
 
 type demo struct {

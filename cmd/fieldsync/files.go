@@ -33,7 +33,7 @@ func attachFile(ctx context.Context, cl *api.Client, table, id, path, mode strin
 // fetchFile downloads a row's attachment to out: into out.part first,
 // resuming a broken download from the bytes already there, verified against
 // the file's hash before it takes its name.
-func fetchFile(ctx context.Context, cl *api.Client, table, id, out string, stdout io.Writer) error {
+func fetchFile(ctx context.Context, cl *api.Client, table, id, out string, asJSON bool, stdout io.Writer) error {
 	part := out + ".part"
 	f, err := durable.OpenAppend(part)
 	if err != nil {
@@ -52,6 +52,9 @@ func fetchFile(ctx context.Context, cl *api.Client, table, id, out string, stdou
 	}
 	if err := os.Rename(part, out); err != nil {
 		return err
+	}
+	if asJSON {
+		return printJSON(stdout, map[string]any{"path": out, "size": ref.Size, "sha256": ref.SHA256})
 	}
 	fmt.Fprintf(stdout, "wrote %s (%d bytes, sha256 %s)\n", out, ref.Size, ref.SHA256)
 	return nil

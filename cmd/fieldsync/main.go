@@ -7,52 +7,21 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/debug"
+	"runtime"
 	"strings"
 	"syscall"
 
+	"github.com/spf13/cobra"
+
+	"github.com/fieldsync/fieldsync/internal/buildinfo"
 	"github.com/fieldsync/fieldsync/schema"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
+// version, when set at build time with -ldflags "-X main.version=...",
+// replaces the version the build's module information gives.
 var version = "dev"
 
-const usage = `fieldsync: keeps remote users' local databases in step with a central server
-
-usage:
-  fieldsync server [--data DIR] [--listen ADDR] [--schema FILE] [--max-body BYTES] [--only COMPONENTS]
-  fieldsync record create TABLE col=value ...       (col:=JSON for a JSON value)
-  fieldsync record get TABLE ID
-  fieldsync record list TABLE [col=value ...]
-  fieldsync record update TABLE ID col=value ...
-  fieldsync record delete TABLE ID
-  fieldsync record attach TABLE ID FILE [--mode published|requested|broadcast]
-  fieldsync record fetch TABLE ID --out PATH
-  fieldsync admin node add NAME --employee EMPLOYEE_ID
-  fieldsync admin node list
-  fieldsync admin node get NAME
-  fieldsync admin node deactivate NAME
-  fieldsync admin node reextract NAME | --all
-  fieldsync admin node reset-secret NAME
-  fieldsync admin node resume NAME
-  fieldsync admin status
-  fieldsync admin conflicts [--node NAME]
-  fieldsync client init --dir DIR --server URL --node NAME --secret SECRET
-  fieldsync client get|list|create|update|delete ...   (as record, on the local database)
-  fieldsync client sync [--wait]
-  fieldsync client status
-  fieldsync demo                 run the whole flow on a temporary folder, narrated
-  fieldsync schema               print the built-in schema (a start for your own)
-  fieldsync version
-  fieldsync help
-
-record and admin commands take --server URL and --token TOKEN (defaults: $FIELDSYNC_SERVER
-or http://127.0.0.1:7070; $FIELDSYNC_TOKEN or ./fieldsync-data/admin.token); read commands
-take --json. Run "fieldsync COMMAND --help" for a command's flags.
-`
-
-// errUsage marks errors in how a command was called (exit status 2).
-var errUsage = errors.New("usage")
+func init() { cobra.EnableCommandSorting = false } // commands are listed in the order they are added
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -62,89 +31,112 @@ func main() {
 }
 
 // run runs one command line and returns the exit status: errors are one
-// line on stderr.
+// line on stderr, with status 2 for a command line called wrong and 1 for
+// the rest.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	err := dispatch(ctx, args, stdout, stderr)
+	root := newRoot(stdout, stderr)
+	args, unknown := commandFirst(root, args)
+	root.SetArgs(append([]string{}, args...)) // never nil, which would make cobra read os.Args
+	var err error
+	if unknown != "" { // said before any complaint about its flags
+		err = fmt.Errorf("%w: unknown command %q (run fieldsync help)", errUsage, unknown)
+	} else {
+		err = root.ExecuteContext(ctx)
+	}
 	switch {
 	case err == nil:
 		return 0
-	case errors.Is(err, errHelp):
-		return 0
 	case errors.Is(err, errUsage):
-		fmt.Fprintf(stderr, "fieldsync: %v\n", err)
-		return 2
-	default:
-		var bad schema.Errors
-		if errors.As(err, &bad) {
-			// A schema file's problems: one line each, all of them.
-			for _, line := range strings.Split(bad.Error(), "\n") {
-				fmt.Fprintf(stderr, "fieldsync: %s\n", line)
-			}
-			return 1
-		}
 		fmt.Fprintf(stderr, "fieldsync: %v\n", oneLine(err.Error()))
+		return 2
+	}
+	var bad schema.Errors
+	if errors.As(err, &bad) {
+		// A schema file's problems: one line each, all of them.
+		for _, line := range strings.Split(bad.Error(), "\n") {
+			fmt.Fprintf(stderr, "fieldsync: %s\n", line)
+		}
 		return 1
 	}
+	fmt.Fprintf(stderr, "fieldsync: %v\n", oneLine(err.Error()))
+	return 1
 }
 
-func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return fmt.Errorf("%w: no command given", errUsage)
+// newRoot is the whole command line: every command, its flags and help.
+func newRoot(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "fieldsync",
+		Short: "keeps remote users' local databases in step with a central server",
+		Long: `record and admin commands take --server URL and --token TOKEN (defaults: $FIELDSYNC_SERVER
+or http://127.0.0.1:7070; $FIELDSYNC_TOKEN or ./fieldsync-data/admin.token); client commands
+take --dir DIR (default: $FIELDSYNC_DIR, else ./fieldsync-client). Every command that prints a
+result takes --json. Flags may come before or after the command's words and arguments.`,
+		Example: `fieldsync server
+fieldsync record list account --json
+fieldsync help client sync`,
+		Version:       buildVersion(),
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		Args:          cobra.ArbitraryArgs, // run says which command is unknown
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			usage(cmd.ErrOrStderr(), cmd)
+			return fmt.Errorf("%w: no command given", errUsage)
+		},
 	}
-	switch args[0] {
-	case "server":
-		return serverCmd(ctx, args[1:], stdout, stderr)
-	case "record":
-		return recordCmd(ctx, args[1:], stdout, stderr)
-	case "admin":
-		return adminCmd(ctx, args[1:], stdout, stderr)
-	case "client":
-		return clientCmd(ctx, args[1:], stdout, stderr)
-	case "demo":
-		return demoCmd(ctx, args[1:], stdout, stderr)
-	case "schema":
-		return schemaCmd(args[1:], stdout)
-	case "version", "--version":
-		fmt.Fprintln(stdout, "fieldsync", buildVersion())
-		return nil
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
-		return nil
-	}
-	return fmt.Errorf("%w: unknown command %q (run fieldsync help)", errUsage, args[0])
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetFlagErrorFunc(flagError)
+	root.SetHelpFunc(showHelp)
+	root.SetUsageFunc(func(cmd *cobra.Command) error { usage(cmd.OutOrStdout(), cmd); return nil })
+	root.SetVersionTemplate("fieldsync {{.Version}}\n")
+	root.Flags().BoolP("version", "v", false, "print fieldsync's version")
+	root.AddCommand(serverCmd(), recordCmd(), adminCmd(), clientCmd(), demoCmd(), schemaCmd(), versionCmd())
+	builtins(root)
+	return root
 }
 
 // buildVersion is the version set at build time, or else what the Go
-// toolchain recorded: the module's version (go install ...@v1.2.3) or the
-// commit it was built from.
+// toolchain recorded in the binary (internal/buildinfo).
 func buildVersion() string {
 	if version != "dev" {
 		return version
 	}
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return version
-	}
-	if v := info.Main.Version; v != "" && v != "(devel)" {
-		return v
-	}
-	var rev, dirty string
-	for _, s := range info.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			rev = s.Value
-		case "vcs.modified":
-			if s.Value == "true" {
-				dirty = ", modified"
+	return buildinfo.Version()
+}
+
+func versionCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "version",
+		Short: "print fieldsync's version",
+		Long: `The version is the one set at build time (-ldflags "-X main.version=..."), else the module's
+version the Go toolchain recorded (a release, or the pseudo-version of the commit built), else
+the commit, else "dev" when the build recorded none of them.`,
+		Example: "fieldsync version\nfieldsync version --json",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), map[string]string{"version": buildVersion(), "commit": buildinfo.Revision(), "go": runtime.Version()})
 			}
-		}
+			_, err := fmt.Fprintln(cmd.OutOrStdout(), "fieldsync", buildVersion())
+			return err
+		},
 	}
-	if len(rev) > 12 {
-		rev = rev[:12]
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the version, the commit and the Go version as JSON")
+	return cmd
+}
+
+func schemaCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "schema",
+		Short: "print the built-in CRM schema (a start for your own)",
+		Long:  "The schema file's format is in docs/schema.md; give your own to fieldsync server --schema FILE.",
+		Example: `fieldsync schema > crm.yaml
+fieldsync server --schema crm.yaml`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, err := cmd.OutOrStdout().Write(schema.DefaultYAML())
+			return err
+		},
 	}
-	if rev == "" {
-		return version
-	}
-	return fmt.Sprintf("dev (commit %s%s)", rev, dirty)
 }

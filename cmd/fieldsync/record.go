@@ -5,102 +5,132 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/spf13/cobra"
+
 	"github.com/fieldsync/fieldsync/api"
 )
 
-func recordCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return fmt.Errorf("%w: record needs a verb: create, get, list, update, delete", errUsage)
+// The arguments' descriptions the record verbs (and the client's) share.
+const (
+	tableArg  = "a table of the schema (fieldsync schema prints the built-in one)"
+	idArg     = "the row's id"
+	valuesArg = "a column's value as text, converted to the column's type (col:=JSON for a JSON value: revenue:=50000, campaign_id:=null)"
+	whereArg  = "only the rows whose column has this value (col:=JSON for a JSON value)"
+)
+
+func recordCmd() *cobra.Command {
+	c := &conn{}
+	call, answer := c.call, c.answer
+	create := &cobra.Command{
+		Use: "create TABLE col=value ...", Short: "create a row (its id is made unless given)", Args: atLeast(2),
+		Annotations: arguments("TABLE", tableArg, "col=value", valuesArg),
+		Example: `fieldsync record create account id=acme name="Acme Corp" industry=tools
+fieldsync record create opportunity name="Acme renewal" account_id=acme revenue:=50000 --json`,
+		RunE: call(func(ctx context.Context, cl *api.Client, pos []string, out io.Writer) error {
+			vals, err := parseValues(pos[1:])
+			if err != nil {
+				return err
+			}
+			row, err := cl.Create(ctx, pos[0], vals)
+			return answer(row, err, out)
+		}),
 	}
-	// The shape of each verb's command line, checked before anything else
-	// so a mistyped command says how to call it.
-	shapes := map[string]struct {
-		min   int
-		exact bool
-		shape string
-	}{
-		"create": {2, false, "TABLE col=value ..."},
-		"get":    {2, true, "TABLE ID"},
-		"list":   {1, false, "TABLE [col=value ...]"},
-		"update": {3, false, "TABLE ID col=value ..."},
-		"delete": {2, true, "TABLE ID"},
-		"attach": {3, true, "TABLE ID FILE [--mode published|requested|broadcast]"},
-		"fetch":  {2, true, "TABLE ID --out PATH"},
+	get := &cobra.Command{
+		Use: "get TABLE ID", Short: "print a row", Args: exactly(2),
+		Annotations: arguments("TABLE", tableArg, "ID", idArg),
+		Example:     "fieldsync record get opportunity OPPORTUNITY_ID\nfieldsync record get account acme --json",
+		RunE: call(func(ctx context.Context, cl *api.Client, pos []string, out io.Writer) error {
+			row, err := cl.Get(ctx, pos[0], pos[1])
+			return answer(row, err, out)
+		}),
 	}
-	verb := args[0]
-	sh, ok := shapes[verb]
-	if !ok {
-		return fmt.Errorf("%w: unknown record verb %q (create, get, list, update, delete, attach, fetch)", errUsage, verb)
+	update := &cobra.Command{
+		Use: "update TABLE ID col=value ...", Short: "change columns of a row", Args: atLeast(3),
+		Annotations: arguments("TABLE", tableArg, "ID", idArg, "col=value", valuesArg),
+		Example:     "fieldsync record update opportunity OPPORTUNITY_ID stage=won campaign_id:=null",
+		RunE: call(func(ctx context.Context, cl *api.Client, pos []string, out io.Writer) error {
+			vals, err := parseValues(pos[2:])
+			if err != nil {
+				return err
+			}
+			row, err := cl.Update(ctx, pos[0], pos[1], vals)
+			return answer(row, err, out)
+		}),
 	}
-	fs := newFlags("record "+verb, stderr)
-	var c conn
-	c.register(fs)
-	limit := fs.Int("limit", 0, "list: rows per page (default 100; all pages are printed)")
-	mode := fs.String("mode", "", "attach: published, requested or broadcast")
-	out := fs.String("out", "", "fetch: where to write the file")
-	pos, err := parse(fs, args[1:])
-	if err != nil {
-		return err
+	g := group("record", "a connected user's records on the server: create, get, list, update, delete, files", "verb",
+		create, get, recordList(c), update, recordDelete(c), recordAttach(c), recordFetch(c))
+	g.Example = "fieldsync record list opportunity stage=prospect\nfieldsync record get account acme --server https://fieldsync.example:7070 --ca ca.pem"
+	c.register(g.PersistentFlags())
+	return g
+}
+
+func recordList(c *conn) *cobra.Command {
+	var limit int
+	cmd := &cobra.Command{
+		Use: "list TABLE [col=value ...]", Short: "print rows: all of a table, or those with the values given", Args: atLeast(1),
+		Annotations: arguments("TABLE", tableArg, "col=value", whereArg),
+		Example:     "fieldsync record list opportunity stage=prospect\nfieldsync record list account --limit 500 --json",
+		RunE: c.call(func(ctx context.Context, cl *api.Client, pos []string, out io.Writer) error {
+			return listAll(ctx, cl, pos, limit, c.json, out)
+		}),
 	}
-	if len(pos) < sh.min || sh.exact && len(pos) > sh.min {
-		return fmt.Errorf("%w: record %s %s", errUsage, verb, sh.shape)
-	}
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	switch verb {
-	case "attach":
-		return attachFile(ctx, cl, pos[0], pos[1], pos[2], *mode, c.json, stdout)
-	case "fetch":
-		if *out == "" {
-			return fmt.Errorf("%w: record fetch TABLE ID --out PATH", errUsage)
-		}
-		return fetchFile(ctx, cl, pos[0], pos[1], *out, stdout)
-	case "list":
-		return recordList(ctx, cl, pos, *limit, c.json, stdout)
-	case "delete":
-		if err := cl.Delete(ctx, pos[0], pos[1]); err != nil {
+	cmd.Flags().IntVar(&limit, "limit", 0, "`N` rows per request (default 100); every page is printed")
+	return cmd
+}
+
+func recordDelete(c *conn) *cobra.Command {
+	return &cobra.Command{
+		Use: "delete TABLE ID", Short: "delete a row", Args: exactly(2),
+		Annotations: arguments("TABLE", tableArg, "ID", idArg),
+		Example:     "fieldsync record delete opportunity OPPORTUNITY_ID",
+		RunE: c.call(func(ctx context.Context, cl *api.Client, pos []string, out io.Writer) error {
+			if err := cl.Delete(ctx, pos[0], pos[1]); err != nil {
+				return err
+			}
+			if c.json {
+				return printJSON(out, map[string]string{"deleted": pos[1]})
+			}
+			_, err := fmt.Fprintf(out, "deleted %s %s\n", pos[0], pos[1])
 			return err
-		}
-		if c.json {
-			return printJSON(stdout, map[string]string{"deleted": pos[1]})
-		}
-		fmt.Fprintf(stdout, "deleted %s %s\n", pos[0], pos[1])
-		return nil
+		}),
 	}
-	row, err := recordRow(ctx, cl, verb, pos)
-	if err != nil {
-		return err
-	}
-	if c.json {
-		return printJSON(stdout, row)
-	}
-	printRow(stdout, row)
-	return nil
 }
 
-// recordRow runs a verb that answers one row: create, get or update.
-func recordRow(ctx context.Context, cl *api.Client, verb string, pos []string) (map[string]any, error) {
-	switch verb {
-	case "create":
-		vals, err := parseValues(pos[1:])
-		if err != nil {
-			return nil, err
-		}
-		return cl.Create(ctx, pos[0], vals)
-	case "update":
-		vals, err := parseValues(pos[2:])
-		if err != nil {
-			return nil, err
-		}
-		return cl.Update(ctx, pos[0], pos[1], vals)
+func recordAttach(c *conn) *cobra.Command {
+	var mode string
+	cmd := &cobra.Command{
+		Use: "attach TABLE ID FILE", Short: "upload a file as a row's attachment", Args: exactly(3),
+		Annotations: arguments("TABLE", "a table with a file column", "ID", idArg, "FILE", "the file to upload"),
+		Example:     "fieldsync record attach attachment att1 proposal.pdf --mode published",
+		RunE: c.call(func(ctx context.Context, cl *api.Client, pos []string, out io.Writer) error {
+			return attachFile(ctx, cl, pos[0], pos[1], pos[2], mode, c.json, out)
+		}),
 	}
-	return cl.Get(ctx, pos[0], pos[1])
+	cmd.Flags().StringVar(&mode, "mode", "", "how nodes get the file (`MODE`: published, requested or broadcast; default: the table's)")
+	return cmd
 }
 
-// recordList prints every page of a list.
-func recordList(ctx context.Context, cl *api.Client, pos []string, limit int, asJSON bool, stdout io.Writer) error {
+func recordFetch(c *conn) *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use: "fetch TABLE ID --out PATH", Short: "download a row's attachment (resumed, verified)", Args: exactly(2),
+		Annotations: arguments("TABLE", "a table with a file column", "ID", idArg),
+		Example:     "fieldsync record fetch attachment att1 --out copy.pdf",
+		RunE: func(cmd *cobra.Command, pos []string) error {
+			if out == "" {
+				return fmt.Errorf("%w: record fetch TABLE ID --out PATH", errUsage)
+			}
+			return c.call(func(ctx context.Context, cl *api.Client, pos []string, w io.Writer) error {
+				return fetchFile(ctx, cl, pos[0], pos[1], out, c.json, w)
+			})(cmd, pos)
+		},
+	}
+	cmd.Flags().StringVar(&out, "out", "", "`PATH` to write the file to (a broken download resumes from PATH.part)")
+	return cmd
+}
+
+// listAll prints every page of a list.
+func listAll(ctx context.Context, cl *api.Client, pos []string, limit int, asJSON bool, stdout io.Writer) error {
 	where, err := parseValues(pos[1:])
 	if err != nil {
 		return err

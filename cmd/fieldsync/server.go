@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,7 +9,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fieldsync/fieldsync"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
 	"github.com/fieldsync/fieldsync/filestore"
 	"github.com/fieldsync/fieldsync/internal/loginguard"
 	"github.com/fieldsync/fieldsync/merger"
@@ -19,60 +20,87 @@ import (
 	"github.com/fieldsync/fieldsync/syncmgr"
 )
 
-func serverCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("server", stderr)
-	data := fs.String("data", "./fieldsync-data", "data `folder`: database, admin token, docking folder")
-	listen := fs.String("listen", "127.0.0.1:7070", "API `address`")
-	db := fs.String("db", "", "server database `URL` (postgres://...; default: SQLite in the data folder)")
-	schemaFile := fs.String("schema", "", "schema `file` (default: the one the database recorded at its last start; the built-in CRM schema on a new database)")
-	only := fs.String("only", "", "run only these `components`, comma-separated: "+strings.Join(server.Components, ", "))
-	parts := fs.Int("router-partitions", 1, "split nodes between this many Transaction Routers")
-	part := fs.Int("router-partition", -1, "run only this router `partition` (default: all of them)")
-	maxBody, maxFile, maxSessions, maxUpload := sizeFlags(fs)
-	nodeFileLimit := fs.Int64("node-file-limit", 0, "published files larger than this many `bytes` are offered to nodes as requested (0: no limit)")
-	tlsCert := fs.String("tls-cert", "", "serve HTTPS with this PEM certificate `file` (and its chain); needs --tls-key")
-	tlsKey := fs.String("tls-key", "", "the PEM private key `file` of --tls-cert")
-	keepSessions := fs.Duration("keep-sessions", 30*24*time.Hour, "keep records of finished synchronization sessions this `long` (a node's latest is always kept)")
-	maxLoginDelay := fs.Duration("max-login-delay", time.Minute, "make a node name or address that keeps failing to log in wait at most this `long` between attempts")
-	trustedProxy := fs.String("trusted-proxy", "", "reverse `proxies` (addresses or CIDR prefixes, comma-separated) whose X-Forwarded-For gives the client address that failed logins count against")
-	onRefusal := fs.String("on-refusal", "continue", "what a refused change does to its node: continue, stop (until admin node resume) or deactivate")
-	maxChanges := fs.Int64("max-upload-changes", merger.DefaultMaxChanges, "refuse an upload of more than this many `changes`")
-	maxInflated := fs.Int64("max-upload-inflated", merger.DefaultMaxBytes, "refuse an upload whose body decompresses to more than this many `bytes`")
-	maxInserts := fs.Int64("max-upload-inserts", merger.DefaultMaxInserts, "refuse the rest of an upload past this many inserted `rows`")
-	maxRecords := fs.Int64("max-upload-records", merger.DefaultMaxRecords, "refuse the rest of an upload past this many recorded `conflicts` and refusals")
-	mergeBatch := fs.Int("merge-batch", merger.DefaultBatch, "merge uploads this many `changes` per server transaction")
-	verbose := fs.Bool("v", false, "log debug messages")
-	limits := limitFlags(fs)
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
+// serverFlags are the server's settings that are not server.Config fields
+// as they are.
+type serverFlags struct {
+	schemaFile, only, trustedProxy, config string
+	verbose                                bool
+}
+
+func serverCmd() *cobra.Command {
+	var cfg server.Config
+	var sf serverFlags
+	cmd := &cobra.Command{
+		Use:   "server [--db URL] [--data DIR] [--listen ADDR] [--schema FILE] [--only COMPONENTS] [--config FILE]",
+		Short: "run the server: every component, or those of --only",
+		Long: `Components: ` + strings.Join(server.Components, ", ") + `. Each setting comes from its flag, else from the
+environment variable FIELDSYNC_ and the flag's name in upper snake case (FIELDSYNC_DB,
+FIELDSYNC_MAX_BODY), else from the --config file (lines of "flag-name: value"), else its
+default. The server stops gracefully on SIGINT or SIGTERM.`,
+		Example: `fieldsync server
+fieldsync server --db postgres://fieldsync@db.internal:5432/fieldsync --data /srv/fieldsync --listen 0.0.0.0:7070
+fieldsync server --only processor,router --router-partitions 2 --router-partition 1
+FIELDSYNC_DB=postgres://db.internal/fieldsync fieldsync server --config /etc/fieldsync.yaml`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := settings(cmd.Flags(), sf.config); err != nil {
+				return err
+			}
+			if err := sf.complete(&cfg, cmd.ErrOrStderr()); err != nil {
+				return err
+			}
+			return serve(cmd.Context(), cfg, cmd.OutOrStdout())
+		},
 	}
-	if len(pos) > 0 {
-		return fmt.Errorf("%w: server takes no arguments, got %q", errUsage, pos[0])
-	}
-	proxies, err := loginguard.ParseProxies(*trustedProxy)
+	fs := cmd.Flags()
+	fs.SetNormalizeFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
+		if name == "v" { // --v, as Go's flag package took -v
+			name = "verbose"
+		}
+		return pflag.NormalizedName(name)
+	})
+	mainFlags(fs, &cfg, &sf)
+	sizeFlags(fs, &cfg)
+	mergeFlags(fs, &cfg)
+	limitFlags(fs, &cfg.Limits)
+	return cmd
+}
+
+// complete fills in what the flags give through a conversion: the schema
+// file, the components, the trusted proxies, the logger.
+func (sf *serverFlags) complete(cfg *server.Config, stderr io.Writer) error {
+	proxies, err := loginguard.ParseProxies(sf.trustedProxy)
 	if err != nil {
 		return fmt.Errorf("%w: --trusted-proxy: %w", errUsage, err)
 	}
-	var s *fieldsync.Schema
-	if *schemaFile != "" {
-		if s, err = schema.Load(*schemaFile); err != nil {
+	cfg.TrustedProxies = proxies
+	if sf.schemaFile != "" {
+		if cfg.Schema, err = schema.Load(sf.schemaFile); err != nil {
 			return err
 		}
 	}
+	if sf.only != "" {
+		cfg.Only = strings.Split(sf.only, ",")
+	}
 	level := slog.LevelInfo
-	if *verbose {
+	if sf.verbose {
 		level = slog.LevelDebug
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	cfg := server.Config{DataDir: *data, DB: *db, Listen: *listen, MaxFileBytes: *maxFile, MaxSessions: *maxSessions, MaxUploadBytes: *maxUpload, NodeFileLimit: *nodeFileLimit, Schema: s, MaxBodyBytes: *maxBody,
-		RouterPartitions: *parts, RouterPartition: *part, KeepSessions: *keepSessions, TLSCert: *tlsCert, TLSKey: *tlsKey, MaxLoginDelay: *maxLoginDelay, Logger: logger,
-		OnRefusal: *onRefusal, MaxUploadChanges: *maxChanges, MaxUploadInflated: *maxInflated, MaxUploadInserts: *maxInserts,
-		MaxUploadRecords: *maxRecords, MergeBatch: *mergeBatch,
-		Limits: *limits, TrustedProxies: proxies}
-	if *only != "" {
-		cfg.Only = strings.Split(*only, ",")
+	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level, ReplaceAttr: utcTime}))
+	cfg.Version = buildVersion()
+	return nil
+}
+
+// utcTime logs the time of each record in UTC.
+func utcTime(groups []string, a slog.Attr) slog.Attr {
+	if len(groups) == 0 && a.Key == slog.TimeKey && a.Value.Kind() == slog.KindTime {
+		a.Value = slog.TimeValue(a.Value.Time().UTC())
 	}
+	return a
+}
+
+// serve opens the server and runs it until ctx ends.
+func serve(ctx context.Context, cfg server.Config, stdout io.Writer) error {
 	srv, err := server.Open(ctx, cfg)
 	if err != nil {
 		return err
@@ -88,9 +116,9 @@ func serverCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if ln, err = srv.Listen(); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "fieldsync server listening on %s://%s (data %s, admin token in %s)\n", srv.Scheme(), ln.Addr(), *data, srv.TokenPath())
+		fmt.Fprintf(stdout, "fieldsync server listening on %s://%s (data %s, admin token in %s)\n", srv.Scheme(), ln.Addr(), cfg.DataDir, srv.TokenPath())
 	} else {
-		fmt.Fprintf(stdout, "fieldsync server running %s (data %s)\n", *only, *data)
+		fmt.Fprintf(stdout, "fieldsync server running %s (data %s)\n", strings.Join(cfg.Only, ","), cfg.DataDir)
 	}
 	if err := srv.Serve(ctx, ln); err != nil {
 		return err
@@ -99,37 +127,57 @@ func serverCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return nil
 }
 
+// mainFlags registers where the server keeps its data, where it listens,
+// what it runs, and its settings file.
+func mainFlags(fs *pflag.FlagSet, cfg *server.Config, sf *serverFlags) {
+	fs.StringVar(&cfg.DataDir, "data", "./fieldsync-data", "the data folder `DIR`: database, admin token, docking folder")
+	fs.StringVar(&cfg.DB, "db", "", "server database `URL` (postgres://...; default: SQLite in the data folder)")
+	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:7070", "the API's address `ADDR` (host:port)")
+	fs.StringVar(&sf.schemaFile, "schema", "", "schema `FILE` (default: the one the database recorded at its last start; the built-in CRM schema on a new database)")
+	fs.StringVar(&sf.only, "only", "", "run only these `COMPONENTS`, comma-separated: "+strings.Join(server.Components, ", "))
+	fs.IntVar(&cfg.RouterPartitions, "router-partitions", 1, "split nodes between `N` Transaction Routers (the same N in every process)")
+	fs.IntVar(&cfg.RouterPartition, "router-partition", -1, "run only router partition `K` (0 to N-1; default: all of them)")
+	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "serve HTTPS with this PEM certificate `FILE` (and its chain); needs --tls-key")
+	fs.StringVar(&cfg.TLSKey, "tls-key", "", "the PEM private key `FILE` of --tls-cert")
+	fs.DurationVar(&cfg.KeepSessions, "keep-sessions", 30*24*time.Hour, "keep records of finished synchronization sessions for `DURATION` (a node's latest is always kept)")
+	fs.DurationVar(&cfg.MaxLoginDelay, "max-login-delay", time.Minute, "make a node name or address that keeps failing to log in wait at most `DURATION` between attempts")
+	fs.StringVar(&sf.trustedProxy, "trusted-proxy", "", "reverse `PROXIES` (addresses or CIDR prefixes, comma-separated) whose X-Forwarded-For gives the client address that failed logins count against")
+	fs.StringVar(&sf.config, "config", "", "read the settings no flag or environment variable gives from `FILE` (lines of flag-name: value)")
+	fs.BoolVarP(&sf.verbose, "verbose", "v", false, "log debug messages")
+}
+
 // sizeFlags registers the flags of the largest requests and files, and of
 // the sessions of all nodes.
-func sizeFlags(fs *flag.FlagSet) (maxBody, maxFile *int64, maxSessions *int, maxUpload *int64) {
-	maxBody = fs.Int64("max-body", 1<<20, "largest API request body, in `bytes`")
-	maxFile = fs.Int64("max-file", 1<<30, "largest attachment file, in `bytes`")
-	maxSessions = fs.Int("max-sessions", syncmgr.DefaultMaxSessions, "synchronization `sessions` of all nodes open at once (past it: busy, retry later)")
-	maxUpload = fs.Int64("max-upload", syncmgr.DefaultMaxUploadBytes, "largest upload file a node may send, compressed, in `bytes`")
-	return maxBody, maxFile, maxSessions, maxUpload
+func sizeFlags(fs *pflag.FlagSet, cfg *server.Config) {
+	fs.Int64Var(&cfg.MaxBodyBytes, "max-body", 1<<20, "largest API request body, in `BYTES`")
+	fs.Int64Var(&cfg.MaxFileBytes, "max-file", 1<<30, "largest attachment file, in `BYTES`")
+	fs.Int64Var(&cfg.NodeFileLimit, "node-file-limit", 0, "published files larger than `BYTES` are offered to nodes as requested (0: no limit)")
+	fs.IntVar(&cfg.MaxSessions, "max-sessions", syncmgr.DefaultMaxSessions, "at most `N` synchronization sessions of all nodes open at once (past it: busy, retry later)")
+	fs.Int64Var(&cfg.MaxUploadBytes, "max-upload", syncmgr.DefaultMaxUploadBytes, "largest upload file a node may send, compressed, in `BYTES`")
+}
+
+// mergeFlags registers what the Transaction Merger takes of one upload, and
+// what a refused change does to its node.
+func mergeFlags(fs *pflag.FlagSet, cfg *server.Config) {
+	fs.StringVar(&cfg.OnRefusal, "on-refusal", "continue", "what a refused change does to its node, `ACTION`: continue, stop (until admin node resume) or deactivate")
+	fs.Int64Var(&cfg.MaxUploadChanges, "max-upload-changes", merger.DefaultMaxChanges, "refuse an upload of more than `N` changes")
+	fs.Int64Var(&cfg.MaxUploadInflated, "max-upload-inflated", merger.DefaultMaxBytes, "refuse an upload whose body decompresses to more than `BYTES`")
+	fs.Int64Var(&cfg.MaxUploadInserts, "max-upload-inserts", merger.DefaultMaxInserts, "refuse the rest of an upload past `N` inserted rows")
+	fs.Int64Var(&cfg.MaxUploadRecords, "max-upload-records", merger.DefaultMaxRecords, "refuse the rest of an upload past `N` recorded conflicts and refusals")
+	fs.IntVar(&cfg.MergeBatch, "merge-batch", merger.DefaultBatch, "merge uploads `N` changes per server transaction")
 }
 
 // limitFlags registers the flags of what one node may take of the server
 // (docs/sync.md "Limits").
-func limitFlags(fs *flag.FlagSet) *server.Limits {
-	var l server.Limits
-	fs.IntVar(&l.NodeSessions, "node-sessions", syncmgr.DefaultMaxNodeSessions, "sessions one node may hold open (past it its least recently used one ends)")
-	fs.IntVar(&l.NodeRequests, "node-requests", syncmgr.DefaultMaxNodeRequests, "requests of one node that may run at once, news waits apart")
-	fs.IntVar(&l.NodeNews, "node-news", syncmgr.DefaultMaxNodeNews, "news requests of one node that may wait at once")
-	fs.IntVar(&l.NewsWaiters, "news-waiters", syncmgr.DefaultMaxNewsWaiters, "news requests of all nodes that may wait at once")
-	fs.IntVar(&l.UploadsAhead, "uploads-ahead", syncmgr.DefaultUploadsAhead, "how far past its last merged upload a node's upload may be numbered")
-	fs.Int64Var(&l.DailyBytes, "node-daily-bytes", syncmgr.DefaultMaxNodeDailyBytes, "`bytes` one node's uploads (values and whole files) may write on the server over a day before its next ones wait")
-	fs.Int64Var(&l.DailyInserts, "node-daily-inserts", syncmgr.DefaultMaxNodeDailyInserts, "`rows` one node's uploads may insert on the server over a day before its next ones wait")
-	fs.IntVar(&l.PartialFiles, "node-partial-files", filestore.DefaultPartialCount, "attachment file uploads one node may leave unfinished")
-	fs.Int64Var(&l.PartialBytes, "node-partial-bytes", filestore.DefaultPartialBytes, "`bytes` one node's unfinished file uploads may hold together")
-	fs.DurationVar(&l.PartialExpire, "partial-expire", filestore.DefaultPartialExpire, "drop an unfinished file upload this `long` after its last piece")
-	return &l
-}
-
-func schemaCmd(args []string, stdout io.Writer) error {
-	if len(args) > 0 {
-		return fmt.Errorf("%w: schema takes no arguments", errUsage)
-	}
-	_, err := stdout.Write(schema.DefaultYAML())
-	return err
+func limitFlags(fs *pflag.FlagSet, l *server.Limits) {
+	fs.IntVar(&l.NodeSessions, "node-sessions", syncmgr.DefaultMaxNodeSessions, "at most `N` sessions one node holds open (past it its least recently used one ends)")
+	fs.IntVar(&l.NodeRequests, "node-requests", syncmgr.DefaultMaxNodeRequests, "at most `N` requests of one node running at once (news waits apart)")
+	fs.IntVar(&l.NodeNews, "node-news", syncmgr.DefaultMaxNodeNews, "at most `N` news requests of one node waiting at once")
+	fs.IntVar(&l.NewsWaiters, "news-waiters", syncmgr.DefaultMaxNewsWaiters, "at most `N` news requests of all nodes waiting at once")
+	fs.IntVar(&l.UploadsAhead, "uploads-ahead", syncmgr.DefaultUploadsAhead, "a node's upload may be numbered at most `N` past its last merged one")
+	fs.Int64Var(&l.DailyBytes, "node-daily-bytes", syncmgr.DefaultMaxNodeDailyBytes, "`BYTES` one node's uploads (values and whole files) may write on the server over a day before its next ones wait")
+	fs.Int64Var(&l.DailyInserts, "node-daily-inserts", syncmgr.DefaultMaxNodeDailyInserts, "`ROWS` one node's uploads may insert on the server over a day before its next ones wait")
+	fs.IntVar(&l.PartialFiles, "node-partial-files", filestore.DefaultPartialCount, "at most `N` attachment file uploads one node leaves unfinished")
+	fs.Int64Var(&l.PartialBytes, "node-partial-bytes", filestore.DefaultPartialBytes, "`BYTES` one node's unfinished file uploads may hold together")
+	fs.DurationVar(&l.PartialExpire, "partial-expire", filestore.DefaultPartialExpire, "drop an unfinished file upload `DURATION` after its last piece")
 }
