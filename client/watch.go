@@ -86,16 +86,18 @@ func (c *Client) waitForWork(ctx context.Context, d time.Duration, news <-chan s
 	}
 }
 
-// watchNews long-polls the server for news in the node's outbox and
-// signals it on news. It asks about files beyond both the last one applied
-// and the last one announced, so one piece of news is told once.
+// watchNews long-polls the server for news in the node's outbox. News
+// that carries its files is applied at once, with no session (applyNews);
+// other news is signalled, for a sync. It asks about files beyond both the
+// last one applied and the last one announced, so one piece of news is
+// told once, and says which it has applied, so the server deletes them.
 func (c *Client) watchNews(ctx context.Context, news chan<- struct{}) {
 	rc := c.remote()
 	var announced int64
 	for ctx.Err() == nil {
 		local, _ := c.st.State(ctx)
 		after := max(local.InboxApplied, announced)
-		body, err := rc.News(ctx, after)
+		body, err := rc.NewsApplied(ctx, after, local.InboxApplied)
 		if err != nil {
 			if errors.Is(err, fieldsync.ErrNotFound) {
 				return // a server without news: the periodic sync remains
@@ -105,6 +107,15 @@ func (c *Client) watchNews(ctx context.Context, news chan<- struct{}) {
 			case <-time.After(5 * time.Second):
 			}
 			continue
+		}
+		if body.News && len(body.Files) > 0 && body.OutboxLast > announced {
+			err := c.applyNews(ctx, body.Files) // newsapply.go
+			if err == nil {
+				continue // applied: nothing left for a sync
+			}
+			if !errors.Is(err, errSyncInstead) {
+				c.log.Warn("apply the files news carried", "err", err)
+			}
 		}
 		if body.News {
 			announced = max(announced, body.OutboxLast)

@@ -41,5 +41,8 @@ func (w *Writer) WriteFile(dir, name string, hdr Header, txns []fieldsync.Txn, w
 			return err
 		}
 	}
+	if w.Unsynced {
+		return af.CommitUnsynced()
+	}
 	return af.Commit()
 }

@@ -30,6 +30,10 @@ type Writer struct {
 	keys   []string // a row's column names, sorted
 	err    error    // sticky: an I/O failure, a bad header, or Close's result
 	closed bool
+	// Unsynced makes WriteFile commit its files without fsync
+	// (durable.AtomicFile.CommitUnsynced): for files rebuilt from a
+	// durable source when missing or damaged.
+	Unsynced bool
 }
 
 // NewWriter returns a Writer that writes a .dx file with the given header to

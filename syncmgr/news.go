@@ -2,14 +2,17 @@ package syncmgr
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"maps"
 	"net/http"
+	"os"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/docking"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -19,14 +22,23 @@ import (
 // with full syncs. It watches the router's committed numbering, so it
 // works across processes. The waiting requests of all nodes share one
 // poller; a node may have MaxNodeNews of them, all nodes MaxNewsWaiters.
+// A node that says which files it has applied (syncproto.ParamApplied) has
+// them deleted first, and its news carries the new files when they are few
+// and small, so that it needs no session to get them.
 func (m *Manager) waitNews(w http.ResponseWriter, r *http.Request, n fieldsync.Node, _ *session) error {
 	after, _ := strconv.ParseInt(r.URL.Query().Get(syncproto.ParamAfter), 10, 64)
+	applied, inline := parseInt(r, syncproto.ParamApplied)
+	if inline {
+		if err := m.deleteApplied(n.Name, applied); err != nil {
+			return err
+		}
+	}
 	nr, err := m.st.NodeRouting(r.Context(), n.Name)
 	if err != nil {
 		return err
 	}
 	if nr.OutboxNext-1 > after {
-		writeJSON(w, http.StatusOK, syncproto.News{News: true, OutboxLast: nr.OutboxNext - 1})
+		writeJSON(w, http.StatusOK, m.newsOf(n.Name, after, nr.OutboxNext-1, inline))
 		return nil
 	}
 	wt := &newsWaiter{node: n.Name, after: after, last: make(chan int64, 1)}
@@ -43,7 +55,47 @@ func (m *Manager) waitNews(w http.ResponseWriter, r *http.Request, n fieldsync.N
 	case <-timer.C:
 		writeJSON(w, http.StatusOK, syncproto.News{})
 	case last := <-wt.last:
-		writeJSON(w, http.StatusOK, syncproto.News{News: true, OutboxLast: last})
+		writeJSON(w, http.StatusOK, m.newsOf(n.Name, after, last, inline))
+	}
+	return nil
+}
+
+// newsOf is the news of a node's outbox files after "after" up to last;
+// inline, with the files themselves when all of them fit in what news
+// carries (syncproto.NewsInlineFiles, NewsInlineBytes), else without.
+func (m *Manager) newsOf(node string, after, last int64, inline bool) syncproto.News {
+	ans := syncproto.News{News: true, OutboxLast: last}
+	if !inline || last-after > syncproto.NewsInlineFiles {
+		return ans
+	}
+	var files []syncproto.NewsedFile
+	total := 0
+	for num := after + 1; num <= last; num++ {
+		data, err := os.ReadFile(m.docking.OutboxFile(node, num))
+		total += len(data)
+		if err != nil || total > syncproto.NewsInlineBytes {
+			return ans // gone (a re-extract), or too much: the node syncs
+		}
+		files = append(files, syncproto.NewsedFile{Number: num, Data: data})
+	}
+	ans.Files = files
+	return ans
+}
+
+// deleteApplied deletes the node's outbox files up to applied, as an
+// acknowledgement does.
+func (m *Manager) deleteApplied(node string, applied int64) error {
+	files, err := docking.List(m.docking.Outbox(node))
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		if f.Number > applied {
+			break
+		}
+		if err := os.Remove(m.docking.OutboxFile(node, f.Number)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
 	}
 	return nil
 }

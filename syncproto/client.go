@@ -195,6 +195,14 @@ func (c *Client) News(ctx context.Context, after int64) (News, error) {
 	return out, c.call(ctx, http.MethodGet, NewsAfterPath(after), "", nil, &out)
 }
 
+// NewsApplied is News from a node that has applied its outbox files up to
+// applied (the server deletes them): the answer carries the new files
+// when they are few and small (News.Files).
+func (c *Client) NewsApplied(ctx context.Context, after, applied int64) (News, error) {
+	var out News
+	return out, c.call(ctx, http.MethodGet, NewsAppliedPath(after, applied), "", nil, &out)
+}
+
 // Row returns a row as the server has it now, with numbers as json.Number
 // (Table.CoerceRow makes them canonical). A row the node does not see
 // fails with fieldsync.ErrNotFound.

@@ -113,11 +113,27 @@ type UploadAnswer struct {
 }
 
 // News is the answer of the news long-poll: whether the node's outbox holds
-// a file numbered above the one asked about, and the last one there.
+// a file numbered above the one asked about, and the last one there. Asked
+// with ParamApplied, it carries those files themselves, in order, when
+// they are at most NewsInlineFiles of NewsInlineBytes in all (else none:
+// the node syncs to get them).
 type News struct {
-	News       bool  `json:"news"`
-	OutboxLast int64 `json:"outbox_last,omitempty"`
+	News       bool         `json:"news"`
+	OutboxLast int64        `json:"outbox_last,omitempty"`
+	Files      []NewsedFile `json:"files,omitempty"`
 }
+
+// NewsedFile is an outbox file carried by news: its number and bytes.
+type NewsedFile struct {
+	Number int64  `json:"number"`
+	Data   []byte `json:"data"`
+}
+
+// What news carries at most.
+const (
+	NewsInlineFiles = 16
+	NewsInlineBytes = 256 << 10
+)
 
 // FileHave says how many bytes of an attachment file the server holds from
 // a node's upload of it (a broken upload resumes from there).

@@ -47,6 +47,11 @@ const (
 	// answers State.NothingNew and opens no session: a sync with nothing
 	// new is one round trip, with no server write on its way.
 	ParamProbeExtract = "probe_extract"
+	// ParamApplied, on news: the last outbox file the node has applied;
+	// the server deletes the files up to it (an acknowledgement outside a
+	// session). With it, news carries the new outbox files themselves
+	// (News.Files) when they are few and small.
+	ParamApplied = "applied"
 )
 
 // Routes are the endpoints as http.ServeMux patterns, for the server's mux.
@@ -125,6 +130,12 @@ func UploadPath(number int64) string { return Prefix + "/uploads/" + strconv.For
 // NewsAfterPath is the news long-poll about outbox files above after.
 func NewsAfterPath(after int64) string {
 	return NewsPath + "?" + ParamAfter + "=" + strconv.FormatInt(after, 10)
+}
+
+// NewsAppliedPath is the news long-poll about outbox files above after,
+// from a node that has applied the files up to applied (ParamApplied).
+func NewsAppliedPath(after, applied int64) string {
+	return NewsAfterPath(after) + "&" + ParamApplied + "=" + strconv.FormatInt(applied, 10)
 }
 
 // FilePath is the path of an attachment file: it is downloaded from there

@@ -94,6 +94,29 @@ func (a *AtomicFile) CommitAs(path string) error {
 	return nil
 }
 
+// CommitUnsynced puts the file under its name, replacing any file of that
+// name, without fsync: a process killed after it loses nothing (the page
+// cache holds the file), but a machine that loses power may lose it or
+// find it damaged. Only for files rebuilt from a durable source when found
+// missing or damaged (txnproc files, from the Transaction Log).
+func (a *AtomicFile) CommitUnsynced() error {
+	path := a.Path()
+	if a.done {
+		return fmt.Errorf("commit %s: already committed or aborted", path)
+	}
+	a.done = true
+	tmp := a.f.Name()
+	err := a.f.Close()
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("commit %s: %w", path, err)
+	}
+	return nil
+}
+
 // CreateTemp starts writing a file in dir whose final path CommitAs gives.
 func CreateTemp(dir string) (*AtomicFile, error) {
 	f, err := os.CreateTemp(dir, tempPrefix+"*")
