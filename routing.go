@@ -61,6 +61,11 @@ type Snapshot interface {
 	ReadLog(ctx context.Context, after int64, limit int) ([]Txn, error)
 	// Scan calls fn for every row of a table, in id order.
 	Scan(ctx context.Context, table string, fn func(Row) error) error
+	// Lookup calls fn, in no particular order, for every row of a table
+	// whose column holds one of values ("id": the rows with those ids),
+	// reading them through the column's index. fn must not read the
+	// snapshot.
+	Lookup(ctx context.Context, table, column string, values []string, fn func(Row) error) error
 }
 
 // ExtractQueue is the queue of Database Extracts asked for and not yet

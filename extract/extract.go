@@ -7,6 +7,10 @@
 // Transaction Router routes the node only later transactions, so extract
 // plus outbox miss nothing and double nothing. A new extract supersedes the
 // node's old one and the outbox files that led up to it.
+//
+// The rows are found by visibility.Walk, which reads only the rows the node
+// sees, through the server database's indexes; the rows every node sees
+// are read once for the extracts taken at one sequence number (shared.go).
 package extract
 
 import (
@@ -147,34 +151,22 @@ func build(ctx context.Context, st Store, dock docking.Folder, n fieldsync.Node,
 	defer os.Remove(tmp)
 	res := Result{Node: node, Path: dock.Extract(node), Rows: map[string]int{}}
 	seq, err := st.StartExtract(ctx, node, func(snap fieldsync.Snapshot) error {
-		g, err := visibility.Load(ctx, snap, s)
-		if err != nil {
-			return err
-		}
-		visible := g.Visible(n.EmployeeID)
 		h := localdb.Header{Node: node, EmployeeID: n.EmployeeID, ExtractSeq: snap.LastSeq(), ExtractedAt: time.Now()}
+		rows, stop := walk(ctx, st, snap, s, n.EmployeeID)
+		defer stop()
 		return localdb.Build(ctx, tmp, s, h, func(insert func(string, fieldsync.Row) error) error {
-			for _, t := range s.Tables {
-				ids := visible[t.Name]
-				if len(ids) == 0 {
-					continue
-				}
-				want := make(map[string]struct{}, len(ids))
-				for _, id := range ids {
-					want[id] = struct{}{}
-				}
-				err := snap.Scan(ctx, t.Name, func(r fieldsync.Row) error {
-					if _, ok := want[r.ID()]; !ok {
-						return nil
+			for batch := range rows {
+				for _, tr := range batch.rows {
+					res.Rows[tr.table]++
+					if err := insert(tr.table, tr.row); err != nil {
+						return err
 					}
-					res.Rows[t.Name]++
-					return insert(t.Name, r)
-				})
-				if err != nil {
-					return err
+				}
+				if batch.err != nil {
+					return batch.err
 				}
 			}
-			return nil
+			return ctx.Err() // a walk cut short sends no error of its own
 		})
 	})
 	if err != nil {
@@ -188,6 +180,61 @@ func build(ctx context.Context, st Store, dock docking.Folder, n fieldsync.Node,
 	}
 	res.Seq = seq
 	return res, nil
+}
+
+// walkBatch is a batch of the rows a walk found, or (last) why it
+// stopped.
+type walkBatch struct {
+	rows []tableRow
+	err  error
+}
+
+// walkBatchRows is how many rows a walk hands on at a time.
+const walkBatchRows = 256
+
+// walk finds the rows the employee's node sees in snap (the rows every
+// node sees first) on a goroutine of its own, so that reading them from
+// the server database and writing them to the extract file run side by
+// side, and hands them on in batches; the channel closes after the last
+// (whose err says why the walk stopped, if it failed). stop ends the walk
+// and waits for it: the snapshot must not be read after fn returns.
+func walk(ctx context.Context, st Store, snap fieldsync.Snapshot, s *fieldsync.Schema, employee string) (<-chan walkBatch, func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	out := make(chan walkBatch, 16)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer close(out)
+		batch := make([]tableRow, 0, walkBatchRows)
+		send := func(b walkBatch) error {
+			select {
+			case out <- b:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		emit := func(table string, r fieldsync.Row) error {
+			batch = append(batch, tableRow{table, r})
+			if len(batch) < walkBatchRows {
+				return nil
+			}
+			err := send(walkBatch{rows: batch})
+			batch = make([]tableRow, 0, walkBatchRows)
+			return err
+		}
+		sh, err := walkShared(ctx, st, snap, s, emit)
+		if err == nil {
+			err = visibility.WalkOwn(ctx, snap, s, employee, sh, emit)
+		}
+		if err == nil || ctx.Err() == nil {
+			send(walkBatch{rows: batch, err: err})
+		}
+	}()
+	return out, func() {
+		cancel()
+		<-done
+	}
 }
 
 // removeSuperseded deletes the outbox files whose every transaction the

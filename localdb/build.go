@@ -134,13 +134,16 @@ func Build(ctx context.Context, path string, s *fieldsync.Schema, h Header,
 		return fmt.Errorf("build %s: %w", path, err)
 	}
 	defer tx.Rollback()
-	b := &builder{tx: tx, s: s, stmts: map[string]*sql.Stmt{}}
+	b := &builder{ctx: ctx, tx: tx, s: s, tabs: map[string]*buildTable{}}
 	defer b.close()
-	if err := b.create(ctx, h); err != nil {
+	if err := b.create(h); err != nil {
 		return fmt.Errorf("build %s: %w", path, err)
 	}
-	if err := fill(func(table string, row fieldsync.Row) error { return b.insert(ctx, table, row) }); err != nil {
+	if err := fill(b.insert); err != nil {
 		return err
+	}
+	if err := b.finish(); err != nil {
+		return fmt.Errorf("build %s: %w", path, err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("build %s: %w", path, err)
@@ -160,15 +163,35 @@ func syncFile(path string) error {
 	return nil
 }
 
-// builder writes a new file's tables, header and rows in one transaction.
+// builder writes a new file's tables, header and rows in one transaction:
+// the rows of a table go in batchRows at a time, and the indexes are made
+// once they are all in.
 type builder struct {
-	tx    *sql.Tx
-	s     *fieldsync.Schema
-	stmts map[string]*sql.Stmt
-	args  []any
+	// ctx is the caller's, checked before every batch; the statements run
+	// without its cancellation (the driver watches a cancellable context
+	// with a goroutine per statement).
+	ctx  context.Context
+	tx   *sql.Tx
+	s    *fieldsync.Schema
+	tabs map[string]*buildTable
 }
 
-func (b *builder) create(ctx context.Context, h Header) error {
+// buildTable is one table's inserts: a statement for one row, one for a
+// whole batch, and the values of the rows waiting for the next batch.
+type buildTable struct {
+	t         *fieldsync.Table
+	one, many *sql.Stmt
+	batch     int // rows per batch
+	args      []any
+	rows      int
+}
+
+// batchValues bounds the values of one batch insert (SQLite's historical
+// limit of statement parameters).
+const batchValues = 999
+
+func (b *builder) create(h Header) error {
+	ctx := context.WithoutCancel(b.ctx)
 	if _, err := b.tx.ExecContext(ctx, "CREATE TABLE fs_extract (key TEXT PRIMARY KEY, value TEXT NOT NULL)"); err != nil {
 		return err
 	}
@@ -178,47 +201,105 @@ func (b *builder) create(ctx context.Context, h Header) error {
 		}
 	}
 	for _, t := range b.s.Tables {
-		for _, q := range TableDDL(t) {
+		if _, err := b.tx.ExecContext(ctx, TableDDL(t)[0]); err != nil {
+			return fmt.Errorf("%s: %w", t.Name, err)
+		}
+		bt := &buildTable{t: t, batch: max(1, min(64, batchValues/len(t.Columns)))}
+		cols := make([]string, len(t.Columns))
+		for i, c := range t.Columns {
+			cols[i] = `"` + c.Name + `"`
+		}
+		values := func(rows int) string {
+			var v []string
+			for r := 0; r < rows; r++ {
+				// Plain ? placeholders: the driver looks numbered ones up by
+				// name, one list walk per value bound.
+				v = append(v, "("+strings.Repeat("?, ", len(t.Columns)-1)+"?)")
+			}
+			return fmt.Sprintf(`INSERT INTO "%s" (%s) VALUES %s`, t.Name, strings.Join(cols, ", "), strings.Join(v, ", "))
+		}
+		var err error
+		if bt.one, err = b.tx.PrepareContext(ctx, values(1)); err != nil {
+			return err
+		}
+		b.tabs[t.Name] = bt
+		if bt.batch > 1 {
+			if bt.many, err = b.tx.PrepareContext(ctx, values(bt.batch)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (b *builder) insert(table string, row fieldsync.Row) error {
+	bt := b.tabs[table]
+	if bt == nil {
+		return fmt.Errorf("build: unknown table %q", table)
+	}
+	for _, c := range bt.t.Columns {
+		bt.args = append(bt.args, row[c.Name])
+	}
+	bt.rows++
+	if bt.rows == bt.batch {
+		return b.flush(bt)
+	}
+	return nil
+}
+
+// flush inserts the rows waiting in bt.
+func (b *builder) flush(bt *buildTable) error {
+	if bt.rows == 0 {
+		return nil
+	}
+	if err := b.ctx.Err(); err != nil {
+		return err
+	}
+	ctx := context.WithoutCancel(b.ctx)
+	var err error
+	if bt.rows == bt.batch && bt.many != nil {
+		_, err = bt.many.ExecContext(ctx, bt.args...)
+	} else {
+		n := len(bt.t.Columns)
+		for r := 0; r < bt.rows && err == nil; r++ {
+			_, err = bt.one.ExecContext(ctx, bt.args[r*n:(r+1)*n]...)
+		}
+	}
+	clear(bt.args)
+	bt.args, bt.rows = bt.args[:0], 0
+	if err != nil {
+		return fmt.Errorf("build: insert into %s: %w", bt.t.Name, err)
+	}
+	return nil
+}
+
+// finish inserts the rows still waiting and makes the indexes.
+func (b *builder) finish() error {
+	for _, t := range b.s.Tables {
+		if err := b.flush(b.tabs[t.Name]); err != nil {
+			return err
+		}
+	}
+	ctx := context.WithoutCancel(b.ctx)
+	for _, t := range b.s.Tables {
+		for _, q := range TableDDL(t)[1:] {
 			if _, err := b.tx.ExecContext(ctx, q); err != nil {
 				return fmt.Errorf("%s: %w", t.Name, err)
 			}
 		}
-		cols := make([]string, len(t.Columns))
-		ph := make([]string, len(t.Columns))
-		for i, c := range t.Columns {
-			cols[i] = `"` + c.Name + `"`
-			ph[i] = fmt.Sprintf("?%d", i+1)
-		}
-		st, err := b.tx.PrepareContext(ctx, fmt.Sprintf(`INSERT INTO "%s" (%s) VALUES (%s)`, t.Name, strings.Join(cols, ", "), strings.Join(ph, ", ")))
-		if err != nil {
-			return err
-		}
-		b.stmts[t.Name] = st
 	}
-	return nil
-}
-
-func (b *builder) insert(ctx context.Context, table string, row fieldsync.Row) error {
-	t := b.s.Table(table)
-	st := b.stmts[table]
-	if t == nil || st == nil {
-		return fmt.Errorf("build: unknown table %q", table)
-	}
-	b.args = b.args[:0]
-	for _, c := range t.Columns {
-		b.args = append(b.args, row[c.Name])
-	}
-	if _, err := st.ExecContext(ctx, b.args...); err != nil {
-		return fmt.Errorf("build: insert into %s: %w", table, err)
-	}
-	return nil
+	return b.ctx.Err()
 }
 
 func (b *builder) close() {
-	for name, st := range b.stmts {
-		st.Close()
-		delete(b.stmts, name)
+	for _, bt := range b.tabs {
+		for _, st := range []*sql.Stmt{bt.one, bt.many} {
+			if st != nil {
+				st.Close()
+			}
+		}
 	}
+	clear(b.tabs)
 }
 
 // TableDDL returns the statements that create a table in a node's local

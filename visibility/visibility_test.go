@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"testing"
@@ -461,6 +462,45 @@ func randomRun(t *testing.T, b testutil.Backend, seed uint64, steps int) {
 		if !reflect.DeepEqual(flatten(loaded.Visible(e)), flatten(w.g.Visible(e))) {
 			t.Fatalf("seed %d: loaded graph differs for %s", seed, e)
 		}
+	}
+
+	// Walk, which reads a snapshot from each node's seeds, finds the
+	// reference set, each row once; the shared walk once for every node.
+	err = w.st.Snapshot(context.Background(), func(snap fieldsync.Snapshot) error {
+		ctx := context.Background()
+		var sharedRows []string
+		shared, err := visibility.WalkShared(ctx, snap, w.st.Schema(), func(table string, r fieldsync.Row) error {
+			sharedRows = append(sharedRows, table+"/"+r.ID())
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if shared.Len() != len(sharedRows) {
+			t.Fatalf("seed %d: the shared walk counts %d rows, gave %d", seed, shared.Len(), len(sharedRows))
+		}
+		for _, e := range append(emps, "nobody") {
+			got := slices.Clone(sharedRows)
+			err := visibility.WalkOwn(ctx, snap, w.st.Schema(), e, shared, func(table string, r fieldsync.Row) error {
+				got = append(got, table+"/"+r.ID())
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			sort.Strings(got)
+			ref, err := visibility.Reference(ctx, w.st, w.st.Schema(), e)
+			if err != nil {
+				return err
+			}
+			if want := flatten(ref); !reflect.DeepEqual(nonNil(got), want) {
+				t.Fatalf("seed %d: the walk for %s differs from the reference\n got: %v\nwant: %v", seed, e, got, want)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 

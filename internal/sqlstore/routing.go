@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/fieldsync/fieldsync"
 )
@@ -68,7 +69,21 @@ type snapshot struct {
 	tx      *sql.Tx
 	lastSeq int64
 	trimmed int64
+	lookups map[lookupKey]*sql.Stmt // Lookup's statements, prepared on tx
+	args    []any
 }
+
+// lookupKey names one of Lookup's statements: the rows of table whose
+// column is one of n values.
+type lookupKey struct {
+	table, column string
+	n             int
+}
+
+// lookupBatch is the most values one of Lookup's statements takes; a
+// shorter list takes the next power of two, padded with its last value,
+// so that a table and column have at most a few statements.
+const lookupBatch = 512
 
 func (s *snapshot) LastSeq() int64 { return s.lastSeq }
 func (s *snapshot) Trimmed() int64 { return s.trimmed }
@@ -109,6 +124,82 @@ func (s *snapshot) Scan(ctx context.Context, table string, fn func(fieldsync.Row
 		}
 	}
 	return rows.Err()
+}
+
+// Lookup calls fn for every row of table whose column holds one of
+// values, lookupBatch values a query.
+func (s *snapshot) Lookup(ctx context.Context, table, column string, values []string, fn func(fieldsync.Row) error) error {
+	t, err := s.st.schema.LookupTable(table)
+	if err != nil {
+		return err
+	}
+	if t.Column(column) == nil {
+		return fieldsync.Errorf(fieldsync.ErrInvalid, "table %s has no column %q", t.Name, column)
+	}
+	for len(values) > 0 {
+		n := lookupBatch
+		for n/2 >= len(values) {
+			n /= 2
+		}
+		batch := values[:min(n, len(values))]
+		values = values[len(batch):]
+		stmt, err := s.lookupStmt(ctx, t, column, n)
+		if err != nil {
+			return err
+		}
+		s.args = s.args[:0]
+		for i := 0; i < n; i++ {
+			s.args = append(s.args, batch[min(i, len(batch)-1)])
+		}
+		if err := s.lookup(ctx, t, stmt, fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *snapshot) lookup(ctx context.Context, t *fieldsync.Table, stmt *sql.Stmt, fn func(fieldsync.Row) error) error {
+	rows, err := stmt.QueryContext(ctx, s.args...)
+	if err != nil {
+		return fmt.Errorf("look up %s: %w", t.Name, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		r, err := scanRow(t, rows)
+		if err != nil {
+			return err
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("look up %s: %w", t.Name, err)
+	}
+	return nil
+}
+
+// lookupStmt returns the statement that reads the rows of t whose column
+// is one of n values, prepared once per snapshot.
+func (s *snapshot) lookupStmt(ctx context.Context, t *fieldsync.Table, column string, n int) (*sql.Stmt, error) {
+	k := lookupKey{t.Name, column, n}
+	if stmt := s.lookups[k]; stmt != nil {
+		return stmt, nil
+	}
+	ph := make([]string, n)
+	for i := range ph {
+		ph[i] = s.st.d.Placeholder(i + 1)
+	}
+	stmt, err := s.tx.PrepareContext(ctx, fmt.Sprintf("SELECT %s FROM %s WHERE %s IN (%s)",
+		s.st.colList[t.Name], quote(t.Name), quote(column), strings.Join(ph, ", ")))
+	if err != nil {
+		return nil, fmt.Errorf("look up %s: %w", t.Name, err)
+	}
+	if s.lookups == nil {
+		s.lookups = map[lookupKey]*sql.Stmt{}
+	}
+	s.lookups[k] = stmt
+	return stmt, nil
 }
 
 // Snapshot runs fn on a consistent, read-only view of the database.

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -379,9 +380,16 @@ func (st *Store) syncTable(ctx context.Context, tx *sql.Tx, t *fieldsync.Table) 
 }
 
 // syncIndexes indexes a table's foreign keys and makes its unique keys
-// the schema's (a local database enforces none: the server does).
+// the schema's (a local database enforces none: the server does). A
+// server database also indexes the other columns the Database Extract
+// looks rows up by: owner columns that are not foreign keys, and the mode
+// column of a table in attachment modes.
 func (st *Store) syncIndexes(ctx context.Context, tx *sql.Tx, t *fieldsync.Table) error {
-	for _, c := range t.ForeignKeys() {
+	indexed := t.ForeignKeys()
+	if !st.local {
+		indexed = append(indexed, walkColumns(t)...)
+	}
+	for _, c := range indexed {
 		if _, err := tx.ExecContext(ctx, fmt.Sprintf("CREATE INDEX IF NOT EXISTS %s ON %s (%s)",
 			quote("fs_ix_"+t.Name+"_"+c.Name), quote(t.Name), quote(c.Name))); err != nil {
 			return fmt.Errorf("index %s.%s: %w", t.Name, c.Name, err)
@@ -417,6 +425,32 @@ func (st *Store) syncIndexes(ctx context.Context, tx *sql.Tx, t *fieldsync.Table
 		}
 	}
 	return nil
+}
+
+// walkColumns returns the columns of t that are not foreign keys and that
+// the Database Extract looks rows up by (see visibility.Walk): the columns
+// of owner rules, and the mode column of a table in attachment modes.
+func walkColumns(t *fieldsync.Table) []*fieldsync.Column {
+	var out []*fieldsync.Column
+	add := func(name string) {
+		c := t.Column(name)
+		if c == nil || c.References != "" || slices.Contains(out, c) {
+			return
+		}
+		out = append(out, c)
+	}
+	if t.Private {
+		return nil
+	}
+	for _, r := range t.Rules {
+		if r.Kind == fieldsync.RuleOwner {
+			add(r.Column)
+		}
+	}
+	if t.Broadcasts() {
+		add(fieldsync.ModeColumn)
+	}
+	return out
 }
 
 // inTx runs fn in a write transaction and commits it, or rolls back on error.

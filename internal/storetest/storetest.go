@@ -43,6 +43,7 @@ func Run(t *testing.T, open Opener) {
 		{"ReopenAndUpgrade", testReopen},
 		{"ProcessorLockIsExclusive", testProcessorLock},
 		{"SessionsLatestAndPruned", testSessions},
+		{"SnapshotLookup", testSnapshotLookup},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
