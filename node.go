@@ -30,6 +30,9 @@ type Node struct {
 	// MergeStopped, in the administrator's view of one node, says why its
 	// uploads are not merged until it is resumed ("" when they are).
 	MergeStopped string `json:"merge_stopped,omitempty"`
+	// Errors, in the administrator's view of one node, are its latest
+	// sessions that did not end "ok", newest first (a few at most).
+	Errors []Session `json:"errors,omitempty"`
 }
 
 // nodeNamePattern: node names become directory names under docking/, so

@@ -14,6 +14,9 @@ type MergedUpload struct {
 
 // Refusal is an upload the Transaction Merger refused.
 type Refusal struct {
+	// Node is the node whose upload it was, in the lists of every node's
+	// refusals ("" in the list of one node's).
+	Node   string    `json:"node,omitempty"`
 	Number int64     `json:"number"`
 	Reason string    `json:"reason"`
 	Time   time.Time `json:"time"`

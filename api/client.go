@@ -407,3 +407,62 @@ func numberOf(n json.Number, t fieldsync.ColumnType) any {
 	}
 	return n
 }
+
+// Sessions returns the latest synchronization sessions, newest first: of
+// one node, or ("") of every node; limit 0 asks for DefaultSessions.
+func (c *Client) Sessions(ctx context.Context, node string, limit int) ([]fieldsync.Session, error) {
+	v := url.Values{}
+	if node != "" {
+		v.Set("node", node)
+	}
+	if limit > 0 {
+		v.Set("limit", strconv.Itoa(limit))
+	}
+	path := "/api/v1/admin/sessions"
+	if len(v) > 0 {
+		path += "?" + v.Encode()
+	}
+	var out struct {
+		Sessions []fieldsync.Session `json:"sessions"`
+	}
+	return out.Sessions, c.do(ctx, http.MethodGet, path, nil, &out)
+}
+
+// Refusals returns the uploads the Transaction Merger refused whole and
+// one page of the changes it refused alone, of q.Node or ("") of every
+// node; q.After and q.Limit page the changes as ConflictPage does.
+func (c *Client) Refusals(ctx context.Context, q fieldsync.ConflictQuery) (Refusals, error) {
+	v := url.Values{}
+	if q.Node != "" {
+		v.Set("node", q.Node)
+	}
+	if q.After > 0 {
+		v.Set("after", strconv.FormatInt(q.After, 10))
+	}
+	if q.Limit > 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	path := "/api/v1/admin/refusals"
+	if len(v) > 0 {
+		path += "?" + v.Encode()
+	}
+	var out Refusals
+	return out, c.do(ctx, http.MethodGet, path, nil, &out)
+}
+
+// ReactivateNode lets a deactivated node synchronize again.
+func (c *Client) ReactivateNode(ctx context.Context, name string) (fieldsync.Node, error) {
+	var n fieldsync.Node
+	return n, c.do(ctx, http.MethodPost, "/api/v1/admin/nodes/"+url.PathEscape(name)+"/reactivate", nil, &n)
+}
+
+// DeleteNode removes a node's registration and its docking folder; an
+// active node only when force is set.
+func (c *Client) DeleteNode(ctx context.Context, name string, force bool) (DeletedNode, error) {
+	path := "/api/v1/admin/nodes/" + url.PathEscape(name)
+	if force {
+		path += "?force=true"
+	}
+	var out DeletedNode
+	return out, c.do(ctx, http.MethodDelete, path, nil, &out)
+}

@@ -66,6 +66,9 @@ func (h *handler) getNode(w http.ResponseWriter, r *http.Request) error {
 	if n.MergeStopped, err = h.st.MergeStopped(r.Context(), n.Name); err != nil {
 		return err
 	}
+	if n.Errors, err = h.nodeErrors(r.Context(), n.Name); err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusOK, n)
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/docking"
 	"github.com/fieldsync/fieldsync/internal/loginguard"
 )
 
@@ -29,6 +30,7 @@ type Store interface {
 	// MergeStopped says why they are not merged ("" when they are).
 	ResumeMerging(ctx context.Context, node string) error
 	MergeStopped(ctx context.Context, node string) (string, error)
+	Operator
 	Schema() *fieldsync.Schema
 }
 
@@ -42,6 +44,9 @@ type Options struct {
 	// RequestExtract, used when Extract is nil, asks a Database Extract
 	// process for the node's extract instead of taking it here.
 	RequestExtract func(ctx context.Context, node string) error
+	// Docking is the server's docking folder, from which deleting a node
+	// removes the node's folder ("": the folders are left alone).
+	Docking docking.Folder
 	// Files is the server's file store; nil disables attachments.
 	Files Files
 	// Status returns the administrator's view. Nil disables the endpoint.
@@ -118,6 +123,8 @@ func New(st Store, opts Options) http.Handler {
 	mux.Handle("GET /api/v1/admin/nodes/{name}", h.auth(areaAdmin, h.getNode))
 	mux.Handle("POST /api/v1/admin/nodes/{name}/deactivate", h.auth(areaAdmin, h.deactivate))
 	mux.Handle("POST /api/v1/admin/nodes/{name}/resume", h.auth(areaAdmin, h.resume))
+	mux.Handle("POST /api/v1/admin/nodes/{name}/reactivate", h.auth(areaAdmin, h.reactivate))
+	mux.Handle("DELETE /api/v1/admin/nodes/{name}", h.auth(areaAdmin, h.deleteNode))
 	mux.Handle("POST /api/v1/admin/nodes/{name}/reextract", h.auth(areaAdmin, h.reextract))
 	mux.Handle("POST /api/v1/admin/nodes/{name}/secret", h.auth(areaAdmin, h.resetSecret))
 	mux.Handle("POST /api/v1/admin/reextract", h.auth(areaAdmin, h.reextractAll))
@@ -125,6 +132,8 @@ func New(st Store, opts Options) http.Handler {
 	mux.Handle("PUT /api/v1/records/{table}/{id}/file", h.auth(areaFiles, h.attach))
 	mux.Handle("GET /api/v1/records/{table}/{id}/file", h.auth(areaFiles, h.fetch))
 	mux.Handle("GET /api/v1/admin/conflicts", h.auth(areaAdmin, h.conflicts))
+	mux.Handle("GET /api/v1/admin/sessions", h.auth(areaAdmin, h.sessions))
+	mux.Handle("GET /api/v1/admin/refusals", h.auth(areaAdmin, h.refusals))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, fieldsync.Errorf(fieldsync.ErrNotFound, "no endpoint %s %s (see docs/api.md)", r.Method, r.URL.Path))
 	})

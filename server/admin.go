@@ -92,6 +92,48 @@ func (a *Admin) ResumeNode(ctx context.Context, name string) (fieldsync.Node, er
 	return n, nil
 }
 
+// ReactivateNode lets a deactivated node synchronize again, and asks for
+// its Database Extract (it was routed nothing while inactive).
+func (a *Admin) ReactivateNode(ctx context.Context, name string) (fieldsync.Node, error) {
+	n, err := a.s.st.ReactivateNode(ctx, name)
+	if err == nil {
+		a.s.log.Info("node reactivated", "component", "admin", "node", n.Name)
+	}
+	return n, err
+}
+
+// DeleteNode removes a node's registration, the server's state about it
+// and its docking folder; an active node only with force. It returns the
+// node as it was.
+func (a *Admin) DeleteNode(ctx context.Context, name string, force bool) (fieldsync.Node, error) {
+	n, _, err := admin.DeleteNode(ctx, a.s.st, a.s.docking.Node(name), a.s.log.With("component", "admin"), name, force)
+	return n, err
+}
+
+// Sessions returns the latest synchronization sessions of a node, or ("")
+// of every node, newest first.
+func (a *Admin) Sessions(ctx context.Context, node string, limit int) ([]fieldsync.Session, error) {
+	if node == "" {
+		return a.s.st.RecentSessions(ctx, limit)
+	}
+	if _, _, err := a.s.st.Node(ctx, node); err != nil {
+		return nil, err
+	}
+	return a.s.st.Sessions(ctx, node, limit)
+}
+
+// RefusedUploads returns the uploads the Transaction Merger refused whole,
+// of a node or ("") of every node; RefusedChangePage one page of the
+// changes it refused alone.
+func (a *Admin) RefusedUploads(ctx context.Context, node string) ([]fieldsync.Refusal, error) {
+	return a.s.st.RefusedUploads(ctx, node)
+}
+
+// RefusedChangePage: see RefusedUploads.
+func (a *Admin) RefusedChangePage(ctx context.Context, q fieldsync.ConflictQuery) (fieldsync.ConflictPage, error) {
+	return a.s.st.RefusedChangePage(ctx, q)
+}
+
 // ResetSecret gives a node a new secret, for its client's Config.Secret,
 // and returns it; the old one stops working at once.
 func (a *Admin) ResetSecret(ctx context.Context, name string) (string, error) {

@@ -118,7 +118,6 @@ func testAdminInProcess(t *testing.T, b testutil.Backend) {
 	if err != nil {
 		t.Fatalf("init with the new secret: %v", err)
 	}
-	again.Close()
 	if _, err := adm.ResetSecret(ctx, "nobody"); !errors.Is(err, fieldsync.ErrNodeUnknown) {
 		t.Fatalf("reset the secret of an unknown node: %v", err)
 	}
@@ -128,6 +127,8 @@ func testAdminInProcess(t *testing.T, b testutil.Backend) {
 	if nodes, err := adm.ListNodes(ctx); err != nil || len(nodes) != 1 || nodes[0].Active {
 		t.Fatalf("nodes: %+v %v", nodes, err)
 	}
+	testReactivateAndDelete(t, srv, again)
+	again.Close()
 	if _, err := adm.AddNode(ctx, "", "ann"); !errors.Is(err, fieldsync.ErrInvalid) {
 		t.Fatalf("a node without a name: %v", err)
 	}
@@ -245,5 +246,41 @@ func testIdleAfterUploadMergedAndRouted(t *testing.T, b testutil.Backend) {
 	}
 	if bl.Uploads != 0 || bl.Log.Pending != 0 || bl.Routers[0] != bl.Log.LastSeq || len(log) != 0 {
 		t.Fatalf("backlog when idle: %+v (log entries left %d)", bl, len(log))
+	}
+}
+
+// testReactivateAndDelete: a reactivated node syncs again; an active node
+// is deleted only by force; a deleted node's client is refused as an
+// unknown node's, and its docking folder is gone.
+func testReactivateAndDelete(t *testing.T, srv *server.Server, c *client.Client) {
+	ctx := context.Background()
+	adm := srv.Admin()
+	if _, err := c.Sync(ctx, client.SyncOptions{}); !errors.Is(err, fieldsync.ErrNodeDeactivated) {
+		t.Fatalf("sync of a deactivated node: %v", err)
+	}
+	if n, err := adm.ReactivateNode(ctx, "ann-laptop"); err != nil || !n.Active {
+		t.Fatalf("reactivate: %+v %v", n, err)
+	}
+	waitIdle(t, srv)
+	if _, err := c.Sync(ctx, client.SyncOptions{Apply: true}); err != nil {
+		t.Fatalf("sync of a reactivated node: %v", err)
+	}
+	if ss, err := adm.Sessions(ctx, "ann-laptop", 5); err != nil || len(ss) == 0 {
+		t.Fatalf("sessions: %+v %v", ss, err)
+	}
+	if _, err := adm.DeleteNode(ctx, "ann-laptop", false); !errors.Is(err, fieldsync.ErrInUse) {
+		t.Fatalf("delete of an active node: %v", err)
+	}
+	if _, err := adm.DeleteNode(ctx, "ann-laptop", true); err != nil {
+		t.Fatalf("forced delete: %v", err)
+	}
+	if _, err := os.Stat(srv.Docking().Node("ann-laptop")); !os.IsNotExist(err) {
+		t.Fatalf("docking folder after delete: %v", err)
+	}
+	if _, err := c.Sync(ctx, client.SyncOptions{}); !errors.Is(err, fieldsync.ErrUnauthorized) {
+		t.Fatalf("sync of a deleted node: %v", err)
+	}
+	if _, err := adm.Sessions(ctx, "ann-laptop", 5); !errors.Is(err, fieldsync.ErrNodeUnknown) {
+		t.Fatalf("sessions of a deleted node: %v", err)
 	}
 }

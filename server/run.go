@@ -80,6 +80,7 @@ func (s *Server) apiHandler() http.Handler {
 		Extract:        s.extractFunc(),
 		RequestExtract: s.st.RequestExtract,
 		Files:          s.files,
+		Docking:        s.docking,
 		Status:         s.status,
 		Logins:         loginguard.Config{MaxDelay: s.cfg.MaxLoginDelay},
 		TrustedProxies: s.cfg.TrustedProxies,

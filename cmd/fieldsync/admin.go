@@ -14,10 +14,11 @@ import (
 
 func adminCmd() *cobra.Command {
 	c := &conn{}
-	node := group("node", "remote nodes: register, list, show, deactivate, re-extract, new secret, resume merging", "verb",
-		nodeAdd(c), nodeList(c), nodeGet(c), nodeDeactivate(c), nodeReextract(c), nodeResetSecret(c), nodeResume(c))
+	node := group("node", "remote nodes: register, list, show, deactivate, reactivate, delete, re-extract, new secret, resume merging", "verb",
+		nodeAdd(c), nodeList(c), nodeGet(c), nodeDeactivate(c), nodeReactivate(c), nodeDelete(c), nodeReextract(c), nodeResetSecret(c), nodeResume(c))
 	node.Example = "fieldsync admin node add ann-laptop --employee ann\nfieldsync admin node list --json"
-	g := group("admin", "an administrator's tools: nodes, the status of the flow, conflicts", "command", node, adminStatus(c), adminConflicts(c))
+	g := group("admin", "an administrator's tools: nodes, the status of the flow, sessions, conflicts, refusals", "command",
+		node, adminStatus(c), adminSessions(c), adminConflicts(c), adminRefusals(c))
 	g.Example = "fieldsync admin status\nfieldsync admin node list --server https://fieldsync.example:7070 --ca ca.pem"
 	c.register(g.PersistentFlags())
 	return g
@@ -92,7 +93,7 @@ func nodeList(c *conn) *cobra.Command {
 }
 
 func nodeGet(c *conn) *cobra.Command {
-	return nodeVerb(c, "get NAME", "show a node: state, extract, last sync, merging",
+	return nodeVerb(c, "get NAME", "show a node: state, extract, last sync, merging, last errors",
 		"fieldsync admin node get ann-laptop", func(ctx context.Context, cl *api.Client, name string, out io.Writer) error {
 			n, err := cl.Node(ctx, name)
 			if err != nil {
@@ -106,6 +107,13 @@ func nodeGet(c *conn) *cobra.Command {
 				tw := newTable(out)
 				fmt.Fprintf(tw, "name\t%s\nemployee\t%s\nactive\t%v\ncreated\t%s\ndeactivated\t%s\nlast extract\t%s\nlast sync\t%s\nfolder made\t%s\nmerging\t%s\n",
 					n.Name, n.EmployeeID, n.Active, when(n.Created), when(n.Deactivated), when(n.Extracted), when(n.LastSync), when(n.FolderSince), merging)
+				for i, l := range nodeErrorLines(n) {
+					label := ""
+					if i == 0 {
+						label = "last errors"
+					}
+					fmt.Fprintf(tw, "%s\t%s\n", label, l)
+				}
 				tw.Flush()
 			})
 		})

@@ -103,8 +103,8 @@ func syncOnce(ctx context.Context, c *client.Client, f *clientFlags, wait bool, 
 }
 
 func printSync(out io.Writer, s syncSummary, wait bool) {
-	line := fmt.Sprintf("synced %s: up %d files (%d changes, %s), down %d files (%s), %d conflicts, %s", s.Node, s.UpFiles,
-		s.Uploaded, size(s.UpBytes), s.DownFiles, size(s.DownBytes), len(s.Conflicts), (time.Duration(s.TookMS) * time.Millisecond))
+	line := fmt.Sprintf("synced %s: up %d files (%d changes, %s), down %d files (%s), %d attachment files (%s), %d conflicts, %s", s.Node, s.UpFiles,
+		s.Uploaded, size(s.UpBytes), s.DownFiles, size(s.DownBytes), s.Files, size(s.FileBytes), len(s.Conflicts), (time.Duration(s.TookMS) * time.Millisecond))
 	for _, r := range s.Refused {
 		fmt.Fprintln(out, "refused: "+r)
 	}

@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 
 	"github.com/fieldsync/fieldsync"
 )
@@ -163,4 +164,41 @@ func ResetSecret(ctx context.Context, st Store, log *slog.Logger, name string) (
 	}
 	log.Info("node secret reset", "node", name)
 	return secret, nil
+}
+
+// Deleter is what deleting a node needs of the server database.
+type Deleter interface {
+	Node(ctx context.Context, name string) (fieldsync.Node, []byte, error)
+	DeleteNode(ctx context.Context, name string) (fieldsync.Node, error)
+}
+
+// DeleteNode removes a node's registration and the server's state about
+// it, then its docking folder dir ("": none to remove). An active node is
+// deleted only with force. It returns the node as it was, and whether its
+// folder was there.
+func DeleteNode(ctx context.Context, st Deleter, dir string, log *slog.Logger, name string, force bool) (fieldsync.Node, bool, error) {
+	if !fieldsync.ValidNodeName(name) { // a name that is no node's never reaches the filesystem
+		return fieldsync.Node{}, false, fieldsync.Errorf(fieldsync.ErrNodeUnknown, "unknown node %q", name)
+	}
+	n, _, err := st.Node(ctx, name)
+	if err != nil {
+		return n, false, err
+	}
+	if n.Active && !force {
+		return n, false, fieldsync.Errorf(fieldsync.ErrInUse, "node %q is active: deactivate it first, or delete it with force", name)
+	}
+	if n, err = st.DeleteNode(ctx, name); err != nil {
+		return n, false, err
+	}
+	removed := false
+	if dir != "" {
+		if _, err := os.Lstat(dir); err == nil {
+			removed = true
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			return n, false, fmt.Errorf("node %s deleted, but its docking folder stays: %w", name, err)
+		}
+	}
+	log.Info("node deleted", "node", name, "was_active", n.Active, "folder_removed", removed)
+	return n, removed, nil
 }

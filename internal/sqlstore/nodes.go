@@ -391,3 +391,60 @@ func (st *Store) ClaimFolder(ctx context.Context, node, folder string) (fieldsyn
 	})
 	return before, err
 }
+
+// ReactivateNode lets a deactivated node synchronize again, with its
+// secret and its folder as they were, and asks for its Database Extract in
+// the same transaction: the router delivered the node nothing while it was
+// inactive, so it starts again from a new extract (its client keeps its
+// changes not yet merged). Reactivating an active node changes nothing.
+func (st *Store) ReactivateNode(ctx context.Context, name string) (fieldsync.Node, error) {
+	if !fieldsync.ValidNodeName(name) {
+		return fieldsync.Node{}, fieldsync.Errorf(fieldsync.ErrNodeUnknown, "unknown node %q", name)
+	}
+	err := st.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "UPDATE fs_node SET active = 1, deactivated = 0, extract_wanted = 1 WHERE active = 0 AND name = "+st.d.Placeholder(1), name)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n > 0 {
+			return st.bumpNodes(ctx, tx)
+		}
+		return nil
+	})
+	if err != nil {
+		return fieldsync.Node{}, fmt.Errorf("reactivate node %s: %w", name, err)
+	}
+	n, _, err := st.Node(ctx, name)
+	return n, err
+}
+
+// nodeTables are the tables of the server's own state about a node, each
+// keyed by its node column: what DeleteNode removes besides the
+// registration. The rows a deleted node inserted become the server's
+// (fs_owner), and the records of damaged files (fs_recovery) stay.
+var nodeTables = []string{"fs_merge", "fs_refused", "fs_conflict", "fs_session", "fs_upload", "fs_inbox", "fs_merging", "fs_merge_stop", "fs_owner"}
+
+// DeleteNode removes a node's registration and the server's state about it
+// (merging, refusals, conflicts, sessions) in one transaction: its secret
+// stops working at once, and the name may be registered again from a
+// clean start. It returns the node as it was, or ErrNodeUnknown.
+func (st *Store) DeleteNode(ctx context.Context, name string) (fieldsync.Node, error) {
+	var before fieldsync.NodeRouting
+	err := st.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		if before, _, err = st.nodeRouting(ctx, tx, name); err != nil {
+			return err
+		}
+		for _, t := range append(nodeTables, "fs_node") {
+			col := "node"
+			if t == "fs_node" {
+				col = "name"
+			}
+			if _, err := tx.ExecContext(ctx, fmt.Sprintf("DELETE FROM %s WHERE %s = %s", t, col, st.d.Placeholder(1)), name); err != nil {
+				return fmt.Errorf("delete node %s from %s: %w", name, t, err)
+			}
+		}
+		return st.bumpNodes(ctx, tx)
+	})
+	return before.Node, err
+}
