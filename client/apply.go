@@ -33,6 +33,10 @@ func (c *Client) ApplyInbox(ctx context.Context) (int, error) {
 	return n, err
 }
 
+// Inbox files are applied in local transactions of up to applyBatchFiles
+// files or applyBatchTxns transactions: one commit for many small files.
+const applyBatchFiles, applyBatchTxns = 256, 20_000
+
 func (c *Client) applyInbox(ctx context.Context, progress func(Progress), sum *Summary) (int, error) {
 	c.applyMu.Lock()
 	defer c.applyMu.Unlock()
@@ -57,34 +61,57 @@ func (c *Client) applyInbox(ctx context.Context, progress func(Progress), sum *S
 		return 0, err
 	}
 	applied := 0
+	var batch []localdb.InboxFile
+	var paths []string
+	txns := 0
+	flush := func() error { // one local transaction for the files read so far
+		if len(batch) == 0 {
+			return nil
+		}
+		k, err := c.st.ApplyInboxFiles(ctx, batch, own)
+		if err != nil {
+			return err
+		}
+		applied += k
+		for i, f := range batch {
+			if damaged != nil && f.Number == damaged.Number {
+				if err := c.inboxRecovered(ctx, damaged); err != nil {
+					return err
+				}
+				damaged = nil
+			}
+			if err := os.Remove(paths[i]); err != nil {
+				return err
+			}
+			m.done()
+		}
+		batch, paths, txns = batch[:0], paths[:0], 0
+		return nil
+	}
 	for _, n := range nums {
 		if damaged != nil && n > damaged.Number {
 			break // the files after a damaged one wait for it
 		}
 		path := c.path("inbox", docking.FileName(n))
-		_, txns, err := dx.ReadFile(path, dx.Limits{})
+		_, ts, err := dx.ReadFile(path, dx.Limits{})
 		if errors.Is(err, fieldsync.ErrDamagedFile) {
+			if err := flush(); err != nil {
+				return applied, err
+			}
 			return applied, c.setAsideInbox(ctx, n, path, err, local, sum)
 		} else if err != nil {
 			return applied, err
 		}
-		ok, err := c.st.ApplyInbox(ctx, n, txns, own)
-		if err != nil {
-			return applied, err
-		}
-		if ok {
-			applied++
-		}
-		if damaged != nil && n == damaged.Number {
-			if err := c.inboxRecovered(ctx, damaged); err != nil {
+		batch = append(batch, localdb.InboxFile{Number: n, Txns: ts})
+		paths = append(paths, path)
+		if txns += len(ts); len(batch) >= applyBatchFiles || txns >= applyBatchTxns {
+			if err := flush(); err != nil {
 				return applied, err
 			}
-			damaged = nil
 		}
-		if err := os.Remove(path); err != nil {
-			return applied, err
-		}
-		m.done()
+	}
+	if err := flush(); err != nil {
+		return applied, err
 	}
 	if damaged != nil {
 		return applied, c.damageErr(damaged)

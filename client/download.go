@@ -1,15 +1,17 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 
 	"github.com/fieldsync/fieldsync"
 	"github.com/fieldsync/fieldsync/docking"
 	"github.com/fieldsync/fieldsync/dx"
-	"github.com/fieldsync/fieldsync/internal/durable"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -67,11 +69,8 @@ func (s *session) download(ctx context.Context) error {
 			c.recordRecovery(ctx, s.sum, fmt.Sprintf("inbox file %d was damaged (%s): downloaded again from the server", f.Number, damaged.Reason))
 		}
 	}
-	if s.sum.DownFiles > 0 {
-		if err := durable.SyncDir(c.path("inbox")); err != nil {
-			return err
-		}
-	}
+	// The inbox folder is not fsynced: the server keeps every file until the
+	// node acknowledges it applied, so one a power loss took is fetched again.
 	return c.st.RecordServer(ctx, st.RoutedSeq, st.FileLimit)
 }
 
@@ -80,6 +79,9 @@ func (s *session) download(ctx context.Context) error {
 func (s *session) fetchOutboxFile(ctx context.Context, f syncproto.OutboxFile, m *meter) error {
 	final := s.c.path("inbox", docking.FileName(f.Number))
 	part := final + ".part"
+	if f.Size <= smallOutboxFile {
+		return s.fetchSmallOutboxFile(ctx, f, final, m)
+	}
 	n, err := s.rc.Download(ctx, s.st.Session, syncproto.OutboxFilePath(f.Number), part, nil, m)
 	if err != nil {
 		return fmt.Errorf("download outbox file %d: %w", f.Number, err)
@@ -117,5 +119,40 @@ func (s *session) ack(ctx context.Context) error {
 	if _, err := s.rc.Ack(ctx, s.st.Session, upto); err != nil {
 		return fmt.Errorf("acknowledge outbox: %w", err)
 	}
+	return nil
+}
+
+// smallOutboxFile: outbox files up to this size are fetched whole in one
+// request into memory (most are: one per routed txnproc file).
+const smallOutboxFile = 1 << 20
+
+// fetchSmallOutboxFile fetches a small outbox file whole, verifies it and
+// puts it in the inbox without fsync: the server keeps it until the node
+// acknowledges it applied, so an inbox file a power loss took away or
+// damaged is downloaded again.
+func (s *session) fetchSmallOutboxFile(ctx context.Context, f syncproto.OutboxFile, final string, m *meter) error {
+	resp, err := s.rc.Do(ctx, http.MethodGet, syncproto.OutboxFilePath(f.Number), s.st.Session, nil, nil)
+	if err != nil {
+		return fmt.Errorf("download outbox file %d: %w", f.Number, err)
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, smallOutboxFile+1))
+	resp.Body.Close()
+	if err != nil {
+		return fmt.Errorf("download outbox file %d: %w", f.Number, err)
+	}
+	if _, err := dx.Open(bytes.NewReader(data), int64(len(data)), dx.Limits{}); err != nil {
+		return fmt.Errorf("download outbox file %d: the downloaded copy: %w", f.Number, err)
+	}
+	part := final + ".part"
+	if err := os.WriteFile(part, data, 0o600); err != nil {
+		return err
+	}
+	if err := os.Rename(part, final); err != nil {
+		return err
+	}
+	m.Moved(int64(len(data)))
+	m.done()
+	s.sum.DownFiles++
+	s.sum.DownBytes += int64(len(data))
 	return nil
 }

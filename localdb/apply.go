@@ -24,14 +24,26 @@ import (
 // it) stay over the server's older values: once the node's change is merged
 // the server sends back what won, if it was not the node's own value.
 func (db *DB) ApplyInbox(ctx context.Context, number int64, txns []fieldsync.Txn, own *OwnChanges) (bool, error) {
-	applied := false
+	n, err := db.ApplyInboxFiles(ctx, []InboxFile{{Number: number, Txns: txns}}, own)
+	return n > 0, err
+}
+
+// InboxFile is one downloaded outbox file's number and transactions.
+type InboxFile struct {
+	Number int64
+	Txns   []fieldsync.Txn
+}
+
+// ApplyInboxFiles applies several inbox files, in order, as ApplyInbox
+// does each, but in one local transaction that records the last as
+// applied (one commit for all). It returns how many it applied.
+func (db *DB) ApplyInboxFiles(ctx context.Context, files []InboxFile, own *OwnChanges) (int, error) {
+	applied := 0
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		applied = 0
 		last, err := metaInt(ctx, db.st, tx, keyInboxApplied)
 		if err != nil {
 			return err
-		}
-		if number <= last {
-			return nil
 		}
 		extractSeq, err := metaInt(ctx, db.st, tx, keyExtractSeq)
 		if err != nil {
@@ -43,33 +55,50 @@ func (db *DB) ApplyInbox(ctx context.Context, number int64, txns []fieldsync.Txn
 		}
 		a := db.st.RemoteApplier(tx)
 		defer a.Close()
-		for _, t := range txns {
-			if t.Seq <= extractSeq {
+		for _, f := range files {
+			if f.Number <= last {
 				continue
 			}
-			if db.st.Schema().Table(t.Table) == nil {
-				// A table the server's schema gained after this database was
-				// made: the node cannot hold its rows until it is made anew.
-				continue
+			if err := db.applyFile(ctx, a, keep, f, extractSeq); err != nil {
+				return err
 			}
-			t, skip := keep.keepOwn(t)
-			if skip {
-				continue // deleted here: the delete is on its way up
-			}
-			if err := a.Apply(ctx, t); err != nil {
-				return fmt.Errorf("inbox file %d, transaction %d (%s %s %s): %w", number, t.Seq, t.Op, t.Table, t.RowID, err)
-			}
+			last = f.Number
+			applied++
 		}
-		applied = true
-		return db.st.SetMetaTx(ctx, tx, keyInboxApplied, strconv.FormatInt(number, 10))
+		if applied == 0 {
+			return nil
+		}
+		return db.st.SetMetaTx(ctx, tx, keyInboxApplied, strconv.FormatInt(last, 10))
 	})
 	if err != nil {
-		return false, err
+		return 0, err
 	}
-	if applied {
+	if applied > 0 {
 		db.st.NotifyChanged()
 	}
 	return applied, nil
+}
+
+// applyFile applies one inbox file's transactions through a.
+func (db *DB) applyFile(ctx context.Context, a *sqlstore.RemoteApplier, keep *OwnChanges, f InboxFile, extractSeq int64) error {
+	for _, t := range f.Txns {
+		if t.Seq <= extractSeq {
+			continue
+		}
+		if db.st.Schema().Table(t.Table) == nil {
+			// A table the server's schema gained after this database was
+			// made: the node cannot hold its rows until it is made anew.
+			continue
+		}
+		t, skip := keep.keepOwn(t)
+		if skip {
+			continue // deleted here: the delete is on its way up
+		}
+		if err := a.Apply(ctx, t); err != nil {
+			return fmt.Errorf("inbox file %d, transaction %d (%s %s %s): %w", f.Number, t.Seq, t.Op, t.Table, t.RowID, err)
+		}
+	}
+	return nil
 }
 
 // withLog returns own followed by the changes of the local log not yet
