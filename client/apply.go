@@ -33,6 +33,43 @@ func (c *Client) ApplyInbox(ctx context.Context) (int, error) {
 	return n, err
 }
 
+// applyBatch is inbox files read and waiting to be applied together.
+type applyBatch struct {
+	c       *Client
+	own     *localdb.OwnChanges
+	m       *meter
+	damaged **localdb.DamagedInbox
+	files   []localdb.InboxFile
+	paths   []string
+	txns    int
+}
+
+// flush applies the files read so far in one local transaction and
+// removes them from the inbox; it returns how many it applied.
+func (b *applyBatch) flush(ctx context.Context) (int, error) {
+	if len(b.files) == 0 {
+		return 0, nil
+	}
+	k, err := b.c.st.ApplyInboxFiles(ctx, b.files, b.own)
+	if err != nil {
+		return 0, err
+	}
+	for i, f := range b.files {
+		if d := *b.damaged; d != nil && f.Number == d.Number {
+			if err := b.c.inboxRecovered(ctx, d); err != nil {
+				return k, err
+			}
+			*b.damaged = nil
+		}
+		if err := os.Remove(b.paths[i]); err != nil {
+			return k, err
+		}
+		b.m.done()
+	}
+	b.files, b.paths, b.txns = b.files[:0], b.paths[:0], 0
+	return k, nil
+}
+
 // Inbox files are applied in local transactions of up to applyBatchFiles
 // files or applyBatchTxns transactions: one commit for many small files.
 const applyBatchFiles, applyBatchTxns = 256, 20_000
@@ -61,33 +98,8 @@ func (c *Client) applyInbox(ctx context.Context, progress func(Progress), sum *S
 		return 0, err
 	}
 	applied := 0
-	var batch []localdb.InboxFile
-	var paths []string
-	txns := 0
-	flush := func() error { // one local transaction for the files read so far
-		if len(batch) == 0 {
-			return nil
-		}
-		k, err := c.st.ApplyInboxFiles(ctx, batch, own)
-		if err != nil {
-			return err
-		}
-		applied += k
-		for i, f := range batch {
-			if damaged != nil && f.Number == damaged.Number {
-				if err := c.inboxRecovered(ctx, damaged); err != nil {
-					return err
-				}
-				damaged = nil
-			}
-			if err := os.Remove(paths[i]); err != nil {
-				return err
-			}
-			m.done()
-		}
-		batch, paths, txns = batch[:0], paths[:0], 0
-		return nil
-	}
+	b := &applyBatch{c: c, own: own, m: m, damaged: &damaged}
+	flush := func() error { k, err := b.flush(ctx); applied += k; return err }
 	for _, n := range nums {
 		if damaged != nil && n > damaged.Number {
 			break // the files after a damaged one wait for it
@@ -102,9 +114,9 @@ func (c *Client) applyInbox(ctx context.Context, progress func(Progress), sum *S
 		} else if err != nil {
 			return applied, err
 		}
-		batch = append(batch, localdb.InboxFile{Number: n, Txns: ts})
-		paths = append(paths, path)
-		if txns += len(ts); len(batch) >= applyBatchFiles || txns >= applyBatchTxns {
+		b.files = append(b.files, localdb.InboxFile{Number: n, Txns: ts})
+		b.paths = append(b.paths, path)
+		if b.txns += len(ts); len(b.files) >= applyBatchFiles || b.txns >= applyBatchTxns {
 			if err := flush(); err != nil {
 				return applied, err
 			}
