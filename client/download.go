@@ -79,8 +79,8 @@ func (s *session) download(ctx context.Context) error {
 func (s *session) fetchOutboxFile(ctx context.Context, f syncproto.OutboxFile, m *meter) error {
 	final := s.c.path("inbox", docking.FileName(f.Number))
 	part := final + ".part"
-	if f.Size <= smallOutboxFile {
-		return s.fetchSmallOutboxFile(ctx, f, final, m)
+	if _, err := os.Stat(part); f.Size <= smallOutboxFile && errors.Is(err, os.ErrNotExist) {
+		return s.fetchSmallOutboxFile(ctx, f, final, m) // (a broken earlier download resumes below)
 	}
 	n, err := s.rc.Download(ctx, s.st.Session, syncproto.OutboxFilePath(f.Number), part, nil, m)
 	if err != nil {
