@@ -42,6 +42,7 @@ type Server struct {
 
 	syncOnce sync.Once
 	syncMgr  *syncmgr.Manager
+	obs      observe
 }
 
 // Open prepares the data folder, opens the database and makes sure an
