@@ -16,7 +16,6 @@ import (
 	"github.com/fieldsync/fieldsync/extract"
 	"github.com/fieldsync/fieldsync/internal/loginguard"
 	"github.com/fieldsync/fieldsync/merger"
-	"github.com/fieldsync/fieldsync/metrics"
 	"github.com/fieldsync/fieldsync/router"
 	"github.com/fieldsync/fieldsync/status"
 	"github.com/fieldsync/fieldsync/syncmgr"
@@ -28,14 +27,11 @@ import (
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	if s.Runs(Sync) {
-		mux.Handle("/sync/", s.observed("sync", s.syncManager().Handler()))
+		mux.Handle("/sync/", s.syncManager().Handler())
 	}
 	if s.Runs(API) {
-		mux.Handle("/", s.observed("api", s.apiHandler()))
-	} else {
-		mux.HandleFunc("GET /health", metrics.Health)
+		mux.Handle("/", s.apiHandler())
 	}
-	mux.HandleFunc("GET /ready", s.Metrics().Ready)
 	return mux
 }
 
@@ -118,11 +114,6 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 
 func (s *Server) serve(ctx context.Context, ln net.Listener) error {
 	g, ctx := errgroup.WithContext(ctx)
-	if err := s.runMetrics(ctx, g); err != nil {
-		return err
-	}
-	s.obs.running.Store(true)
-	defer s.obs.running.Store(false)
 	if s.Runs(Processor) {
 		g.Go(func() error { return s.runProcessor(ctx) })
 	}
@@ -158,7 +149,7 @@ func (s *Server) serve(ctx context.Context, ln net.Listener) error {
 // the lock: exactly one runs against a database. A failure to take the
 // lock is logged and tried again.
 func (s *Server) runProcessor(ctx context.Context) error {
-	p := txnproc.New(s.st, txnproc.Config{Docking: s.docking, Logger: s.log, Poll: s.cfg.Poll, Written: func(n string) { s.Metrics().Written(n); signal(s.routed) }})
+	p := txnproc.New(s.st, txnproc.Config{Docking: s.docking, Logger: s.log, Poll: s.cfg.Poll, Written: func(string) { signal(s.routed) }})
 	log := s.log.With("component", "Transaction Processor")
 	log.Info("waiting for the Transaction Processor lock")
 	var release func()

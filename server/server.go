@@ -42,7 +42,6 @@ type Server struct {
 
 	syncOnce sync.Once
 	syncMgr  *syncmgr.Manager
-	obs      observe
 }
 
 // Open prepares the data folder, opens the database and makes sure an
