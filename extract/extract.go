@@ -53,6 +53,10 @@ type Result struct {
 // the claim of a process that dies runs out within seconds; the new
 // extract becomes the node's only once its file is durable.
 func Extract(ctx context.Context, st Store, dock docking.Folder, node string, logger *slog.Logger) (Result, error) {
+	return take(ctx, st, dock, node, logger)
+}
+
+func take(ctx context.Context, st Store, dock docking.Folder, node string, logger *slog.Logger) (Result, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -275,6 +279,13 @@ const RetryMax = 5 * time.Minute
 // registration in a process that does not run the Database Extract) until
 // ctx ends. wake signals a new request in this process.
 func Run(ctx context.Context, st Store, dock docking.Folder, logger *slog.Logger, wake <-chan struct{}) error {
+	return Extractor{Store: st, Docking: dock, Logger: logger}.Run(ctx, wake)
+}
+
+// Run takes the extracts asked for until ctx ends, as the package's Run
+// does.
+func (e Extractor) Run(ctx context.Context, wake <-chan struct{}) error {
+	st, logger := e.Store, e.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -295,7 +306,7 @@ func Run(ctx context.Context, st Store, dock docking.Folder, logger *slog.Logger
 			if ok && time.Now().Before(f.next) {
 				continue
 			}
-			_, err := Extract(ctx, st, dock, n, logger)
+			_, err := e.Extract(ctx, n)
 			switch {
 			case err == nil:
 				delete(failed, n)

@@ -239,6 +239,7 @@ func (u *uploadMerge) merge(ctx context.Context, b *fieldsync.MergeBatch, txns [
 		}
 		if err == nil {
 			u.flushLog()
+			u.committed(saved)
 		}
 		return err
 	}

@@ -86,6 +86,7 @@ type Merger struct {
 	// that has more; an error stops the merge there (tests: a crash).
 	between func(node string, upload, done int64) error
 	damaged atomic.Int64 // upload files found damaged, sent again
+	rec     Recorder     // nil: nothing recorded
 }
 
 // New returns a merger over the docking folder.
@@ -245,6 +246,7 @@ func (m *Merger) dropDone(ctx context.Context, node string, nums []int64) error 
 // mergeFile merges one upload, or refuses it whole when it is damaged,
 // malformed, over a cap, or its node is deactivated.
 func (m *Merger) mergeFile(ctx context.Context, node string, n int64, path string) error {
+	start := time.Now()
 	n0, _, err := m.st.Node(ctx, node)
 	if err != nil {
 		return err
@@ -265,6 +267,7 @@ func (m *Merger) mergeFile(ctx context.Context, node string, n int64, path strin
 		return m.dropDone(ctx, node, []int64{n})
 	}
 	if errors.Is(err, fieldsync.ErrDamagedFile) && u == nil && !m.damagedBefore(node, n) {
+		m.uploadDone(UploadSentAgain, start)
 		return m.sendAgain(ctx, node, n, err)
 	}
 	var r *refusal
@@ -272,6 +275,7 @@ func (m *Merger) mergeFile(ctx context.Context, node string, n int64, path strin
 		if err := m.refuseFile(ctx, node, n, err.Error()); err != nil {
 			return err
 		}
+		m.uploadDone(UploadRefused, start)
 		if !n0.Active {
 			return nil
 		}
@@ -281,6 +285,7 @@ func (m *Merger) mergeFile(ctx context.Context, node string, n int64, path strin
 		return fmt.Errorf("merge upload %d of %s: %w", n, node, err)
 	}
 	m.log.Info("upload merged", "node", node, "upload", n, "changes", u.total, "refused", u.refusedN, "batches", u.batches)
+	m.uploadDone(UploadMerged, start)
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}

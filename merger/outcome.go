@@ -34,6 +34,8 @@ type uploadState struct {
 	inserts, recorded int64            // rows inserted; conflicts and refusals recorded
 	written           int64            // bytes of the values merged changes wrote
 	refusedN          int64            // changes refused
+	mergedN           int64            // changes merged
+	kinds             kindCounts       // conflicts and refusals recorded, by kind
 	restFrom          int64            // the changes from this one on were refused as one record (0: none)
 }
 
@@ -65,7 +67,7 @@ func (u *uploadMerge) restore(s uploadState) {
 // changes to leave out of another try: one the write path refused, or the
 // last change of each row the node may not write once merged.
 func (u *uploadMerge) batch(ctx context.Context, tx fieldsync.MergeTx, b *fieldsync.MergeBatch, txns []fieldsync.Txn, excluded map[int]string, giveUp bool) (map[int]string, error) {
-	u.ctx, u.tx, u.logs = ctx, tx, nil
+	u.ctx, u.tx, u.logs = ctx, countingTx{tx, &u.kinds}, nil
 	p := newPermit(ctx, tx, u.m.st.Schema(), u.node, u.m.files)
 	p.inserted, p.deleted = u.inserted, u.deleted
 	ok := make([]bool, len(txns))
@@ -78,7 +80,7 @@ func (u *uploadMerge) batch(ctx context.Context, tx fieldsync.MergeTx, b *fields
 			return nil, err
 		}
 	}
-	mt := &mergeTx{m: u.m, tx: tx, ctx: ctx, node: u.node, upload: u.upload, recorded: &u.recorded}
+	mt := &mergeTx{m: u.m, tx: u.tx, ctx: ctx, node: u.node, upload: u.upload, recorded: &u.recorded}
 	written := map[rowRef]int{} // row -> the last change that wrote it
 	var order []rowRef
 	for i, t := range txns {
@@ -100,6 +102,7 @@ func (u *uploadMerge) batch(ctx context.Context, tx fieldsync.MergeTx, b *fields
 			return map[int]string{i: msg}, nil
 		}
 		u.written += valueBytes(t.Values)
+		u.mergedN++
 		if t.Op == fieldsync.OpDelete {
 			continue
 		}

@@ -67,7 +67,10 @@ type Config struct {
 	// the nodes it wrote to (the in-process Synchronization Manager tells
 	// their news requests at once).
 	Routed func(partition int, position int64, outboxNext map[string]int64)
-	Logger *slog.Logger
+	// RoutedTxns, when set, is called beside Routed with how many
+	// transactions the txnproc file held (the process's metrics).
+	RoutedTxns func(partition, txns int)
+	Logger     *slog.Logger
 }
 
 // PartitionOf returns the router partition serving a node.
@@ -307,6 +310,9 @@ func (r *Router) Step(ctx context.Context) (bool, error) {
 	}
 	if r.cfg.Routed != nil {
 		r.cfg.Routed(r.cfg.Partition, last, outboxNext)
+	}
+	if r.cfg.RoutedTxns != nil {
+		r.cfg.RoutedTxns(r.cfg.Partition, len(txns))
 	}
 	r.log.Debug("routed", "file", next, "txns", len(txns), "nodes", len(outboxNext))
 	return true, r.removeRouted(ctx, names)

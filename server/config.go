@@ -36,6 +36,9 @@ type Config struct {
 	DB string
 	// Listen is the API's address (default 127.0.0.1:7070).
 	Listen string
+	// MetricsListen, when set, is the address /metrics, /health and /ready
+	// are served on, for every process kind (docs/operations.md).
+	MetricsListen string
 	// Schema is the synchronized schema. Nil: the one the database
 	// recorded at its last start (the built-in CRM schema on a new
 	// database). Open records the schema it starts with; one that differs

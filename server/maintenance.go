@@ -102,10 +102,12 @@ func (s *Server) expirePartials(ctx context.Context) error {
 // routedHere wakes the news requests of this process's Synchronization
 // Manager when a router of this process saves new outbox files.
 func (s *Server) routedHere() func(int, int64, map[string]int64) {
+	m := s.Metrics()
 	if !s.Runs(Sync) {
-		return nil
+		return m.Routed
 	}
 	return func(partition int, position int64, outboxNext map[string]int64) {
+		m.Routed(partition, position, outboxNext)
 		s.syncManager().Routed(partition, position, outboxNext)
 	}
 }

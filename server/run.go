@@ -16,6 +16,7 @@ import (
 	"github.com/fieldsync/fieldsync/extract"
 	"github.com/fieldsync/fieldsync/internal/loginguard"
 	"github.com/fieldsync/fieldsync/merger"
+	"github.com/fieldsync/fieldsync/metrics"
 	"github.com/fieldsync/fieldsync/router"
 	"github.com/fieldsync/fieldsync/status"
 	"github.com/fieldsync/fieldsync/syncmgr"
@@ -27,11 +28,14 @@ import (
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	if s.Runs(Sync) {
-		mux.Handle("/sync/", s.syncManager().Handler())
+		mux.Handle("/sync/", s.observed("sync", s.syncManager().Handler()))
 	}
 	if s.Runs(API) {
-		mux.Handle("/", s.apiHandler())
+		mux.Handle("/", s.observed("api", s.apiHandler()))
+	} else {
+		mux.HandleFunc("GET /health", metrics.Health)
 	}
+	mux.HandleFunc("GET /ready", s.Metrics().Ready)
 	return mux
 }
 
@@ -46,7 +50,7 @@ func (s *Server) syncManager() *syncmgr.Manager {
 			MaxNodeDailyBytes: l.DailyBytes, MaxNodeDailyInserts: l.DailyInserts,
 			MaxUploadBytes: s.cfg.MaxUploadBytes, Logger: s.log, Files: s.files, NodeFileLimit: s.cfg.NodeFileLimit,
 			Logins: loginguard.Config{MaxDelay: s.cfg.MaxLoginDelay}, TrustedProxies: s.cfg.TrustedProxies, NewsPoll: s.cfg.Poll,
-			Uploaded: func(string) { signal(s.merge) }, ExtractWanted: func() { signal(s.extract) }})
+			Uploaded: func(string) { signal(s.merge) }, ExtractWanted: func() { signal(s.extract) }, Recorder: s.Metrics().Sync()})
 	})
 	return s.syncMgr
 }
@@ -61,7 +65,7 @@ func signal(c chan struct{}) {
 
 // takeExtract takes a node's extract in this process.
 func (s *Server) takeExtract(ctx context.Context, node string) (extract.Result, error) {
-	return extract.Extract(ctx, s.st, s.docking, node, s.log)
+	return s.extractor().Extract(ctx, node)
 }
 
 // extractFunc takes extracts in this process when it runs the Database
@@ -114,6 +118,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 
 func (s *Server) serve(ctx context.Context, ln net.Listener) error {
 	g, ctx := errgroup.WithContext(ctx)
+	if err := s.runMetrics(ctx, g); err != nil {
+		return err
+	}
+	s.obs.running.Store(true)
+	defer s.obs.running.Store(false)
 	if s.Runs(Processor) {
 		g.Go(func() error { return s.runProcessor(ctx) })
 	}
@@ -121,7 +130,7 @@ func (s *Server) serve(ctx context.Context, ln net.Listener) error {
 		s.runRouters(ctx, g)
 	}
 	if s.Runs(Extract) {
-		g.Go(func() error { return extract.Run(ctx, s.st, s.docking, s.log, s.extract) })
+		g.Go(func() error { return s.extractor().Run(ctx, s.extract) })
 	}
 	if s.Runs(API) {
 		g.Go(func() error {
@@ -136,7 +145,7 @@ func (s *Server) serve(ctx context.Context, ln net.Listener) error {
 		onRefusal, _ := merger.ParseOnRefusal(s.cfg.OnRefusal) // checked by Open
 		m := merger.New(s.st, s.docking, s.log).WithFiles(s.files).WithOnRefusal(onRefusal).WithLimits(merger.Limits{
 			MaxChanges: s.cfg.MaxUploadChanges, MaxBytes: s.cfg.MaxUploadInflated, MaxInserts: s.cfg.MaxUploadInserts,
-			MaxRecords: s.cfg.MaxUploadRecords, Batch: s.cfg.MergeBatch})
+			MaxRecords: s.cfg.MaxUploadRecords, Batch: s.cfg.MergeBatch}).WithRecorder(s.Metrics().Merger())
 		g.Go(func() error { return m.Run(ctx, s.merge) })
 	}
 	if (s.Runs(API) || s.Runs(Sync)) && ln != nil {
@@ -149,7 +158,7 @@ func (s *Server) serve(ctx context.Context, ln net.Listener) error {
 // the lock: exactly one runs against a database. A failure to take the
 // lock is logged and tried again.
 func (s *Server) runProcessor(ctx context.Context) error {
-	p := txnproc.New(s.st, txnproc.Config{Docking: s.docking, Logger: s.log, Poll: s.cfg.Poll, Written: func(string) { signal(s.routed) }})
+	p := txnproc.New(s.st, txnproc.Config{Docking: s.docking, Logger: s.log, Poll: s.cfg.Poll, Written: func(n string) { s.Metrics().Written(n); signal(s.routed) }})
 	log := s.log.With("component", "Transaction Processor")
 	log.Info("waiting for the Transaction Processor lock")
 	var release func()
@@ -187,7 +196,7 @@ func (s *Server) runRouters(ctx context.Context, g *errgroup.Group) {
 	for i, p := range parts {
 		wakes[i] = make(chan struct{}, 1)
 		r := router.New(s.st, router.Config{Docking: s.docking, Partition: p, Partitions: s.cfg.RouterPartitions, Logger: s.log,
-			Poll: s.cfg.Poll, Routed: s.routedHere()})
+			Poll: s.cfg.Poll, Routed: s.routedHere(), RoutedTxns: s.Metrics().RoutedTxns})
 		wake := wakes[i]
 		g.Go(func() error { return r.Run(ctx, wake) })
 	}

@@ -42,6 +42,7 @@ type Server struct {
 
 	syncOnce sync.Once
 	syncMgr  *syncmgr.Manager
+	obs      observe
 }
 
 // Open prepares the data folder, opens the database and makes sure an
@@ -69,6 +70,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, st: st, log: cfg.Logger, docking: docking.In(cfg.DataDir), folder: folder,
 		routed: make(chan struct{}, 1), merge: make(chan struct{}, 1), extract: make(chan struct{}, 1), tls: tlsConfig}
+	s.log = s.Metrics().LogErrors(s.log) // errors logged are counted by component
 	s.logSchema()
 	if s.files, err = filestore.Open(filepath.Join(cfg.DataDir, "files"), cfg.MaxFileBytes); err != nil {
 		st.Close()

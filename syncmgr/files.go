@@ -40,7 +40,7 @@ func (m *Manager) file(w http.ResponseWriter, r *http.Request, n fieldsync.Node,
 	if err != nil {
 		return err
 	}
-	return m.serve(w, r, s, f, ref.SHA256)
+	return m.serve(w, r, s, f, ref.SHA256, TransferFile)
 }
 
 // mayHaveFile reports whether a node sees a row carrying the file, or the
@@ -105,7 +105,7 @@ func (m *Manager) uploadFile(w http.ResponseWriter, r *http.Request, n fieldsync
 		return err
 	}
 	have := fs.Have(n.Name, ref)
-	m.count(s, true, have-offset)
+	m.transferred(s, TransferFile, true, have-offset)
 	writeJSON(w, http.StatusOK, syncproto.FileUploaded{File: ref.String(), Have: have, Stored: done})
 	return nil
 }

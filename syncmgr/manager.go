@@ -90,6 +90,9 @@ type Options struct {
 	// is ignored.
 	TrustedProxies []netip.Prefix
 	Logger         *slog.Logger
+	// Recorder is told of sessions, transfers and news waits (nil:
+	// nothing recorded).
+	Recorder Recorder
 }
 
 // Manager is the Synchronization Manager.

@@ -47,6 +47,8 @@ func (m *Manager) waitNews(w http.ResponseWriter, r *http.Request, n fieldsync.N
 			"busy: %d nodes wait for news already, retry later", m.opts.MaxNewsWaiters))
 	}
 	defer m.news.remove(wt)
+	m.newsWaiting(1)
+	defer m.newsWaiting(-1)
 	timer := time.NewTimer(m.opts.NewsWait)
 	defer timer.Stop()
 	select {

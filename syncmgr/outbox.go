@@ -20,7 +20,7 @@ func (m *Manager) extract(w http.ResponseWriter, r *http.Request, n fieldsync.No
 	} else if err != nil {
 		return err
 	}
-	return m.serve(w, r, s, f, docking.ExtractName)
+	return m.serve(w, r, s, f, docking.ExtractName, TransferExtract)
 }
 
 func (m *Manager) outbox(w http.ResponseWriter, r *http.Request, n fieldsync.Node, _ *session) error {
@@ -47,7 +47,7 @@ func (m *Manager) outboxFile(w http.ResponseWriter, r *http.Request, n fieldsync
 	} else if err != nil {
 		return err
 	}
-	return m.serve(w, r, s, f, docking.FileName(num))
+	return m.serve(w, r, s, f, docking.FileName(num), TransferOutbox)
 }
 
 // ack deletes the outbox files up to the number the client has stored.
@@ -69,15 +69,15 @@ func (m *Manager) ack(w http.ResponseWriter, r *http.Request, n fieldsync.Node, 
 	return nil
 }
 
-// serve sends a file (ranged: a broken download resumes), counting it in
-// the session, and closes it.
-func (m *Manager) serve(w http.ResponseWriter, r *http.Request, s *session, f *os.File, name string) error {
+// serve sends a file of kind (ranged: a broken download resumes),
+// counting it in the session, and closes it.
+func (m *Manager) serve(w http.ResponseWriter, r *http.Request, s *session, f *os.File, name, kind string) error {
 	defer f.Close()
 	info, err := f.Stat()
 	if err != nil {
 		return err
 	}
-	m.count(s, false, info.Size())
+	m.transferred(s, kind, false, info.Size())
 	http.ServeContent(w, r, name, info.ModTime(), f)
 	return nil
 }

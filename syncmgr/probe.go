@@ -43,6 +43,7 @@ func (m *Manager) probe(w http.ResponseWriter, r *http.Request, n fieldsync.Node
 	}
 	st.NothingNew = true
 	writeJSON(w, http.StatusOK, st)
+	m.nothingNew()
 	m.recordProbe(n.Name)
 	return true, nil
 }

@@ -80,6 +80,7 @@ func (m *Manager) start(w http.ResponseWriter, r *http.Request, n fieldsync.Node
 		if err := m.st.SaveSession(r.Context(), e); err != nil {
 			m.log.Error("record ended session", "node", e.Node, "session", e.ID, "result", e.Result, "err", err)
 		}
+		m.sessionEnded(e)
 	}
 	if err != nil {
 		return err
@@ -87,6 +88,7 @@ func (m *Manager) start(w http.ResponseWriter, r *http.Request, n fieldsync.Node
 	if err := m.saveStarted(r.Context(), s); err != nil {
 		return err
 	}
+	m.sessionStarted()
 	// The router position is read before the outbox is listed: every file
 	// holding transactions up to it is then in the list.
 	st, err := m.nodeState(r.Context(), n, conflictsAfter(r))
@@ -237,6 +239,7 @@ func (m *Manager) end(w http.ResponseWriter, r *http.Request, n fieldsync.Node, 
 	if err := m.st.SaveSession(r.Context(), s.Session); err != nil {
 		return err
 	}
+	m.sessionEnded(s.Session)
 	if err := m.recordClientRecoveries(r, n.Name, body.Recovered); err != nil {
 		return err
 	}

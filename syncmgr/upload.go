@@ -76,7 +76,7 @@ func (m *Manager) upload(w http.ResponseWriter, r *http.Request, n fieldsync.Nod
 	if err := m.st.NoteUpload(r.Context(), n.Name, num); err != nil {
 		return err // the node sends the file again at its next sync
 	}
-	m.count(s, true, size)
+	m.transferred(s, TransferUpload, true, size)
 	if m.opts.Uploaded != nil {
 		m.opts.Uploaded(n.Name)
 	}

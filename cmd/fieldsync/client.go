@@ -13,8 +13,9 @@ import (
 
 // clientFlags are the flags every client verb takes.
 type clientFlags struct {
-	dir  string
-	json bool
+	dir       string
+	json      bool
+	logFormat string // --log-format: the client's log on stderr (clientlog.go)
 }
 
 // folder is the node's folder: --dir, else $FIELDSYNC_DIR, else
@@ -30,7 +31,11 @@ func (f *clientFlags) folder() string {
 // client, the positional arguments and where to print.
 func (f *clientFlags) open(run func(ctx context.Context, c *client.Client, pos []string, out io.Writer) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, pos []string) error {
-		c, err := client.Open(cmd.Context(), f.folder(), nil)
+		log, err := f.clientLogger(cmd.ErrOrStderr())
+		if err != nil {
+			return err
+		}
+		c, err := client.Open(cmd.Context(), f.folder(), log)
 		if err != nil {
 			return err
 		}
@@ -57,6 +62,7 @@ func clientCmd() *cobra.Command {
 	g.Example = "fieldsync client init --dir ann --server http://127.0.0.1:7070 --node ann-laptop --secret SECRET\nfieldsync client sync --dir ann --wait"
 	g.PersistentFlags().StringVar(&f.dir, "dir", "", "the node's folder `DIR` (default $FIELDSYNC_DIR, else ./fieldsync-client)")
 	g.PersistentFlags().BoolVar(&f.json, "json", false, "print the result as JSON")
+	g.PersistentFlags().StringVar(&f.logFormat, "log-format", "", "log the client's warnings and events on stderr in `FORMAT`: text or json (default: not logged)")
 	return g
 }
 
@@ -71,6 +77,10 @@ func clientInit(f *clientFlags) *cobra.Command {
 			cfg.Dir, cfg.Server = f.folder(), serverURL(orEnv(cfg.Server, "FIELDSYNC_SERVER"))
 			if cfg.Server == "" || cfg.Node == "" || cfg.Secret == "" {
 				return fmt.Errorf("%w: client init --dir DIR --server URL --node NAME --secret SECRET", errUsage)
+			}
+			var err error
+			if cfg.Logger, err = f.clientLogger(cmd.ErrOrStderr()); err != nil {
+				return err
 			}
 			if ca = orEnv(ca, "FIELDSYNC_CA"); ca != "" {
 				pem, err := os.ReadFile(ca)

@@ -23,8 +23,8 @@ import (
 // serverFlags are the server's settings that are not server.Config fields
 // as they are.
 type serverFlags struct {
-	schemaFile, only, trustedProxy, config string
-	verbose                                bool
+	schemaFile, only, trustedProxy, config, logFormat string
+	verbose                                           bool
 }
 
 func serverCmd() *cobra.Command {
@@ -86,7 +86,15 @@ func (sf *serverFlags) complete(cfg *server.Config, stderr io.Writer) error {
 	if sf.verbose {
 		level = slog.LevelDebug
 	}
-	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level, ReplaceAttr: utcTime}))
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: utcTime}
+	switch sf.logFormat {
+	case "text", "":
+		cfg.Logger = slog.New(slog.NewTextHandler(stderr, opts))
+	case "json":
+		cfg.Logger = slog.New(slog.NewJSONHandler(stderr, opts))
+	default:
+		return fmt.Errorf("%w: --log-format %q: choose text or json", errUsage, sf.logFormat)
+	}
 	cfg.Version = buildVersion()
 	return nil
 }
@@ -110,6 +118,13 @@ func serve(ctx context.Context, cfg server.Config, stdout io.Writer) error {
 	// router partitions on this folder.
 	if err := srv.Claim(ctx); err != nil {
 		return err
+	}
+	mln, err := srv.ListenMetrics()
+	if err != nil {
+		return err
+	}
+	if mln != nil {
+		fmt.Fprintf(stdout, "fieldsync server metrics on http://%s/metrics\n", mln.Addr())
 	}
 	var ln net.Listener
 	if srv.Runs(server.API) || srv.Runs(server.Sync) {
@@ -144,6 +159,8 @@ func mainFlags(fs *pflag.FlagSet, cfg *server.Config, sf *serverFlags) {
 	fs.StringVar(&sf.trustedProxy, "trusted-proxy", "", "reverse `PROXIES` (addresses or CIDR prefixes, comma-separated) whose X-Forwarded-For gives the client address that failed logins count against")
 	fs.StringVar(&sf.config, "config", "", "read the settings no flag or environment variable gives from `FILE` (lines of flag-name: value)")
 	fs.BoolVarP(&sf.verbose, "verbose", "v", false, "log debug messages")
+	fs.StringVar(&sf.logFormat, "log-format", "text", "log `FORMAT`: text or json")
+	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "serve /metrics, /health and /ready on `ADDR` (host:port; default: none)")
 }
 
 // sizeFlags registers the flags of the largest requests and files, and of
