@@ -13,6 +13,7 @@ import (
 
 	"github.com/fieldsync/fieldsync"
 	"github.com/fieldsync/fieldsync/api"
+	"github.com/fieldsync/fieldsync/console"
 	"github.com/fieldsync/fieldsync/extract"
 	"github.com/fieldsync/fieldsync/internal/loginguard"
 	"github.com/fieldsync/fieldsync/merger"
@@ -32,11 +33,23 @@ func (s *Server) Handler() http.Handler {
 	}
 	if s.Runs(API) {
 		mux.Handle("/", s.observed("api", s.apiHandler()))
+		mux.Handle(console.Base, s.observed("console", s.consoleHandler()))
 	} else {
 		mux.HandleFunc("GET /health", metrics.Health)
 	}
 	mux.HandleFunc("GET /ready", s.Metrics().Ready)
 	return mux
+}
+
+// consoleHandler is the server console under /ui/, beside the API.
+func (s *Server) consoleHandler() http.Handler {
+	c, err := console.New(s.st, console.Options{Status: s.status, Extract: s.extractFunc(), RequestExtract: s.st.RequestExtract,
+		TLS: s.tls != nil, Logins: loginguard.Config{MaxDelay: s.cfg.MaxLoginDelay}, TrustedProxies: s.cfg.TrustedProxies, Logger: s.log})
+	if err != nil { // the templates are embedded: a build that fails here fails its tests
+		s.log.Error("console unavailable", "err", err)
+		return http.NotFoundHandler()
+	}
+	return c
 }
 
 // syncManager is this server's Synchronization Manager (made once: its

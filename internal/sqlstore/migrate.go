@@ -115,6 +115,9 @@ var migrations = []string{
 	// 13: damaged or lost files met by any component, and what was done.
 	`CREATE TABLE fs_recovery (at BIGINT NOT NULL, node TEXT NOT NULL, component TEXT NOT NULL, what TEXT NOT NULL);
 	 CREATE INDEX fs_recovery_at ON fs_recovery (at)`,
+	// 14: console and API users (password hashes only); who made each logged write ('' none).
+	`CREATE TABLE fs_user (login TEXT PRIMARY KEY, employee_id TEXT NOT NULL, admin INTEGER NOT NULL, password_hash TEXT NOT NULL, disabled INTEGER NOT NULL, created BIGINT NOT NULL);
+	 ALTER TABLE fs_log ADD COLUMN usr TEXT NOT NULL DEFAULT ''`,
 }
 
 // StoreVersion is the version of the store's own tables this build writes.

@@ -59,7 +59,8 @@ func (st *Store) ApplyTx(ctx context.Context, tx *sql.Tx, origin string, changes
 	if len(w.txns) == 0 {
 		return nil, nil
 	}
-	logSQL := fmt.Sprintf("INSERT INTO fs_log (seq, op, tbl, row_id, vals, prev, origin, at) VALUES (%s)", st.placeholders(8))
+	logSQL := fmt.Sprintf("INSERT INTO fs_log (seq, op, tbl, row_id, vals, prev, origin, at, usr) VALUES (%s)", st.placeholders(9))
+	user := fieldsync.UserFrom(ctx) // the signed-in user the write is made for ("" otherwise)
 	for i := range w.txns {
 		t := &w.txns[i]
 		t.Seq = last + int64(i) + 1
@@ -71,7 +72,7 @@ func (st *Store) ApplyTx(ctx context.Context, tx *sql.Tx, origin string, changes
 		if err != nil {
 			return nil, err
 		}
-		if _, err := tx.ExecContext(ctx, logSQL, t.Seq, string(t.Op), t.Table, t.RowID, vals, prev, t.Origin, t.Time.UnixNano()); err != nil {
+		if _, err := tx.ExecContext(ctx, logSQL, t.Seq, string(t.Op), t.Table, t.RowID, vals, prev, t.Origin, t.Time.UnixNano(), user); err != nil {
 			return nil, fmt.Errorf("append to transaction log: %w", err)
 		}
 	}
