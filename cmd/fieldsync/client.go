@@ -57,7 +57,7 @@ func clientCmd() *cobra.Command {
 	f := &clientFlags{}
 	g := group("client", "a remote node's side: its local database, synchronization, files", "command",
 		clientInit(f), localGet(f), localList(f), localCreate(f), localUpdate(f), localDelete(f),
-		clientSync(f), clientStatus(f), clientApply(f), clientRequest(f), clientAttach(f), clientFiles(f))
+		clientSync(f), clientStatus(f), clientApply(f), clientRequest(f), clientAttach(f), clientFiles(f), clientUI(f))
 	g.Long = "The node's folder (--dir) holds its local database, its inbox and its uploads (docs/sync.md)."
 	g.Example = "fieldsync client init --dir ann --server http://127.0.0.1:7070 --node ann-laptop --secret SECRET\nfieldsync client sync --dir ann --wait"
 	g.PersistentFlags().StringVar(&f.dir, "dir", "", "the node's folder `DIR` (default $FIELDSYNC_DIR, else ./fieldsync-client)")
