@@ -3,14 +3,29 @@ module github.com/fieldsync/fieldsync
 go 1.26.8
 
 require (
+	// Chromium driven over the DevTools protocol, tests only: the console's
+	// and the field user's view's browser tests.
+	github.com/chromedp/chromedp v0.23.1
+	// The maintained pure-Go PostgreSQL driver, used through database/sql so
+	// both databases share one store.
 	github.com/jackc/pgx/v5 v5.12.0
+	// zstd for .dx transaction files and transfers: faster than compress/gzip
+	// at a better ratio.
 	github.com/klauspost/compress v1.20.4
+	// /metrics in the format Prometheus scrapes; the reference client.
+	github.com/prometheus/client_golang v1.25.0
 	// The command line: cobra is the convention of Go infrastructure tools, and
 	// gives help, shell completion and flags anywhere on the line for free.
 	github.com/spf13/cobra v1.10.2
 	github.com/spf13/pflag v1.0.9
+	// The schema and the server's config file; its node API gives the line
+	// of every element, which schema errors report.
 	go.yaml.in/yaml/v3 v3.0.5
+	// bcrypt, the slow hash of console and API users' passwords.
+	golang.org/x/crypto v0.59.0
+	// errgroup runs the server's components, stopping all when one fails.
 	golang.org/x/sync v0.25.0
+	// SQLite in pure Go: the embedded default needs no cgo.
 	modernc.org/sqlite v1.62.0
 )
 
@@ -18,7 +33,6 @@ require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/chromedp/cdproto v0.160.1 // indirect
-	github.com/chromedp/chromedp v0.23.1 // indirect
 	github.com/dustin/go-humanize v1.1.0 // indirect
 	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
 	github.com/google/uuid v1.6.0 // indirect
@@ -26,17 +40,13 @@ require (
 	github.com/jackc/pgpassfile v1.0.0 // indirect
 	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
 	github.com/jackc/puddle/v2 v2.2.3 // indirect
-	github.com/kr/text v0.2.0 // indirect
 	github.com/mattn/go-isatty v0.0.24 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/ncruces/go-strftime v1.1.0 // indirect
-	github.com/prometheus/client_golang v1.25.0 // indirect
 	github.com/prometheus/client_model v0.6.3 // indirect
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
 	github.com/remyoudompheng/bigfft v0.0.0-20230129092748-24d4a6f8daec // indirect
-	github.com/rogpeppe/go-internal v1.16.0 // indirect
-	golang.org/x/crypto v0.59.0 // indirect
 	golang.org/x/sys v0.50.0 // indirect
 	golang.org/x/text v0.44.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
