@@ -271,10 +271,7 @@ func (c *Client) pruneMerged(ctx context.Context) error {
 	}
 	for _, m := range merged {
 		if m.firstSeq-1 <= state.RoutedSeq {
-			if err := c.st.DropUpload(ctx, m.number); err != nil {
-				return err
-			}
-			if err := os.Remove(m.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			if err := c.retire(ctx, m); err != nil { // restored.go
 				return err
 			}
 		}

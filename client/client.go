@@ -18,6 +18,7 @@
 //	inbox/damaged/  an inbox file found damaged, until it is had again
 //	upload/N.dx     packaged local transactions, until the server merged them
 //	upload/merged/  merged uploads, until what was routed before them is applied
+//	upload/kept/    merged uploads after that, for a while (restored.go)
 //	files/HASH      attachment files, by content hash
 //
 // Damaged files recover by themselves (recover.go); a folder that is
@@ -60,6 +61,12 @@ type Config struct {
 	// sensible timeouts).
 	HTTP   *http.Client `json:"-"`
 	Logger *slog.Logger `json:"-"`
+	// KeepMerged and KeepMergedDays say how long merged uploads are kept
+	// (in upload/kept), for a server restored from a backup to have them
+	// again: the newest KeepMerged of them (default 100) and those merged
+	// within KeepMergedDays days (default 14); negative: none.
+	KeepMerged     int `json:"keep_merged,omitempty"`
+	KeepMergedDays int `json:"keep_merged_days,omitempty"`
 	// Progress, when not nil, is called as Init downloads the extract.
 	Progress func(Progress) `json:"-"`
 }
@@ -140,7 +147,12 @@ func Init(ctx context.Context, cfg Config) (*Client, error) {
 			return nil, err
 		}
 	}
-	conf, _ := json.MarshalIndent(Config{Server: cfg.Server, Node: cfg.Node, CACert: cfg.CACert, Folder: c.cfg.Folder}, "", "  ")
+	if err := c.st.SetServerIncarnation(ctx, sess.Incarnation); err != nil {
+		c.st.Close()
+		return nil, err
+	}
+	conf, _ := json.MarshalIndent(Config{Server: cfg.Server, Node: cfg.Node, CACert: cfg.CACert, Folder: c.cfg.Folder,
+		KeepMerged: cfg.KeepMerged, KeepMergedDays: cfg.KeepMergedDays}, "", "  ")
 	if err := durable.WriteFile(c.cfg.Dir, "node.json", conf, 0o600); err != nil {
 		return nil, err
 	}

@@ -166,6 +166,14 @@ func (c *Client) syncSession(ctx context.Context, opts SyncOptions) (Summary, er
 		c.recordSync(ctx, "failed: "+oneLine(err.Error()))
 		return sum, err
 	}
+	if st.NothingNew && c.otherIncarnation(ctx, st) { // restored.go: a real session catches up
+		st, err = rc.StartAfter(ctx, started.since, started.conflictsSeen)
+		if err != nil {
+			err = c.writeFailure("sync", err)
+			c.recordSync(ctx, "failed: "+oneLine(err.Error()))
+			return sum, err
+		}
+	}
 	if st.NothingNew { // no session: nothing to do, nothing to end
 		if local, err := c.st.State(ctx); err == nil && local.FileLimit != st.FileLimit {
 			if err := c.st.RecordServer(ctx, st.RoutedSeq, st.FileLimit); err != nil {
@@ -242,13 +250,21 @@ type session struct {
 
 // run takes the session's steps in order; each is in a file of its own.
 func (s *session) run(ctx context.Context) error {
+	restored, err := s.serverRestored(ctx) // restored.go
+	if err != nil {
+		return err
+	}
 	if err := s.upload(ctx); err != nil { // upload.go
 		return err
 	}
 	if err := s.settle(ctx); err != nil { // refusals.go
 		return err
 	}
-	if err := s.reextract(ctx); err != nil { // reextract.go
+	if restored {
+		if goOn, err := s.restoredExtract(ctx); err != nil || !goOn {
+			return err
+		}
+	} else if err := s.reextract(ctx); err != nil { // reextract.go
 		return err
 	}
 	if err := s.download(ctx); err != nil { // download.go

@@ -95,6 +95,17 @@ func (c *Client) watchNews(ctx context.Context, news chan<- struct{}) {
 	rc := c.remote()
 	var announced int64
 	for ctx.Err() == nil {
+		if c.restoreWaits(ctx, rc) { // restored.go
+			select {
+			case <-ctx.Done():
+			case <-time.After(restoreRetry):
+			}
+			select {
+			case news <- struct{}{}:
+			default:
+			}
+			continue
+		}
 		local, _ := c.st.State(ctx)
 		after := max(local.InboxApplied, announced)
 		body, err := rc.NewsApplied(ctx, after, local.InboxApplied)
@@ -122,6 +133,12 @@ func (c *Client) watchNews(ctx context.Context, news chan<- struct{}) {
 			select {
 			case news <- struct{}{}:
 			default:
+			}
+			if body.OutboxLast == 0 { // a restored server: the sync catches up, news waits meanwhile
+				select {
+				case <-ctx.Done():
+				case <-time.After(restoreRetry):
+				}
 			}
 		}
 	}

@@ -68,6 +68,10 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if _, err := st.Incarnation(ctx); err != nil { // made once, so every backup holds it
+		st.Close()
+		return nil, err
+	}
 	s := &Server{cfg: cfg, st: st, log: cfg.Logger, docking: docking.In(cfg.DataDir), folder: folder,
 		routed: make(chan struct{}, 1), merge: make(chan struct{}, 1), extract: make(chan struct{}, 1), tls: tlsConfig}
 	s.log = s.Metrics().LogErrors(s.log) // errors logged are counted by component

@@ -36,6 +36,9 @@ type Store interface {
 	// RequestExtract asks for a new Database Extract of the node.
 	RequestExtract(ctx context.Context, node string) error
 	fieldsync.Recoveries
+	// Incarnation is the server database's incarnation (a new one after a
+	// restore from a backup).
+	Incarnation(ctx context.Context) (string, error)
 	newsStore
 }
 

@@ -28,6 +28,16 @@ import (
 func (m *Manager) waitNews(w http.ResponseWriter, r *http.Request, n fieldsync.Node, _ *session) error {
 	after, _ := strconv.ParseInt(r.URL.Query().Get(syncproto.ParamAfter), 10, 64)
 	applied, inline := parseInt(r, syncproto.ParamApplied)
+	if inc := r.Header.Get(syncproto.HeaderIncarnation); inc != "" {
+		current, err := m.st.Incarnation(r.Context())
+		if err != nil {
+			return err
+		}
+		if inc != current { // restored from a backup: a sync catches up
+			writeJSON(w, http.StatusOK, syncproto.News{News: true})
+			return nil
+		}
+	}
 	if inline {
 		if err := m.deleteApplied(n.Name, applied); err != nil {
 			return err

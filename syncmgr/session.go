@@ -195,6 +195,9 @@ func (m *Manager) nodeState(ctx context.Context, n fieldsync.Node, conflictsAfte
 		}
 	}
 	st.RoutedSeq = max(st.RoutedSeq, 0)
+	if st.Incarnation, err = m.st.Incarnation(ctx); err != nil {
+		return st, err
+	}
 	nr, err := m.st.NodeRouting(ctx, n.Name)
 	if err != nil {
 		return st, err

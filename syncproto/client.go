@@ -30,6 +30,9 @@ type Client struct {
 	// Folder is the id of the node's folder the requests come from (sent
 	// as HeaderFolder; "" sends none).
 	Folder string
+	// Incarnation is the server database's incarnation the node's data is
+	// in step with (sent as HeaderIncarnation; "" sends none).
+	Incarnation string
 }
 
 // NewClient returns a Client of the server for the node.
@@ -51,6 +54,9 @@ func (c *Client) Do(ctx context.Context, method, path, session string, body io.R
 	req.SetBasicAuth(c.Node, c.Secret)
 	if c.Folder != "" {
 		req.Header.Set(HeaderFolder, c.Folder)
+	}
+	if c.Incarnation != "" {
+		req.Header.Set(HeaderIncarnation, c.Incarnation)
 	}
 	if session != "" {
 		req.Header.Set(HeaderSession, session)

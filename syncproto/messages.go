@@ -49,6 +49,10 @@ type State struct {
 	// server has nothing new for the node: no session was opened
 	// (Session is empty) and there is nothing to end.
 	NothingNew bool `json:"nothing_new,omitempty"`
+	// Incarnation is the server database's incarnation: a new one means
+	// the database was restored from a backup, and lost what followed it
+	// (the node then sends again the uploads it lost; docs/sync.md).
+	Incarnation string `json:"incarnation,omitempty"`
 }
 
 // InitRequest is the body of a client init's claim of the node for a new

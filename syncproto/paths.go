@@ -21,6 +21,12 @@ const (
 	// from InitRequest): a folder superseded by a later client init of the
 	// node is refused (fieldsync.ErrSuperseded).
 	HeaderFolder = "X-Fieldsync-Folder"
+	// HeaderIncarnation, on news, is the server incarnation the node's data
+	// is in step with (State.Incarnation): a server in another one (it was
+	// restored from a backup) answers news at once, deletes nothing the
+	// request says applied (the numbers are the old incarnation's), and the
+	// node syncs to catch up.
+	HeaderIncarnation = "X-Fieldsync-Incarnation"
 )
 
 // Query parameters of the protocol's requests.
