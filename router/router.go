@@ -25,6 +25,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/fieldsync/fieldsync"
@@ -274,8 +275,8 @@ func (r *Router) try(ctx context.Context, ready *bool) (bool, error) {
 	return r.Step(ctx)
 }
 
-// Step routes the next txnproc file, if there is one, and reports whether
-// it did.
+// Step routes the next txnproc file, if there is one, with those right
+// after it (following), and reports whether it did.
 func (r *Router) Step(ctx context.Context) (bool, error) {
 	names, err := r.cfg.Docking.TxnprocFiles()
 	if err != nil {
@@ -285,6 +286,10 @@ func (r *Router) Step(ctx context.Context) (bool, error) {
 	if err != nil || next == "" {
 		return false, err
 	}
+	if !slices.Contains(names, next) {
+		names = append(names, next) // written again from the log: removed with the others
+	}
+	last, txns = r.following(names, last, txns)
 	// The nodes are read after the file: every node change committed
 	// before the file's transactions is visible now.
 	if err := r.loadNodes(ctx); err != nil {
@@ -344,6 +349,37 @@ func (r *Router) next(ctx context.Context, names []string) (string, int64, []fie
 		return name, last, txns, err
 	}
 	return "", 0, nil, nil
+}
+
+// maxStepTxns bounds how many transactions one step routes.
+const maxStepTxns = 10_000
+
+// following adds to a step the txnproc files that come right after last,
+// while they read whole and the step holds fewer than maxStepTxns
+// transactions: a router that fell behind catches up in few steps, each
+// writing one outbox file a node (the files a node downloads coalesce
+// under load), while under light load every step still routes the one
+// file there is, at once. A file that is missing or damaged is left to
+// the next step, which writes it again from the log.
+func (r *Router) following(names []string, last int64, txns []fieldsync.Txn) (int64, []fieldsync.Txn) {
+	for _, name := range names {
+		if len(txns) >= maxStepTxns {
+			break
+		}
+		first, l, _ := docking.ParseTxnprocName(name)
+		if l <= last {
+			continue
+		}
+		if first != last+1 || l-first+1 > int64(maxStepTxns-len(txns)) {
+			break
+		}
+		_, more, err := dx.ReadFile(filepath.Join(r.cfg.Docking.Txnproc(), name), dx.Limits{})
+		if err != nil {
+			break
+		}
+		txns, last = append(txns, more...), l
+	}
+	return last, txns
 }
 
 // rebuild writes the txnproc file holding the router's position+1 to last
