@@ -185,6 +185,7 @@ func (m *Manager) Handler() http.Handler {
 	mux.Handle(syncproto.RouteExtract, m.node(m.extract, inSession))
 	mux.Handle(syncproto.RouteOutbox, m.node(m.outbox, inSession))
 	mux.Handle(syncproto.RouteOutboxFile, m.node(m.outboxFile, inSession))
+	mux.Handle(syncproto.RouteOutboxBatch, m.node(m.outboxBatch, inSession))
 	mux.Handle(syncproto.RouteAck, m.node(m.ack, inSession))
 	mux.Handle(syncproto.RouteUpload, m.node(m.upload, inSession))
 	mux.Handle(syncproto.RouteState, m.node(m.state, inSession))
