@@ -58,8 +58,8 @@ func (r *Router) route(ctx context.Context, txns []fieldsync.Txn) error {
 			}
 		}
 		if r.pending >= r.cfg.MaxPending {
-			// Flushing mid-file depends only on the file's content, so a
-			// rerun after a crash cuts the same outbox files.
+			// Flushing mid-step holds memory down; a rerun after a crash
+			// replaces the files it cut (see the package's crash safety).
 			if err := r.flush(); err != nil {
 				return err
 			}

@@ -12,9 +12,12 @@
 //
 // Crash safety: outbox file numbers are a function of the router's durable
 // state (its position and each node's next number, saved together after each
-// txnproc file), and .dx encoding is deterministic, so a router that
-// restarts after a crash rewrites exactly the same files under the same
-// names: nothing lost, nothing doubled.
+// step), and the server serves a node only the files numbered below its saved
+// next number. A router that restarts after a crash routes again from its
+// position and writes the files after it anew under the same numbers,
+// replacing any it wrote but had not saved (a step may then take more
+// txnproc files than the one that crashed did): nothing lost, nothing
+// doubled.
 package router
 
 import (

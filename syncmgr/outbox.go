@@ -41,6 +41,13 @@ func (m *Manager) outboxFile(w http.ResponseWriter, r *http.Request, n fieldsync
 	if !ok {
 		return fieldsync.Errorf(fieldsync.ErrInvalid, "outbox file number %q is not a positive number", r.PathValue("number"))
 	}
+	nr, err := m.st.NodeRouting(r.Context(), n.Name)
+	if err != nil {
+		return err
+	}
+	if num >= nr.OutboxNext { // written by a router that has not saved it (yet)
+		return fieldsync.Errorf(fieldsync.ErrNotFound, "outbox file %d of node %s is not there yet", num, n.Name)
+	}
 	f, err := os.Open(m.docking.OutboxFile(n.Name, num))
 	if errors.Is(err, os.ErrNotExist) {
 		return fieldsync.Errorf(fieldsync.ErrNotFound, "outbox file %d of node %s is not there (acknowledged already?)", num, n.Name)
