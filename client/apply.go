@@ -25,7 +25,7 @@ func (c *Client) ApplyInbox(ctx context.Context) (int, error) {
 	if err := c.writable("apply the inbox"); err != nil {
 		return 0, err
 	}
-	n, err := c.applyInbox(ctx, nil, nil)
+	n, err := c.applyInbox(ctx, nil, nil, nil)
 	if err != nil {
 		err = c.writeFailure("apply the inbox", err)
 		c.st.RecordFailure(context.WithoutCancel(ctx), time.Now(), "apply failed: "+oneLine(err.Error()))
@@ -61,7 +61,9 @@ func (b *applyBatch) flush(ctx context.Context) (int, error) {
 			}
 			*b.damaged = nil
 		}
-		if err := os.Remove(b.paths[i]); err != nil {
+		if b.paths[i] == "" {
+			// held, not in the inbox
+		} else if err := os.Remove(b.paths[i]); err != nil {
 			return k, err
 		}
 		b.m.done()
@@ -74,13 +76,19 @@ func (b *applyBatch) flush(ctx context.Context) (int, error) {
 // files or applyBatchTxns transactions: one commit for many small files.
 const applyBatchFiles, applyBatchTxns = 256, 20_000
 
-func (c *Client) applyInbox(ctx context.Context, progress func(Progress), sum *Summary) (int, error) {
+// applyInbox applies the inbox files, and the files held (by number) that
+// a session downloaded and verified without putting them in the inbox.
+func (c *Client) applyInbox(ctx context.Context, progress func(Progress), sum *Summary, held map[int64][]fieldsync.Txn) (int, error) {
 	c.applyMu.Lock()
 	defer c.applyMu.Unlock()
 	nums, err := docking.Numbers(c.path("inbox"))
 	if err != nil {
 		return 0, err
 	}
+	for n := range held {
+		nums = append(nums, n)
+	}
+	slices.Sort(nums)
 	local, err := c.st.State(ctx)
 	if err != nil {
 		return 0, err
@@ -105,7 +113,12 @@ func (c *Client) applyInbox(ctx context.Context, progress func(Progress), sum *S
 			break // the files after a damaged one wait for it
 		}
 		path := c.path("inbox", docking.FileName(n))
-		_, ts, err := dx.ReadFile(path, dx.Limits{})
+		ts, ok := held[n]
+		if ok {
+			path, err = "", nil // not in the inbox
+		} else {
+			_, ts, err = dx.ReadFile(path, dx.Limits{})
+		}
 		if errors.Is(err, fieldsync.ErrDamagedFile) {
 			if err := flush(); err != nil {
 				return applied, err
@@ -141,7 +154,8 @@ func (s *session) applyInbox(ctx context.Context) error {
 	stop := s.keepAlive(ctx)
 	defer stop()
 	for attempt := 0; ; attempt++ {
-		n, err := s.c.applyInbox(ctx, s.progress, s.sum)
+		n, err := s.c.applyInbox(ctx, s.progress, s.sum, s.held)
+		s.held, s.heldBytes = nil, 0 // applied, or fetched again
 		s.sum.Applied += n
 		var dmg *inboxDamage
 		switch {

@@ -41,7 +41,10 @@ func (s *session) download(ctx context.Context) error {
 	var todo []syncproto.OutboxFile
 	var todoBytes int64
 	for _, f := range st.Outbox {
-		if _, err := os.Stat(c.path("inbox", docking.FileName(f.Number))); err == nil || f.Number <= local.InboxApplied {
+		if _, held := s.held[f.Number]; held || f.Number <= local.InboxApplied {
+			continue
+		}
+		if _, err := os.Stat(c.path("inbox", docking.FileName(f.Number))); err == nil {
 			continue // here already (an earlier sync downloaded it)
 		}
 		todo = append(todo, f)
@@ -51,7 +54,14 @@ func (s *session) download(ctx context.Context) error {
 	if len(todo) > 0 {
 		m = newMeter(s.progress, "download", len(todo), todoBytes)
 	}
-	for _, f := range todo {
+	for i := 0; i < len(todo); i++ {
+		if n, err := s.fetchBatch(ctx, todo[i:], m); err != nil {
+			return err
+		} else if n > 0 {
+			i += n - 1
+			continue
+		}
+		f := todo[i]
 		err := s.fetchOutboxFile(ctx, f, m)
 		if errors.Is(err, fieldsync.ErrDamagedFile) {
 			err = s.fetchOutboxFile(ctx, f, m) // once more: the damage may have been in transit

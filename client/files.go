@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 
 	"github.com/fieldsync/fieldsync"
@@ -75,7 +76,7 @@ type fileRow struct {
 
 // fileRows returns the local rows that carry a file, with the changes the
 // inbox (downloaded, not yet applied) brings laid over them.
-func (c *Client) fileRows(ctx context.Context) (map[string]fileRow, error) {
+func (c *Client) fileRows(ctx context.Context, held map[int64][]fieldsync.Txn) (map[string]fileRow, error) {
 	type rowKey struct{ table, id string }
 	rows := map[rowKey]fieldsync.Row{}
 	for _, t := range c.st.Schema().Tables {
@@ -94,10 +95,16 @@ func (c *Client) fileRows(ctx context.Context) (map[string]fileRow, error) {
 	if err != nil {
 		return nil, err
 	}
+	for n := range held {
+		nums = append(nums, n)
+	}
+	slices.Sort(nums)
 	for _, n := range nums {
-		_, txns, err := dx.ReadFile(c.path("inbox", docking.FileName(n)), dx.Limits{})
-		if err != nil {
-			continue // ApplyInbox sets it aside
+		txns, ok := held[n]
+		if !ok {
+			if _, txns, err = dx.ReadFile(c.path("inbox", docking.FileName(n)), dx.Limits{}); err != nil {
+				continue // ApplyInbox sets it aside
+			}
 		}
 		for _, t := range txns {
 			tb := c.st.Schema().Table(t.Table)
@@ -133,8 +140,8 @@ func (c *Client) fileRows(ctx context.Context) (map[string]fileRow, error) {
 
 // wantedFiles returns the files the node should have: published and
 // broadcast ones, and requested ones the user asked for.
-func (c *Client) wantedFiles(ctx context.Context) (map[string]fieldsync.FileRef, error) {
-	rows, err := c.fileRows(ctx)
+func (c *Client) wantedFiles(ctx context.Context, held map[int64][]fieldsync.Txn) (map[string]fieldsync.FileRef, error) {
+	rows, err := c.fileRows(ctx, held)
 	if err != nil {
 		return nil, err
 	}
@@ -161,8 +168,8 @@ func (c *Client) wantedFiles(ctx context.Context) (map[string]fieldsync.FileRef,
 // fetchFiles downloads the wanted files the node lacks, resuming partial
 // downloads and verifying each against its hash before keeping it. It
 // returns how many it fetched and their bytes.
-func (c *Client) fetchFiles(ctx context.Context, rc *syncproto.Client, session string, progress func(Progress)) (int, int64, error) {
-	want, err := c.wantedFiles(ctx)
+func (c *Client) fetchFiles(ctx context.Context, rc *syncproto.Client, session string, progress func(Progress), held map[int64][]fieldsync.Txn) (int, int64, error) {
+	want, err := c.wantedFiles(ctx, held)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -222,7 +229,7 @@ func (c *Client) pruneFiles(ctx context.Context) error {
 	} else if err != nil {
 		return err
 	}
-	rows, err := c.fileRows(ctx)
+	rows, err := c.fileRows(ctx, nil)
 	if err != nil {
 		return err
 	}
@@ -285,7 +292,7 @@ func (c *Client) filesToUpload(ctx context.Context) (int, error) {
 
 // fileStatus counts wanted files not here yet, and the requested rows.
 func (c *Client) fileStatus(ctx context.Context) (pending int, requested []string, err error) {
-	want, err := c.wantedFiles(ctx)
+	want, err := c.wantedFiles(ctx, nil)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -340,7 +347,7 @@ func (c *Client) Attach(ctx context.Context, table, id, path, mode string) (fiel
 // files fetches the attachment files the node should have: published and
 // broadcast ones, and requested ones the user asked for.
 func (s *session) files(ctx context.Context) error {
-	nf, fb, err := s.c.fetchFiles(ctx, s.rc, s.st.Session, s.progress)
+	nf, fb, err := s.c.fetchFiles(ctx, s.rc, s.st.Session, s.progress, s.held)
 	s.sum.Files += nf
 	s.sum.FileBytes += fb
 	return err

@@ -56,10 +56,10 @@ func (c *Client) applyNews(ctx context.Context, files []syncproto.NewsedFile) er
 			return err
 		}
 	}
-	if _, err := c.applyInbox(ctx, nil, nil); err != nil {
+	if _, err := c.applyInbox(ctx, nil, nil, nil); err != nil {
 		return err
 	}
-	want, err := c.wantedFiles(ctx)
+	want, err := c.wantedFiles(ctx, nil)
 	if err != nil {
 		return err
 	}

@@ -76,7 +76,7 @@ func (c *Client) quiet(ctx context.Context, local localdb.State) (bool, error) {
 	if err != nil || ls.Pending > 0 {
 		return false, err
 	}
-	want, err := c.wantedFiles(ctx)
+	want, err := c.wantedFiles(ctx, nil)
 	if err != nil {
 		return false, err
 	}
@@ -246,6 +246,13 @@ type session struct {
 	// fail is a failure found on the way that does not stop the session's
 	// other steps (a damaged file that cannot be had again): Sync reports it.
 	fail error
+	// noBatch: the server answers no outbox batches (fetchBatch).
+	noBatch bool
+	// held are outbox files a session that applies downloaded and verified
+	// and keeps in memory to apply, by number, instead of writing them to
+	// the inbox first (fetchBatch); heldBytes is what they came to.
+	held      map[int64][]fieldsync.Txn
+	heldBytes int64
 }
 
 // run takes the session's steps in order; each is in a file of its own.
