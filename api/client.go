@@ -31,7 +31,10 @@ import (
 type Client struct {
 	BaseURL string // e.g. http://127.0.0.1:7070
 	Token   string // the bearer token
-	HTTP    *http.Client
+	// User and Password, when User is set, are a connected user's
+	// credentials, sent instead of the token (HTTP Basic).
+	User, Password string
+	HTTP           *http.Client
 
 	mu    sync.Mutex
 	types map[string]map[string]fieldsync.ColumnType // nil: not fetched yet
@@ -66,7 +69,7 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	req.Header.Set("Authorization", "Bearer "+c.Token)
+	c.setAuth(req)
 	hc := c.HTTP
 	if hc == nil {
 		hc = http.DefaultClient
@@ -330,7 +333,7 @@ func (c *Client) Fetch(ctx context.Context, table, id string, w io.Writer, offse
 
 // raw sends a request with the token and turns error answers into *Error.
 func (c *Client) raw(req *http.Request) (*http.Response, error) {
-	req.Header.Set("Authorization", "Bearer "+c.Token)
+	c.setAuth(req)
 	hc := c.HTTP
 	if hc == nil {
 		hc = http.DefaultClient

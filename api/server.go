@@ -26,6 +26,8 @@ type Store interface {
 	fieldsync.Nodes
 	fieldsync.Tokens
 	fieldsync.Conflicts
+	fieldsync.Users
+	fieldsync.History
 	// ResumeMerging merges again the uploads of a node a refusal stopped;
 	// MergeStopped says why they are not merged ("" when they are).
 	ResumeMerging(ctx context.Context, node string) error
@@ -81,6 +83,7 @@ type handler struct {
 	opts   Options
 	log    *slog.Logger
 	logins *loginguard.Guard
+	users  *credCache // users' verified credentials
 }
 
 // area is a group of endpoints that a token's role may or may not use.
@@ -92,11 +95,10 @@ const (
 	areaFiles               // a connected user's attachment files (records, with a file's own size limit)
 )
 
-// allowed says whether a token of the role may use an area. The
-// administrator's is the only role so far; a connected user's role would
-// get areaRecords alone.
+// allowed says whether a token or user of the role may use an area: the
+// administrator every one, a connected user its records and files.
 func allowed(role string, a area) bool {
-	return role == fieldsync.RoleAdmin
+	return role == fieldsync.RoleAdmin || role == fieldsync.RoleUser && (a == areaRecords || a == areaFiles)
 }
 
 // New returns the API's http.Handler.
@@ -107,7 +109,7 @@ func New(st Store, opts Options) http.Handler {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	h := &handler{st: st, opts: opts, log: opts.Logger.With("component", "api"), logins: loginguard.New(opts.Logins)}
+	h := &handler{st: st, opts: opts, log: opts.Logger.With("component", "api"), logins: loginguard.New(opts.Logins), users: newCredCache()}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": opts.Version})
@@ -134,6 +136,8 @@ func New(st Store, opts Options) http.Handler {
 	mux.Handle("GET /api/v1/admin/conflicts", h.auth(areaAdmin, h.conflicts))
 	mux.Handle("GET /api/v1/admin/sessions", h.auth(areaAdmin, h.sessions))
 	mux.Handle("GET /api/v1/admin/refusals", h.auth(areaAdmin, h.refusals))
+	mux.Handle("GET /api/v1/records/{table}/{id}/history", h.auth(areaRecords, h.history))
+	h.userRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, fieldsync.Errorf(fieldsync.ErrNotFound, "no endpoint %s %s (see docs/api.md)", r.Method, r.URL.Path))
 	})
@@ -167,10 +171,12 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // the request body.
 func (h *handler) auth(a area, next func(w http.ResponseWriter, r *http.Request) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := h.authorize(r, a); err != nil {
+		ctx, err := h.authorize(r, a)
+		if err != nil {
 			h.fail(w, r, err)
 			return
 		}
+		r = r.WithContext(ctx)
 		limit := h.opts.MaxBodyBytes
 		if a == areaFiles && h.opts.Files != nil {
 			limit = h.opts.Files.MaxSize() // a file's own limit
@@ -182,35 +188,43 @@ func (h *handler) auth(a area, next func(w http.ResponseWriter, r *http.Request)
 	})
 }
 
-func (h *handler) authorize(r *http.Request, a area) error {
+// authorize checks the request's bearer token, or a user's login and
+// password (HTTP Basic), and that its role may use the area. The context
+// it returns says which user the request's writes are made for.
+func (h *handler) authorize(r *http.Request, a area) (context.Context, error) {
+	ctx := r.Context()
 	authz := r.Header.Get("Authorization")
 	if authz == "" {
-		return fieldsync.Errorf(fieldsync.ErrUnauthorized, "missing bearer token (send Authorization: Bearer TOKEN)")
+		return ctx, fieldsync.Errorf(fieldsync.ErrUnauthorized, "missing bearer token or user credentials (send Authorization: Bearer TOKEN, or a user's LOGIN:PASSWORD as Basic)")
 	}
 	token, ok := strings.CutPrefix(authz, "Bearer ")
-	if !ok || token == "" {
-		return fieldsync.Errorf(fieldsync.ErrUnauthorized, "malformed Authorization header (expected Bearer TOKEN)")
+	_, _, basic := r.BasicAuth()
+	if !basic && (!ok || token == "") {
+		return ctx, fieldsync.Errorf(fieldsync.ErrUnauthorized, "malformed Authorization header (expected Bearer TOKEN or Basic credentials)")
 	}
 	remote := loginguard.ClientAddr(r, h.opts.TrustedProxies)
 	addr := loginguard.Addr(remote)
 	if wait := h.logins.Wait(addr); wait > 0 {
 		h.logFailure(h.logins.Refused(addr), "throttled", remote)
-		return loginguard.Throttled(wait)
+		return ctx, loginguard.Throttled(wait)
 	}
-	role, err := h.st.TokenRole(r.Context(), fieldsync.HashSecret(token))
+	if basic {
+		return h.authorizeUser(r, a, addr, remote)
+	}
+	role, err := h.st.TokenRole(ctx, fieldsync.HashSecret(token))
 	if err != nil {
 		if !errors.Is(err, fieldsync.ErrUnauthorized) {
 			h.log.Error("token check failed", "err", err)
-			return fieldsync.Errorf(fieldsync.ErrUnauthorized, "invalid token")
+			return ctx, fieldsync.Errorf(fieldsync.ErrUnauthorized, "invalid token")
 		}
 		h.logFailure(h.logins.Fail(addr), "invalid token", remote)
-		return fieldsync.Errorf(fieldsync.ErrUnauthorized, "invalid token")
+		return ctx, fieldsync.Errorf(fieldsync.ErrUnauthorized, "invalid token")
 	}
 	h.logins.Succeed(addr)
 	if !allowed(role, a) {
-		return fieldsync.Errorf(fieldsync.ErrForbidden, "a %s token may not use %s", role, r.URL.Path)
+		return ctx, fieldsync.Errorf(fieldsync.ErrForbidden, "a %s token may not use %s", role, r.URL.Path)
 	}
-	return nil
+	return ctx, nil
 }
 
 // logFailure logs a refused token unless another line about its address

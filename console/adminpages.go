@@ -88,6 +88,7 @@ type pipelineData struct {
 	Quiet  []string
 	Error  string
 	At     string
+	Chart  *chartData
 }
 
 func (c *Console) pipeline(w http.ResponseWriter, r *http.Request, s *session) error {
@@ -98,6 +99,8 @@ func (c *Console) pipeline(w http.ResponseWriter, r *http.Request, s *session) e
 		d.Error = err.Error()
 	} else {
 		d.Status = st
+		chart := makeChart(c.chart.look(), time.Now())
+		d.Chart = &chart
 		for _, n := range st.Nodes {
 			if n.Active && (n.LastSync.IsZero() || time.Since(n.LastSync) > quiet) {
 				d.Quiet = append(d.Quiet, n.Name)

@@ -24,6 +24,8 @@ type Store interface {
 	fieldsync.Nodes
 	fieldsync.Tokens
 	fieldsync.Users
+	fieldsync.History
+	Activity
 	Schema() *fieldsync.Schema
 }
 
@@ -31,6 +33,11 @@ type Store interface {
 type Options struct {
 	// Status returns the pipeline view (nil: the pipeline page says so).
 	Status func(ctx context.Context) (fieldsync.Status, error)
+	// Context, when it ends, stops the pipeline chart's sampler (nil:
+	// it stops only when no one looked at the chart for an hour).
+	Context context.Context
+	// Files is the server's file store (nil: records show no files).
+	Files Files
 	// Extract takes a node's Database Extract; RequestExtract asks a
 	// Database Extract process for it (either may be nil).
 	Extract        func(ctx context.Context, node string) (any, error)
@@ -62,6 +69,7 @@ type Console struct {
 	logins *loginguard.Guard
 	tmpl   *template.Template
 	mux    *http.ServeMux
+	chart  *sampler
 
 	mu       sync.Mutex
 	sessions map[string]*session
@@ -81,6 +89,9 @@ func New(st Store, opts Options) (*Console, error) {
 	}
 	c := &Console{st: st, opts: opts, log: opts.Logger.With("component", "console"),
 		logins: loginguard.New(opts.Logins), tmpl: tmpl, sessions: map[string]*session{}}
+	if opts.Status != nil {
+		c.chart = newSampler(opts.Context, opts.Status)
+	}
 	c.routes()
 	return c, nil
 }
@@ -106,6 +117,11 @@ func (c *Console) routes() {
 	m.Handle("GET /ui/admin/users", c.admin(c.users))
 	m.Handle("POST /ui/admin/users", c.admin(c.addUser))
 	m.Handle("POST /ui/admin/users/{login}/{verb}", c.admin(c.userVerb))
+	m.Handle("GET /ui/admin/conflicts", c.admin(c.conflicts))
+	m.Handle("GET /ui/admin/refusals", c.admin(c.refusals))
+	m.Handle("GET /ui/admin/sessions", c.admin(c.syncSessions))
+	m.HandleFunc(attachPattern, c.attachRoute)
+	m.Handle("GET /ui/t/{table}/r/{id}/file", c.user(c.download))
 	m.HandleFunc("/ui/", func(w http.ResponseWriter, r *http.Request) {
 		c.render(w, r, nil, http.StatusNotFound, "message", "Not found", "There is no page "+r.URL.Path+".")
 	})
@@ -114,7 +130,7 @@ func (c *Console) routes() {
 
 // ServeHTTP serves the console's pages.
 func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	r.Body = http.MaxBytesReader(w, r.Body, c.bodyLimit(r))
 	c.mux.ServeHTTP(w, r)
 }
 
@@ -170,6 +186,8 @@ func (c *Console) fail(w http.ResponseWriter, r *http.Request, s *session, err e
 		status = http.StatusBadRequest
 	case errors.Is(err, fieldsync.ErrForbidden):
 		status = http.StatusForbidden
+	case errors.Is(err, fieldsync.ErrTooLarge):
+		status = http.StatusRequestEntityTooLarge
 	}
 	if status == http.StatusInternalServerError {
 		c.log.Error("console page failed", "path", r.URL.Path, "err", err)
@@ -203,7 +221,9 @@ func nav(admin bool) []webui.Link {
 	links := []webui.Link{{Label: "Records", Href: Base + "t/"}}
 	if admin {
 		links = append(links, webui.Link{Label: "Pipeline", Href: Base + "admin/pipeline"},
-			webui.Link{Label: "Nodes", Href: Base + "admin/nodes"}, webui.Link{Label: "Users", Href: Base + "admin/users"})
+			webui.Link{Label: "Nodes", Href: Base + "admin/nodes"}, webui.Link{Label: "Users", Href: Base + "admin/users"},
+			webui.Link{Label: "Sessions", Href: Base + "admin/sessions"}, webui.Link{Label: "Conflicts", Href: Base + "admin/conflicts"},
+			webui.Link{Label: "Refusals", Href: Base + "admin/refusals"})
 	}
 	return links
 }

@@ -87,6 +87,8 @@ type recordData struct {
 	Form     *webui.Form
 	Related  []related
 	Existing bool
+	History  []historyLine
+	File     *attachmentData
 }
 
 // related is the rows of one table whose Column points at the record.
@@ -188,7 +190,12 @@ func (c *Console) showRecord(w http.ResponseWriter, r *http.Request, s *session,
 		f.SetValues(r.PostForm)
 		f.SetErrors(errs)
 	}
-	data := recordData{Form: f, Existing: true}
+	data := recordData{Form: f, Existing: true, File: c.attachment(t, row, s)}
+	hist, err := c.history(r, t.Name, row.ID())
+	if err != nil {
+		return err
+	}
+	data.History = hist
 	for _, ref := range c.st.Schema().ReferencesTo(t.Name) {
 		page, err := c.st.List(r.Context(), ref.Table.Name, fieldsync.Query{Where: map[string]any{ref.Column.Name: row.ID()}, Limit: 100})
 		if err != nil {

@@ -26,14 +26,17 @@ import (
 
 // Handler returns the HTTP handler of the components this server runs:
 // the API, and the Synchronization Manager under /sync/.
-func (s *Server) Handler() http.Handler {
+func (s *Server) Handler() http.Handler { return s.handler(context.Background()) }
+
+// handler is Handler, whose console's background work ends with ctx.
+func (s *Server) handler(ctx context.Context) http.Handler {
 	mux := http.NewServeMux()
 	if s.Runs(Sync) {
 		mux.Handle("/sync/", s.observed("sync", s.syncManager().Handler()))
 	}
 	if s.Runs(API) {
 		mux.Handle("/", s.observed("api", s.apiHandler()))
-		mux.Handle(console.Base, s.observed("console", s.consoleHandler()))
+		mux.Handle(console.Base, s.observed("console", s.consoleHandler(ctx)))
 	} else {
 		mux.HandleFunc("GET /health", metrics.Health)
 	}
@@ -42,8 +45,8 @@ func (s *Server) Handler() http.Handler {
 }
 
 // consoleHandler is the server console under /ui/, beside the API.
-func (s *Server) consoleHandler() http.Handler {
-	c, err := console.New(s.st, console.Options{Status: s.status, Extract: s.extractFunc(), RequestExtract: s.st.RequestExtract,
+func (s *Server) consoleHandler(ctx context.Context) http.Handler {
+	c, err := console.New(s.st, console.Options{Status: s.status, Context: ctx, Files: s.files, Extract: s.extractFunc(), RequestExtract: s.st.RequestExtract,
 		TLS: s.tls != nil, Logins: loginguard.Config{MaxDelay: s.cfg.MaxLoginDelay}, TrustedProxies: s.cfg.TrustedProxies, Logger: s.log})
 	if err != nil { // the templates are embedded: a build that fails here fails its tests
 		s.log.Error("console unavailable", "err", err)
@@ -231,7 +234,7 @@ func (s *Server) runRouters(ctx context.Context, g *errgroup.Group) {
 // ends, then shuts the HTTP server down, waiting ShutdownTimeout at most
 // for the requests in flight.
 func (s *Server) runHTTP(ctx context.Context, g *errgroup.Group, ln net.Listener) {
-	hs := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 5 * time.Minute,
+	hs := &http.Server{Handler: s.handler(ctx), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 5 * time.Minute,
 		IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn), TLSConfig: s.tls}
 	if s.tls != nil {
 		ln = tls.NewListener(ln, s.tls)

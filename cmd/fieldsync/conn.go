@@ -19,6 +19,9 @@ import (
 type conn struct {
 	server, token, tokenFile, ca string
 	json                         bool
+	// user is a connected user's login (record --user): the password
+	// comes from $FIELDSYNC_PASSWORD or stdin, and replaces the token.
+	user string
 }
 
 // register adds the connection's flags to fs (a group's persistent flags:
@@ -29,6 +32,11 @@ func (c *conn) register(fs *pflag.FlagSet) {
 	fs.StringVar(&c.tokenFile, "token-file", filepath.Join("fieldsync-data", "admin.token"), "`FILE` holding the API token")
 	fs.StringVar(&c.ca, "ca", "", "PEM `FILE` of the authority that signed an https server's certificate, if the system does not trust it (default $FIELDSYNC_CA)")
 	fs.BoolVar(&c.json, "json", false, "print the result as JSON")
+}
+
+// registerUser adds --user to fs (the record verbs').
+func (c *conn) registerUser(fs *pflag.FlagSet) {
+	fs.StringVar(&c.user, "user", "", "act as the connected user `LOGIN` instead of with the API token; the password is $FIELDSYNC_PASSWORD, else stdin's first line")
 }
 
 // serverURL is a server address as given, with http:// in front when it
@@ -49,8 +57,9 @@ func orEnv(s, env string) string {
 }
 
 // client builds the API client from the flags, the environment and the
-// token file, in that order.
-func (c *conn) client() (*api.Client, error) {
+// token file, in that order; with --user, from the user's login and the
+// password in $FIELDSYNC_PASSWORD or on stdin.
+func (c *conn) client(stdin io.Reader) (*api.Client, error) {
 	url := serverURL(orEnv(c.server, "FIELDSYNC_SERVER"))
 	if url == "" {
 		url = "http://127.0.0.1:7070"
@@ -58,15 +67,19 @@ func (c *conn) client() (*api.Client, error) {
 	if err := syncproto.CheckServer(url); err != nil {
 		return nil, err
 	}
-	token := orEnv(c.token, "FIELDSYNC_TOKEN")
-	if token == "" {
-		data, err := os.ReadFile(c.tokenFile)
-		if err != nil {
-			return nil, fmt.Errorf("no API token: pass --token, set FIELDSYNC_TOKEN, or run from the folder holding %s (%v)", c.tokenFile, err)
+	ac := &api.Client{BaseURL: url}
+	if c.user != "" {
+		ac.User, ac.Password = c.user, os.Getenv("FIELDSYNC_PASSWORD")
+		if ac.Password == "" {
+			pw, err := readPassword(stdin)
+			if err != nil {
+				return nil, fmt.Errorf("the password of user %s: %w", c.user, err)
+			}
+			ac.Password = pw
 		}
-		token = strings.TrimSpace(string(data))
+	} else if err := c.setToken(ac); err != nil {
+		return nil, err
 	}
-	ac := &api.Client{BaseURL: url, Token: token}
 	if ca := orEnv(c.ca, "FIELDSYNC_CA"); ca != "" {
 		pem, err := os.ReadFile(ca)
 		if err != nil {
@@ -79,12 +92,27 @@ func (c *conn) client() (*api.Client, error) {
 	return ac, nil
 }
 
+// setToken gives the client the API token of the flags, the environment
+// or the token file.
+func (c *conn) setToken(ac *api.Client) error {
+	token := orEnv(c.token, "FIELDSYNC_TOKEN")
+	if token == "" {
+		data, err := os.ReadFile(c.tokenFile)
+		if err != nil {
+			return fmt.Errorf("no API token: pass --token, set FIELDSYNC_TOKEN, or run from the folder holding %s (%v)", c.tokenFile, err)
+		}
+		token = strings.TrimSpace(string(data))
+	}
+	ac.Token = token
+	return nil
+}
+
 // call makes the run of a verb that talks to the server: run gets the API
 // client the connection's flags give, the positional arguments and where
 // to print.
 func (c *conn) call(run func(ctx context.Context, cl *api.Client, pos []string, out io.Writer) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, pos []string) error {
-		cl, err := c.client()
+		cl, err := c.client(cmd.InOrStdin())
 		if err != nil {
 			return err
 		}

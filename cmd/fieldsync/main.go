@@ -34,7 +34,13 @@ func main() {
 // line on stderr, with status 2 for a command line called wrong and 1 for
 // the rest.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return runWithInput(ctx, args, os.Stdin, stdout, stderr)
+}
+
+// runWithInput is run with stdin read from in (a password on a pipe).
+func runWithInput(ctx context.Context, args []string, in io.Reader, stdout, stderr io.Writer) int {
 	root := newRoot(stdout, stderr)
+	root.SetIn(in)
 	args, unknown := commandFirst(root, args)
 	root.SetArgs(append([]string{}, args...)) // never nil, which would make cobra read os.Args
 	var err error

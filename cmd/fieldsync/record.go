@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/fieldsync/fieldsync"
 	"github.com/fieldsync/fieldsync/api"
 )
 
@@ -57,10 +58,12 @@ fieldsync record create opportunity name="Acme renewal" account_id=acme revenue:
 			return answer(row, err, out)
 		}),
 	}
-	g := group("record", "a connected user's records on the server: create, get, list, update, delete, files", "verb",
-		create, get, recordList(c), update, recordDelete(c), recordAttach(c), recordFetch(c))
-	g.Example = "fieldsync record list opportunity stage=prospect\nfieldsync record get account acme --server https://fieldsync.example:7070 --ca ca.pem"
+	g := group("record", "a connected user's records on the server: create, get, list, update, delete, files, history", "verb",
+		create, get, recordList(c), update, recordDelete(c), recordAttach(c), recordFetch(c), recordHistory(c))
+	g.Example = "fieldsync record list opportunity stage=prospect\nfieldsync record get account acme --server https://fieldsync.example:7070 --ca ca.pem\n" +
+		"FIELDSYNC_PASSWORD=... fieldsync record create account name=Acme --user tess"
 	c.register(g.PersistentFlags())
+	c.registerUser(g.PersistentFlags())
 	return g
 }
 
@@ -153,4 +156,40 @@ func listAll(ctx context.Context, cl *api.Client, pos []string, limit int, asJSO
 	}
 	printRows(stdout, rows)
 	return nil
+}
+
+func recordHistory(c *conn) *cobra.Command {
+	return &cobra.Command{
+		Use: "history TABLE ID", Short: "print a row's latest changes: time, operation, origin, user", Args: exactly(2),
+		Annotations: arguments("TABLE", tableArg, "ID", idArg),
+		Example:     "fieldsync record history opportunity OPPORTUNITY_ID\nfieldsync record history account acme --json",
+		RunE: c.call(func(ctx context.Context, cl *api.Client, pos []string, out io.Writer) error {
+			entries, err := cl.History(ctx, pos[0], pos[1])
+			if err != nil {
+				return err
+			}
+			return c.print(out, entries, func() { printHistory(out, entries) })
+		}),
+	}
+}
+
+// printHistory prints a row's log entries, newest first.
+func printHistory(out io.Writer, entries []fieldsync.HistoryEntry) {
+	if len(entries) == 0 {
+		fmt.Fprintln(out, "(no changes logged)")
+		return
+	}
+	tw := newTable(out)
+	fmt.Fprintln(tw, "TIME\tOP\tORIGIN\tUSER")
+	for _, e := range entries {
+		origin, user := e.Origin, e.User
+		if origin == "" {
+			origin = "server"
+		}
+		if user == "" {
+			user = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", whenMilli(e.Time), e.Op, origin, user)
+	}
+	tw.Flush()
 }

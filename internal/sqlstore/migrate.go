@@ -118,6 +118,9 @@ var migrations = []string{
 	// 14: console and API users (password hashes only); who made each logged write ('' none).
 	`CREATE TABLE fs_user (login TEXT PRIMARY KEY, employee_id TEXT NOT NULL, admin INTEGER NOT NULL, password_hash TEXT NOT NULL, disabled INTEGER NOT NULL, created BIGINT NOT NULL);
 	 ALTER TABLE fs_log ADD COLUMN usr TEXT NOT NULL DEFAULT ''`,
+	// 15: the routed log entries a record's history shows (TrimLog keeps them).
+	`CREATE TABLE fs_history (seq BIGINT PRIMARY KEY, op TEXT NOT NULL, tbl TEXT NOT NULL, row_id TEXT NOT NULL, origin TEXT NOT NULL, usr TEXT NOT NULL, at BIGINT NOT NULL);
+	 CREATE INDEX fs_history_row ON fs_history (tbl, row_id, seq)`,
 }
 
 // StoreVersion is the version of the store's own tables this build writes.

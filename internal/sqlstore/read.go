@@ -259,6 +259,9 @@ func (st *Store) decodeRow(table string, s sql.NullString) (fieldsync.Row, error
 // trimmed, in one transaction. Trimming backwards changes nothing.
 func (st *Store) TrimLog(ctx context.Context, upTo int64) error {
 	err := st.inTx(ctx, func(tx *sql.Tx) error {
+		if err := st.keepHistory(ctx, tx, upTo); err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, "DELETE FROM fs_log WHERE seq <= "+st.d.Placeholder(1), upTo); err != nil {
 			return err
 		}
