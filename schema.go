@@ -95,6 +95,12 @@ type Column struct {
 	OnDelete OnDelete
 	// Required columns refuse null.
 	Required bool
+	// Default is the column's declared default (`default:` in the schema
+	// file), a canonical value of its type, or nil for none: existing rows
+	// get it when the column is added, and an insert that leaves the column
+	// out (a node's, made under an earlier schema version that lacked the
+	// column) gets it.
+	Default any
 	// Line is the schema file line the column was declared on.
 	Line int
 }
