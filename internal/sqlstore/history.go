@@ -12,7 +12,7 @@ import (
 // (fieldsync.History): those still in fs_log, and those the routers have
 // trimmed from it, which TrimLog keeps in fs_history.
 func (st *Store) History(ctx context.Context, table, id string, limit int) ([]fieldsync.HistoryEntry, error) {
-	if _, err := st.schema.LookupTable(table); err != nil {
+	if _, err := st.Schema().LookupTable(table); err != nil {
 		return nil, err
 	}
 	if limit <= 0 || limit > fieldsync.MaxHistory {

@@ -89,7 +89,7 @@ func (a *RemoteApplier) Close() {
 
 // Clear deletes every row of a table.
 func (a *RemoteApplier) Clear(ctx context.Context, table string) error {
-	tb := a.st.schema.Table(table)
+	tb := a.st.Schema().Table(table)
 	if tb == nil {
 		return fieldsync.Errorf(fieldsync.ErrInvalid, "unknown table %q", table)
 	}
@@ -100,7 +100,7 @@ func (a *RemoteApplier) Clear(ctx context.Context, table string) error {
 // Apply applies one server transaction.
 func (a *RemoteApplier) Apply(ctx context.Context, t fieldsync.Txn) error {
 	st := a.st
-	tb := st.schema.Table(t.Table)
+	tb := st.Schema().Table(t.Table)
 	if tb == nil {
 		return fieldsync.Errorf(fieldsync.ErrInvalid, "unknown table %q", t.Table)
 	}
@@ -114,7 +114,7 @@ func (a *RemoteApplier) Apply(ctx context.Context, t fieldsync.Txn) error {
 			}
 			a.args = append(a.args, v)
 		}
-		return a.exec(ctx, st.upsertRow[tb.Name], a.args...)
+		return a.exec(ctx, st.stmts().upsertRow[tb.Name], a.args...)
 	case fieldsync.OpUpdate:
 		var sets []string
 		a.args = a.args[:0]
@@ -130,7 +130,7 @@ func (a *RemoteApplier) Apply(ctx context.Context, t fieldsync.Txn) error {
 		a.args = append(a.args, t.RowID)
 		return a.exec(ctx, fmt.Sprintf("UPDATE %s SET %s WHERE id = %s", quote(tb.Name), strings.Join(sets, ", "), st.d.Placeholder(len(a.args))), a.args...)
 	case fieldsync.OpDelete, fieldsync.OpPurge:
-		return a.exec(ctx, st.deleteRow[tb.Name], t.RowID)
+		return a.exec(ctx, st.stmts().deleteRow[tb.Name], t.RowID)
 	}
 	return fieldsync.Errorf(fieldsync.ErrInvalid, "unknown operation %q", t.Op)
 }

@@ -20,7 +20,7 @@ type txReader struct {
 }
 
 func (r *txReader) Get(ctx context.Context, table, id string) (fieldsync.Row, error) {
-	t, err := r.st.schema.LookupTable(table)
+	t, err := r.st.Schema().LookupTable(table)
 	if err != nil {
 		return nil, err
 	}

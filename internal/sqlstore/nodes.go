@@ -22,8 +22,8 @@ func (st *Store) AddNode(ctx context.Context, n fieldsync.Node, secretHash []byt
 	n.Created = st.now().UTC().Truncate(time.Microsecond)
 	n.Deactivated = time.Time{}
 	err := st.inTx(ctx, func(tx *sql.Tx) error {
-		if emp := st.schema.Nodes.EmployeeTable; emp != "" {
-			if _, err := st.getRow(ctx, tx, st.schema.Table(emp), n.EmployeeID); errors.Is(err, fieldsync.ErrNotFound) {
+		if emp := st.Schema().Nodes.EmployeeTable; emp != "" {
+			if _, err := st.getRow(ctx, tx, st.Schema().Table(emp), n.EmployeeID); errors.Is(err, fieldsync.ErrNotFound) {
 				return fieldsync.Errorf(fieldsync.ErrNotFound, "no %s with id %q to register node %q for", emp, n.EmployeeID, n.Name)
 			} else if err != nil {
 				return err

@@ -20,7 +20,7 @@ const (
 
 // Get returns one row.
 func (st *Store) Get(ctx context.Context, table, id string) (fieldsync.Row, error) {
-	t, err := st.schema.LookupTable(table)
+	t, err := st.Schema().LookupTable(table)
 	if err != nil {
 		return nil, err
 	}
@@ -31,7 +31,7 @@ func (st *Store) getRow(ctx context.Context, q Querier, t *fieldsync.Table, id s
 	if !fieldsync.ValidID(id) { // no such row exists; the database need not see the text
 		return nil, fieldsync.Errorf(fieldsync.ErrNotFound, "%s: no row with id %q", t.Name, id)
 	}
-	rows, err := q.QueryContext(ctx, st.selectRow[t.Name], id)
+	rows, err := q.QueryContext(ctx, st.stmts().selectRow[t.Name], id)
 	if err != nil {
 		return nil, fmt.Errorf("read %s %s: %w", t.Name, id, err)
 	}
@@ -114,7 +114,7 @@ func (st *Store) List(ctx context.Context, table string, q fieldsync.Query) (fie
 }
 
 func (st *Store) list(ctx context.Context, db Querier, table string, q fieldsync.Query) (fieldsync.Page, error) {
-	t, err := st.schema.LookupTable(table)
+	t, err := st.Schema().LookupTable(table)
 	if err != nil {
 		return fieldsync.Page{}, err
 	}
@@ -160,7 +160,7 @@ func (st *Store) list(ctx context.Context, db Querier, table string, q fieldsync
 		where = " WHERE " + strings.Join(conds, " AND ")
 	}
 	args = append(args, limit+1)
-	query := fmt.Sprintf("SELECT %s FROM %s%s ORDER BY id LIMIT %s", st.colList[t.Name], quote(t.Name), where, st.d.Placeholder(len(args)))
+	query := fmt.Sprintf("SELECT %s FROM %s%s ORDER BY id LIMIT %s", st.stmts().colList[t.Name], quote(t.Name), where, st.d.Placeholder(len(args)))
 	rows, err := db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return fieldsync.Page{}, fmt.Errorf("list %s: %w", t.Name, err)
@@ -232,7 +232,7 @@ func (st *Store) decodeRow(table string, s sql.NullString) (fieldsync.Row, error
 	if err := dec.Decode(&raw); err != nil {
 		return nil, fmt.Errorf("decode row: %w", err)
 	}
-	t := st.schema.Table(table)
+	t := st.Schema().Table(table)
 	row := make(fieldsync.Row, len(raw))
 	for k, v := range raw {
 		var c *fieldsync.Column

@@ -89,7 +89,7 @@ func (s *snapshot) LastSeq() int64 { return s.lastSeq }
 func (s *snapshot) Trimmed() int64 { return s.trimmed }
 
 func (s *snapshot) Get(ctx context.Context, table, id string) (fieldsync.Row, error) {
-	t, err := s.st.schema.LookupTable(table)
+	t, err := s.st.Schema().LookupTable(table)
 	if err != nil {
 		return nil, err
 	}
@@ -105,11 +105,11 @@ func (s *snapshot) ReadLog(ctx context.Context, after int64, limit int) ([]field
 }
 
 func (s *snapshot) Scan(ctx context.Context, table string, fn func(fieldsync.Row) error) error {
-	t, err := s.st.schema.LookupTable(table)
+	t, err := s.st.Schema().LookupTable(table)
 	if err != nil {
 		return err
 	}
-	rows, err := s.tx.QueryContext(ctx, fmt.Sprintf("SELECT %s FROM %s ORDER BY id", s.st.colList[t.Name], quote(t.Name)))
+	rows, err := s.tx.QueryContext(ctx, fmt.Sprintf("SELECT %s FROM %s ORDER BY id", s.st.stmts().colList[t.Name], quote(t.Name)))
 	if err != nil {
 		return fmt.Errorf("scan %s: %w", t.Name, err)
 	}
@@ -129,7 +129,7 @@ func (s *snapshot) Scan(ctx context.Context, table string, fn func(fieldsync.Row
 // Lookup calls fn for every row of table whose column holds one of
 // values, lookupBatch values a query.
 func (s *snapshot) Lookup(ctx context.Context, table, column string, values []string, fn func(fieldsync.Row) error) error {
-	t, err := s.st.schema.LookupTable(table)
+	t, err := s.st.Schema().LookupTable(table)
 	if err != nil {
 		return err
 	}
@@ -191,7 +191,7 @@ func (s *snapshot) lookupStmt(ctx context.Context, t *fieldsync.Table, column st
 		ph[i] = s.st.d.Placeholder(i + 1)
 	}
 	stmt, err := s.tx.PrepareContext(ctx, fmt.Sprintf("SELECT %s FROM %s WHERE %s IN (%s)",
-		s.st.colList[t.Name], quote(t.Name), quote(column), strings.Join(ph, ", ")))
+		s.st.stmts().colList[t.Name], quote(t.Name), quote(column), strings.Join(ph, ", ")))
 	if err != nil {
 		return nil, fmt.Errorf("look up %s: %w", t.Name, err)
 	}

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fieldsync/fieldsync"
@@ -28,13 +29,22 @@ type Store struct {
 	now    func() time.Time
 	local  bool // a remote node's local database (see Options.Local)
 
-	schemaChange string // how the schema differs from the one recorded before (SchemaChange)
-	schemaStored bool   // the schema is the one the database recorded (SchemaFromDatabase)
+	schemaChange  string // how the schema differs from the one recorded before (SchemaChange)
+	schemaStored  bool   // the schema is the one the database recorded (SchemaFromDatabase)
+	schemaVersion int64  // the version of schema, as opened
 
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced at every commit
 
-	// Statement texts built once from the schema.
+	// cur is the schema in force with the statement texts built from it;
+	// swapped whole when a new schema version is applied (SetSchema).
+	cur atomic.Pointer[compiled]
+}
+
+// compiled is a schema and the statement texts built once from it.
+type compiled struct {
+	schema    *fieldsync.Schema
+	version   int64             // the schema version (0: not recorded, a local database's before it knew)
 	selectRow map[string]string // table -> SELECT cols FROM t WHERE id = $1
 	insertRow map[string]string // table -> INSERT INTO t (cols) VALUES (...)
 	upsertRow map[string]string // table -> INSERT ... ON CONFLICT (id) DO UPDATE (a row sent whole)
@@ -65,38 +75,56 @@ func Open(ctx context.Context, d Dialect, write, read *sql.DB, s *fieldsync.Sche
 
 // OpenWith is Open with options.
 func OpenWith(ctx context.Context, d Dialect, write, read *sql.DB, s *fieldsync.Schema, opts Options) (*Store, error) {
-	st := &Store{d: d, write: write, read: read, schema: s, now: time.Now, changed: make(chan struct{}), local: opts.Local,
-		selectRow: map[string]string{}, insertRow: map[string]string{}, colList: map[string]string{},
-		upsertRow: map[string]string{}, deleteRow: map[string]string{}}
+	st := &Store{d: d, write: write, read: read, schema: s, now: time.Now, changed: make(chan struct{}), local: opts.Local}
 	if err := st.upgrade(ctx); err != nil {
 		return nil, err
 	}
-	for _, t := range st.schema.Tables {
-		cols := make([]string, len(t.Columns))
-		ph := make([]string, len(t.Columns))
-		for i, c := range t.Columns {
-			cols[i] = quote(c.Name)
-			ph[i] = d.Placeholder(i + 1)
-		}
-		st.colList[t.Name] = strings.Join(cols, ", ")
-		st.selectRow[t.Name] = fmt.Sprintf("SELECT %s FROM %s WHERE id = %s", st.colList[t.Name], quote(t.Name), d.Placeholder(1))
-		st.insertRow[t.Name] = fmt.Sprintf("INSERT INTO %s (%s) VALUES (%s)", quote(t.Name), st.colList[t.Name], strings.Join(ph, ", "))
-		var sets []string
-		for _, c := range t.Columns[1:] {
-			sets = append(sets, quote(c.Name)+" = excluded."+quote(c.Name))
-		}
-		if len(sets) == 0 {
-			st.upsertRow[t.Name] = st.insertRow[t.Name] + " ON CONFLICT (id) DO NOTHING"
-		} else {
-			st.upsertRow[t.Name] = st.insertRow[t.Name] + " ON CONFLICT (id) DO UPDATE SET " + strings.Join(sets, ", ")
-		}
-		st.deleteRow[t.Name] = fmt.Sprintf("DELETE FROM %s WHERE id = %s", quote(t.Name), d.Placeholder(1))
-	}
+	st.SetSchema(st.schema, st.schemaVersion)
 	return st, nil
 }
 
-// Schema returns the schema the store was opened with.
-func (st *Store) Schema() *fieldsync.Schema { return st.schema }
+// compile builds the statement texts of schema s.
+func compile(d Dialect, s *fieldsync.Schema, version int64) *compiled {
+	c := &compiled{schema: s, version: version, selectRow: map[string]string{}, insertRow: map[string]string{},
+		colList: map[string]string{}, upsertRow: map[string]string{}, deleteRow: map[string]string{}}
+	for _, t := range s.Tables {
+		cols := make([]string, len(t.Columns))
+		ph := make([]string, len(t.Columns))
+		for i, col := range t.Columns {
+			cols[i] = quote(col.Name)
+			ph[i] = d.Placeholder(i + 1)
+		}
+		c.colList[t.Name] = strings.Join(cols, ", ")
+		c.selectRow[t.Name] = fmt.Sprintf("SELECT %s FROM %s WHERE id = %s", c.colList[t.Name], quote(t.Name), d.Placeholder(1))
+		c.insertRow[t.Name] = fmt.Sprintf("INSERT INTO %s (%s) VALUES (%s)", quote(t.Name), c.colList[t.Name], strings.Join(ph, ", "))
+		var sets []string
+		for _, col := range t.Columns[1:] {
+			sets = append(sets, quote(col.Name)+" = excluded."+quote(col.Name))
+		}
+		if len(sets) == 0 {
+			c.upsertRow[t.Name] = c.insertRow[t.Name] + " ON CONFLICT (id) DO NOTHING"
+		} else {
+			c.upsertRow[t.Name] = c.insertRow[t.Name] + " ON CONFLICT (id) DO UPDATE SET " + strings.Join(sets, ", ")
+		}
+		c.deleteRow[t.Name] = fmt.Sprintf("DELETE FROM %s WHERE id = %s", quote(t.Name), d.Placeholder(1))
+	}
+	return c
+}
+
+// Schema returns the schema in force.
+func (st *Store) Schema() *fieldsync.Schema { return st.cur.Load().schema }
+
+// SchemaVersion returns the version of the schema in force (0 when none
+// is recorded: a local database of an earlier build).
+func (st *Store) SchemaVersion() int64 { return st.cur.Load().version }
+
+// SetSchema puts schema s, version v, in force for every later statement.
+// The caller has made the database's tables s's (syncSchema, a server's
+// schema apply, a node's local migration).
+func (st *Store) SetSchema(s *fieldsync.Schema, v int64) { st.cur.Store(compile(st.d, s, v)) }
+
+// stmts returns the statement texts of the schema in force.
+func (st *Store) stmts() *compiled { return st.cur.Load() }
 
 // Close closes the connection pools.
 func (st *Store) Close() error {

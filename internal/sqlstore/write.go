@@ -106,7 +106,7 @@ func (w *writeTx) log(op fieldsync.Op, table, id string, values, prev fieldsync.
 }
 
 func (w *writeTx) apply(ch fieldsync.Change) error {
-	t, err := w.st.schema.LookupTable(ch.Table)
+	t, err := w.st.Schema().LookupTable(ch.Table)
 	if err != nil {
 		return err
 	}
@@ -170,7 +170,7 @@ func (w *writeTx) insert(t *fieldsync.Table, ch fieldsync.Change) error {
 	if err := w.checkUnique(t, row, id, nil); err != nil {
 		return err
 	}
-	if _, err := w.tx.ExecContext(w.ctx, w.st.insertRow[t.Name], args...); err != nil {
+	if _, err := w.tx.ExecContext(w.ctx, w.st.stmts().insertRow[t.Name], args...); err != nil {
 		return fmt.Errorf("insert into %s: %w", t.Name, err)
 	}
 	if err := w.own(t, id); err != nil {
@@ -313,7 +313,7 @@ func (w *writeTx) delete(t *fieldsync.Table, id string, seen map[string]bool) er
 		}
 		return err
 	}
-	if t.Name == w.st.schema.Nodes.EmployeeTable && !w.st.local {
+	if t.Name == w.st.Schema().Nodes.EmployeeTable && !w.st.local {
 		var node string
 		err := w.tx.QueryRowContext(w.ctx, fmt.Sprintf("SELECT name FROM fs_node WHERE employee_id = %s AND active = 1 ORDER BY name",
 			w.st.d.Placeholder(1)), id).Scan(&node)
@@ -323,7 +323,7 @@ func (w *writeTx) delete(t *fieldsync.Table, id string, seen map[string]bool) er
 			return fmt.Errorf("check nodes of %s %s: %w", t.Name, id, err)
 		}
 	}
-	for _, ref := range w.st.schema.ReferencesTo(t.Name) {
+	for _, ref := range w.st.Schema().ReferencesTo(t.Name) {
 		ids, err := w.referrers(ref, id)
 		if err != nil {
 			return err
