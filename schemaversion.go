@@ -76,3 +76,20 @@ func ParseSchemaMarker(t Txn) (SchemaVersion, error) {
 	}
 	return sv, nil
 }
+
+// SchemaPlan is what putting a new schema in force does to the server
+// database, found without changing anything.
+type SchemaPlan struct {
+	// From is the version in force; To the version the new schema becomes
+	// (From when it is the same schema).
+	From, To int64
+	Source   string
+	// Same: the new schema is the one in force; nothing to do.
+	Same bool
+	// Steps are the migration steps, one line each, in the order they run.
+	Steps []string
+	// Refused, when not nil, is every reason the change cannot be applied,
+	// one a line with the new schema file's line ("FILE:LINE: why"); a
+	// refused change changes nothing. It wraps ErrSchemaMismatch.
+	Refused error
+}

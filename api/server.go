@@ -16,6 +16,7 @@ import (
 
 	"github.com/fieldsync/fieldsync"
 	"github.com/fieldsync/fieldsync/docking"
+	"github.com/fieldsync/fieldsync/internal/admin"
 	"github.com/fieldsync/fieldsync/internal/loginguard"
 )
 
@@ -33,7 +34,7 @@ type Store interface {
 	ResumeMerging(ctx context.Context, node string) error
 	MergeStopped(ctx context.Context, node string) (string, error)
 	Operator
-	Schema() *fieldsync.Schema
+	admin.SchemaStore
 }
 
 // Options configures the API handler.
@@ -131,6 +132,9 @@ func New(st Store, opts Options) http.Handler {
 	mux.Handle("POST /api/v1/admin/nodes/{name}/secret", h.auth(areaAdmin, h.resetSecret))
 	mux.Handle("POST /api/v1/admin/reextract", h.auth(areaAdmin, h.reextractAll))
 	mux.Handle("GET /api/v1/admin/status", h.auth(areaAdmin, h.status))
+	mux.Handle("GET /api/v1/admin/schema", h.auth(areaAdmin, h.showSchema))
+	mux.Handle("POST /api/v1/admin/schema/plan", h.auth(areaAdmin, h.planSchema))
+	mux.Handle("POST /api/v1/admin/schema", h.auth(areaAdmin, h.applySchema))
 	mux.Handle("PUT /api/v1/records/{table}/{id}/file", h.auth(areaFiles, h.attach))
 	mux.Handle("GET /api/v1/records/{table}/{id}/file", h.auth(areaFiles, h.fetch))
 	mux.Handle("GET /api/v1/admin/conflicts", h.auth(areaAdmin, h.conflicts))

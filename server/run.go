@@ -139,6 +139,7 @@ func (s *Server) serve(ctx context.Context, ln net.Listener) error {
 	}
 	s.obs.running.Store(true)
 	defer s.obs.running.Store(false)
+	g.Go(func() error { return s.followSchema(ctx) })
 	if s.Runs(Processor) {
 		g.Go(func() error { return s.runProcessor(ctx) })
 	}

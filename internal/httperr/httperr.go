@@ -35,6 +35,7 @@ type Kind struct {
 // among the general kinds of one status, the one an answer without a
 // known code stands for first.
 var table = [...]Kind{
+	{fieldsync.ErrSchemaMismatch, "schema_refused", http.StatusBadRequest, fieldsync.ErrInvalid},
 	{fieldsync.ErrInvalid, "invalid", http.StatusBadRequest, nil},
 	{fieldsync.ErrDamagedFile, "damaged_file", http.StatusBadRequest, nil},
 	{fieldsync.ErrNodeUnknown, "node_unknown", http.StatusNotFound, fieldsync.ErrNotFound},

@@ -12,25 +12,9 @@ import (
 	"github.com/fieldsync/fieldsync/schema"
 )
 
-// SchemaPlan is what putting a new schema in force does to the server
-// database, found without changing anything.
-type SchemaPlan struct {
-	// From is the version in force; To the version the new schema becomes
-	// (From when it is the same schema).
-	From, To int64
-	Source   string
-	// Same: the new schema's text is the one in force; nothing to do.
-	Same bool
-	// Steps are the migration steps, one line each, in the order they run.
-	Steps []string
-	// Refused lists every reason the change cannot be applied, with the
-	// new schema file's line; a refused change changes nothing.
-	Refused schema.Errors
-}
-
 // PlanSchema says what ApplySchema would do with s, changing nothing.
-func (st *Store) PlanSchema(ctx context.Context, s *fieldsync.Schema) (*SchemaPlan, error) {
-	var plan *SchemaPlan
+func (st *Store) PlanSchema(ctx context.Context, s *fieldsync.Schema) (*fieldsync.SchemaPlan, error) {
+	var plan *fieldsync.SchemaPlan
 	err := st.snapshotTx(ctx, func(q Querier) error {
 		var err error
 		plan, err = st.plan(ctx, q, st.Schema(), s)
@@ -57,7 +41,7 @@ func (st *Store) snapshotTx(ctx context.Context, fn func(q Querier) error) error
 // or no longer sees. by names who applied it. Processes of the
 // installation that share the database pick the version up by
 // RefreshSchema.
-func (st *Store) ApplySchema(ctx context.Context, s *fieldsync.Schema, by string) (*SchemaPlan, error) {
+func (st *Store) ApplySchema(ctx context.Context, s *fieldsync.Schema, by string) (*fieldsync.SchemaPlan, error) {
 	if st.local {
 		return nil, fmt.Errorf("a node's local database takes schema versions from its inbox")
 	}
@@ -69,13 +53,13 @@ func (st *Store) ApplySchema(ctx context.Context, s *fieldsync.Schema, by string
 	if _, err := st.RefreshSchema(ctx); err != nil {
 		return nil, err
 	}
-	var plan *SchemaPlan
+	var plan *fieldsync.SchemaPlan
 	err = st.inTx(ctx, func(tx *sql.Tx) error {
 		var err error
 		if plan, err = st.plan(ctx, tx, st.Schema(), s); err != nil {
 			return err
 		}
-		if len(plan.Refused) > 0 {
+		if plan.Refused != nil {
 			return plan.Refused
 		}
 		if plan.Same {
@@ -99,15 +83,22 @@ func (st *Store) ApplySchema(ctx context.Context, s *fieldsync.Schema, by string
 }
 
 // plan compares schema s with old, the one in force, and the database.
-func (st *Store) plan(ctx context.Context, q Querier, old, s *fieldsync.Schema) (*SchemaPlan, error) {
+func (st *Store) plan(ctx context.Context, q Querier, old, s *fieldsync.Schema) (*fieldsync.SchemaPlan, error) {
 	from := st.SchemaVersion()
-	p := &SchemaPlan{From: from, To: from + 1, Source: s.Source}
+	p := &fieldsync.SchemaPlan{From: from, To: from + 1, Source: s.Source}
 	if sameSchema(old, s) {
 		p.Same, p.To = true, from
 		return p, nil
 	}
+	var refused schema.Errors
+	defer func() {
+		if len(refused) > 0 {
+			slices.SortStableFunc(refused, func(a, b *schema.Error) int { return a.Line - b.Line })
+			p.Refused = refused
+		}
+	}()
 	refuse := func(line int, format string, args ...any) {
-		p.Refused = append(p.Refused, &schema.Error{File: s.Source, Line: line, Reason: fmt.Sprintf(format, args...), Err: fieldsync.ErrSchemaMismatch})
+		refused = append(refused, &schema.Error{File: s.Source, Line: line, Reason: fmt.Sprintf(format, args...), Err: fieldsync.ErrSchemaMismatch})
 	}
 	if old.Nodes != s.Nodes {
 		refuse(0, "nodes: the employee and position tables nodes are registered for cannot change on a deployed database (they are %s and %s.%s)",
@@ -131,7 +122,6 @@ func (st *Store) plan(ctx context.Context, q Querier, old, s *fieldsync.Schema) 
 		}
 		p.Steps = append(p.Steps, "drop table "+ot.Name+" (its rows stay in the database, unused)")
 	}
-	slices.SortStableFunc(p.Refused, func(a, b *schema.Error) int { return a.Line - b.Line })
 	return p, nil
 }
 
@@ -150,7 +140,7 @@ func (st *Store) storedTypes(ctx context.Context, q Querier) (map[string]map[str
 }
 
 // planTable adds the steps and refusals of table t, ot before (nil: new).
-func (st *Store) planTable(ctx context.Context, q Querier, p *SchemaPlan, ot, t *fieldsync.Table,
+func (st *Store) planTable(ctx context.Context, q Querier, p *fieldsync.SchemaPlan, ot, t *fieldsync.Table,
 	stored map[string]fieldsync.ColumnType, refuse func(int, string, ...any)) error {
 	for _, c := range t.Columns {
 		if typ, ok := stored[c.Name]; ok && typ != c.Type {
@@ -189,7 +179,7 @@ func (st *Store) planTable(ctx context.Context, q Querier, p *SchemaPlan, ot, t 
 
 // planUnique adds the unique keys t gains (checked against existing rows)
 // and loses.
-func (st *Store) planUnique(ctx context.Context, q Querier, p *SchemaPlan, ot, t *fieldsync.Table, refuse func(int, string, ...any)) error {
+func (st *Store) planUnique(ctx context.Context, q Querier, p *fieldsync.SchemaPlan, ot, t *fieldsync.Table, refuse func(int, string, ...any)) error {
 	had := func(u []string) bool {
 		return ot != nil && slices.ContainsFunc(ot.Unique, func(o []string) bool { return slices.Equal(o, u) })
 	}

@@ -175,7 +175,7 @@ func (st *Store) syncSchema(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if len(plan.Refused) > 0 {
+		if plan.Refused != nil {
 			return plan.Refused
 		}
 		if err := st.migrateTables(ctx, tx, st.prevSchema, st.schema); err != nil {

@@ -44,6 +44,7 @@ func Run(t *testing.T, open Opener) {
 		{"ProcessorLockIsExclusive", testProcessorLock},
 		{"SessionsLatestAndPruned", testSessions},
 		{"SnapshotLookup", testSnapshotLookup},
+		{"SchemaVersions", testSchemaVersions},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
