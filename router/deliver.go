@@ -2,7 +2,6 @@ package router
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -48,6 +47,12 @@ func (r *Router) loadNodes(ctx context.Context) error {
 func (r *Router) route(ctx context.Context, txns []fieldsync.Txn) error {
 	for i := range txns {
 		t := &txns[i]
+		if fieldsync.IsSchemaMarker(*t) {
+			if err := r.switchSchema(ctx, t); err != nil {
+				return fmt.Errorf("transaction router: %w", err)
+			}
+			continue
+		}
 		changes, err := r.g.Apply(*t)
 		if err != nil {
 			return fmt.Errorf("transaction router: %w", err)
@@ -80,15 +85,9 @@ func (r *Router) deliver(ctx context.Context, t *fieldsync.Txn, ch visibility.Ch
 			whole = t
 			return whole, nil
 		}
-		row, err := r.st.Get(ctx, ch.Table, ch.ID)
-		if errors.Is(err, fieldsync.ErrNotFound) {
-			return nil, nil // deleted since: its delete reaches those who see it
-		}
-		if err != nil {
-			return nil, err
-		}
-		whole = &fieldsync.Txn{Seq: t.Seq, Op: fieldsync.OpInsert, Table: ch.Table, RowID: ch.ID, Values: row, Time: t.Time}
-		return whole, nil
+		var err error
+		whole, err = r.whole(ctx, t, ch.Table, ch.ID)
+		return whole, err
 	}
 	purge := &fieldsync.Txn{Seq: t.Seq, Op: fieldsync.OpPurge, Table: ch.Table, RowID: ch.ID, Time: t.Time}
 

@@ -46,6 +46,10 @@ type Store interface {
 	ReadLog(ctx context.Context, after int64, limit int) ([]fieldsync.Txn, error)
 	TrimLog(ctx context.Context, upTo int64) error
 	Schema() *fieldsync.Schema
+	// SchemaAt returns a schema version; SchemaAtSeq the version in force
+	// after a log position (see fieldsync.SchemaTable).
+	SchemaAt(ctx context.Context, version int64) (*fieldsync.Schema, error)
+	SchemaAtSeq(ctx context.Context, seq int64) (*fieldsync.Schema, int64, error)
 	fieldsync.Recoveries
 }
 
@@ -93,8 +97,9 @@ type Router struct {
 	cfg Config
 	log *slog.Logger
 
-	g   *visibility.Graph
-	pos int64
+	g      *visibility.Graph
+	schema *fieldsync.Schema // the version in force at pos, g's
+	pos    int64
 
 	version int64
 	nodes   map[string]*node   // this partition's nodes, active or not
@@ -146,26 +151,44 @@ func (r *Router) Recover(ctx context.Context) error {
 		return err
 	}
 	r.pos = positions[r.cfg.Partition]
+	sch, _, err := r.st.SchemaAtSeq(ctx, r.pos)
+	if err != nil {
+		return fmt.Errorf("transaction router: recover: %w", err)
+	}
+	g, err := r.graphAt(ctx, r.pos, sch)
+	if err != nil {
+		return fmt.Errorf("transaction router: recover: %w", err)
+	}
+	r.g, r.schema = g, sch
+	r.version = -1
+	r.log.Info("recovered", "position", r.pos, "rows", g.Len())
+	return nil
+}
+
+// graphAt returns the visibility graph of schema sch at log position pos:
+// loaded from a snapshot of the database, with the transactions after pos
+// undone on it, newest first.
+func (r *Router) graphAt(ctx context.Context, pos int64, sch *fieldsync.Schema) (*visibility.Graph, error) {
 	var g *visibility.Graph
-	err = r.st.Snapshot(ctx, func(snap fieldsync.Snapshot) error {
+	err := r.st.Snapshot(ctx, func(snap fieldsync.Snapshot) error {
 		var err error
-		if g, err = visibility.Load(ctx, snap, r.st.Schema()); err != nil {
+		if g, err = visibility.Load(ctx, snap, sch); err != nil {
 			return err
 		}
-		if snap.LastSeq() <= r.pos {
+		if snap.LastSeq() <= pos {
 			return nil
 		}
 		// Transactions after the position: in txnproc files up to the
 		// snapshot's trimmed mark, in the log after it.
 		var later []fieldsync.Txn
-		if r.pos < snap.Trimmed() {
-			txns, err := r.readFiles(r.pos, snap.Trimmed())
+		if pos < snap.Trimmed() {
+			txns, err := r.readFiles(pos, snap.Trimmed())
 			if err != nil {
 				return err
 			}
 			later = append(later, txns...)
 		}
-		from := max(r.pos, snap.Trimmed())
+		from := max(pos, snap.Trimmed())
 		for {
 			txns, err := snap.ReadLog(ctx, from, 10_000)
 			if err != nil {
@@ -177,24 +200,23 @@ func (r *Router) Recover(ctx context.Context) error {
 			later = append(later, txns...)
 			from = txns[len(txns)-1].Seq
 		}
-		if n := len(later); n > 0 && (later[0].Seq != r.pos+1 || later[n-1].Seq != snap.LastSeq() || int64(n) != snap.LastSeq()-r.pos) {
-			return fmt.Errorf("transaction router: cannot rebuild state at %d: have transactions %d..%d of %d..%d",
-				r.pos, later[0].Seq, later[n-1].Seq, r.pos+1, snap.LastSeq())
+		if n := len(later); n > 0 && (later[0].Seq != pos+1 || later[n-1].Seq != snap.LastSeq() || int64(n) != snap.LastSeq()-pos) {
+			return fmt.Errorf("cannot rebuild state at %d: have transactions %d..%d of %d..%d",
+				pos, later[0].Seq, later[n-1].Seq, pos+1, snap.LastSeq())
 		}
 		for i := len(later) - 1; i >= 0; i-- {
+			// Markers, and changes to tables of later versions, are
+			// not the graph's.
+			if sch.Table(later[i].Table) == nil {
+				continue
+			}
 			if err := g.Undo(later[i]); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
-	if err != nil {
-		return fmt.Errorf("transaction router: recover: %w", err)
-	}
-	r.g = g
-	r.version = -1
-	r.log.Info("recovered", "position", r.pos, "rows", g.Len())
-	return nil
+	return g, err
 }
 
 // readFiles returns the transactions with after < Seq <= upTo from the

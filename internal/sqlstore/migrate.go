@@ -121,6 +121,10 @@ var migrations = []string{
 	// 15: the routed log entries a record's history shows (TrimLog keeps them).
 	`CREATE TABLE fs_history (seq BIGINT PRIMARY KEY, op TEXT NOT NULL, tbl TEXT NOT NULL, row_id TEXT NOT NULL, origin TEXT NOT NULL, usr TEXT NOT NULL, at BIGINT NOT NULL);
 	 CREATE INDEX fs_history_row ON fs_history (tbl, row_id, seq)`,
+	// 16: every version of the schema the database has had in force, and
+	// the log position of its marker (0: in force from the start).
+	`CREATE TABLE fs_schema (version BIGINT PRIMARY KEY, source TEXT NOT NULL, yaml TEXT NOT NULL, sha256 TEXT NOT NULL,
+	   seq BIGINT NOT NULL, at BIGINT NOT NULL, by_user TEXT NOT NULL)`,
 }
 
 // StoreVersion is the version of the store's own tables this build writes.

@@ -209,10 +209,10 @@ func (st *Store) readLog(ctx context.Context, db Querier, after int64, limit int
 		}
 		t.Op = fieldsync.Op(op)
 		t.Time = time.Unix(0, at).UTC()
-		if t.Values, err = st.decodeRow(t.Table, vals); err != nil {
+		if t.Values, err = st.decodeLogged(ctx, t.Seq, t.Table, vals); err != nil {
 			return nil, fmt.Errorf("transaction log entry %d: %w", t.Seq, err)
 		}
-		if t.Prev, err = st.decodeRow(t.Table, prev); err != nil {
+		if t.Prev, err = st.decodeLogged(ctx, t.Seq, t.Table, prev); err != nil {
 			return nil, fmt.Errorf("transaction log entry %d: %w", t.Seq, err)
 		}
 		out = append(out, t)
@@ -220,9 +220,11 @@ func (st *Store) readLog(ctx context.Context, db Querier, after int64, limit int
 	return out, rows.Err()
 }
 
-// decodeRow reads a logged row back into canonical values through the
-// schema (JSON does not tell an integer from a real).
-func (st *Store) decodeRow(table string, s sql.NullString) (fieldsync.Row, error) {
+// decodeLogged reads a logged row back into canonical values through the
+// schema (JSON does not tell an integer from a real): the schema in force,
+// or, for an entry it cannot read (a table or column dropped since), the
+// version in force when the entry was logged.
+func (st *Store) decodeLogged(ctx context.Context, seq int64, table string, s sql.NullString) (fieldsync.Row, error) {
 	if !s.Valid {
 		return nil, nil
 	}
@@ -232,7 +234,22 @@ func (st *Store) decodeRow(table string, s sql.NullString) (fieldsync.Row, error
 	if err := dec.Decode(&raw); err != nil {
 		return nil, fmt.Errorf("decode row: %w", err)
 	}
-	t := st.Schema().Table(table)
+	if table == fieldsync.SchemaTable {
+		return decodeMarker(raw)
+	}
+	row, err := decodeRow(st.Schema(), table, raw)
+	if err != nil && !st.local {
+		if then, _, verr := st.SchemaAtSeq(ctx, seq-1); verr == nil && then != st.Schema() {
+			return decodeRow(then, table, raw)
+		}
+	}
+	return row, err
+}
+
+// decodeRow converts a decoded JSON row to canonical values through
+// schema sch.
+func decodeRow(sch *fieldsync.Schema, table string, raw map[string]any) (fieldsync.Row, error) {
+	t := sch.Table(table)
 	row := make(fieldsync.Row, len(raw))
 	for k, v := range raw {
 		var c *fieldsync.Column

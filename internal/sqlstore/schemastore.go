@@ -66,6 +66,9 @@ func (st *Store) resolveSchema(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if prev.yaml != "" {
+		st.prevSchema, _ = schema.Parse(prev.source, []byte(prev.yaml)) // nil when it no longer reads
+	}
 	if st.schema != nil {
 		st.schemaChange = describeSchemaChange(prev, st.schema)
 		return nil
@@ -127,12 +130,12 @@ func (st *Store) legacyBuiltin(ctx context.Context, prev storedSchema, builtin *
 
 // recordSchema records the store's schema as the database's, in the
 // transaction of syncSchema.
-func (st *Store) recordSchema(ctx context.Context, q Querier) error {
+func (st *Store) recordSchema(ctx context.Context, q Querier, s *fieldsync.Schema) error {
 	if st.local {
 		return nil
 	}
-	for _, kv := range [][2]string{{metaSchemaYAML, string(st.schema.YAML)}, {metaSchemaSource, st.schema.Source},
-		{metaSchemaHash, SchemaHash(st.schema)}} {
+	for _, kv := range [][2]string{{metaSchemaYAML, string(s.YAML)}, {metaSchemaSource, s.Source},
+		{metaSchemaHash, SchemaHash(s)}} {
 		if err := st.setMeta(ctx, q, kv[0], kv[1]); err != nil {
 			return fmt.Errorf("record the schema: %w", err)
 		}

@@ -29,9 +29,10 @@ type Store struct {
 	now    func() time.Time
 	local  bool // a remote node's local database (see Options.Local)
 
-	schemaChange  string // how the schema differs from the one recorded before (SchemaChange)
-	schemaStored  bool   // the schema is the one the database recorded (SchemaFromDatabase)
-	schemaVersion int64  // the version of schema, as opened
+	schemaChange  string            // how the schema differs from the one recorded before (SchemaChange)
+	schemaStored  bool              // the schema is the one the database recorded (SchemaFromDatabase)
+	schemaVersion int64             // the version of schema, as opened
+	prevSchema    *fieldsync.Schema // the schema the database recorded before, when it reads
 
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced at every commit
@@ -39,6 +40,8 @@ type Store struct {
 	// cur is the schema in force with the statement texts built from it;
 	// swapped whole when a new schema version is applied (SetSchema).
 	cur atomic.Pointer[compiled]
+	// versions are recorded schema versions, parsed (SchemaAt); under mu.
+	versions map[int64]*fieldsync.Schema
 }
 
 // compiled is a schema and the statement texts built once from it.
@@ -112,11 +115,21 @@ func compile(d Dialect, s *fieldsync.Schema, version int64) *compiled {
 }
 
 // Schema returns the schema in force.
-func (st *Store) Schema() *fieldsync.Schema { return st.cur.Load().schema }
+func (st *Store) Schema() *fieldsync.Schema {
+	if c := st.cur.Load(); c != nil {
+		return c.schema
+	}
+	return st.schema // while opening
+}
 
 // SchemaVersion returns the version of the schema in force (0 when none
 // is recorded: a local database of an earlier build).
-func (st *Store) SchemaVersion() int64 { return st.cur.Load().version }
+func (st *Store) SchemaVersion() int64 {
+	if c := st.cur.Load(); c != nil {
+		return c.version
+	}
+	return st.schemaVersion // while opening
+}
 
 // SetSchema puts schema s, version v, in force for every later statement.
 // The caller has made the database's tables s's (syncSchema, a server's
@@ -146,52 +159,90 @@ func quote(ident string) string { return `"` + ident + `"` }
 // SetClock replaces the clock used to stamp transactions (tests).
 func (st *Store) SetClock(now func() time.Time) { st.now = now }
 
-// syncSchema creates the schema's tables, adds columns the schema gained,
-// and refuses changes that would reinterpret stored data (a column's type).
-// Tables and columns the schema dropped stay in the database untouched.
+// syncSchema makes the database's tables the schema's, at open: it
+// refuses changes that would reinterpret stored data (a column's type) or
+// that existing rows break, each with its reason, creates the schema's
+// tables, adds columns the schema gained, and (on a server) records the
+// schema as a new version when it differs from the last one. Tables and
+// columns the schema dropped stay in the database untouched.
 func (st *Store) syncSchema(ctx context.Context) error {
 	return st.inTx(ctx, func(tx *sql.Tx) error {
-		prevTypes := map[string]map[string]fieldsync.ColumnType{}
-		if raw, ok, err := st.meta(ctx, tx, "schema_columns"); err != nil {
-			return err
-		} else if ok {
-			if err := json.Unmarshal([]byte(raw), &prevTypes); err != nil {
-				return fmt.Errorf("read recorded schema: %w", err)
-			}
+		old := st.prevSchema
+		if old == nil {
+			old = st.schema // nothing to compare with but the stored types
 		}
-		for _, t := range st.schema.Tables {
-			for _, c := range t.Columns {
-				if old, ok := prevTypes[t.Name][c.Name]; ok && old != c.Type {
-					return fieldsync.Errorf(fieldsync.ErrSchemaMismatch,
-						"schema %s: column %s.%s is %s but the database stores it as %s; changing a column's type is not supported (add a new column instead)",
-						st.schema.Source, t.Name, c.Name, c.Type, old)
-				}
-			}
-			if err := st.syncTable(ctx, tx, t); err != nil {
-				return err
-			}
-			if err := st.syncIndexes(ctx, tx, t); err != nil {
-				return err
-			}
-			if prevTypes[t.Name] == nil {
-				prevTypes[t.Name] = map[string]fieldsync.ColumnType{}
-			}
-			for _, c := range t.Columns {
-				prevTypes[t.Name][c.Name] = c.Type
-			}
-		}
-		raw, err := json.Marshal(prevTypes)
+		plan, err := st.plan(ctx, tx, old, st.schema)
 		if err != nil {
 			return err
 		}
-		if err := st.setMeta(ctx, tx, "schema_columns", string(raw)); err != nil {
+		if len(plan.Refused) > 0 {
+			return plan.Refused
+		}
+		if err := st.migrateTables(ctx, tx, st.prevSchema, st.schema); err != nil {
 			return err
 		}
-		if err := st.recordSchema(ctx, tx); err != nil {
-			return err
+		if st.local {
+			return nil
 		}
-		return st.setMeta(ctx, tx, "schema_fingerprint", st.schema.Fingerprint())
+		st.schemaVersion, err = st.recordVersion(ctx, tx, st.schema, "server start", false)
+		return err
 	})
+}
+
+// migrateTables makes the database's tables schema s's, old the schema in
+// force before (nil: not known): tables created, columns added (with their
+// default in existing rows), indexes made, and s recorded in fs_meta.
+func (st *Store) migrateTables(ctx context.Context, tx *sql.Tx, old, s *fieldsync.Schema) error {
+	types, err := st.storedTypes(ctx, tx)
+	if err != nil {
+		return err
+	}
+	for _, t := range s.Tables {
+		if err := st.syncTable(ctx, tx, t); err != nil {
+			return err
+		}
+		if err := st.fillDefaults(ctx, tx, old, t); err != nil {
+			return err
+		}
+		if err := st.syncIndexes(ctx, tx, t); err != nil {
+			return err
+		}
+		if types[t.Name] == nil {
+			types[t.Name] = map[string]fieldsync.ColumnType{}
+		}
+		for _, c := range t.Columns {
+			types[t.Name][c.Name] = c.Type
+		}
+	}
+	raw, err := json.Marshal(types)
+	if err != nil {
+		return err
+	}
+	if err := st.setMeta(ctx, tx, "schema_columns", string(raw)); err != nil {
+		return err
+	}
+	if err := st.recordSchema(ctx, tx, s); err != nil {
+		return err
+	}
+	return st.setMeta(ctx, tx, "schema_fingerprint", s.Fingerprint())
+}
+
+// fillDefaults gives the existing rows of t the default of each column
+// with one that the schema in force before lacked.
+func (st *Store) fillDefaults(ctx context.Context, tx *sql.Tx, old *fieldsync.Schema, t *fieldsync.Table) error {
+	if old == nil || old.Table(t.Name) == nil {
+		return nil
+	}
+	for _, c := range t.Columns {
+		if c.Default == nil || old.Table(t.Name).Column(c.Name) != nil {
+			continue
+		}
+		q := fmt.Sprintf("UPDATE %s SET %s = %s WHERE %s IS NULL", quote(t.Name), quote(c.Name), st.d.Placeholder(1), quote(c.Name))
+		if _, err := tx.ExecContext(ctx, q, c.Default); err != nil {
+			return fmt.Errorf("give %s.%s its default: %w", t.Name, c.Name, err)
+		}
+	}
+	return nil
 }
 
 // syncTable creates a table of the schema, or adds the columns it gained.
