@@ -280,6 +280,11 @@ func (s *Schema) Fingerprint() string {
 		}
 		for _, c := range t.Columns {
 			fmt.Fprintf(&b, " col %s %s ref=%s del=%s req=%v\n", c.Name, c.Type, c.References, c.OnDelete, c.Required)
+			if c.Default != nil {
+				// Only columns with a default print this, so that the
+				// fingerprints of schemas without any stay what they were.
+				fmt.Fprintf(&b, "  default %T %q\n", c.Default, fmt.Sprint(c.Default))
+			}
 		}
 		for _, u := range t.Unique {
 			fmt.Fprintf(&b, " unique %s\n", strings.Join(u, ","))

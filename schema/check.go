@@ -3,6 +3,7 @@ package schema
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 
@@ -152,4 +153,62 @@ func colNames(d *tableDecl) []string {
 		names = append(names, c.Name)
 	}
 	return names
+}
+
+// columnDefault reads a column's default: a single value of the column's
+// type, stored in its canonical form (a timestamp as RFC 3339 in UTC). A
+// file column or a foreign key takes none: a default file or row would be
+// one no node chose.
+func (p *parser) columnDefault(what string, c *fieldsync.Column, n *yaml.Node) {
+	switch {
+	case c.References != "":
+		p.errorf(n, "%s: a foreign key takes no default (a default row would be one no node chose)", what)
+		return
+	case c.Type == fieldsync.TypeFile:
+		p.errorf(n, "%s: a file column takes no default", what)
+		return
+	}
+	v, ok := p.scalar(n, what+": default")
+	if !ok {
+		return
+	}
+	var in any = v
+	switch c.Type {
+	case fieldsync.TypeText:
+		if err := fieldsync.CheckText(v); err != nil {
+			p.errorf(n, "%s: default: %v", what, err)
+			return
+		}
+	case fieldsync.TypeBoolean:
+		// As every boolean of the file: true or false, yes or no.
+		switch strings.ToLower(v) {
+		case "true", "yes":
+			in = true
+		case "false", "no":
+			in = false
+		default:
+			p.errorf(n, "%s: default %q is not a boolean (write true or false)", what, v)
+			return
+		}
+	}
+	cv, err := c.Coerce(in)
+	if err != nil {
+		p.errorf(n, "%s: default %q is not a%s %s%s", what, v, article(c.Type), c.Type, defaultHint[c.Type])
+		return
+	}
+	c.Default = cv
+}
+
+// defaultHint says how to write a default of a type, for its errors.
+var defaultHint = map[fieldsync.ColumnType]string{
+	fieldsync.TypeInteger:   " (write a whole number, like 0)",
+	fieldsync.TypeReal:      " (write a number, like 0.5)",
+	fieldsync.TypeTimestamp: " (write RFC 3339 in UTC, like 2026-12-01T09:30:00Z, or a date, like 2026-12-01)",
+}
+
+func article(t fieldsync.ColumnType) string {
+	if t == fieldsync.TypeInteger {
+		return "n"
+	}
+	return ""
 }

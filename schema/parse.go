@@ -37,7 +37,7 @@ var (
 	topKeys    = []string{"fieldsync_schema", "nodes", "tables"}
 	nodeKeys   = []string{"employee", "positions"}
 	tableKeys  = []string{"columns", "unique", "visibility", "remote_write", "server_columns", "remote_delete", "conflict"}
-	columnKeys = []string{"type", "required", "references", "on_delete"}
+	columnKeys = []string{"type", "required", "references", "on_delete", "default"}
 	ruleKinds  = []string{"all", "owner", "position", "parent", "referenced_by"}
 	onDeletes  = []string{string(fieldsync.OnDeleteRestrict), string(fieldsync.OnDeleteCascade), string(fieldsync.OnDeleteSetNull)}
 	conflicts  = []string{string(fieldsync.ServerWins), string(fieldsync.ClientWins)}

@@ -415,6 +415,69 @@ tables:
 	}
 }
 
+// TestColumnDefaults: a column's default is read in its type's canonical
+// form, comes back the same from the schema's own text (as the database
+// keeps it), and changes the schema's fingerprint.
+func TestColumnDefaults(t *testing.T) {
+	yaml := base + `  thing:
+    columns:
+      title: {type: text, default: "untitled"}
+      code: {type: text, default: 007}
+      count: {type: integer, required: true, default: 3}
+      score: {type: real, default: 0.5}
+      done: {type: boolean, default: no}
+      at: {type: timestamp, default: "2026-12-01T10:30:00+01:00"}
+      day: {type: timestamp, default: 2026-12-01}
+      plain: integer
+    visibility: [all]
+`
+	s, err := schema.Parse("defaults.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"id": nil, "title": "untitled", "code": "007", "count": int64(3), "score": 0.5, "done": false,
+		"at": "2026-12-01T09:30:00Z", "day": "2026-12-01T00:00:00Z", "plain": nil}
+	check := func(s *fieldsync.Schema) {
+		t.Helper()
+		for _, c := range s.Table("thing").Columns {
+			if w, ok := want[c.Name]; !ok || c.Default != w {
+				t.Errorf("%s: default %#v (%T), want %#v (%T)", c.Name, c.Default, c.Default, w, w)
+			}
+		}
+	}
+	check(s)
+	again, err := schema.Parse(s.Source, s.YAML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(again)
+	if again.Fingerprint() != s.Fingerprint() {
+		t.Fatal("the same schema text gave two fingerprints")
+	}
+	fp := map[string]string{s.Fingerprint(): "the schema"}
+	for _, change := range [][2]string{
+		{"default: 3}", "default: 4}"},
+		{"default: 0.5}", "default: 0.25}"},
+		{"default: no}", "default: yes}"},
+		{`default: "untitled"}`, `default: "Untitled"}`},
+		{"required: true, default: 3}", "required: true}"},
+		{"plain: integer", "plain: {type: integer, default: 0}"},
+	} {
+		if !strings.Contains(yaml, change[0]) {
+			t.Fatalf("the schema has no %q", change[0])
+		}
+		other, err := schema.Parse("defaults.yaml", []byte(strings.Replace(yaml, change[0], change[1], 1)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		what := change[0] + " to " + change[1]
+		if prev, dup := fp[other.Fingerprint()]; dup {
+			t.Errorf("%s: the fingerprint is that of %s", what, prev)
+		}
+		fp[other.Fingerprint()] = what
+	}
+}
+
 func TestLoad(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "crm.yaml")
 	if err := os.WriteFile(path, schema.DefaultYAML(), 0o644); err != nil {
@@ -550,6 +613,30 @@ func TestBadSchemas(t *testing.T) {
 			`bad.yaml:15: table "thing": column a: on_delete: set_null cannot clear a required column`},
 		{"required not a bool", table("    columns:\n      a: {type: text, required: sometimes}\n    visibility: [all]\n"),
 			`bad.yaml:15: table "thing": column a: required must be true or false, not "sometimes"`},
+		{"default not an integer", table("    columns:\n      a: {type: integer, default: many}\n    visibility: [all]\n"),
+			`bad.yaml:15: table "thing": column a: default "many" is not an integer (write a whole number, like 0)`},
+		{"default a fraction for an integer", table("    columns:\n      a: {type: integer, default: 1.5}\n    visibility: [all]\n"),
+			`bad.yaml:15: table "thing": column a: default "1.5" is not an integer`},
+		{"default not a real", table("    columns:\n      a: {type: real, default: lots}\n    visibility: [all]\n"),
+			`bad.yaml:15: table "thing": column a: default "lots" is not a real (write a number, like 0.5)`},
+		{"default infinite real", table("    columns:\n      a: {type: real, default: inf}\n    visibility: [all]\n"),
+			`bad.yaml:15: table "thing": column a: default "inf" is not a real`},
+		{"default not a boolean", table("    columns:\n      a: {type: boolean, default: 1}\n    visibility: [all]\n"),
+			`bad.yaml:15: table "thing": column a: default "1" is not a boolean (write true or false)`},
+		{"default not a timestamp", table("    columns:\n      a: {type: timestamp, default: yesterday}\n    visibility: [all]\n"),
+			`bad.yaml:15: table "thing": column a: default "yesterday" is not a timestamp (write RFC 3339 in UTC, like 2026-12-01T09:30:00Z`},
+		{"default of a file column", table("    columns:\n      a: {type: file, default: x}\n    visibility: [all]\n"),
+			`bad.yaml:15: table "thing": column a: a file column takes no default`},
+		{"default of a foreign key", table("    columns:\n      a: {references: employee, default: ann}\n    visibility: [all]\n"),
+			`bad.yaml:15: table "thing": column a: a foreign key takes no default`},
+		{"default empty", table("    columns:\n      a: {type: text, default: }\n    visibility: [all]\n"),
+			`bad.yaml:15: table "thing": column a: default must be a single value, not an empty value`},
+		{"default a list", table("    columns:\n      a: {type: text, default: [x]}\n    visibility: [all]\n"),
+			`bad.yaml:15: table "thing": column a: default must be a single value, not a list`},
+		{"default text with a nul", table("    columns:\n      a: {type: text, default: \"x\\0y\"}\n    visibility: [all]\n"),
+			`bad.yaml:15: table "thing": column a: default: text holds a NUL byte at byte 1`},
+		{"misspelt default", table("    columns:\n      a: {type: text, defualt: x}\n    visibility: [all]\n"),
+			`bad.yaml:15: table "thing": column a: unknown key "defualt" (did you mean default?)`},
 
 		// unique keys
 		{"unique on missing column", table("    columns: {a: text}\n    unique: [[b]]\n    visibility: [all]\n"), `bad.yaml:15: table "thing": unique key names unknown column "b"`},

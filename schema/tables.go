@@ -77,12 +77,12 @@ func (p *parser) table(key, n *yaml.Node) *tableDecl {
 }
 
 // column reads one column, "name: TYPE" or "name: {type, required,
-// references, on_delete}".
+// references, on_delete, default}".
 func (p *parser) column(ctx string, k, v *yaml.Node) *colDecl {
 	c := &fieldsync.Column{Name: k.Value, Line: k.Line}
 	cd := &colDecl{c: c}
 	what := ctx + ": column " + c.Name
-	var typ, onDelete, refs *yaml.Node
+	var typ, onDelete, refs, def *yaml.Node
 	misspelt := "" // the key a misspelt key most likely meant
 	switch v = deref(v); {
 	case v.Kind == yaml.ScalarNode && !isNull(v):
@@ -96,19 +96,9 @@ func (p *parser) column(ctx string, k, v *yaml.Node) *colDecl {
 				c.Required = p.boolean(kv.v, what+": required")
 			case "references":
 				refs = kv.v
-				ref, ok := p.scalar(kv.v, what+": references")
-				if !ok {
-					continue
-				}
-				tbl, col, dotted := strings.Cut(ref, ".")
-				switch {
-				case tbl == "":
-					p.errorf(kv.v, "%s: references %q names no table (write references: TABLE)", what, ref)
-				case dotted && col != "id":
-					p.errorf(kv.v, "%s: references %q: a foreign key holds the id of a row of another table; write references: %s", what, ref, tbl)
-				default:
-					c.References, cd.ref = tbl, deref(kv.v)
-				}
+				p.references(what, cd, kv.v)
+			case "default":
+				def = kv.v
 			case "on_delete":
 				onDelete = kv.v
 				if od, ok := p.scalar(kv.v, what+": on_delete"); ok {
@@ -154,7 +144,27 @@ func (p *parser) column(ctx string, k, v *yaml.Node) *colDecl {
 	case c.References != "" && c.OnDelete == "":
 		c.OnDelete = fieldsync.OnDeleteRestrict
 	}
+	if def != nil && cd.typed {
+		p.columnDefault(what, c, def)
+	}
 	return cd
+}
+
+// references reads a column's references: TABLE (or TABLE.id).
+func (p *parser) references(what string, cd *colDecl, n *yaml.Node) {
+	ref, ok := p.scalar(n, what+": references")
+	if !ok {
+		return
+	}
+	tbl, col, dotted := strings.Cut(ref, ".")
+	switch {
+	case tbl == "":
+		p.errorf(n, "%s: references %q names no table (write references: TABLE)", what, ref)
+	case dotted && col != "id":
+		p.errorf(n, "%s: references %q: a foreign key holds the id of a row of another table; write references: %s", what, ref, tbl)
+	default:
+		cd.c.References, cd.ref = tbl, deref(n)
+	}
 }
 
 // uniqueKeys reads the unique keys, a list of lists of columns; the columns

@@ -149,9 +149,11 @@ func (w *writeTx) insert(t *fieldsync.Table, ch fieldsync.Change) error {
 	row := make(fieldsync.Row, len(t.Columns))
 	args := make([]any, len(t.Columns))
 	for i, c := range t.Columns {
-		v := vals[c.Name]
+		v, given := vals[c.Name]
 		if c.Name == "id" {
 			v = id
+		} else if !given && c.Default != nil {
+			v = c.Default // left out, not null: the declared default
 		}
 		if v == nil && c.Required {
 			return fieldsync.Errorf(fieldsync.ErrInvalid, "%s: column %s is required", t.Name, c.Name)

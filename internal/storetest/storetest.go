@@ -28,6 +28,7 @@ func Run(t *testing.T, open Opener) {
 		fn   func(*testing.T, Opener)
 	}{
 		{"InsertLogsAllColumns", testInsert},
+		{"InsertTakesDeclaredDefaults", testInsertDefaults},
 		{"UpdateLogsChangedColumnsWithPrevious", testUpdate},
 		{"DeleteCascadesAndLogsChildrenFirst", testDeleteCascade},
 		{"DeleteRestrictRefusesAndChangesNothing", testDeleteRestrict},
