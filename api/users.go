@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"net/http"
-	"regexp"
 	"sync"
 	"time"
 
@@ -31,10 +30,6 @@ type NewPassword struct {
 	Password string `json:"password"`
 }
 
-// loginPattern is what a user's login may be: it goes into HTTP Basic
-// credentials (no colon) and log lines (no spaces).
-var loginPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
-
 func (h *handler) userRoutes(mux *http.ServeMux) {
 	mux.Handle("GET /api/v1/admin/users", h.auth(areaAdmin, h.listUsers))
 	mux.Handle("POST /api/v1/admin/users", h.auth(areaAdmin, h.addUser))
@@ -57,18 +52,15 @@ func (h *handler) addUser(w http.ResponseWriter, r *http.Request) error {
 	if err := readObject(r, &req); err != nil {
 		return err
 	}
-	if !loginPattern.MatchString(req.Login) {
-		return fieldsync.Errorf(fieldsync.ErrInvalid, "login %q is not valid: use 1-64 letters, digits, _ . or -, starting with a letter or digit", req.Login)
-	}
-	if err := h.checkEmployee(r.Context(), req.EmployeeID); err != nil {
+	// The rules of users are fieldsync's (user.go), the console's: the
+	// login, then the password, then (in the store, as it adds the user)
+	// the employee.
+	if err := fieldsync.CheckLogin(req.Login); err != nil {
 		return err
 	}
-	var hash []byte
-	if req.Password != "" {
-		var err error
-		if hash, err = hashPassword(req.Password); err != nil {
-			return err
-		}
+	hash, err := passwordHash(req.Password)
+	if err != nil {
+		return err
 	}
 	u, err := h.st.AddUser(r.Context(), fieldsync.User{Login: req.Login, EmployeeID: req.EmployeeID, Admin: req.Admin}, hash)
 	if err != nil {
@@ -76,23 +68,6 @@ func (h *handler) addUser(w http.ResponseWriter, r *http.Request) error {
 	}
 	h.log.Info("user added", "login", u.Login, "admin", u.Admin)
 	writeJSON(w, http.StatusCreated, u)
-	return nil
-}
-
-// checkEmployee says whether id names a row of the schema's employee table.
-func (h *handler) checkEmployee(ctx context.Context, id string) error {
-	emp := h.st.Schema().Nodes.EmployeeTable
-	if id == "" {
-		return fieldsync.Errorf(fieldsync.ErrInvalid, "a user needs an employee_id")
-	}
-	if emp == "" {
-		return nil
-	}
-	if _, err := h.st.Get(ctx, emp, id); errors.Is(err, fieldsync.ErrNotFound) {
-		return fieldsync.Errorf(fieldsync.ErrInvalid, "employee_id %q: no %s with that id", id, emp)
-	} else if err != nil {
-		return err
-	}
 	return nil
 }
 
@@ -117,12 +92,9 @@ func (h *handler) setPassword(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	login := r.PathValue("login")
-	var hash []byte
-	if req.Password != "" {
-		var err error
-		if hash, err = hashPassword(req.Password); err != nil {
-			return err
-		}
+	hash, err := passwordHash(req.Password)
+	if err != nil {
+		return err
 	}
 	if err := h.st.SetUserPassword(r.Context(), login, hash); err != nil {
 		return err
@@ -155,20 +127,13 @@ func (h *handler) history(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// MinPassword is the shortest password a user may be given (the
-// console's rule, console.MinPassword).
-const MinPassword = 10
-
-// hashPassword is the slow hash the server keeps of a password (bcrypt),
-// with the console's rules (console.HashPassword).
-func hashPassword(password string) ([]byte, error) {
-	if len(password) < MinPassword {
-		return nil, fieldsync.Errorf(fieldsync.ErrInvalid, "a password needs at least %d characters", MinPassword)
+// passwordHash is the hash kept of a password given to a user
+// (fieldsync.HashPassword), or nil for "": chosen at the next sign-in.
+func passwordHash(password string) ([]byte, error) {
+	if password == "" {
+		return nil, nil
 	}
-	if len(password) > 72 {
-		return nil, fieldsync.Errorf(fieldsync.ErrInvalid, "a password may have at most 72 bytes")
-	}
-	return bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	return fieldsync.HashPassword(password)
 }
 
 // errBadUser is the one answer to every refused login and password.

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync"
-	"github.com/fieldsync/fieldsync/console"
 	"github.com/fieldsync/fieldsync/internal/testutil"
 	"github.com/fieldsync/fieldsync/server"
 )
@@ -263,7 +262,7 @@ func TestActivityPagesAdminsOnly(t *testing.T) {
 		}
 	}
 	addNodes(t, srv)
-	hash, err := console.HashPassword("a long password")
+	hash, err := fieldsync.HashPassword("a long password")
 	if err != nil {
 		t.Fatal(err)
 	}

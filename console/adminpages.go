@@ -1,6 +1,7 @@
 package console
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -111,40 +112,80 @@ func (c *Console) pipeline(w http.ResponseWriter, r *http.Request, s *session) e
 	return nil
 }
 
-// usersData is what the users page shows.
+// usersData is what the users page shows: the form to add a user, which
+// after a refused addition shows what was typed and the refused field's
+// message next to it (Error: a refusal of no one field), and the users.
 type usersData struct {
 	Users []fieldsync.User
 	CSRF  string
 	Error string
+	Form  []userField
+	Admin bool
+}
+
+// userField is one input of the form adding a user.
+type userField struct {
+	Name, ID, Label, Type, Autocomplete string
+	// Picker is where the picker script searches (the employee id).
+	Picker string
+	// Value is what was typed (never a password); Error the field's
+	// message after a refused addition.
+	Value, Error string
+}
+
+// userForm is the form adding a user, showing u as typed and the message
+// of a refused field (errs by fieldsync.UserLogin, UserEmployee or
+// UserPassword).
+func userForm(u fieldsync.User, errs map[string]string) []userField {
+	return []userField{
+		{Name: fieldsync.UserLogin, ID: "user-login", Label: "Login", Type: "text", Autocomplete: "off",
+			Value: u.Login, Error: errs[fieldsync.UserLogin]},
+		{Name: fieldsync.UserEmployee, ID: "user-employee", Label: "Employee id", Type: "text", Autocomplete: "off",
+			Picker: Base + "pick/employee", Value: u.EmployeeID, Error: errs[fieldsync.UserEmployee]},
+		{Name: fieldsync.UserPassword, ID: "user-password", Label: "Password (empty: set at first sign-in)", Type: "password",
+			Autocomplete: "new-password", Error: errs[fieldsync.UserPassword]},
+	}
 }
 
 func (c *Console) users(w http.ResponseWriter, r *http.Request, s *session) error {
-	return c.showUsers(w, r, s, "", http.StatusOK)
+	return c.showUsers(w, r, s, usersData{Form: userForm(fieldsync.User{}, nil)}, http.StatusOK)
 }
 
-func (c *Console) showUsers(w http.ResponseWriter, r *http.Request, s *session, msg string, status int) error {
+func (c *Console) showUsers(w http.ResponseWriter, r *http.Request, s *session, d usersData, status int) error {
 	users, err := c.st.ListUsers(r.Context())
 	if err != nil {
 		return err
 	}
-	c.render(w, r, s, status, "users", "Users", usersData{Users: users, CSRF: s.csrf, Error: msg})
+	d.Users, d.CSRF = users, s.csrf
+	c.render(w, r, s, status, "users", "Users", d)
 	return nil
 }
 
 // addUser adds a user, whose password is set at the first sign-in unless
-// one is given.
+// one is given. The rules are those of fieldsync (user.go), the API's: a
+// refused login, employee id or password is shown next to its field.
 func (c *Console) addUser(w http.ResponseWriter, r *http.Request, s *session) error {
 	u := fieldsync.User{Login: strings.TrimSpace(r.PostForm.Get("login")), EmployeeID: strings.TrimSpace(r.PostForm.Get("employee_id")),
 		Admin: r.PostForm.Get("admin") == "on"}
+	err := fieldsync.CheckLogin(u.Login)
 	var hash []byte
-	if pw := r.PostForm.Get("password"); pw != "" {
-		var err error
-		if hash, err = HashPassword(pw); err != nil {
-			return c.showUsers(w, r, s, err.Error(), http.StatusBadRequest)
-		}
+	if pw := r.PostForm.Get("password"); err == nil && pw != "" {
+		hash, err = fieldsync.HashPassword(pw)
 	}
-	if _, err := c.st.AddUser(r.Context(), u, hash); err != nil {
-		return c.showUsers(w, r, s, err.Error(), http.StatusBadRequest)
+	if err == nil {
+		_, err = c.st.AddUser(r.Context(), u, hash)
+	}
+	if err != nil {
+		if !errors.Is(err, fieldsync.ErrInvalid) && !errors.Is(err, fieldsync.ErrExists) {
+			return err
+		}
+		d := usersData{Admin: u.Admin}
+		if field := fieldsync.UserField(err); field != "" {
+			d.Form = userForm(u, map[string]string{field: err.Error()})
+		} else {
+			d.Form, d.Error = userForm(u, nil), err.Error()
+		}
+		return c.showUsers(w, r, s, d, http.StatusBadRequest)
 	}
 	c.log.Info("user added", "login", u.Login, "admin", u.Admin, "by", s.label())
 	http.Redirect(w, r, Base+"admin/users?flash="+url.QueryEscape("Added user "+u.Login+"."), http.StatusSeeOther)

@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -16,9 +17,6 @@ import (
 
 // cookieName is the session cookie's name.
 const cookieName = "fieldsync_console"
-
-// MinPassword is the shortest password a user may set.
-const MinPassword = 10
 
 // session is one signed-in browser.
 type session struct {
@@ -151,12 +149,9 @@ func (c *Console) check(r *http.Request, login, password, newPassword string) (a
 		return false, false, errBadLogin
 	}
 	if !u.HasPassword {
-		if len(newPassword) < MinPassword {
-			return false, true, errors.New("first sign-in: choose a password of at least 10 characters")
-		}
-		h, err := HashPassword(newPassword)
+		h, err := fieldsync.HashPassword(newPassword)
 		if err != nil {
-			return false, true, err
+			return false, true, fmt.Errorf("first sign-in: choose a password: %w", err)
 		}
 		if err := c.st.SetUserPassword(ctx, login, h); err != nil {
 			return false, true, err
@@ -171,19 +166,6 @@ func (c *Console) check(r *http.Request, login, password, newPassword string) (a
 
 // dummyHash is compared against for unknown logins.
 var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("not a password of anyone"), bcrypt.DefaultCost)
-
-// HashPassword returns the slow hash of a password that the server keeps
-// (bcrypt). Passwords shorter than MinPassword or longer than bcrypt takes
-// (72 bytes) are refused.
-func HashPassword(password string) ([]byte, error) {
-	if len(password) < MinPassword {
-		return nil, fieldsync.Errorf(fieldsync.ErrInvalid, "a password needs at least %d characters", MinPassword)
-	}
-	if len(password) > 72 {
-		return nil, fieldsync.Errorf(fieldsync.ErrInvalid, "a password may have at most 72 bytes")
-	}
-	return bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
-}
 
 func (c *Console) signout(w http.ResponseWriter, r *http.Request, s *session) error {
 	if ck, err := r.Cookie(cookieName); err == nil {

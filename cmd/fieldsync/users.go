@@ -39,6 +39,16 @@ func readPassword(r io.Reader) (string, error) {
 	return pw, nil
 }
 
+// readNewPassword reads a password to give a user as readPassword does,
+// and checks it against the rules of passwords (fieldsync.CheckPassword).
+func readNewPassword(r io.Reader) (string, error) {
+	pw, err := readPassword(r)
+	if err != nil {
+		return "", err
+	}
+	return pw, fieldsync.CheckPassword(pw)
+}
+
 // isTerminalReader says whether r is a terminal.
 func isTerminalReader(r io.Reader) bool {
 	w, ok := r.(io.Writer)
@@ -50,20 +60,25 @@ func userAdd(c *conn) *cobra.Command {
 	var admin, stdin bool
 	cmd := &cobra.Command{
 		Use: "add LOGIN --employee EMPLOYEE_ID", Short: "add a user (the password is chosen at the first console sign-in, or read from stdin)",
-		Args: exactly(1), Annotations: arguments("LOGIN", "the user's login: 1-64 letters, digits, _ . or -"),
+		Args: exactly(1), Annotations: arguments("LOGIN", fmt.Sprintf("the user's login: 1-%d letters, digits, _ . or -", fieldsync.MaxLogin)),
 		Example: "fieldsync admin user add tess --employee emp-ann\nprintf '%s\\n' \"$PASSWORD\" | fieldsync admin user add tess --employee emp-ann --password-stdin",
 	}
 	cmd.Flags().StringVar(&employee, "employee", "", "the employee `EMPLOYEE_ID` the user is (needed)")
 	cmd.Flags().BoolVar(&admin, "admin", false, "an administrator (else a connected user: records and files only)")
-	cmd.Flags().BoolVar(&stdin, "password-stdin", false, "read the password from stdin's first line (at least 10 characters)")
+	cmd.Flags().BoolVar(&stdin, "password-stdin", false, fmt.Sprintf("read the password from stdin's first line (at least %d characters)", fieldsync.MinPassword))
 	cmd.RunE = func(cmd *cobra.Command, pos []string) error {
 		if employee == "" {
 			return fmt.Errorf("%w: admin user add LOGIN --employee EMPLOYEE_ID", errUsage)
 		}
+		// The rules of users (fieldsync's, the server's) are checked here
+		// first, with the server's words; the server checks the employee.
+		if err := fieldsync.CheckLogin(pos[0]); err != nil {
+			return err
+		}
 		req := api.NewUser{Login: pos[0], EmployeeID: employee, Admin: admin}
 		if stdin {
 			var err error
-			if req.Password, err = readPassword(cmd.InOrStdin()); err != nil {
+			if req.Password, err = readNewPassword(cmd.InOrStdin()); err != nil {
 				return err
 			}
 		}
@@ -161,12 +176,12 @@ func userResetPassword(c *conn) *cobra.Command {
 	var stdin bool
 	cmd := userVerb(c, "reset-password LOGIN", "reset a user's password: chosen at the next console sign-in, or read from stdin",
 		"fieldsync admin user reset-password tess\nprintf '%s\\n' \"$PASSWORD\" | fieldsync admin user reset-password tess --password-stdin", nil)
-	cmd.Flags().BoolVar(&stdin, "password-stdin", false, "read the new password from stdin's first line (at least 10 characters)")
+	cmd.Flags().BoolVar(&stdin, "password-stdin", false, fmt.Sprintf("read the new password from stdin's first line (at least %d characters)", fieldsync.MinPassword))
 	cmd.RunE = func(cmd *cobra.Command, pos []string) error {
 		pw := ""
 		if stdin {
 			var err error
-			if pw, err = readPassword(cmd.InOrStdin()); err != nil {
+			if pw, err = readNewPassword(cmd.InOrStdin()); err != nil {
 				return err
 			}
 		}

@@ -13,26 +13,49 @@ import (
 // userColumns are the columns scanUser reads, in order.
 const userColumns = "login, employee_id, admin, password_hash, disabled, created"
 
-// AddUser adds a console and API user (fieldsync.Users).
+// AddUser adds a console and API user (fieldsync.Users), after the rules
+// of users: a valid login (fieldsync.CheckLogin) and the id of an existing
+// employee (fieldsync.CheckEmployee), read in the transaction that adds
+// the user.
 func (st *Store) AddUser(ctx context.Context, u fieldsync.User, passwordHash []byte) (fieldsync.User, error) {
-	if !fieldsync.ValidID(u.Login) {
-		return fieldsync.User{}, fieldsync.Errorf(fieldsync.ErrInvalid, "a login is letters, digits and _ . : - (at most 128), got %q", u.Login)
-	}
-	if u.EmployeeID == "" {
-		return fieldsync.User{}, fieldsync.Errorf(fieldsync.ErrInvalid, "user %s needs an employee id", u.Login)
+	if err := fieldsync.CheckLogin(u.Login); err != nil {
+		return fieldsync.User{}, err
 	}
 	u.Created = st.now().UTC().Truncate(time.Millisecond)
 	u.Disabled, u.HasPassword = false, len(passwordHash) > 0
-	res, err := st.write.ExecContext(ctx, fmt.Sprintf(
-		"INSERT INTO fs_user ("+userColumns+") VALUES (%s) ON CONFLICT (login) DO NOTHING", st.placeholders(6)),
-		u.Login, u.EmployeeID, boolInt(u.Admin), string(passwordHash), 0, u.Created.UnixNano())
+	err := st.inTx(ctx, func(tx *sql.Tx) error {
+		if err := fieldsync.CheckEmployee(ctx, txRows{st, tx}, st.Schema(), u.EmployeeID); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, fmt.Sprintf(
+			"INSERT INTO fs_user ("+userColumns+") VALUES (%s) ON CONFLICT (login) DO NOTHING", st.placeholders(6)),
+			u.Login, u.EmployeeID, boolInt(u.Admin), string(passwordHash), 0, u.Created.UnixNano())
+		if err != nil {
+			return fmt.Errorf("add user %s: %w", u.Login, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return &fieldsync.UserError{Field: fieldsync.UserLogin, Err: fieldsync.Errorf(fieldsync.ErrExists, "user %q already exists", u.Login)}
+		}
+		return nil
+	})
 	if err != nil {
-		return fieldsync.User{}, fmt.Errorf("add user %s: %w", u.Login, err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fieldsync.User{}, fieldsync.Errorf(fieldsync.ErrExists, "user %q already exists", u.Login)
+		return fieldsync.User{}, err
 	}
 	return u, nil
+}
+
+// txRows reads rows in a transaction (a fieldsync.RowGetter).
+type txRows struct {
+	st *Store
+	tx *sql.Tx
+}
+
+func (r txRows) Get(ctx context.Context, table, id string) (fieldsync.Row, error) {
+	t, err := r.st.Schema().LookupTable(table)
+	if err != nil {
+		return nil, err
+	}
+	return r.st.getRow(ctx, r.tx, t, id)
 }
 
 // User returns a user and its password hash (fieldsync.Users).
