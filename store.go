@@ -26,6 +26,11 @@ type Store interface {
 	Backlog(ctx context.Context) (Backlog, error)
 	// Schema returns the schema the store was opened with.
 	Schema() *Schema
+	// SchemaVersion returns the version of the schema in force, and
+	// SchemaAt version v of the schema (ErrNotFound when the database
+	// never had it), for merging uploads made under an earlier version.
+	SchemaVersion() int64
+	SchemaAt(ctx context.Context, v int64) (*Schema, error)
 	Close() error
 }
 

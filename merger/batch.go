@@ -71,22 +71,31 @@ func (m *Merger) dxLimits() dx.Limits {
 }
 
 // verify streams a whole upload once before any of it is merged: a file
-// damaged, malformed or over a cap anywhere is refused whole. It holds
-// one change at a time in memory.
-func (m *Merger) verify(path, node string, n int64) error {
+// damaged, malformed or over a cap anywhere is refused whole, and so is
+// one whose schema marker is not its first change or names a version the
+// server cannot merge. It holds one change at a time in memory, and
+// returns the schema version the upload was made under.
+func (m *Merger) verify(ctx context.Context, path, node string, n int64) (*madeUnder, error) {
 	rd, err := dx.OpenFileAs(path, fmt.Sprintf("upload %d", n), m.dxLimits())
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer rd.Close()
 	if hdr := rd.Header(); hdr.Kind != dx.KindUpload || hdr.Node != node || int64(hdr.Number) != n {
-		return refuse("upload %d of %s is a %s file for node %q numbered %d", n, node, hdr.Kind, hdr.Node, hdr.Number)
+		return nil, refuse("upload %d of %s is a %s file for node %q numbered %d", n, node, hdr.Kind, hdr.Node, hdr.Number)
 	}
-	for {
-		if _, err := rd.Next(); err == io.EOF {
-			return nil
+	var version int64
+	for num := int64(1); ; num++ {
+		t, err := rd.Next()
+		if err == io.EOF {
+			return m.schemaOf(ctx, n, version)
 		} else if err != nil {
-			return err
+			return nil, err
+		}
+		if fieldsync.IsSchemaMarker(t) {
+			if version, err = markerAt(n, num, t); err != nil {
+				return nil, err
+			}
 		}
 	}
 }
@@ -99,7 +108,7 @@ var errExtend = errors.New("extend the batch")
 // mergeBatches merges a verified upload in batches, each in one server
 // transaction that records how far it got, resuming after the last batch
 // committed before a stop.
-func (m *Merger) mergeBatches(ctx context.Context, node fieldsync.Node, n int64, path string) (*uploadMerge, error) {
+func (m *Merger) mergeBatches(ctx context.Context, node fieldsync.Node, n int64, path string, under *madeUnder) (*uploadMerge, error) {
 	prog, err := m.st.MergeProgress(ctx, node.Name, n)
 	if err != nil {
 		return nil, err
@@ -109,7 +118,7 @@ func (m *Merger) mergeBatches(ctx context.Context, node fieldsync.Node, n int64,
 		return nil, err
 	}
 	defer rd.Close()
-	u := newUploadMerge(m, node, n, int64(rd.Count()))
+	u := newUploadMerge(m, node, n, int64(rd.Count()), under)
 	if prog.Done > 0 {
 		if err := u.resume(ctx, rd, prog); err != nil {
 			return nil, err
@@ -185,6 +194,7 @@ func (u *uploadMerge) resume(ctx context.Context, rd *dx.Reader, prog fieldsync.
 		}
 		key := rowRef{t.Table, t.RowID}
 		switch {
+		case num == 1 && fieldsync.IsSchemaMarker(t):
 		case refused[num]:
 			if t.Op == fieldsync.OpInsert {
 				u.refusedRows[key] = num
@@ -211,7 +221,11 @@ var errRedo = errors.New("merge the batch again")
 // path refuses, or that leaves a row the node may not write, rolls the
 // batch back, and it is merged again with that change refused.
 func (u *uploadMerge) merge(ctx context.Context, b *fieldsync.MergeBatch, txns []fieldsync.Txn, canExtend bool) error {
-	excluded := map[int]string{}
+	tr, err := u.translate(ctx, txns, b.From)
+	if err != nil {
+		return err
+	}
+	txns, excluded := tr.txns, tr.refused
 	last := b.Last
 	for attempt := 0; ; attempt++ {
 		saved := u.save()
@@ -240,6 +254,7 @@ func (u *uploadMerge) merge(ctx context.Context, b *fieldsync.MergeBatch, txns [
 		if err == nil {
 			u.flushLog()
 			u.committed(saved)
+			u.dropped += tr.dropped
 		}
 		return err
 	}

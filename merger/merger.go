@@ -43,6 +43,12 @@ type Store interface {
 	fieldsync.Merging
 	fieldsync.Uploads
 	Schema() *fieldsync.Schema
+	// SchemaVersion is the version of the schema in force.
+	SchemaVersion() int64
+	// SchemaAt returns version v of the schema, as the database had it
+	// (fieldsync.ErrNotFound when it never had that version): the
+	// changes of an upload made under an earlier version are read with it.
+	SchemaAt(ctx context.Context, v int64) (*fieldsync.Schema, error)
 	fieldsync.Conflicts
 	fieldsync.Recoveries
 	Node(ctx context.Context, name string) (fieldsync.Node, []byte, error)
@@ -252,11 +258,12 @@ func (m *Merger) mergeFile(ctx context.Context, node string, n int64, path strin
 		return err
 	}
 	var u *uploadMerge
+	var under *madeUnder
 	if !n0.Active {
 		// Deactivated after it uploaded: what waits is not merged.
 		err = refuse("node %s is deactivated: its uploads are not merged", node)
-	} else if err = m.verify(path, node, n); err == nil {
-		u, err = m.mergeBatches(ctx, n0, n, path)
+	} else if under, err = m.verify(ctx, path, node, n); err == nil {
+		u, err = m.mergeBatches(ctx, n0, n, path, under)
 	}
 	if errors.Is(err, fieldsync.ErrMerged) {
 		// Another merger process merged or refused the file meanwhile, or
@@ -284,7 +291,8 @@ func (m *Merger) mergeFile(ctx context.Context, node string, n int64, path strin
 	if err != nil {
 		return fmt.Errorf("merge upload %d of %s: %w", n, node, err)
 	}
-	m.log.Info("upload merged", "node", node, "upload", n, "changes", u.total, "refused", u.refusedN, "batches", u.batches)
+	m.log.Info("upload merged", "node", node, "upload", n, "changes", u.total, "refused", u.refusedN, "batches", u.batches,
+		"schema_version", under.version, "dropped_values", u.dropped)
 	m.uploadDone(UploadMerged, start)
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err

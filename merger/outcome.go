@@ -18,6 +18,10 @@ type uploadMerge struct {
 	total   int64 // changes in the upload
 	done    int64 // changes merged or refused in committed batches
 	batches int
+	// madeUnder is the schema version the upload was made under; dropped
+	// counts the values of columns dropped since, left out.
+	madeUnder *madeUnder
+	dropped   int64
 	uploadState
 
 	ctx  context.Context
@@ -44,8 +48,8 @@ type refusedLog struct {
 	reason string
 }
 
-func newUploadMerge(m *Merger, node fieldsync.Node, upload, total int64) *uploadMerge {
-	return &uploadMerge{m: m, node: node, upload: upload, total: total, uploadState: uploadState{
+func newUploadMerge(m *Merger, node fieldsync.Node, upload, total int64, under *madeUnder) *uploadMerge {
+	return &uploadMerge{m: m, node: node, upload: upload, total: total, madeUnder: under, uploadState: uploadState{
 		inserted: map[rowRef]bool{}, deleted: map[rowRef]bool{}, refusedRows: map[rowRef]int64{}}}
 }
 
@@ -137,6 +141,9 @@ func (u *uploadMerge) batch(ctx context.Context, tx fieldsync.MergeTx, b *fields
 // when not: it depends on a refused change, a try of the batch refused it,
 // the upload inserts too many rows, or the node may not make it.
 func (u *uploadMerge) check(p *permit, num int64, t fieldsync.Txn, excluded string, giveUp bool) (bool, error) {
+	if num == 1 && fieldsync.IsSchemaMarker(t) {
+		return false, nil // says which version the rest was made under (verify)
+	}
 	if dep := u.dependency(t); dep > 0 {
 		return false, u.refuseChange(num, t, fmt.Sprintf("%s: it depends on change %d, which was refused", changeName(num, u.total, t), dep), dep)
 	}
