@@ -45,7 +45,13 @@ func TestSamplerStopsWhenIdle(t *testing.T) {
 	s := newSampler(context.Background(), stat)
 	s.every, s.idle = time.Millisecond, 50*time.Millisecond
 	s.look()
-	for len(s.look()) < 3 { // each look also keeps it running
+	// Each look also keeps it running. Write until the samples show the
+	// log growing: on a loaded machine a write may span several samples.
+	deadline := time.Now().Add(30 * time.Second)
+	for got := s.look(); len(got) < 3 || got[len(got)-1].Logged == got[0].Logged; got = s.look() {
+		if time.Now().After(deadline) {
+			t.Fatalf("samples %+v do not show the log growing after 30 s of writes", got)
+		}
 		write()
 		time.Sleep(time.Millisecond)
 	}
