@@ -181,7 +181,7 @@ func newSyncRecorder(reg *prometheus.Registry) SyncRecorder {
 	ended := counterVec("sync_sessions_ended_total", "Sync sessions this process ended, by result (ok, failed, extract, abandoned, replaced, other).", "result")
 	sBytes := histogramVec("sync_session_bytes", "Bytes a sync session moved, by direction (up: uploads and attachment files from the node; down: extract, outbox and attachment files to it).", sessionBytesBuckets, "direction")
 	sFiles := histogramVec("sync_session_files", "Files a sync session moved, by direction.", sessionFileBuckets, "direction")
-	files := counterVec("sync_transfers_total", "Files the Synchronization Manager moved, by kind (upload, outbox, extract, file: an attachment) and direction (up, down).", "kind", "direction")
+	files := counterVec("sync_transfers_total", "Files the Synchronization Manager moved, in sessions or (outbox files) carried on news answers, by kind (upload, outbox, extract, file: an attachment) and direction (up, down).", "kind", "direction")
 	bytes := counterVec("sync_transfer_bytes_total", "Bytes of the files the Synchronization Manager moved, by kind and direction.", "kind", "direction")
 	r := SyncRecorder{
 		started:    counter("sync_sessions_started_total", "Sync sessions this process opened."),

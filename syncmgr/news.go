@@ -91,6 +91,7 @@ func (m *Manager) newsOf(node string, after, last int64, inline bool) syncproto.
 		files = append(files, syncproto.NewsedFile{Number: num, Data: data})
 	}
 	ans.Files = files
+	m.newsCarried(files)
 	return ans
 }
 

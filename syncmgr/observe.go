@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/syncproto"
 )
 
 // Recorder is told what the Synchronization Manager does, for the
@@ -19,7 +20,8 @@ type Recorder interface {
 	// NothingNew: a sync found nothing new and opened no session.
 	NothingNew()
 	// Transferred: a file of kind (one of the Transfer* kinds) went up
-	// (from the node) or down, bytes long.
+	// (from the node) or down, bytes long: in a session, or carried on a
+	// news answer (outbox files).
 	Transferred(kind string, up bool, bytes int64)
 	// NewsWaiting: news requests started (+1) or stopped (-1) waiting.
 	NewsWaiting(delta int)
@@ -82,12 +84,23 @@ func (m *Manager) nothingNew() {
 	}
 }
 
-// transferred counts a file of kind moved in the session, up (from the
-// node) or down, and tells the recorder.
+// transferred counts a file of kind moved in the session (nil: outside
+// one), up (from the node) or down, and tells the recorder.
 func (m *Manager) transferred(s *session, kind string, up bool, bytes int64) {
-	m.count(s, up, bytes)
+	if s != nil {
+		m.count(s, up, bytes)
+	}
 	if m.opts.Recorder != nil {
 		m.opts.Recorder.Transferred(kind, up, bytes)
+	}
+}
+
+// newsCarried tells the recorder of the outbox files a news answer
+// carries, as served outbox files are told (a news request is in no
+// session, so no session counts them).
+func (m *Manager) newsCarried(files []syncproto.NewsedFile) {
+	for _, f := range files {
+		m.transferred(nil, TransferOutbox, false, int64(len(f.Data)))
 	}
 }
 
