@@ -140,6 +140,7 @@ func New(st Store, opts Options) http.Handler {
 	mux.Handle("GET /api/v1/admin/conflicts", h.auth(areaAdmin, h.conflicts))
 	mux.Handle("GET /api/v1/admin/sessions", h.auth(areaAdmin, h.sessions))
 	mux.Handle("GET /api/v1/admin/refusals", h.auth(areaAdmin, h.refusals))
+	mux.Handle("GET /api/v1/admin/nodes/{name}/why/{table}/{id}", h.auth(areaAdmin, h.why))
 	mux.Handle("GET /api/v1/records/{table}/{id}/history", h.auth(areaRecords, h.history))
 	h.userRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

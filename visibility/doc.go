@@ -8,5 +8,6 @@
 // snapshot, from the node's seeds along the rules through the database's
 // indexes (cost proportional to the rows the node sees). Reference is the
 // plain recomputation of one node's visible set from the database, kept
-// beside them to test them against.
+// beside them to test them against. Explain says why one node sees one row,
+// or does not, with Sees's verdict (fieldsync admin why).
 package visibility

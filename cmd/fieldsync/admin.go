@@ -17,8 +17,8 @@ func adminCmd() *cobra.Command {
 	node := group("node", "remote nodes: register, list, show, deactivate, reactivate, delete, re-extract, new secret, resume merging", "verb",
 		nodeAdd(c), nodeList(c), nodeGet(c), nodeDeactivate(c), nodeReactivate(c), nodeDelete(c), nodeReextract(c), nodeResetSecret(c), nodeResume(c))
 	node.Example = "fieldsync admin node add ann-laptop --employee ann\nfieldsync admin node list --json"
-	g := group("admin", "an administrator's tools: nodes, users, the status of the flow, sessions, conflicts, refusals, backup and restore", "command",
-		node, userGroup(c), adminSchema(c), adminStatus(c), adminSessions(c), adminConflicts(c), adminRefusals(c), adminBackup(c), adminRestored(c))
+	g := group("admin", "an administrator's tools: nodes, users, the schema, the status of the flow, sessions, conflicts, refusals, why a node (not) sees a row, backup and restore", "command",
+		node, userGroup(c), adminSchema(c), adminStatus(c), adminSessions(c), adminConflicts(c), adminRefusals(c), adminWhy(c), adminBackup(c), adminRestored(c))
 	g.Example = "fieldsync admin status\nfieldsync admin node list --server https://fieldsync.example:7070 --ca ca.pem"
 	c.register(g.PersistentFlags())
 	return g
