@@ -118,7 +118,15 @@ func (m *Merger) mergeBatches(ctx context.Context, node fieldsync.Node, n int64,
 		return nil, err
 	}
 	defer rd.Close()
-	u := newUploadMerge(m, node, n, int64(rd.Count()), under)
+	total := int64(rd.Count())
+	if under.version > 0 {
+		// The schema marker verify read: the changes are numbered after it.
+		if _, err := rd.Next(); err != nil {
+			return nil, err
+		}
+		total--
+	}
+	u := newUploadMerge(m, node, n, total, under)
 	if prog.Done > 0 {
 		if err := u.resume(ctx, rd, prog); err != nil {
 			return nil, err
@@ -194,7 +202,6 @@ func (u *uploadMerge) resume(ctx context.Context, rd *dx.Reader, prog fieldsync.
 		}
 		key := rowRef{t.Table, t.RowID}
 		switch {
-		case num == 1 && fieldsync.IsSchemaMarker(t):
 		case refused[num]:
 			if t.Op == fieldsync.OpInsert {
 				u.refusedRows[key] = num

@@ -141,9 +141,6 @@ func (u *uploadMerge) batch(ctx context.Context, tx fieldsync.MergeTx, b *fields
 // when not: it depends on a refused change, a try of the batch refused it,
 // the upload inserts too many rows, or the node may not make it.
 func (u *uploadMerge) check(p *permit, num int64, t fieldsync.Txn, excluded string, giveUp bool) (bool, error) {
-	if num == 1 && fieldsync.IsSchemaMarker(t) {
-		return false, nil // says which version the rest was made under (verify)
-	}
 	if dep := u.dependency(t); dep > 0 {
 		return false, u.refuseChange(num, t, fmt.Sprintf("%s: it depends on change %d, which was refused", changeName(num, u.total, t), dep), dep)
 	}

@@ -9,8 +9,9 @@ import (
 )
 
 // madeUnder is the schema version an upload's changes were made under, as
-// its first change, a schema marker, says (version 0 and no schema when it
-// has none: it was made under the version in force).
+// the schema marker the file may begin with says (version 0 and no schema
+// when it has none: it was made under the version in force). The marker is
+// not one of the upload's changes: they are numbered after it.
 type madeUnder struct {
 	version int64
 	schema  *fieldsync.Schema
@@ -19,12 +20,12 @@ type madeUnder struct {
 	tableGone map[string]int64
 }
 
-// markerAt checks the schema marker found at change num of upload n: only
-// the first change may be one, and it must be well formed. It returns the
+// markerAt checks the schema marker found at transaction num of upload n's
+// file: only the first may be one, and it must be well formed. It returns the
 // version the marker names.
 func markerAt(n, num int64, t fieldsync.Txn) (int64, error) {
 	if num != 1 {
-		return 0, refuse("upload %d: change %d is a schema marker, and only an upload's first change may be one", n, num)
+		return 0, refuse("upload %d: transaction %d of the file is a schema marker, and only the first may be one", n, num)
 	}
 	sv, err := fieldsync.ParseSchemaMarker(t)
 	if err != nil {
@@ -91,9 +92,6 @@ func (u *uploadMerge) translate(ctx context.Context, txns []fieldsync.Txn, from 
 	for i, t := range txns {
 		num := from + int64(i) + 1
 		out.txns[i] = t
-		if num == 1 && fieldsync.IsSchemaMarker(t) {
-			continue
-		}
 		why, err := u.translateOne(ctx, &out.txns[i], cur, inForce, &out.dropped)
 		if err != nil {
 			return out, err

@@ -72,7 +72,7 @@ const v2YAML = testutil.PeopleYAML + `  note:
     remote_write: true
 `
 
-// marker is the first change of an upload made under version v.
+// marker is the schema marker that begins an upload made under version v.
 func marker(v int64) fieldsync.Txn {
 	return fieldsync.SchemaMarker(fieldsync.SchemaVersion{Version: v})
 }
@@ -174,12 +174,12 @@ func TestUploadMadeUnderEarlierVersion(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := map[int64]string{
-			4:  `change 4 of 10 (insert scrap s1): table scrap was dropped from the schema (version 2): its changes are no longer merged`,
-			5:  `change 5 of 10 (insert task k1): task: column due is required`,
-			6:  `change 6 of 10 (insert note n2): table note has no column "tag" in schema version 1, which the upload was made under`,
-			7:  `change 7 of 10 (insert memo m1): unknown table "memo" (schema version 1, which the upload was made under, has no such table)`,
-			8:  `change 8 of 10 (insert note n3): node ann-laptop would not see this note row once its upload is merged: it may not write it`,
-			10: `change 10 of 10 (delete scrap s0): table scrap was dropped from the schema (version 2): its changes are no longer merged`,
+			3: `change 3 of 9 (insert scrap s1): table scrap was dropped from the schema (version 2): its changes are no longer merged`,
+			4: `change 4 of 9 (insert task k1): task: column due is required`,
+			5: `change 5 of 9 (insert note n2): table note has no column "tag" in schema version 1, which the upload was made under`,
+			6: `change 6 of 9 (insert memo m1): unknown table "memo" (schema version 1, which the upload was made under, has no such table)`,
+			7: `change 7 of 9 (insert note n3): node ann-laptop would not see this note row once its upload is merged: it may not write it`,
+			9: `change 9 of 9 (delete scrap s0): table scrap was dropped from the schema (version 2): its changes are no longer merged`,
 		}
 		got := refusals(t, st, 1)
 		for n, w := range want {
@@ -188,7 +188,7 @@ func TestUploadMadeUnderEarlierVersion(t *testing.T) {
 			}
 		}
 		if len(got) != len(want) {
-			t.Errorf("refusals %v, want those of changes 4, 5, 6, 7, 8 and 10", got)
+			t.Errorf("refusals %v, want those of changes 3, 4, 5, 6, 7 and 9", got)
 		}
 		for _, c := range []struct {
 			id   string
@@ -233,13 +233,13 @@ func TestUploadSchemaMarkerRefusedWhole(t *testing.T) {
 			want string // the upload's refusal; "" when merged
 		}{
 			{[]fieldsync.Txn{ins("note", "w1", fieldsync.Row{"owner_id": "ann"}), marker(1)},
-				"upload 1: change 2 is a schema marker, and only an upload's first change may be one"},
+				"upload 1: transaction 2 of the file is a schema marker, and only the first may be one"},
 			{[]fieldsync.Txn{marker(3), ins("note", "w2", fieldsync.Row{"owner_id": "ann"})},
 				"upload 2 was made under schema version 3, newer than the version in force (2)"},
 			{[]fieldsync.Txn{badMarker, ins("note", "w3", fieldsync.Row{"owner_id": "ann"})},
 				`upload 3: schema marker "1": version 1 is not a positive integer matching its id`},
 			{[]fieldsync.Txn{marker(1), marker(1), ins("note", "w4", fieldsync.Row{"owner_id": "ann"})},
-				"upload 4: change 2 is a schema marker, and only an upload's first change may be one"},
+				"upload 4: transaction 2 of the file is a schema marker, and only the first may be one"},
 			{[]fieldsync.Txn{ins("note", "w5", fieldsync.Row{"owner_id": "ann", "tag": "now"})}, ""},
 			{[]fieldsync.Txn{marker(2), ins("note", "w6", fieldsync.Row{"owner_id": "ann", "tag": "now"})}, ""},
 		}
@@ -298,7 +298,7 @@ func TestUploadSchemaMarkerRefusedWhole(t *testing.T) {
 
 // TestUploadMadeUnderEarlierVersionResumes: an upload made under an
 // earlier version, stopped between batches, resumes under the same
-// version: the marker is not merged, and its changes are numbered as sent.
+// version: the marker is not merged, and the changes are numbered after it.
 func TestUploadMadeUnderEarlierVersionResumes(t *testing.T) {
 	testutil.ForBackends(t, func(t *testing.T, b testutil.Backend) {
 		st, dock := versionsWorld(t, b)
@@ -324,8 +324,8 @@ func TestUploadMadeUnderEarlierVersionResumes(t *testing.T) {
 				t.Errorf("note %s: %v", id, r)
 			}
 		}
-		want := map[int64]string{6: "change 6 of 6 (insert scrap s9): table scrap was dropped from the schema (version 2): its changes are no longer merged"}
-		if got := refusals(t, st, 1); len(got) != 1 || got[6] != want[6] {
+		want := map[int64]string{5: "change 5 of 5 (insert scrap s9): table scrap was dropped from the schema (version 2): its changes are no longer merged"}
+		if got := refusals(t, st, 1); len(got) != 1 || got[5] != want[5] {
 			t.Errorf("refusals %v, want %v", got, want)
 		}
 	})
@@ -384,10 +384,10 @@ func TestUploadMadeTwoVersionsBack(t *testing.T) {
 		if _, err := m.MergeNode(ctx, "ann-laptop"); err != nil {
 			t.Fatal(err)
 		}
-		if got := refusals(t, st, 1); len(got) != 1 || got[2] != "change 2 of 3 (insert scrap s1): table scrap was dropped from the schema (version 2): its changes are no longer merged" {
+		if got := refusals(t, st, 1); len(got) != 1 || got[1] != "change 1 of 2 (insert scrap s1): table scrap was dropped from the schema (version 2): its changes are no longer merged" {
 			t.Errorf("upload 1: refusals %v", got)
 		}
-		if got := refusals(t, st, 2); len(got) != 1 || got[2] != `change 2 of 3 (insert note q2): table note has no column "mood" in schema version 2, which the upload was made under` {
+		if got := refusals(t, st, 2); len(got) != 1 || got[1] != `change 1 of 2 (insert note q2): table note has no column "mood" in schema version 2, which the upload was made under` {
 			t.Errorf("upload 2: refusals %v", got)
 		}
 		want := fieldsync.Row{"id": "q1", "owner_id": "ann", "body": nil, "color": "yellow", "size": int64(1), "tag": nil, "mood": "calm"}
