@@ -36,6 +36,10 @@ type Store interface {
 	fieldsync.Nodes
 	fieldsync.ExtractQueue
 	Schema() *fieldsync.Schema
+	// SchemaVersion is the version of the schema in force; SchemaAtSeq
+	// the version in force for the log entry after seq.
+	SchemaVersion() int64
+	SchemaAtSeq(ctx context.Context, seq int64) (*fieldsync.Schema, int64, error)
 }
 
 // Result describes an extract.
@@ -72,7 +76,7 @@ func take(ctx context.Context, st Store, dock docking.Folder, node string, logge
 		return Result{}, fieldsync.Errorf(fieldsync.ErrInUse, "the extract of node %q is being taken by another process; try again shortly", node)
 	}
 	lease := keepClaim(ctx, st, node, claim)
-	res, err := build(lease.ctx, st, dock, n, st.Schema())
+	res, err := buildInForce(lease.ctx, st, dock, n)
 	claim, lost := lease.stop()
 	if err == nil && lost != nil {
 		err = lost
@@ -144,8 +148,32 @@ func (l *lease) stop() (int64, error) {
 	return l.claim, l.lost
 }
 
+// errSchemaMoved: a schema version was applied between the extract's
+// start and its snapshot, and this process does not have it in force yet.
+var errSchemaMoved = errors.New("the schema version changed while the extract began")
+
+// buildInForce writes the node's extract file under the schema version in
+// force at the extract's snapshot, so that the file holds what the
+// snapshot holds and names its version (the node takes the versions after
+// it from its outbox). When a version was applied just before the
+// snapshot and this process has not put it in force yet (another process
+// applied it), the extract waits for it and begins again.
+func buildInForce(ctx context.Context, st Store, dock docking.Folder, n fieldsync.Node) (Result, error) {
+	for wait := 50 * time.Millisecond; ; wait *= 2 {
+		res, err := build(ctx, st, dock, n)
+		if !errors.Is(err, errSchemaMoved) || wait > 5*time.Second {
+			return res, err
+		}
+		select {
+		case <-ctx.Done():
+			return Result{}, ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
 // build writes the node's extract file.
-func build(ctx context.Context, st Store, dock docking.Folder, n fieldsync.Node, s *fieldsync.Schema) (Result, error) {
+func build(ctx context.Context, st Store, dock docking.Folder, n fieldsync.Node) (Result, error) {
 	node := n.Name
 	dir := dock.Node(node)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -155,7 +183,14 @@ func build(ctx context.Context, st Store, dock docking.Folder, n fieldsync.Node,
 	defer os.Remove(tmp)
 	res := Result{Node: node, Path: dock.Extract(node), Rows: map[string]int{}}
 	seq, err := st.StartExtract(ctx, node, func(snap fieldsync.Snapshot) error {
-		h := localdb.Header{Node: node, EmployeeID: n.EmployeeID, ExtractSeq: snap.LastSeq(), ExtractedAt: time.Now()}
+		s, v, err := st.SchemaAtSeq(ctx, snap.LastSeq())
+		if err != nil {
+			return err
+		}
+		if v != st.SchemaVersion() {
+			return fmt.Errorf("%w (version %d at transaction %d, %d in force)", errSchemaMoved, v, snap.LastSeq(), st.SchemaVersion())
+		}
+		h := localdb.Header{Node: node, EmployeeID: n.EmployeeID, ExtractSeq: snap.LastSeq(), SchemaVersion: v, ExtractedAt: time.Now()}
 		rows, stop := walk(ctx, st, snap, s, n.EmployeeID)
 		defer stop()
 		return localdb.Build(ctx, tmp, s, h, func(insert func(string, fieldsync.Row) error) error {
