@@ -139,6 +139,7 @@ func Init(ctx context.Context, cfg Config) (*Client, error) {
 	if c.st, err = localdb.Open(ctx, c.path("local.db")); err != nil {
 		return nil, err
 	}
+	c.st.SetLogger(c.log)
 	// A node's new folder (a reinstalled laptop) numbers its uploads after
 	// those the server has of the node, so none is taken for a duplicate.
 	if sess.LastReceived > 0 {
@@ -201,11 +202,11 @@ func Open(ctx context.Context, dir string, logger *slog.Logger) (*Client, error)
 	if cfg, err = withDefaults(cfg); err != nil {
 		return nil, err
 	}
-	c := &Client{cfg: cfg}
+	c := &Client{cfg: cfg, log: cfg.Logger.With("component", "Remote client", "node", cfg.Node)}
 	if c.st, err = localdb.Open(ctx, c.path("local.db")); err != nil {
 		return nil, err
 	}
-	c.log = c.cfg.Logger.With("component", "Remote client", "node", cfg.Node)
+	c.st.SetLogger(c.log)
 	return c, nil
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/fieldsync/fieldsync/docking"
 	"github.com/fieldsync/fieldsync/dx"
 	"github.com/fieldsync/fieldsync/internal/durable"
+	"github.com/fieldsync/fieldsync/schema"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -79,7 +80,10 @@ type fileRow struct {
 func (c *Client) fileRows(ctx context.Context, held map[int64][]fieldsync.Txn) (map[string]fileRow, error) {
 	type rowKey struct{ table, id string }
 	rows := map[rowKey]fieldsync.Row{}
-	for _, t := range c.st.Schema().Tables {
+	// One schema throughout (an inbox apply may put another in force
+	// meanwhile), that of a schema-change marker after it.
+	sch := c.st.Schema()
+	for _, t := range sch.Tables {
 		if !t.HasFile() {
 			continue
 		}
@@ -107,7 +111,11 @@ func (c *Client) fileRows(ctx context.Context, held map[int64][]fieldsync.Txn) (
 			}
 		}
 		for _, t := range txns {
-			tb := c.st.Schema().Table(t.Table)
+			if fieldsync.IsSchemaMarker(t) {
+				sch = c.markerSchema(sch, t)
+				continue
+			}
+			tb := sch.Table(t.Table)
 			if tb == nil || !tb.HasFile() {
 				continue
 			}
@@ -130,7 +138,11 @@ func (c *Client) fileRows(ctx context.Context, held map[int64][]fieldsync.Txn) (
 	}
 	out := map[string]fileRow{}
 	for key, r := range rows {
-		for _, ref := range c.st.Schema().Table(key.table).FileRefs(r) {
+		tb := sch.Table(key.table)
+		if tb == nil {
+			continue // a table a marker dropped
+		}
+		for _, ref := range tb.FileRefs(r) {
 			mode, _ := r[fieldsync.ModeColumn].(string)
 			out[key.table+"/"+key.id] = fileRow{key: key.table + "/" + key.id, ref: ref, mode: mode}
 		}
@@ -377,4 +389,19 @@ func (c *Client) keepFile(path string) (fieldsync.FileRef, error) {
 	}
 	ref := fieldsync.FileRef{SHA256: hex.EncodeToString(h.Sum(nil)), Size: n}
 	return ref, tmp.CommitAs(c.FilePath(ref))
+}
+
+// markerSchema returns the schema a schema-change marker of the inbox puts
+// in force when the local database applies it, or cur when it puts none
+// (not newer than the database's, or not readable: the apply says why).
+func (c *Client) markerSchema(cur *fieldsync.Schema, t fieldsync.Txn) *fieldsync.Schema {
+	v, err := fieldsync.ParseSchemaMarker(t)
+	if err != nil || v.YAML == nil || v.Version <= c.st.SchemaVersion() {
+		return cur
+	}
+	s, err := schema.Parse(v.Source, v.YAML)
+	if err != nil {
+		return cur
+	}
+	return s
 }

@@ -198,22 +198,42 @@ func (s *session) askExtract(ctx context.Context, d *localdb.DamagedInbox) error
 	return nil
 }
 
-// readUpload returns the changes of an upload file; when the file is
-// damaged, those the local log keeps for it (the next sync rebuilds the
-// file itself: repairUploads).
+// readUpload returns the changes of an upload file, without the schema
+// marker it may begin with; when the file is damaged, those the local log
+// keeps for it (the next sync rebuilds the file itself: repairUploads).
 func (c *Client) readUpload(ctx context.Context, number int64, path string) ([]fieldsync.Txn, error) {
+	_, txns, err := c.readUploadFile(ctx, number, path)
+	return txns, err
+}
+
+// readUploadFile is readUpload that also returns the file's schema marker
+// (nil: none), so that a file written again keeps it.
+func (c *Client) readUploadFile(ctx context.Context, number int64, path string) (*fieldsync.Txn, []fieldsync.Txn, error) {
 	_, txns, err := dx.ReadFile(path, dx.Limits{})
-	if err == nil || !errors.Is(err, fieldsync.ErrDamagedFile) {
-		return txns, err
+	if errors.Is(err, fieldsync.ErrDamagedFile) {
+		kept, _, ok, lerr := c.st.UploadChanges(ctx, number)
+		if lerr != nil {
+			return nil, nil, lerr
+		}
+		if !ok {
+			return nil, nil, fmt.Errorf("upload %d: %w (and the local log does not keep its changes)", number, err)
+		}
+		txns, err = kept, nil
 	}
-	kept, _, ok, lerr := c.st.UploadChanges(ctx, number)
-	if lerr != nil {
-		return nil, lerr
+	if err != nil {
+		return nil, nil, err
 	}
-	if !ok {
-		return nil, fmt.Errorf("upload %d: %w (and the local log does not keep its changes)", number, err)
+	marker, changes := splitUpload(txns)
+	return marker, changes, nil
+}
+
+// splitUpload separates the schema marker an upload begins with (nil:
+// none) from its changes.
+func splitUpload(txns []fieldsync.Txn) (*fieldsync.Txn, []fieldsync.Txn) {
+	if len(txns) > 0 && fieldsync.IsSchemaMarker(txns[0]) {
+		return &txns[0], txns[1:]
 	}
-	return kept, nil
+	return nil, txns
 }
 
 // uploadFile is an upload file the client keeps: in upload/, or in

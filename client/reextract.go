@@ -21,7 +21,9 @@ var errExtractNotReady = errors.New("the node's new Database Extract is not read
 // takeExtract rebuilds the local data from the node's newer Database
 // Extract: the extract's rows, with the node's own changes it cannot hold
 // (not merged yet, or merged after it was taken) laid over them, in one
-// local transaction. Inbox applies wait meanwhile; local reads and writes
+// local transaction. An extract of another schema (version) is taken as
+// well: the local database migrates to it in that transaction, and the
+// node's pending changes lose the values of columns it lacks. Inbox applies wait meanwhile; local reads and writes
 // go on (a write made meanwhile is in the local log, which stays).
 func (c *Client) takeExtract(ctx context.Context, rc *syncproto.Client, st syncproto.State, progress func(Progress)) error {
 	part := c.path("extract.db.part")
@@ -44,10 +46,8 @@ func (c *Client) takeExtract(ctx context.Context, rc *syncproto.Client, st syncp
 	if h.Node != c.cfg.Node {
 		return fmt.Errorf("the extract is node %q's, not %q's", h.Node, c.cfg.Node)
 	}
-	if h.SchemaFingerprint != c.st.Schema().Fingerprint() {
-		return fmt.Errorf("the server's schema changed since this folder was made: make a new folder with fieldsync client init (upload its pending changes first)")
-	}
 	seq := h.ExtractSeq
+	otherSchema := h.SchemaFingerprint != c.st.Schema().Fingerprint() || h.SchemaVersion != c.st.SchemaVersion()
 	if seq < st.ExtractSeq {
 		// The server is still building it: the file is the previous one.
 		c.log.Info("the node's new Database Extract is not ready yet", "seq", st.ExtractSeq)
@@ -86,7 +86,12 @@ func (c *Client) takeExtract(ctx context.Context, rc *syncproto.Client, st syncp
 	if err := c.st.ReplaceData(ctx, part, current, pending); err != nil {
 		return err
 	}
-	c.log.Info("local data rebuilt from a new Database Extract", "seq", seq)
+	if otherSchema {
+		c.log.Info("local data rebuilt from a new Database Extract, whose schema the local database took", "seq", seq,
+			"schema_version", h.SchemaVersion, "schema", h.SchemaSource)
+	} else {
+		c.log.Info("local data rebuilt from a new Database Extract", "seq", seq)
+	}
 	return c.pruneFiles(ctx)
 }
 

@@ -142,12 +142,15 @@ func (c *Client) restoreRefused(ctx context.Context, rc *syncproto.Client, st sy
 		// log says what the file keeps.
 		return dx.WriteFile(c.path("upload"), docking.FileName(u), hdr, logKept, nil)
 	}
-	txns, err := c.readUpload(ctx, u, path)
+	marker, txns, err := c.readUploadFile(ctx, u, path)
 	if err != nil {
 		return err
 	}
 	var gone, kept []fieldsync.Txn
-	var nums []int64
+	if marker != nil {
+		kept = append(kept, *marker) // the changes kept were made under it
+	}
+	var nums []int64 // numbered after the marker, as the server numbers them
 	for i, t := range txns {
 		if num := int64(i + 1); refused[num] || (rest > 0 && num >= rest) {
 			gone, nums = append(gone, t), append(nums, num)

@@ -47,7 +47,9 @@ func (c *Client) uploadsSince() (int64, error) {
 
 // packageUploads writes the pending local transactions into the next
 // upload file and records them as packaged (the local log keeps them until
-// the server merged them). It returns how many.
+// the server merged them). It returns how many. When the local database
+// knows its schema version, the file begins with a schema marker naming it
+// (no schema text): the version the changes were made under.
 func (c *Client) packageUploads(ctx context.Context) (int, error) {
 	// Local log entries move into an upload file: an inbox apply, which
 	// reads both, waits.
@@ -88,11 +90,17 @@ func (c *Client) packageUploads(ctx context.Context) (int, error) {
 	if err != nil || len(txns) == 0 {
 		return 0, err
 	}
+	// The log's changes read under the schema version the database holds
+	// (a migration made the older ones do): the upload says which.
+	body := txns
+	if v := c.st.SchemaVersion(); v > 0 {
+		body = append([]fieldsync.Txn{fieldsync.SchemaMarker(fieldsync.SchemaVersion{Version: v})}, txns...)
+	}
 	hdr := dx.Header{Kind: dx.KindUpload, Node: c.cfg.Node, Number: uint64(next)}
-	if err := dx.WriteFile(c.path("upload"), docking.FileName(next), hdr, txns, nil); err != nil {
+	if err := dx.WriteFile(c.path("upload"), docking.FileName(next), hdr, body, nil); err != nil {
 		return 0, err
 	}
-	return len(txns), c.st.RecordUpload(ctx, next, txns)
+	return len(txns), c.st.RecordUpload(ctx, next, body)
 }
 
 func exists(path string) bool {

@@ -36,42 +36,55 @@ type InboxFile struct {
 
 // ApplyInboxFiles applies several inbox files, in order, as ApplyInbox
 // does each, but in one local transaction that records the last as
-// applied (one commit for all). It returns how many it applied.
+// applied (one commit for all). It returns how many it applied. A
+// schema-change marker among their transactions migrates the database in
+// that transaction (see migrate.go), and what follows it applies under the
+// new version; if the transaction fails, the schema it began with is the
+// one in force again.
 func (db *DB) ApplyInboxFiles(ctx context.Context, files []InboxFile, own *OwnChanges) (int, error) {
+	db.migrateMu.Lock()
+	defer db.migrateMu.Unlock()
+	before, beforeV := db.st.Schema(), db.st.SchemaVersion()
 	applied := 0
+	var done []migration
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		applied = 0
+		db.restoreSchema(before, beforeV)
+		applied, done = 0, nil
 		last, err := metaInt(ctx, db.st, tx, keyInboxApplied)
 		if err != nil {
 			return err
 		}
-		extractSeq, err := metaInt(ctx, db.st, tx, keyExtractSeq)
-		if err != nil {
+		in := &inboxApply{db: db, tx: tx, own: own}
+		if in.extractSeq, err = metaInt(ctx, db.st, tx, keyExtractSeq); err != nil {
 			return err
 		}
-		keep, err := db.withLog(ctx, tx, own)
-		if err != nil {
+		if in.keep, err = db.withLog(ctx, tx, own); err != nil {
 			return err
 		}
-		a := db.st.RemoteApplier(tx)
-		defer a.Close()
+		in.a = db.st.RemoteApplier(tx)
+		defer func() { in.a.Close() }()
 		for _, f := range files {
 			if f.Number <= last {
 				continue
 			}
-			if err := db.applyFile(ctx, a, keep, f, extractSeq); err != nil {
+			if err := in.file(ctx, f); err != nil {
 				return err
 			}
 			last = f.Number
 			applied++
 		}
+		done = in.migrations
 		if applied == 0 {
 			return nil
 		}
 		return db.st.SetMetaTx(ctx, tx, keyInboxApplied, strconv.FormatInt(last, 10))
 	})
 	if err != nil {
+		db.restoreSchema(before, beforeV)
 		return 0, err
+	}
+	for _, m := range done {
+		db.finish(m)
 	}
 	if applied > 0 {
 		db.st.NotifyChanged()
@@ -79,26 +92,57 @@ func (db *DB) ApplyInboxFiles(ctx context.Context, files []InboxFile, own *OwnCh
 	return applied, nil
 }
 
-// applyFile applies one inbox file's transactions through a.
-func (db *DB) applyFile(ctx context.Context, a *sqlstore.RemoteApplier, keep *OwnChanges, f InboxFile, extractSeq int64) error {
+// inboxApply is the state of one transaction applying inbox files.
+type inboxApply struct {
+	db         *DB
+	tx         *sql.Tx
+	a          *sqlstore.RemoteApplier
+	own, keep  *OwnChanges // own as given; keep with the local log
+	extractSeq int64
+	migrations []migration
+}
+
+// file applies one inbox file's transactions.
+func (in *inboxApply) file(ctx context.Context, f InboxFile) error {
+	db := in.db
 	for _, t := range f.Txns {
-		if t.Seq <= extractSeq {
+		if t.Seq <= in.extractSeq {
+			continue
+		}
+		if fieldsync.IsSchemaMarker(t) {
+			if err := in.marker(ctx, f.Number, t); err != nil {
+				return err
+			}
 			continue
 		}
 		if db.st.Schema().Table(t.Table) == nil {
-			// A table the server's schema gained after this database was
-			// made: the node cannot hold its rows until it is made anew.
+			// A table the node's schema version lacks (a database of an
+			// earlier build, which no marker reached): skipped.
 			continue
 		}
-		t, skip := keep.keepOwn(t)
+		t, skip := in.keep.keepOwn(t)
 		if skip {
 			continue // deleted here: the delete is on its way up
 		}
-		if err := a.Apply(ctx, t); err != nil {
+		if err := in.a.Apply(ctx, t); err != nil {
 			return fmt.Errorf("inbox file %d, transaction %d (%s %s %s): %w", f.Number, t.Seq, t.Op, t.Table, t.RowID, err)
 		}
 	}
 	return nil
+}
+
+// marker applies a schema-change marker; after a migration the statements
+// and the node's own changes are those of the new version.
+func (in *inboxApply) marker(ctx context.Context, number int64, t fieldsync.Txn) error {
+	m, err := in.db.marker(ctx, in.tx, number, t)
+	if err != nil || m == nil {
+		return err
+	}
+	in.migrations = append(in.migrations, *m)
+	in.a.Close()
+	in.a = in.db.st.RemoteApplier(in.tx)
+	in.keep, err = in.db.withLog(ctx, in.tx, in.own)
+	return err
 }
 
 // withLog returns own followed by the changes of the local log not yet
@@ -165,14 +209,16 @@ func (db *DB) applyOne(ctx context.Context, t fieldsync.Txn, own *OwnChanges) er
 }
 
 // ReplaceData makes the database hold the rows of the node's newer
-// Database Extract, the file at path, in one transaction: every row of
-// every table is replaced by the extract's; then the server transactions
-// in current are applied (rows as the server has them now); then the
-// node's own changes the extract cannot hold (own, and the local log: not
-// merged, or merged after the extract was taken) are laid over the rows
-// they changed; and the extract's sequence number becomes the database's,
-// so transactions at or below it are skipped from then on. The local log
-// (changes not yet uploaded) is kept.
+// Database Extract, the file at path, in one transaction: when the
+// extract's schema or its version is not the database's, the database
+// migrates to it first (as for a schema-change marker: see migrate.go);
+// every row of every table is replaced by the extract's; then the server
+// transactions in current are applied (rows as the server has them now);
+// then the node's own changes the extract cannot hold (own, and the local
+// log: not merged, or merged after the extract was taken) are laid over the
+// rows they changed; and the extract's sequence number becomes the
+// database's, so transactions at or below it are skipped from then on. The
+// local log (changes not yet uploaded) is kept.
 func (db *DB) ReplaceData(ctx context.Context, path string, current []fieldsync.Txn, own *OwnChanges) error {
 	src, err := open(ctx, path)
 	if err != nil {
@@ -183,16 +229,29 @@ func (db *DB) ReplaceData(ctx context.Context, path string, current []fieldsync.
 	if h.Node != db.node {
 		return fmt.Errorf("the extract is node %q's, not %q's", h.Node, db.node)
 	}
-	if h.SchemaFingerprint != db.Schema().Fingerprint() {
-		return fmt.Errorf("the extract's schema is not the local database's")
-	}
+	db.migrateMu.Lock()
+	defer db.migrateMu.Unlock()
+	before, beforeV := db.st.Schema(), db.st.SchemaVersion()
+	var done *migration
 	err = db.inTx(ctx, func(tx *sql.Tx) error {
+		db.restoreSchema(before, beforeV)
+		done = nil
+		if h.SchemaFingerprint != before.Fingerprint() || h.SchemaVersion != beforeV || h.SchemaYAML != db.Header().SchemaYAML {
+			m, err := db.migrateTx(ctx, tx, src.Schema(), h.SchemaVersion)
+			if err != nil {
+				return fmt.Errorf("take the extract's schema (version %d): %w", h.SchemaVersion, err)
+			}
+			done = &m
+		}
 		a := db.st.RemoteApplier(tx)
 		defer a.Close()
 		if err := db.copyRows(ctx, a, src); err != nil {
 			return err
 		}
 		for _, t := range current {
+			if db.st.Schema().Table(t.Table) == nil {
+				continue // a table the extract's schema lacks
+			}
 			if err := a.Apply(ctx, t); err != nil {
 				return err
 			}
@@ -202,10 +261,15 @@ func (db *DB) ReplaceData(ctx context.Context, path string, current []fieldsync.
 		}
 		return db.st.SetMetaTx(ctx, tx, keyExtractSeq, strconv.FormatInt(h.ExtractSeq, 10))
 	})
-	if err == nil {
-		db.st.NotifyChanged()
+	if err != nil {
+		db.restoreSchema(before, beforeV)
+		return err
 	}
-	return err
+	if done != nil {
+		db.finish(*done)
+	}
+	db.st.NotifyChanged()
+	return nil
 }
 
 // copyRows replaces every row of every table by src's.
@@ -235,6 +299,9 @@ func (db *DB) keepOwnRows(ctx context.Context, tx *sql.Tx, a *sqlstore.RemoteApp
 	}
 	r := db.st.TxReader(tx)
 	for _, o := range keep.rowsAfter(seq) {
+		if db.st.Schema().Table(o.table) == nil {
+			continue // a table the schema dropped: the server no longer has it
+		}
 		row, err := r.Get(ctx, o.table, o.id)
 		if errors.Is(err, fieldsync.ErrNotFound) {
 			if !o.inserted {

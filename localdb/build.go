@@ -22,12 +22,16 @@ type Header struct {
 	// ExtractSeq is the server sequence number the extract was taken at:
 	// the file holds every server transaction up to it.
 	ExtractSeq int64
-	// The schema the file was built for: where it came from, its YAML text
-	// and its fingerprint.
+	// The schema the file holds: where it came from, its YAML text and its
+	// fingerprint; the extract's at first, then the one each schema-change
+	// marker the node applies migrates the file to.
 	SchemaSource      string
 	SchemaYAML        string
 	SchemaFingerprint string
-	ExtractedAt       time.Time
+	// SchemaVersion is the server's number of that schema's version (0: not
+	// known, an extract of a server or build that did not number them).
+	SchemaVersion int64
+	ExtractedAt   time.Time
 }
 
 // Schema parses the schema the header carries.
@@ -48,6 +52,7 @@ const (
 	hdrExtractedAt = "extracted_at"
 	hdrSchemaYAML  = "schema_yaml"
 	hdrSchemaName  = "schema_source"
+	hdrSchemaVer   = "schema_version"
 )
 
 func (h Header) values() map[string]string {
@@ -59,6 +64,7 @@ func (h Header) values() map[string]string {
 		hdrExtractedAt: h.ExtractedAt.UTC().Format(time.RFC3339Nano),
 		hdrSchemaYAML:  h.SchemaYAML,
 		hdrSchemaName:  h.SchemaSource,
+		hdrSchemaVer:   strconv.FormatInt(h.SchemaVersion, 10),
 	}
 }
 
@@ -98,6 +104,11 @@ func readHeader(ctx context.Context, db *sql.DB) (Header, error) {
 	if h.ExtractSeq, err = strconv.ParseInt(m[hdrExtractSeq], 10, 64); err != nil {
 		return Header{}, fmt.Errorf("the extract's sequence number %q: %w", m[hdrExtractSeq], err)
 	}
+	if v := m[hdrSchemaVer]; v != "" {
+		if h.SchemaVersion, err = strconv.ParseInt(v, 10, 64); err != nil {
+			return Header{}, fmt.Errorf("the extract's schema version %q: %w", v, err)
+		}
+	}
 	if v := m[hdrExtractedAt]; v != "" {
 		if h.ExtractedAt, err = time.Parse(time.RFC3339Nano, v); err != nil {
 			return Header{}, fmt.Errorf("the extract's time %q: %w", v, err)
@@ -108,7 +119,8 @@ func readHeader(ctx context.Context, db *sql.DB) (Header, error) {
 
 // Build creates a node's file at path for schema s: the schema's tables as
 // a node's local database has them (see TableDDL), the header h (its schema
-// fields are taken from s) and the rows fill inserts, all in one
+// source, text and fingerprint are taken from s; h.SchemaVersion says which
+// version of the server's schema s is) and the rows fill inserts, all in one
 // transaction. The file is fsynced before Build returns; the caller renames
 // it into place. path must not exist.
 func Build(ctx context.Context, path string, s *fieldsync.Schema, h Header,

@@ -4,8 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/fieldsync/fieldsync"
 	"github.com/fieldsync/fieldsync/internal/sqlstore"
@@ -15,11 +17,18 @@ import (
 
 // DB is a node's local database, opened.
 type DB struct {
-	st       *sqlstore.Store
-	path     string
-	header   Header
-	node     string
-	employee string
+	st   *sqlstore.Store
+	path string
+	// hmu guards header, which a schema migration changes.
+	hmu    sync.Mutex
+	header Header
+	// migrateMu serializes the transactions that may put another schema in
+	// force (inbox applies, ReplaceData), so each knows the schema it began
+	// with and puts it back if it fails.
+	migrateMu sync.Mutex
+	log       *slog.Logger
+	node      string
+	employee  string
 	// readOnly, when not nil, says why the file is open for reading only
 	// (its folder is read-only or its disk full): every write fails with it.
 	readOnly *WriteError
@@ -87,12 +96,15 @@ func open(ctx context.Context, path string) (*DB, error) {
 		write.Close()
 		return nil, err
 	}
-	db := &DB{path: path}
+	db := &DB{path: path, log: discard}
 	if db.header, err = readHeader(ctx, read); err == nil {
 		var s *fieldsync.Schema
 		if s, err = db.header.Schema(); err == nil {
 			db.st, err = sqlstore.OpenWith(ctx, sqlite.Dialect{Path: path}, write, read, s, sqlstore.Options{Local: true})
 		}
+	}
+	if err == nil {
+		db.st.SetSchema(db.st.Schema(), db.header.SchemaVersion)
 	}
 	if err != nil {
 		write.Close()
@@ -126,11 +138,31 @@ func (db *DB) Close() error { return db.st.Close() }
 // Path returns the database file's path.
 func (db *DB) Path() string { return db.path }
 
-// Header returns the header the Database Extract wrote into the file.
-func (db *DB) Header() Header { return db.header }
+// Header returns the header the Database Extract wrote into the file,
+// with the schema the file holds now.
+func (db *DB) Header() Header {
+	db.hmu.Lock()
+	defer db.hmu.Unlock()
+	return db.header
+}
 
 // Schema returns the schema the database holds.
 func (db *DB) Schema() *fieldsync.Schema { return db.st.Schema() }
+
+// SchemaVersion returns the server's number of the version of the schema
+// the database holds (0: not known; see Header.SchemaVersion).
+func (db *DB) SchemaVersion() int64 { return db.st.SchemaVersion() }
+
+// SetLogger sets where the database logs what it does on its own (the
+// node's pending changes a schema migration left out); by default nowhere.
+func (db *DB) SetLogger(l *slog.Logger) {
+	if l != nil {
+		db.log = l
+	}
+}
+
+// discard is the logger of a database given none.
+var discard = slog.New(slog.DiscardHandler)
 
 // Node returns the node's name.
 func (db *DB) Node() string { return db.node }

@@ -36,6 +36,9 @@ func (o *OwnChanges) Add(txns []fieldsync.Txn, before int64) {
 		o.rows = map[string][]ownChange{}
 	}
 	for _, t := range txns {
+		if fieldsync.IsSchemaMarker(t) {
+			continue // says which schema version the changes were made under
+		}
 		key := rowKey(t.Table, t.RowID)
 		o.rows[key] = append(o.rows[key], ownChange{before: before, inserted: t.Op == fieldsync.OpInsert, deleted: t.Op == fieldsync.OpDelete, vals: t.Values})
 	}

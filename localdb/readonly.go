@@ -128,7 +128,7 @@ func openReadOnly(ctx context.Context, path string, why *WriteError) (*DB, error
 	if err != nil {
 		return nil, err
 	}
-	db := &DB{path: path, readOnly: why}
+	db := &DB{path: path, readOnly: why, log: discard}
 	if db.header, err = readHeader(ctx, read); err != nil {
 		read.Close()
 		return nil, err
@@ -153,6 +153,7 @@ func openReadOnly(ctx context.Context, path string, why *WriteError) (*DB, error
 		read.Close()
 		return nil, err
 	}
+	db.st.SetSchema(s, db.header.SchemaVersion)
 	state, err := db.State(ctx)
 	if err != nil {
 		db.Close()

@@ -23,6 +23,9 @@ import (
 // uploadRecord is the part of the local log one upload file holds.
 type uploadRecord struct {
 	First, Last int64
+	// Version is the schema version the upload's marker names (0: it has
+	// none).
+	Version int64 `json:"version,omitempty"`
 	// Dropped are the changes (numbered from 1 in the upload as it was
 	// packaged) taken out of the file since: the server refused them.
 	Dropped []int64 `json:"dropped,omitempty"`
@@ -47,15 +50,29 @@ func (db *DB) LogState(ctx context.Context) (fieldsync.LogState, error) {
 	}
 	packaged, _ := strconv.ParseInt(m[keyLogPackaged], 10, 64)
 	packaged = max(packaged, ls.Trimmed)
-	// Local log entries are numbered one after the other: those after the
-	// last packaged one are the pending ones.
-	return fieldsync.LogState{Pending: max(ls.LastSeq-packaged, 0), LastSeq: ls.LastSeq, Trimmed: packaged}, nil
+	// The entries after the last packaged one are the pending ones; a
+	// schema migration may have dropped some (of a dropped table), so they
+	// are counted.
+	pending, err := db.st.CountLogAfter(ctx, packaged)
+	if err != nil {
+		return ls, err
+	}
+	return fieldsync.LogState{Pending: pending, LastSeq: ls.LastSeq, Trimmed: packaged}, nil
 }
 
 // RecordUpload records that upload file number holds txns, the local log's
-// changes after the last packaged one (in order): they count as packaged,
-// and the next upload is number+1. The log keeps them until DropUpload.
+// changes after the last packaged one (in order), after the schema marker
+// that begins the file when it has one: they count as packaged, and the
+// next upload is number+1. The log keeps them until DropUpload.
 func (db *DB) RecordUpload(ctx context.Context, number int64, txns []fieldsync.Txn) error {
+	var version int64
+	if len(txns) > 0 && fieldsync.IsSchemaMarker(txns[0]) {
+		v, err := fieldsync.ParseSchemaMarker(txns[0])
+		if err != nil {
+			return fmt.Errorf("record upload %d: %w", number, err)
+		}
+		version, txns = v.Version, txns[1:]
+	}
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		recs, err := db.uploadsTx(ctx, tx)
 		if err != nil {
@@ -67,7 +84,7 @@ func (db *DB) RecordUpload(ctx context.Context, number int64, txns []fieldsync.T
 		}
 		ints := map[string]int64{keyUploadNext: number + 1}
 		if len(txns) > 0 {
-			recs[number] = uploadRecord{First: txns[0].Seq, Last: txns[len(txns)-1].Seq}
+			recs[number] = uploadRecord{First: txns[0].Seq, Last: txns[len(txns)-1].Seq, Version: version}
 			ints[keyLogPackaged] = max(packaged, txns[len(txns)-1].Seq)
 		}
 		return db.saveUploads(ctx, tx, recs, ints)
@@ -107,7 +124,8 @@ func (db *DB) DropUpload(ctx context.Context, number int64) error {
 }
 
 // DropUploadChanges records that the changes numbered changes (from 1, in
-// the upload as packaged) were taken out of upload number's file.
+// the upload as packaged, after its schema marker if it has one) were taken
+// out of upload number's file.
 func (db *DB) DropUploadChanges(ctx context.Context, number int64, changes []int64) error {
 	return db.inTx(ctx, func(tx *sql.Tx) error {
 		recs, err := db.uploadsTx(ctx, tx)
@@ -130,11 +148,13 @@ func (db *DB) DropUploadChanges(ctx context.Context, number int64, changes []int
 }
 
 // UploadChanges returns the changes upload file number holds, read from
-// the local log: what the file is rebuilt from when it is damaged. ok is
-// false when the log does not hold them (an upload packaged by an earlier
-// version of the client, which trimmed the log as it packaged); dropped
-// reports whether changes were taken out of the file since it was
-// packaged.
+// the local log: what the file is rebuilt from when it is damaged, begun
+// with the schema marker the file began with, if any. ok is false when the
+// log does not hold them (an upload packaged by an earlier version of the
+// client, which trimmed the log as it packaged); dropped reports whether
+// changes were taken out of the file since it was packaged. Changes made
+// under a schema version the database migrated from since read as the
+// migration left them (see MigrateLocalLog).
 func (db *DB) UploadChanges(ctx context.Context, number int64) (txns []fieldsync.Txn, dropped, ok bool, err error) {
 	m, err := db.st.MetaAll(ctx)
 	if err != nil {
@@ -148,13 +168,20 @@ func (db *DB) UploadChanges(ctx context.Context, number int64) (txns []fieldsync
 	if !found || r.Last < r.First {
 		return nil, false, false, nil
 	}
-	n := int(r.Last - r.First + 1)
-	all, err := db.st.ReadLog(ctx, r.First-1, n)
+	// The range may have gaps: entries of a table a schema migration
+	// dropped before it was packaged. Those packaged stay.
+	all, err := db.st.ReadLog(ctx, r.First-1, int(r.Last-r.First+1))
 	if err != nil {
 		return nil, false, false, err
 	}
-	if len(all) != n || all[0].Seq != r.First || all[n-1].Seq != r.Last {
+	for len(all) > 0 && all[len(all)-1].Seq > r.Last {
+		all = all[:len(all)-1]
+	}
+	if len(all) == 0 || all[0].Seq != r.First || all[len(all)-1].Seq != r.Last {
 		return nil, false, false, nil // trimmed: not this client's doing
+	}
+	if r.Version > 0 {
+		txns = append(txns, fieldsync.SchemaMarker(fieldsync.SchemaVersion{Version: r.Version}))
 	}
 	for i, t := range all {
 		if !slices.Contains(r.Dropped, int64(i+1)) {
