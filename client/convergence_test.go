@@ -125,11 +125,12 @@ func converge(t *testing.T, b testutil.Backend, seed uint64, steps int) {
 		return p.Rows[rng.IntN(len(p.Rows))].ID()
 	}
 	serverList := func(table string, q fieldsync.Query) (fieldsync.Page, error) { return st.List(ctx, table, q) }
+	sw := newSchemaWalk()
 	for step := 0; step < steps; step++ {
 		switch a := rng.IntN(10); {
 		case a < 3: // a connected user changes the server
 			var ch fieldsync.Change
-			switch rng.IntN(8) {
+			switch rng.IntN(10) {
 			case 0:
 				ch = fieldsync.Change{Op: fieldsync.OpInsert, Table: "opportunity_team", Values: map[string]any{
 					"opportunity_id": pick("opportunity", serverList), "position_id": "p-" + emps[rng.IntN(3)]}}
@@ -155,6 +156,10 @@ func converge(t *testing.T, b testutil.Backend, seed uint64, steps int) {
 				}
 			case 6: // a txnproc file is damaged on disk before it is routed
 				damageTxnproc(t, w.srv.Docking(), rng)
+			case 7: // an administrator changes the schema on the running server
+				sw.step(t, w, step)
+			case 8: // a connected user writes what the schema changes added
+				ch = sw.serverChange(w, rng, step, func(table string) string { return pick(table, serverList) })
 			default: // an administrator re-extracts a node
 				// (one being taken already, for a lost file, is answered "in use")
 				if _, err := w.api.Reextract(ctx, nodes[rng.IntN(len(nodes))].c.Node()); err != nil && !errors.Is(err, fieldsync.ErrInUse) {
@@ -172,7 +177,9 @@ func converge(t *testing.T, b testutil.Backend, seed uint64, steps int) {
 			nd := nodes[rng.IntN(len(nodes))]
 			local := func(table string, q fieldsync.Query) (fieldsync.Page, error) { return nd.c.List(ctx, table, q) }
 			var ch fieldsync.Change
-			switch rng.IntN(4) {
+			switch rng.IntN(5) {
+			case 4:
+				ch = localChange(nd.c.Store().Schema(), nd.c.Node(), rng, step, func(table string) string { return pick(table, local) })
 			case 0:
 				if id := pick("opportunity", local); id != "" {
 					ch = fieldsync.Change{Op: fieldsync.OpUpdate, Table: "opportunity", ID: id, Values: map[string]any{"stage": fmt.Sprintf("%s-%d", nd.c.Node(), step)}}
@@ -192,7 +199,7 @@ func converge(t *testing.T, b testutil.Backend, seed uint64, steps int) {
 			}
 			if ch.Table != "" {
 				txns, err := nd.c.Apply(ctx, ch)
-				if err != nil && !errors.Is(err, fieldsync.ErrForbidden) && !errors.Is(err, fieldsync.ErrInvalid) {
+				if !allowedLocally(err) {
 					t.Fatalf("step %d: local change on %s: %v", step, nd.c.Node(), err)
 				}
 				writes.note(nd.c.Node(), txns)

@@ -73,7 +73,11 @@ func (c *Client) takeExtract(ctx context.Context, rc *syncproto.Client, st syncp
 			after = append(after, txns...)
 		}
 	}
-	current, err := c.serverRows(ctx, rc, st.Session, after)
+	sch, err := h.Schema()
+	if err != nil {
+		return err
+	}
+	current, err := c.serverRows(ctx, rc, st.Session, after, sch)
 	if err != nil {
 		return err
 	}

@@ -46,14 +46,17 @@ func (c *Client) handleConflicts(ctx context.Context, conflicts []fieldsync.Conf
 }
 
 // serverRows fetches the rows txns name as the server has them now, as
-// transactions that put them in a local database: an insert of the row,
-// or a purge when the node does not see it.
-func (c *Client) serverRows(ctx context.Context, rc *syncproto.Client, session string, txns []fieldsync.Txn) ([]fieldsync.Txn, error) {
+// transactions that put them in a local database of schema sch: an insert
+// of the row, or a purge when the node does not see it. A row has the
+// columns of the server's schema version, which may be newer than sch:
+// the columns sch lacks are left out (the node takes them with the
+// version's marker, and the changes after it).
+func (c *Client) serverRows(ctx context.Context, rc *syncproto.Client, session string, txns []fieldsync.Txn, sch *fieldsync.Schema) ([]fieldsync.Txn, error) {
 	var out []fieldsync.Txn
 	done := map[string]bool{}
 	for _, t := range txns {
 		key := t.Table + "\x00" + t.RowID
-		tb := c.st.Schema().Table(t.Table)
+		tb := sch.Table(t.Table)
 		if done[key] || tb == nil {
 			continue
 		}
@@ -65,6 +68,11 @@ func (c *Client) serverRows(ctx context.Context, rc *syncproto.Client, session s
 		case err != nil:
 			return nil, err
 		default:
+			for k := range row {
+				if tb.Column(k) == nil {
+					delete(row, k)
+				}
+			}
 			vals, err := tb.CoerceRow(row)
 			if err != nil {
 				return nil, err
@@ -174,7 +182,7 @@ func (c *Client) restoreRefused(ctx context.Context, rc *syncproto.Client, st sy
 // the node does not see them), under the node's own changes the server has
 // not seen yet (uploads not merged, the local log).
 func (c *Client) refetch(ctx context.Context, rc *syncproto.Client, st syncproto.State, txns []fieldsync.Txn) error {
-	rows, err := c.serverRows(ctx, rc, st.Session, txns)
+	rows, err := c.serverRows(ctx, rc, st.Session, txns, c.st.Schema())
 	if err != nil {
 		return err
 	}
