@@ -3,9 +3,9 @@ package router
 import (
 	"context"
 	"errors"
-	"slices"
 
 	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/visibility"
 )
 
 // switchSchema puts in force the schema version whose marker t is, at t's
@@ -39,13 +39,14 @@ func (r *Router) switchSchema(ctx context.Context, t *fieldsync.Txn) error {
 		}
 		byEmp[n.EmployeeID] = append(byEmp[n.EmployeeID], n)
 	}
-	rows := map[[2]string]*fieldsync.Txn{} // rows sent whole, read once for every node
+	rows := map[visibility.Row]*fieldsync.Txn{} // rows sent whole, read once for every node
+	moves := visibility.NewMoves(r.g, g)
 	for _, emp := range emps {
-		gained, lost := visibleDiff(r.g.Visible(emp), g.Visible(emp), sch)
+		gained, lost := moves.Of(emp)
 		for _, k := range gained {
 			w, ok := rows[k]
 			if !ok {
-				if w, err = r.wholeIn(ctx, t, sch, k[0], k[1]); err != nil {
+				if w, err = r.wholeIn(ctx, t, sch, k.Table, k.ID); err != nil {
 					return err
 				}
 				rows[k] = w
@@ -57,7 +58,10 @@ func (r *Router) switchSchema(ctx context.Context, t *fieldsync.Txn) error {
 			}
 		}
 		for _, k := range lost {
-			p := &fieldsync.Txn{Seq: t.Seq, Op: fieldsync.OpPurge, Table: k[0], RowID: k[1], Time: t.Time}
+			if sch.Table(k.Table) == nil {
+				continue // a table the version drops: the node drops it whole
+			}
+			p := &fieldsync.Txn{Seq: t.Seq, Op: fieldsync.OpPurge, Table: k.Table, RowID: k.ID, Time: t.Time}
 			for _, n := range byEmp[emp] {
 				r.add(n, p)
 			}
@@ -71,37 +75,6 @@ func (r *Router) switchSchema(ctx context.Context, t *fieldsync.Txn) error {
 	r.g, r.schema = g, sch
 	r.log.Info("schema version in force", "version", sv.Version, "seq", t.Seq, "nodes", len(byEmp), "rows_sent", len(rows))
 	return nil
-}
-
-// visibleDiff returns the rows (table, id) in after and not in before
-// (gained), and in before and not in after (lost), leaving out rows of
-// tables sch no longer has: a node drops those tables whole.
-func visibleDiff(before, after map[string][]string, sch *fieldsync.Schema) (gained, lost [][2]string) {
-	diff := func(a, b map[string][]string) [][2]string {
-		var out [][2]string
-		for _, table := range sortedKeys(a) {
-			if sch.Table(table) == nil {
-				continue
-			}
-			have := b[table] // sorted
-			for _, id := range a[table] {
-				if _, found := slices.BinarySearch(have, id); !found {
-					out = append(out, [2]string{table, id})
-				}
-			}
-		}
-		return out
-	}
-	return diff(after, before), diff(before, after)
-}
-
-func sortedKeys(m map[string][]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // whole reads a row to send whole, under the router's schema version.

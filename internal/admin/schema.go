@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"maps"
-	"slices"
 	"strings"
 
 	"github.com/fieldsync/fieldsync"
@@ -141,12 +139,14 @@ func withImpact(ctx context.Context, st SchemaStore, s *fieldsync.Schema, p *fie
 		if err != nil {
 			return err
 		}
-		sizes := map[[2]string]int64{}
+		sizes := map[visibility.Row]int64{}
+		moves := visibility.NewMoves(gOld, gNew)
 		for _, n := range nodes {
 			if !n.Active {
 				continue
 			}
-			im, err := impact(ctx, snap, gOld.Visible(n.EmployeeID), gNew.Visible(n.EmployeeID), s, sizes)
+			gained, lost := moves.Of(n.EmployeeID)
+			im, err := impact(ctx, snap, gained, lost, s, sizes)
 			if err != nil {
 				return err
 			}
@@ -168,42 +168,34 @@ func (t *Impact) add(o Impact) {
 	t.Bytes += o.Bytes
 }
 
-// impact counts the rows of after not in before (gained, with their bytes)
-// and of before not in after (lost), in tables schema s keeps.
-func impact(ctx context.Context, snap fieldsync.Snapshot, before, after map[string][]string, s *fieldsync.Schema, sizes map[[2]string]int64) (Impact, error) {
+// impact counts the rows gained (with their bytes) and lost, in tables
+// schema s keeps.
+func impact(ctx context.Context, snap fieldsync.Snapshot, gained, lost []visibility.Row, s *fieldsync.Schema, sizes map[visibility.Row]int64) (Impact, error) {
 	im := Impact{Gain: map[string]int{}, Lose: map[string]int{}}
-	for _, table := range slices.Sorted(maps.Keys(after)) {
-		for _, id := range after[table] {
-			if _, ok := slices.BinarySearch(before[table], id); ok || s.Table(table) == nil {
-				continue
-			}
-			im.Gain[table]++
-			n, err := rowBytes(ctx, snap, table, id, sizes)
-			if err != nil {
-				return im, err
-			}
-			im.Bytes += n
+	for _, r := range gained {
+		im.Gain[r.Table]++
+		n, err := rowBytes(ctx, snap, r, sizes)
+		if err != nil {
+			return im, err
 		}
+		im.Bytes += n
 	}
-	for _, table := range slices.Sorted(maps.Keys(before)) {
-		for _, id := range before[table] {
-			if _, ok := slices.BinarySearch(after[table], id); !ok && s.Table(table) != nil {
-				im.Lose[table]++
-			}
+	for _, r := range lost {
+		if s.Table(r.Table) != nil {
+			im.Lose[r.Table]++
 		}
 	}
 	return im, nil
 }
 
 // rowBytes is the size of a row as JSON, read once for every node.
-func rowBytes(ctx context.Context, snap fieldsync.Snapshot, table, id string, sizes map[[2]string]int64) (int64, error) {
-	k := [2]string{table, id}
+func rowBytes(ctx context.Context, snap fieldsync.Snapshot, k visibility.Row, sizes map[visibility.Row]int64) (int64, error) {
 	if n, ok := sizes[k]; ok {
 		return n, nil
 	}
-	row, err := snap.Get(ctx, table, id)
+	row, err := snap.Get(ctx, k.Table, k.ID)
 	if err != nil {
-		return 0, fmt.Errorf("read %s %s: %w", table, id, err)
+		return 0, fmt.Errorf("read %s %s: %w", k.Table, k.ID, err)
 	}
 	b, _ := json.Marshal(row)
 	sizes[k] = int64(len(b))
