@@ -61,6 +61,10 @@ type Snapshot interface {
 	ReadLog(ctx context.Context, after int64, limit int) ([]Txn, error)
 	// Scan calls fn for every row of a table, in id order.
 	Scan(ctx context.Context, table string, fn func(Row) error) error
+	// ScanAs is Scan of table t as a schema version declares it (an
+	// earlier version than the one in force, for the router): its columns,
+	// which the database keeps after a later version drops them.
+	ScanAs(ctx context.Context, t *Table, fn func(Row) error) error
 	// Lookup calls fn, in no particular order, for every row of a table
 	// whose column holds one of values ("id": the rows with those ids),
 	// reading them through the column's index. fn must not read the

@@ -172,7 +172,7 @@ func (r *Router) graphAt(ctx context.Context, pos int64, sch *fieldsync.Schema) 
 	var g *visibility.Graph
 	err := r.st.Snapshot(ctx, func(snap fieldsync.Snapshot) error {
 		var err error
-		if g, err = visibility.Load(ctx, snap, sch); err != nil {
+		if g, err = visibility.Load(ctx, versionScan{snap, sch}, sch); err != nil {
 			return err
 		}
 		if snap.LastSeq() <= pos {
@@ -217,6 +217,22 @@ func (r *Router) graphAt(ctx context.Context, pos int64, sch *fieldsync.Schema) 
 		return nil
 	})
 	return g, err
+}
+
+// versionScan reads a snapshot's tables as schema version sch declares
+// them, which may be earlier than the version in force: a table or column
+// a later version dropped is still in the database.
+type versionScan struct {
+	snap fieldsync.Snapshot
+	sch  *fieldsync.Schema
+}
+
+func (v versionScan) Scan(ctx context.Context, table string, fn func(fieldsync.Row) error) error {
+	t, err := v.sch.LookupTable(table)
+	if err != nil {
+		return err
+	}
+	return v.snap.ScanAs(ctx, t, fn)
 }
 
 // readFiles returns the transactions with after < Seq <= upTo from the

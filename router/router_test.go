@@ -212,6 +212,9 @@ func (e *env) local(node string) map[string]map[string]fieldsync.Row {
 				continue
 			}
 			rows := out[tx.Table]
+			if rows == nil {
+				continue // a schema marker, or a table the schema in force dropped
+			}
 			switch tx.Op {
 			case fieldsync.OpInsert:
 				rows[tx.RowID] = tx.Values.Clone()

@@ -109,7 +109,20 @@ func (s *snapshot) Scan(ctx context.Context, table string, fn func(fieldsync.Row
 	if err != nil {
 		return err
 	}
-	rows, err := s.tx.QueryContext(ctx, fmt.Sprintf("SELECT %s FROM %s ORDER BY id", s.st.stmts().colList[t.Name], quote(t.Name)))
+	return s.scan(ctx, t, s.st.stmts().colList[t.Name], fn)
+}
+
+func (s *snapshot) ScanAs(ctx context.Context, t *fieldsync.Table, fn func(fieldsync.Row) error) error {
+	cols := make([]string, len(t.Columns))
+	for i, c := range t.Columns {
+		cols[i] = quote(c.Name)
+	}
+	return s.scan(ctx, t, strings.Join(cols, ", "), fn)
+}
+
+// scan calls fn for every row of t, reading the columns cols names (t's).
+func (s *snapshot) scan(ctx context.Context, t *fieldsync.Table, cols string, fn func(fieldsync.Row) error) error {
+	rows, err := s.tx.QueryContext(ctx, fmt.Sprintf("SELECT %s FROM %s ORDER BY id", cols, quote(t.Name)))
 	if err != nil {
 		return fmt.Errorf("scan %s: %w", t.Name, err)
 	}
