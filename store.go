@@ -31,6 +31,9 @@ type Store interface {
 	// never had it), for merging uploads made under an earlier version.
 	SchemaVersion() int64
 	SchemaAt(ctx context.Context, v int64) (*Schema, error)
+	// SchemaAtSeq returns the version in force for the log entry after
+	// seq, for the Database Extract and the router.
+	SchemaAtSeq(ctx context.Context, seq int64) (*Schema, int64, error)
 	Close() error
 }
 

@@ -72,6 +72,11 @@ func (s *session) download(ctx context.Context) error {
 			}
 			break // the files after it wait for the new extract
 		}
+		if errors.Is(err, fieldsync.ErrNotFound) {
+			// Listed at the session's start and gone since: a new extract of
+			// the node superseded it meanwhile.
+			return fmt.Errorf("%w: %w", errOutboxGone, err)
+		}
 		if err != nil {
 			return err
 		}
@@ -83,6 +88,11 @@ func (s *session) download(ctx context.Context) error {
 	// node acknowledges it applied, so one a power loss took is fetched again.
 	return c.st.RecordServer(ctx, st.RoutedSeq, st.FileLimit)
 }
+
+// errOutboxGone: an outbox file listed at the session's start is no longer
+// on the server, superseded by a new Database Extract of the node taken
+// while the session ran; a new session takes the extract.
+var errOutboxGone = errors.New("an outbox file was superseded by a new Database Extract during the sync")
 
 // fetchOutboxFile downloads one outbox file into the inbox: resumably into
 // a part file, verified whole, then renamed into place.

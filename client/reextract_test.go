@@ -2,11 +2,17 @@ package client_test
 
 import (
 	"context"
+	"fmt"
+	"net/http"
+	"path/filepath"
 	"reflect"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/fieldsync/fieldsync"
 	"github.com/fieldsync/fieldsync/client"
+	"github.com/fieldsync/fieldsync/extract"
 	"github.com/fieldsync/fieldsync/internal/testutil"
 	"github.com/fieldsync/fieldsync/visibility"
 )
@@ -90,4 +96,59 @@ func testReextract(t *testing.T, b testutil.Backend) {
 	if sum := syncWait(t, ann); sum.Reextracted {
 		t.Fatal("a later sync took the extract again")
 	}
+}
+
+// extractOnFetch is a transport that, at the node's first outbox download,
+// has the server take a new extract of the node first (as an
+// administrator's re-extract would, at that moment), which removes the
+// outbox files the session listed.
+type extractOnFetch struct {
+	w    *world
+	node string
+	once sync.Once
+	err  error
+}
+
+func (x *extractOnFetch) RoundTrip(req *http.Request) (*http.Response, error) {
+	if strings.HasPrefix(req.URL.Path, "/sync/v1/outbox/") {
+		x.once.Do(func() {
+			_, x.err = extract.Extract(req.Context(), x.w.srv.Store(), x.w.srv.Docking(), x.node, nil)
+		})
+	}
+	return http.DefaultTransport.RoundTrip(req)
+}
+
+// TestExtractDuringDownload: a new extract of the node taken while its
+// sync downloads the outbox removes the files the session listed; the
+// sync starts a new session, which takes the extract, and the node ends
+// with the server's rows.
+func TestExtractDuringDownload(t *testing.T) { testutil.ForBackends(t, testExtractDuringDownload) }
+
+func testExtractDuringDownload(t *testing.T, b testutil.Backend) {
+	ctx := context.Background()
+	w := newWorld(t, b)
+	base(t, w)
+	added, err := w.api.AddNode(ctx, "cy-laptop", "ann")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hook := &extractOnFetch{w: w, node: "cy-laptop"}
+	cy, err := client.Init(ctx, client.Config{Dir: filepath.Join(t.TempDir(), "cy"), Server: w.url, Node: "cy-laptop", Secret: added.Secret,
+		HTTP: &http.Client{Transport: hook}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cy.Close() })
+	for i := range 3 { // three outbox files
+		w.create("contact", map[string]any{"id": fmt.Sprintf("k%d", i), "account_id": "acme", "first_name": "K"})
+		w.settle()
+	}
+	sum, err := cy.Sync(ctx, client.SyncOptions{Apply: true})
+	if err != nil || hook.err != nil {
+		t.Fatalf("sync with an extract taken during its download: %v (extract: %v)", err, hook.err)
+	}
+	if !sum.Reextracted {
+		t.Error("the sync did not take the extract taken during it")
+	}
+	sameAsServer(t, w, cy, "ann")
 }

@@ -147,6 +147,10 @@ func (c *Client) Sync(ctx context.Context, opts SyncOptions) (Summary, error) {
 		return Summary{}, err
 	}
 	sum, err := c.syncSession(ctx, opts)
+	if errors.Is(err, errOutboxGone) {
+		c.log.Info("a new Database Extract of the node was taken during the sync: syncing again to take it", "error", err)
+		sum, err = c.syncSession(ctx, opts)
+	}
 	sum.Took = time.Since(start)
 	return sum, err
 }
