@@ -51,14 +51,20 @@ type Form struct {
 }
 
 // NewForm builds the form of table t showing row (nil for a new row, whose id
-// field is then editable and may be left empty to have one generated).
+// field is then editable and may be left empty to have one generated, and
+// whose fields start with their columns' defaults: a field left as it is
+// gets the default, one emptied is null).
 // pickerBase, when not "", is the URL prefix of the foreign-key pickers:
 // a column referencing table T asks pickerBase + T.
 func NewForm(t *fieldsync.Table, row fieldsync.Row, pickerBase string) *Form {
 	f := &Form{Table: t.Name, ID: row.ID(), Submit: "Save"}
 	for _, c := range t.Columns {
+		v := row[c.Name]
+		if row == nil {
+			v = c.Default
+		}
 		fd := Field{Name: c.Name, Type: c.Type, Input: inputType(c), Required: c.Required,
-			References: c.References, Value: FormatValue(row[c.Name])}
+			References: c.References, Value: FormatValue(v)}
 		if c.Name == "id" {
 			fd.ReadOnly = f.ID != ""
 		}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/internal/testutil"
 	"github.com/fieldsync/fieldsync/internal/webui"
 	"github.com/fieldsync/fieldsync/schema"
 )
@@ -59,5 +60,34 @@ func TestListAndAssets(t *testing.T) {
 			t.Fatalf("asset %s: %v %v", p, err, resp)
 		}
 		resp.Body.Close()
+	}
+}
+
+// TestNewFormStartsWithDefaults: a new row's form shows each column's
+// default, so a field left as it is posts the default; a row's form shows
+// its values.
+func TestNewFormStartsWithDefaults(t *testing.T) {
+	s, err := schema.Parse("deals.yaml", []byte(testutil.PeopleYAML+`  deal:
+    columns:
+      stage: {type: text, required: true, default: prospecting}
+      probability: {type: integer, default: 10}
+      won: {type: boolean, default: false}
+      note: text
+    visibility: [all]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deal := s.Table("deal")
+	posted := url.Values{}
+	for _, fd := range webui.NewForm(deal, nil, "").Fields {
+		posted.Set(fd.Name, fd.Value)
+	}
+	_, vals, errs := webui.ParseForm(deal, posted)
+	if len(errs) > 0 || vals["stage"] != "prospecting" || vals["probability"] != int64(10) || vals["won"] != false || vals["note"] != nil {
+		t.Fatalf("a new row's form posted as shown: %v %v", vals, errs)
+	}
+	if f := webui.NewForm(deal, fieldsync.Row{"id": "d1", "stage": "won"}, ""); f.Field("stage").Value != "won" || f.Field("probability").Value != "" {
+		t.Fatalf("a row's form: stage %q probability %q", f.Field("stage").Value, f.Field("probability").Value)
 	}
 }
