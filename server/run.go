@@ -250,6 +250,9 @@ func (s *Server) runHTTP(ctx context.Context, g *errgroup.Group, ln net.Listener
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
 		defer cancel()
+		if s.syncMgr != nil {
+			defer s.syncMgr.CloseNews() // the news requests net/http handed over
+		}
 		if err := hs.Shutdown(sctx); err != nil {
 			s.log.Warn("requests still running at shutdown were cut off", "err", err)
 			return hs.Close()

@@ -221,7 +221,11 @@ func (m *Manager) node(next handlerFunc, a access) http.Handler {
 			httperr.Write(w, r, m.log, err)
 			return
 		}
-		defer release()
+		held := &share{release: release}
+		defer held.give()
+		if a == longPoll { // a parked news request keeps it (newspark.go)
+			r = r.WithContext(context.WithValue(r.Context(), shareKey{}, held))
+		}
 		var s *session
 		if a == inSession {
 			if s = m.session(r.Context(), r.Header.Get(syncproto.HeaderSession), n.Name); s == nil {

@@ -56,8 +56,11 @@ func (m *Manager) waitNews(w http.ResponseWriter, r *http.Request, n fieldsync.N
 		return m.refuse(n.Name, "news waiters of all nodes", fieldsync.Errorf(fieldsync.ErrBusy,
 			"busy: %d nodes wait for news already, retry later", m.opts.MaxNewsWaiters))
 	}
-	defer m.news.remove(wt)
 	m.newsWaiting(1)
+	if m.park(w, r, wt, inline) {
+		return nil // answered from the hub (newspark.go)
+	}
+	defer m.news.remove(wt)
 	defer m.newsWaiting(-1)
 	timer := time.NewTimer(m.opts.NewsWait)
 	defer timer.Stop()
@@ -149,6 +152,9 @@ type newsWaiter struct {
 	node  string
 	after int64
 	last  chan int64
+	// park, when not nil, holds the request's connection: told, it
+	// answers there (newspark.go).
+	park *parked
 }
 
 func newNewsHub(st newsStore, poll time.Duration, log *slog.Logger) *newsHub {
@@ -300,7 +306,12 @@ func (h *newsHub) forget() {
 
 // tellLocked gives a waiter its news, once; h.mu is held.
 func (h *newsHub) tellLocked(w *newsWaiter, last int64) {
-	if h.drop(w) {
-		w.last <- last
+	if !h.drop(w) {
+		return
 	}
+	if w.park != nil {
+		go w.park.tell(last)
+		return
+	}
+	w.last <- last
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"sync"
 
 	"github.com/fieldsync/fieldsync"
 	"github.com/fieldsync/fieldsync/docking"
@@ -67,13 +68,47 @@ func (m *Manager) ack(w http.ResponseWriter, r *http.Request, n fieldsync.Node, 
 	if err != nil {
 		return err
 	}
-	for _, f := range files {
-		if err := os.Remove(m.docking.OutboxFile(n.Name, f.Number)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return err
-		}
+	paths := make([]string, len(files))
+	for i, f := range files {
+		paths[i] = m.docking.OutboxFile(n.Name, f.Number)
+	}
+	if err := removeAll(paths); err != nil {
+		return err
 	}
 	writeJSON(w, http.StatusOK, syncproto.AckAnswer{Deleted: len(files)})
 	return nil
+}
+
+// removeWorkers is how many files removeAll removes at a time: an unlink
+// waits on the disk, and several overlap.
+const removeWorkers = 8
+
+// removeAll removes the files (those gone already are no error), a few at
+// a time, and returns the first error.
+func removeAll(paths []string) error {
+	if len(paths) < 2*removeWorkers {
+		for _, p := range paths {
+			if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return err
+			}
+		}
+		return nil
+	}
+	errs := make([]error, removeWorkers)
+	var wg sync.WaitGroup
+	for w := range removeWorkers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(paths); i += removeWorkers {
+				if err := os.Remove(paths[i]); err != nil && !errors.Is(err, os.ErrNotExist) && errs[w] == nil {
+					errs[w] = err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // serve sends a file of kind (ranged: a broken download resumes),
