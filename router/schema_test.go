@@ -16,7 +16,9 @@ import (
 // router that restarts behind both: it rebuilds its state under the first
 // version from a database that is at the third (the dropped table still
 // in it), sends each node the first version's gains, and both markers.
-func TestSchemaVersionsBackToBack(t *testing.T) { testutil.ForBackends(t, testSchemaVersionsBackToBack) }
+func TestSchemaVersionsBackToBack(t *testing.T) {
+	testutil.ForBackends(t, testSchemaVersionsBackToBack)
+}
 
 func testSchemaVersionsBackToBack(t *testing.T, b testutil.Backend) {
 	ctx := context.Background()
