@@ -18,8 +18,11 @@ import (
 // stack and net/http's buffers (thousands of nodes wait at once). When
 // news comes, or NewsWait passes, the answer is written on the connection
 // and the connection closed (Connection: close): the client opens another
-// for its next request. An HTTP/2 request cannot be hijacked, and waits in
-// its handler as before.
+// for its next request. That is a new TCP connection on plain HTTP (behind
+// a proxy that terminates TLS, the proxy's to this server), but it would be
+// a TLS handshake per answer for every node on HTTPS: a request over TLS
+// waits in its handler and keeps its connection, as does an HTTP/2 one,
+// which cannot be hijacked.
 
 // share is a request's place in its node's share (acquire), given back
 // when its handler returns, unless a parked request took it along.
@@ -69,6 +72,9 @@ type parked struct {
 // park hijacks w's connection for waiter wt (added to the hub already)
 // and answers it later; false when the connection cannot be hijacked.
 func (m *Manager) park(w http.ResponseWriter, r *http.Request, wt *newsWaiter, inline bool) bool {
+	if r.TLS != nil || r.ProtoMajor != 1 {
+		return false
+	}
 	header := w.Header().Clone()
 	conn, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
