@@ -2,7 +2,6 @@ package syncmgr
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"maps"
 	"net/http"
@@ -105,15 +104,14 @@ func (m *Manager) deleteApplied(node string, applied int64) error {
 	if err != nil {
 		return err
 	}
+	var paths []string
 	for _, f := range files {
 		if f.Number > applied {
 			break
 		}
-		if err := os.Remove(m.docking.OutboxFile(node, f.Number)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return err
-		}
+		paths = append(paths, m.docking.OutboxFile(node, f.Number))
 	}
-	return nil
+	return removeAll(paths)
 }
 
 // newsStore reads the outbox numbering of the nodes waiting for news, and
