@@ -236,3 +236,19 @@ func testRefusals(t *testing.T, b testutil.Backend) {
 		t.Errorf("sync of a deactivated node: %v", err)
 	}
 }
+
+// TestSyncGetsWriteJustBefore: a sync that starts just after a connected
+// user's write gets it, without waiting for the server to settle first.
+func TestSyncGetsWriteJustBefore(t *testing.T) {
+	w := newWorldWith(t, testutil.Backends[0], nil, func(c *server.Config) { c.RouteWait = 20 * time.Second })
+	w.create("employee", map[string]any{"id": "ann", "name": "Ann", "login": "ann"})
+	ann := w.node("ann-laptop", "ann")
+	for i := range 5 {
+		id := fmt.Sprintf("late-%d", i)
+		w.create("employee", map[string]any{"id": id, "name": id, "login": id})
+		syncWait(t, ann)
+		if _, ok := has(t, ann, "employee", id); !ok {
+			t.Fatalf("a sync just after the write of employee %s did not get it", id)
+		}
+	}
+}

@@ -93,6 +93,10 @@ type Config struct {
 	// directly, so a long Poll changes nothing there (a test sets it to an
 	// hour to check that).
 	Poll time.Duration
+	// RouteWait is how long a node's sync start waits for the routers to
+	// route what was logged before it (default 100 ms; negative: no wait):
+	// docs/sync.md, "Session".
+	RouteWait time.Duration
 	// MaxLoginDelay caps how long a node name or remote address that keeps
 	// failing to log in (to the Synchronization Manager or the API) is made
 	// to wait before its next attempt is checked (default 1 min). The wait

@@ -65,7 +65,7 @@ func (s *Server) syncManager() *syncmgr.Manager {
 			MaxNewsWaiters: l.NewsWaiters, UploadsAhead: l.UploadsAhead,
 			MaxNodeDailyBytes: l.DailyBytes, MaxNodeDailyInserts: l.DailyInserts,
 			MaxUploadBytes: s.cfg.MaxUploadBytes, Logger: s.log, Files: s.files, NodeFileLimit: s.cfg.NodeFileLimit,
-			Logins: loginguard.Config{MaxDelay: s.cfg.MaxLoginDelay}, TrustedProxies: s.cfg.TrustedProxies, NewsPoll: s.cfg.Poll,
+			Logins: loginguard.Config{MaxDelay: s.cfg.MaxLoginDelay}, TrustedProxies: s.cfg.TrustedProxies, NewsPoll: s.cfg.Poll, RouteWait: s.cfg.RouteWait,
 			Uploaded: func(string) { signal(s.merge) }, ExtractWanted: func() { signal(s.extract) }, Recorder: s.Metrics().Sync()})
 	})
 	return s.syncMgr

@@ -33,6 +33,8 @@ type Store interface {
 	// as it was.
 	ClaimFolder(ctx context.Context, node, folder string) (fieldsync.NodeRouting, error)
 	RouterPositions(ctx context.Context) (map[int]int64, error)
+	// LastLogSeq is the number of the last transaction logged.
+	LastLogSeq(ctx context.Context) (int64, error)
 	// RequestExtract asks for a new Database Extract of the node.
 	RequestExtract(ctx context.Context, node string) error
 	fieldsync.Recoveries
@@ -75,6 +77,10 @@ type Options struct {
 	NodeFileLimit int64
 	// NewsWait is how long a news request waits for news (default 25 s).
 	NewsWait time.Duration
+	// RouteWait is how long a sync's start waits for the routers to route
+	// what was logged before it (default 100 ms; negative: not at all), so
+	// that a sync gets a connected user's write committed just before it.
+	RouteWait time.Duration
 	// SettleWait is how long a state request asking for its uploads to be
 	// settled waits for the merge and the routers (default 5 s).
 	SettleWait time.Duration
@@ -132,6 +138,9 @@ func New(st Store, dock docking.Folder, opts Options) *Manager {
 	}
 	if opts.NewsWait <= 0 {
 		opts.NewsWait = 25 * time.Second
+	}
+	if opts.RouteWait == 0 {
+		opts.RouteWait = 100 * time.Millisecond
 	}
 	if opts.SettleWait <= 0 {
 		opts.SettleWait = 5 * time.Second

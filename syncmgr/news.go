@@ -142,6 +142,7 @@ type newsHub struct {
 	running bool
 	added   bool          // waiters came since the last look at the numbering
 	seen    map[int]int64 // router positions the waiters were checked against
+	routedC chan struct{} // closed (and forgotten) when a router of this process saves its position
 }
 
 // newsWaiter is one waiting news request: told on last the node's last
@@ -208,6 +209,10 @@ func (h *newsHub) drop(w *newsWaiter) bool {
 func (h *newsHub) routed(partition int, position int64, outboxNext map[string]int64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.routedC != nil {
+		close(h.routedC)
+		h.routedC = nil
+	}
 	if h.seen != nil && h.seen[partition] < position {
 		h.seen[partition] = position
 	}

@@ -72,6 +72,7 @@ func (m *Manager) session(ctx context.Context, id, node string) *session {
 // recording the ones left idle as abandoned, and the node's oldest one as
 // replaced when the node is at its limit, and answers the node's state.
 func (m *Manager) start(w http.ResponseWriter, r *http.Request, n fieldsync.Node, _ *session) error {
+	m.waitRouted(r.Context())
 	if done, err := m.probe(w, r, n); done || err != nil {
 		return err
 	}

@@ -10,6 +10,15 @@ import (
 	"github.com/fieldsync/fieldsync"
 )
 
+// LastLogSeq returns the sequence number of the last transaction logged.
+func (st *Store) LastLogSeq(ctx context.Context) (int64, error) {
+	var seq int64
+	if err := st.read.QueryRowContext(ctx, "SELECT value FROM fs_seq WHERE name = 'log'").Scan(&seq); err != nil {
+		return 0, fmt.Errorf("read the last transaction number: %w", err)
+	}
+	return seq, nil
+}
+
 // RouterPositions returns the last sequence number routed by each router
 // partition that has routed anything.
 func (st *Store) RouterPositions(ctx context.Context) (map[int]int64, error) {
