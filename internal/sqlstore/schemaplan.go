@@ -159,7 +159,7 @@ func (st *Store) planTable(ctx context.Context, q Querier, p *fieldsync.SchemaPl
 			p.Steps = append(p.Steps, fmt.Sprintf("add column %s.%s %s, existing rows get its default %v", t.Name, c.Name, c.Type, c.Default))
 		case oc == nil:
 			p.Steps = append(p.Steps, fmt.Sprintf("add column %s.%s %s, null in existing rows", t.Name, c.Name, c.Type))
-		case describeColumn(oc) != describeColumn(c) || !fieldsync.ValuesEqual(oc.Default, c.Default):
+		case describeColumn(oc) != describeColumn(c):
 			p.Steps = append(p.Steps, fmt.Sprintf("change column %s.%s to %s, was %s (existing rows are not checked)", t.Name, c.Name, describeColumn(c), describeColumn(oc)))
 		}
 	}

@@ -238,6 +238,9 @@ func describeColumn(c *fieldsync.Column) string {
 	if c.Required {
 		d += " required"
 	}
+	if c.Default != nil {
+		d += fmt.Sprintf(" default %v", c.Default)
+	}
 	return d
 }
 

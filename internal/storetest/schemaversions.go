@@ -65,6 +65,10 @@ func testSchemaVersions(t *testing.T, open Opener) {
 	if st.SchemaVersion() != 1 {
 		t.Fatalf("a plan changed the version in force to %d", st.SchemaVersion())
 	}
+	withDefault := crmWith(t, "default.yaml", accountCols, "      name: {type: text, required: true}\n      industry: {type: text, default: retail}\n")
+	if plan, err := st.PlanSchema(ctx, withDefault); err != nil || !contains(strings.Join(plan.Steps, "\n"), "change column account.industry to text default retail, was text") {
+		t.Fatalf("plan of a new default: %+v, %v", plan, err)
+	}
 	if _, err := st.ApplySchema(ctx, grown, "tester"); err != nil {
 		t.Fatalf("apply: %v", err)
 	}
