@@ -71,6 +71,10 @@ type Config struct {
 	// sessions are kept (default 30 days; a node's latest is always kept).
 	// They are pruned every GCEvery.
 	KeepSessions time.Duration
+	// KeepHistory is how long the change history of rows (who changed a
+	// row, when, from where: a record's history) is kept once the routers
+	// are done with the entries (default 365 days); pruned every GCEvery.
+	KeepHistory time.Duration
 	// TLSCert and TLSKey, both set, are the PEM files of the certificate
 	// (with its chain) and private key the API and Synchronization
 	// Manager serve HTTPS with; unset, they serve plain HTTP.

@@ -27,6 +27,14 @@ func (s *Server) every(ctx context.Context, task func() error) error {
 	}
 }
 
+// keepHistory is how long rows' change history is kept (KeepHistory).
+func (s *Server) keepHistory() time.Duration {
+	if s.cfg.KeepHistory <= 0 {
+		return 365 * 24 * time.Hour
+	}
+	return s.cfg.KeepHistory
+}
+
 func (s *Server) fileGrace() time.Duration {
 	if s.cfg.FileGrace <= 0 {
 		return 24 * time.Hour
@@ -36,7 +44,8 @@ func (s *Server) fileGrace() time.Duration {
 
 // PruneSessions deletes the records of sessions that ended longer ago than
 // KeepSessions, keeping each node's latest, and returns how many it deleted;
-// damaged-file events older than that go too.
+// damaged-file events older than that go too, and rows' change history
+// older than KeepHistory.
 func (s *Server) PruneSessions(ctx context.Context) (int64, error) {
 	keep := s.cfg.KeepSessions
 	if keep <= 0 {
@@ -48,6 +57,11 @@ func (s *Server) PruneSessions(ctx context.Context) (int64, error) {
 	}
 	if err != nil {
 		return n, err
+	}
+	if h, err := s.st.PruneHistory(ctx, time.Now().Add(-s.keepHistory())); err != nil {
+		return n, err
+	} else if h > 0 {
+		s.log.Info("pruned old history entries", "entries", h)
 	}
 	// Damaged-file events are kept as long as session records.
 	if r, err := s.st.PruneRecoveries(ctx, time.Now().Add(-keep)); err != nil {

@@ -155,6 +155,7 @@ func mainFlags(fs *pflag.FlagSet, cfg *server.Config, sf *serverFlags) {
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "serve HTTPS with this PEM certificate `FILE` (and its chain); needs --tls-key")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "the PEM private key `FILE` of --tls-cert")
 	fs.DurationVar(&cfg.KeepSessions, "keep-sessions", 30*24*time.Hour, "keep records of finished synchronization sessions for `DURATION` (a node's latest is always kept)")
+	fs.DurationVar(&cfg.KeepHistory, "keep-history", 365*24*time.Hour, "keep the change history of rows (a record's history) for `DURATION`")
 	fs.DurationVar(&cfg.MaxLoginDelay, "max-login-delay", time.Minute, "make a node name or address that keeps failing to log in wait at most `DURATION` between attempts")
 	fs.StringVar(&sf.trustedProxy, "trusted-proxy", "", "reverse `PROXIES` (addresses or CIDR prefixes, comma-separated) whose X-Forwarded-For gives the client address that failed logins count against")
 	fs.StringVar(&sf.config, "config", "", "read the settings no flag or environment variable gives from `FILE` (lines of flag-name: value)")

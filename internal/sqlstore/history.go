@@ -2,7 +2,9 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/fieldsync/fieldsync"
@@ -54,4 +56,34 @@ func (st *Store) keepHistory(ctx context.Context, tx Querier, upTo int64) error 
 	_, err := tx.ExecContext(ctx, "INSERT INTO fs_history (seq, op, tbl, row_id, origin, usr, at)"+
 		" SELECT seq, op, tbl, row_id, origin, usr, at FROM fs_log WHERE seq <= "+st.d.Placeholder(1)+" ON CONFLICT (seq) DO NOTHING", upTo)
 	return err
+}
+
+// pruneBatch is how many history entries one transaction of PruneHistory
+// deletes, so that pruning a large backlog holds no long transaction.
+const pruneBatch = 10_000
+
+// PruneHistory deletes the history entries (fs_history: log entries the
+// routers are done with) older than before, and returns how many. The
+// entries still in the Transaction Log are not touched.
+func (st *Store) PruneHistory(ctx context.Context, before time.Time) (int64, error) {
+	var total int64
+	for {
+		var n int64
+		err := st.inTx(ctx, func(tx *sql.Tx) error {
+			res, err := tx.ExecContext(ctx, "DELETE FROM fs_history WHERE seq IN (SELECT seq FROM fs_history WHERE at < "+
+				st.d.Placeholder(1)+" ORDER BY seq LIMIT "+strconv.Itoa(pruneBatch)+")", before.UnixNano())
+			if err != nil {
+				return err
+			}
+			n, err = res.RowsAffected()
+			return err
+		})
+		total += n
+		if err != nil {
+			return total, fmt.Errorf("prune the history: %w", err)
+		}
+		if n < pruneBatch {
+			return total, nil
+		}
+	}
 }
