@@ -211,6 +211,7 @@ func TestHelpOfEveryCommand(t *testing.T) {
 	}{
 		{[]string{"client", "--help"}, []string{"fieldsync client init", "fieldsync client attach", "fieldsync client request", "fieldsync client apply", "--watch"}, []string{"not a node's folder"}},
 		{[]string{"client", "status", "--help"}, []string{"--dir", "--json"}, []string{"--mode", "--wait", "--secret"}},
+		{[]string{"client", "ui", "--help"}, []string{"--dir", "--listen"}, []string{"--json"}},
 		{[]string{"admin", "node", "add", "--help"}, []string{"--employee", "--server", "NAME"}, []string{"--all", "--node"}},
 		{[]string{"record", "list", "--help"}, []string{"--limit", "TABLE", "col=value"}, []string{"--mode", "--out"}},
 		{[]string{"server", "--help"}, []string{"--db", "--tls-cert", "--tls-key", "--router-partitions", "--router-partition", "--config", "--max-file", "--node-file-limit", "FIELDSYNC_"}, []string{"--json"}},
@@ -278,6 +279,7 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"admin", "node", "add", "n1", "--employee", "e", "--all"}, []string{"unknown flag: --all"}},
 		{[]string{"server", "--json"}, []string{"unknown flag: --json"}},
 		{[]string{"demo", "--json"}, []string{"unknown flag: --json"}},
+		{[]string{"client", "ui", "--json"}, []string{"unknown flag: --json", "fieldsync client ui --help"}},
 		{[]string{"schema", "--json"}, []string{"unknown flag: --json"}},
 		{[]string{"record", "get", "account", "--server"}, []string{"flag needs an argument: --server"}},
 	} {
