@@ -181,6 +181,11 @@ func TestHelpOfEveryCommand(t *testing.T) {
 				t.Errorf("fieldsync %s --help does not list its flag --%s:\n%s", p, f, r.out)
 			}
 		}
+		for _, line := range strings.Split(r.out, "\n") {
+			if strings.HasPrefix(strings.TrimSpace(line), "-") && strings.Count(line, "default") > 1 {
+				t.Errorf("fieldsync %s --help gives a default twice: %s", p, strings.TrimSpace(line))
+			}
+		}
 		for _, f := range listed {
 			if c.Flags().Lookup(f) == nil && c.InheritedFlags().Lookup(f) == nil && f != "help" {
 				t.Errorf("fieldsync %s --help lists --%s, which it does not take:\n%s", p, f, r.out)
@@ -253,7 +258,8 @@ func TestTopLevelHelp(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"fieldsync client attach TABLE ID FILE", "fieldsync client request TABLE ID", "fieldsync client apply",
-		"fieldsync client sync [--wait | --watch [--every DURATION]]", "fieldsync server [--db URL]", "fieldsync completion bash|zsh|fish", "fieldsync version"} {
+		"fieldsync client sync [--wait | --watch [--every DURATION]]", "fieldsync server [--db URL]", "--tls-cert FILE --tls-key FILE", "--router-partitions N --router-partition K",
+		"fieldsync server --help lists every setting", "fieldsync completion bash|zsh|fish", "fieldsync version"} {
 		if !strings.Contains(r.out, want) {
 			t.Errorf("fieldsync help lacks %q:\n%s", want, r.out)
 		}
