@@ -2,8 +2,8 @@ package fieldsync
 
 import "context"
 
-// Attachment modes (docs/api.md "Attachment files"): the value of an attachment
-// row's ModeColumn says which nodes get its file.
+// Attachment modes (docs/design.md "Attachments"): the value of an
+// attachment row's ModeColumn says which nodes get its file.
 const (
 	// ModePublished: every node that sees the row gets the file at its next sync.
 	ModePublished = "published"

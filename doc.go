@@ -14,5 +14,6 @@
 //
 // Transaction files use the .dx format of package dx; a new node starts from
 // a Database Extract (package extract), a local database file whose format
-// package localdb owns.
+// package localdb owns. docs/design.md says what the flow guarantees, in
+// the vocabulary these names come from.
 package fieldsync

@@ -1,7 +1,7 @@
 package client_test
 
-// Benchmarks for the synchronization bars (see BENCHMARKS.md
-// "Synchronization"). Each prints its figures as
+// Benchmarks for the synchronization bars of docs/design.md "Bars" (the
+// figures: BENCHMARKS.md "Synchronization"). Each prints its figures as
 // `name value unit` lines and reports them with b.ReportMetric. They start a
 // real server on 127.0.0.1:0 and real clients in temporary folders; setup
 // runs with the timer stopped. Run them with -benchtime 1x (or Nx): every

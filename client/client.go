@@ -34,6 +34,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -85,8 +86,10 @@ func (c *Client) path(parts ...string) string {
 }
 
 // Init makes DIR a node's folder: it downloads the node's Database Extract
-// and opens it as the local database. DIR must not hold one already.
-func Init(ctx context.Context, cfg Config) (*Client, error) {
+// and opens it as the local database. DIR must not hold one already. An
+// init that fails leaves no trace in the folder: the files it made are
+// removed, and so are the folders it made (DIR and its missing parents).
+func Init(ctx context.Context, cfg Config) (c *Client, err error) {
 	if cfg.Dir == "" || cfg.Server == "" || cfg.Node == "" || cfg.Secret == "" {
 		return nil, fieldsync.Errorf(fieldsync.ErrInvalid, "client init needs a folder, a server URL, a node name and its secret")
 	}
@@ -96,71 +99,84 @@ func Init(ctx context.Context, cfg Config) (*Client, error) {
 	if _, err := os.Stat(filepath.Join(cfg.Dir, "local.db")); err == nil {
 		return nil, fieldsync.Errorf(fieldsync.ErrExists, "%s already holds a node's local database", cfg.Dir)
 	}
-	cfg, err := withDefaults(cfg)
+	if cfg, err = withDefaults(cfg); err != nil {
+		return nil, err
+	}
+	undo, err := makeFolder(cfg.Dir)
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
-		return nil, err
-	}
-	c := &Client{cfg: cfg, log: cfg.Logger.With("component", "Remote client", "node", cfg.Node)}
+	c = &Client{cfg: cfg, log: cfg.Logger.With("component", "Remote client", "node", cfg.Node)}
+	defer func() {
+		if err != nil {
+			if c.st != nil {
+				c.st.Close()
+			}
+			undo()
+			c = nil
+		}
+	}()
+	return c, c.init(ctx)
+}
+
+// init does Init's work in the folder made for it.
+func (c *Client) init(ctx context.Context) error {
+	cfg := c.cfg
 	rc := c.remote()
 	sess, _, err := c.startSession(ctx, rc)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if err := c.claimNode(ctx, rc, &sess); err != nil {
-		return nil, err
+		return err
 	}
 	part := c.path("extract.db.part")
 	m := newMeter(cfg.Progress, "extract", 1, 0) // its size comes with it
 	if _, err := rc.Download(ctx, sess.Session, syncproto.ExtractPath, part, nil, m); err != nil {
-		return nil, fmt.Errorf("download extract: %w", err)
+		return fmt.Errorf("download extract: %w", err)
 	}
 	m.done()
 	rc.End(ctx, sess.Session, "extract")
 	// The extract must be the node's, with a schema this client reads.
 	h, err := localdb.ReadHeader(ctx, part)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if h.Node != cfg.Node {
-		return nil, fmt.Errorf("the extract is node %q's, not %q's", h.Node, cfg.Node)
+		return fmt.Errorf("the extract is node %q's, not %q's", h.Node, cfg.Node)
 	}
 	if h.ExtractSeq < sess.ExtractSeq {
-		return nil, fmt.Errorf("the server sent an extract taken at %d, older than the node's latest (%d): run client init again", h.ExtractSeq, sess.ExtractSeq)
+		return fmt.Errorf("the server sent an extract taken at %d, older than the node's latest (%d): run client init again", h.ExtractSeq, sess.ExtractSeq)
 	}
 	if _, err := h.Schema(); err != nil {
-		return nil, err
+		return err
 	}
 	if err := os.Rename(part, c.path("local.db")); err != nil {
-		return nil, err
+		return err
 	}
 	if c.st, err = localdb.Open(ctx, c.path("local.db")); err != nil {
-		return nil, err
+		return err
 	}
 	c.st.SetLogger(c.log)
 	// A node's new folder (a reinstalled laptop) numbers its uploads after
 	// those the server has of the node, so none is taken for a duplicate.
 	if sess.LastReceived > 0 {
 		if err := c.st.SetUploadNext(ctx, sess.LastReceived+1); err != nil {
-			c.st.Close()
-			return nil, err
+			return err
 		}
 	}
 	if err := c.st.SetServerIncarnation(ctx, sess.Incarnation); err != nil {
-		c.st.Close()
-		return nil, err
+		return err
 	}
 	conf, _ := json.MarshalIndent(Config{Server: cfg.Server, Node: cfg.Node, CACert: cfg.CACert, Folder: c.cfg.Folder,
 		KeepMerged: cfg.KeepMerged, KeepMergedDays: cfg.KeepMergedDays}, "", "  ")
 	if err := durable.WriteFile(c.cfg.Dir, "node.json", conf, 0o600); err != nil {
-		return nil, err
+		return err
 	}
 	if err := durable.WriteFile(c.cfg.Dir, "node.secret", []byte(cfg.Secret+"\n"), 0o600); err != nil {
-		return nil, err
+		return err
 	}
-	return c, nil
+	return nil
 }
 
 func withDefaults(cfg Config) (Config, error) {
@@ -252,4 +268,58 @@ func (c *Client) Apply(ctx context.Context, changes ...fieldsync.Change) ([]fiel
 		err = c.writeFailure("write locally", err)
 	}
 	return txns, err
+}
+
+// initFiles match the files Init makes in a node's folder (the local
+// database's locks and journals among them).
+var initFiles = []string{"extract.db.part*", "local.db*", "node.json", "node.secret"}
+
+// makeFolder makes dir and its missing parents for Init, and returns what
+// undoes it: it removes the files matching initFiles that dir did not hold
+// before, then the folders it made, innermost first (a folder something
+// else was put in meanwhile stays).
+func makeFolder(dir string) (undo func(), err error) {
+	var made []string // dir and the parents it lacks, innermost first
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if _, err := os.Lstat(d); !errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		made = append(made, d)
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	had := initFilesIn(dir)
+	undo = func() {
+		for _, f := range initFilesIn(dir) {
+			if !slices.Contains(had, f) {
+				os.Remove(f)
+			}
+		}
+		for _, d := range made {
+			if os.Remove(d) != nil {
+				return
+			}
+		}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		undo()
+		return nil, err
+	}
+	return undo, nil
+}
+
+// initFilesIn lists the files in dir that match initFiles.
+func initFilesIn(dir string) []string {
+	entries, _ := os.ReadDir(dir)
+	var files []string
+	for _, e := range entries {
+		for _, pattern := range initFiles {
+			if ok, _ := filepath.Match(pattern, e.Name()); ok && !e.IsDir() {
+				files = append(files, filepath.Join(dir, e.Name()))
+				break
+			}
+		}
+	}
+	return files
 }

@@ -7,7 +7,7 @@
 // binary builds without cgo or a C toolchain and cross-compiles like any Go
 // program. It is slower than the cgo driver on raw inserts, but the write
 // path's cost is dominated by its checks and the commit fsync, and the
-// benchmarks in BENCHMARKS.md meet the bars with it.
+// benchmarks in BENCHMARKS.md meet the bars of docs/design.md with it.
 package sqlite
 
 import (

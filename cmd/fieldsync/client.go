@@ -61,8 +61,14 @@ func clientCmd() *cobra.Command {
 	g.Long = "The node's folder (--dir) holds its local database, its inbox and its uploads (docs/sync.md)."
 	g.Example = "fieldsync client init --dir ann --server http://127.0.0.1:7070 --node ann-laptop --secret SECRET\nfieldsync client sync --dir ann --wait"
 	g.PersistentFlags().StringVar(&f.dir, "dir", "", "the node's folder `DIR` (default $FIELDSYNC_DIR, else ./fieldsync-client)")
-	g.PersistentFlags().BoolVar(&f.json, "json", false, "print the result as JSON")
 	g.PersistentFlags().StringVar(&f.logFormat, "log-format", "", "log the client's warnings and events on stderr in `FORMAT`: text or json (default: not logged)")
+	// Every verb prints a result, and takes --json, but ui: it serves, as
+	// the server does, and refuses --json as the server does.
+	for _, v := range leaves(g) {
+		if v.Name() != "ui" {
+			v.Flags().BoolVar(&f.json, "json", false, "print the result as JSON")
+		}
+	}
 	return g
 }
 

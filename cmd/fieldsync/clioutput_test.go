@@ -68,9 +68,12 @@ func (s *binSession) idle() {
 }
 
 // TestJSONEverywhere: every command that prints a result prints valid JSON
-// with --json, wherever the flag comes on the line.
+// with --json, wherever the flag comes on the line (the administrator's
+// commands past nodes, history, files, backup and restored: clijson_test.go).
 func TestJSONEverywhere(t *testing.T) {
-	s := newBinSession(t, server.Config{})
+	data := t.TempDir()
+	s := newBinSession(t, server.Config{DataDir: data})
+	backup := jsonBackup(s, data)
 	for _, args := range [][]string{
 		{"record", "create", "employee", "id=ann", "name=Ann Field", "login=ann"},
 		{"record", "create", "position", "id=pos-east", "name=Sales East", "employee_id=ann"},
@@ -110,6 +113,7 @@ func TestJSONEverywhere(t *testing.T) {
 	s.json("admin", "node", "resume", "bob-laptop", "--json")
 	s.json("admin", "status", "--json")
 	s.json("admin", "conflicts", "--json")
+	jsonOfAdmin(s)
 	s.idle()
 
 	ann := filepath.Join(s.dir, "ann")
@@ -124,10 +128,13 @@ func TestJSONEverywhere(t *testing.T) {
 	s.json("client", "update", "activity", created["id"].(string), "type=visit", "--dir", ann, "--json")
 	s.json("client", "delete", "activity", created["id"].(string), "--dir", ann, "--json")
 	s.json("client", "attach", "attachment", "a1", src, "--dir", ann, "--json")
+	s.jsonKeys([]string{"path", "size", "sha256"}, "client", "files", "get", "attachment", "a1", "--out", filepath.Join(s.dir, "local-copy.txt"), "--dir", ann)
 	s.json("client", "request", "attachment", "a1", "--dir", ann, "--json")
 	if got := s.json("client", "apply", "--dir", ann, "--json"); got["applied"] == nil {
 		t.Errorf("client apply --json: %v", got)
 	}
+	jsonOfOperator(s)
+	jsonOfRestored(s, backup)
 	s.json("version", "--json")
 }
 

@@ -181,6 +181,11 @@ func TestHelpOfEveryCommand(t *testing.T) {
 				t.Errorf("fieldsync %s --help does not list its flag --%s:\n%s", p, f, r.out)
 			}
 		}
+		for _, line := range strings.Split(r.out, "\n") {
+			if strings.HasPrefix(strings.TrimSpace(line), "-") && strings.Count(line, "default") > 1 {
+				t.Errorf("fieldsync %s --help gives a default twice: %s", p, strings.TrimSpace(line))
+			}
+		}
 		for _, f := range listed {
 			if c.Flags().Lookup(f) == nil && c.InheritedFlags().Lookup(f) == nil && f != "help" {
 				t.Errorf("fieldsync %s --help lists --%s, which it does not take:\n%s", p, f, r.out)
@@ -211,6 +216,7 @@ func TestHelpOfEveryCommand(t *testing.T) {
 	}{
 		{[]string{"client", "--help"}, []string{"fieldsync client init", "fieldsync client attach", "fieldsync client request", "fieldsync client apply", "--watch"}, []string{"not a node's folder"}},
 		{[]string{"client", "status", "--help"}, []string{"--dir", "--json"}, []string{"--mode", "--wait", "--secret"}},
+		{[]string{"client", "ui", "--help"}, []string{"--dir", "--listen"}, []string{"--json"}},
 		{[]string{"admin", "node", "add", "--help"}, []string{"--employee", "--server", "NAME"}, []string{"--all", "--node"}},
 		{[]string{"record", "list", "--help"}, []string{"--limit", "TABLE", "col=value"}, []string{"--mode", "--out"}},
 		{[]string{"server", "--help"}, []string{"--db", "--tls-cert", "--tls-key", "--router-partitions", "--router-partition", "--config", "--max-file", "--node-file-limit", "FIELDSYNC_"}, []string{"--json"}},
@@ -252,7 +258,8 @@ func TestTopLevelHelp(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"fieldsync client attach TABLE ID FILE", "fieldsync client request TABLE ID", "fieldsync client apply",
-		"fieldsync client sync [--wait | --watch [--every DURATION]]", "fieldsync server [--db URL]", "fieldsync completion bash|zsh|fish", "fieldsync version"} {
+		"fieldsync client sync [--wait | --watch [--every DURATION]]", "fieldsync server [--db URL]", "--tls-cert FILE --tls-key FILE", "--router-partitions N --router-partition K",
+		"fieldsync server --help lists every setting", "fieldsync completion bash|zsh|fish", "fieldsync version"} {
 		if !strings.Contains(r.out, want) {
 			t.Errorf("fieldsync help lacks %q:\n%s", want, r.out)
 		}
@@ -278,6 +285,7 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"admin", "node", "add", "n1", "--employee", "e", "--all"}, []string{"unknown flag: --all"}},
 		{[]string{"server", "--json"}, []string{"unknown flag: --json"}},
 		{[]string{"demo", "--json"}, []string{"unknown flag: --json"}},
+		{[]string{"client", "ui", "--json"}, []string{"unknown flag: --json", "fieldsync client ui --help"}},
 		{[]string{"schema", "--json"}, []string{"unknown flag: --json"}},
 		{[]string{"record", "get", "account", "--server"}, []string{"flag needs an argument: --server"}},
 	} {

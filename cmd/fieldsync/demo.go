@@ -18,10 +18,10 @@ import (
 	"github.com/fieldsync/fieldsync/server"
 )
 
-// demoCmd runs the whole flow of the README on a temporary folder and
-// narrates it: a server, two remote clients, an opportunity that reaches
-// the field user on its sales team and not the other, an offline edit that
-// flows back, and a conflict.
+// demoCmd runs the whole flow (docs/design.md "The flow") on a temporary
+// folder and narrates it: a server, two remote clients, an opportunity that
+// reaches the field user on its sales team and not the other, an offline
+// edit that flows back, and a conflict.
 func demoCmd() *cobra.Command {
 	var keep bool
 	cmd := &cobra.Command{

@@ -61,6 +61,9 @@ func adminRestored(c *conn) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if rep.Nodes == nil {
+				rep.Nodes = []string{} // "reextracted": [] when the backup has no node
+			}
 			w := cmd.OutOrStdout()
 			return c.print(w, rep, func() {
 				fmt.Fprintf(w, "database marked restored: incarnation %s (was %s), its log ends at %d\n", rep.Incarnation, rep.Previous, rep.LogLast)

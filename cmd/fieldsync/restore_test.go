@@ -13,14 +13,21 @@ import (
 // "Backup and restore" section whose first line starts with prefix.
 func operationsBlocks(t *testing.T, prefix string) []string {
 	t.Helper()
-	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "operations.md"))
+	return docBlocks(t, "operations.md", "Backup and restore", prefix)
+}
+
+// docBlocks returns the shell blocks of the section (## heading) of the
+// file of docs/ whose first line starts with prefix.
+func docBlocks(t *testing.T, file, heading, prefix string) []string {
+	t.Helper()
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", file))
 	if err != nil {
 		t.Fatal(err)
 	}
 	text := string(doc)
-	start := strings.Index(text, "\n## Backup and restore\n")
+	start := strings.Index(text, "\n## "+heading+"\n")
 	if start < 0 {
-		t.Fatal("docs/operations.md has no Backup and restore section")
+		t.Fatalf("docs/%s has no %s section", file, heading)
 	}
 	section := text[start+1:]
 	if end := strings.Index(section[3:], "\n## "); end >= 0 {

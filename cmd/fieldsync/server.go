@@ -31,8 +31,8 @@ func serverCmd() *cobra.Command {
 	var cfg server.Config
 	var sf serverFlags
 	cmd := &cobra.Command{
-		Use:   "server [--db URL] [--data DIR] [--listen ADDR] [--schema FILE] [--only COMPONENTS] [--config FILE]",
-		Short: "run the server: every component, or those of --only",
+		Use:   "server [--db URL] [--data DIR] [--listen ADDR] [--tls-cert FILE --tls-key FILE] [--schema FILE] [--only COMPONENTS] [--router-partitions N --router-partition K] [--config FILE]",
+		Short: "run the server: every component, or those of --only (fieldsync server --help lists every setting)",
 		Long: `Components: ` + strings.Join(server.Components, ", ") + `. Each setting comes from its flag, else from the
 environment variable FIELDSYNC_ and the flag's name in upper snake case (FIELDSYNC_DB,
 FIELDSYNC_MAX_BODY), else from the --config file (lines of "flag-name: value"), else its
@@ -151,7 +151,7 @@ func mainFlags(fs *pflag.FlagSet, cfg *server.Config, sf *serverFlags) {
 	fs.StringVar(&sf.schemaFile, "schema", "", "schema `FILE` (default: the one the database recorded at its last start; the built-in CRM schema on a new database)")
 	fs.StringVar(&sf.only, "only", "", "run only these `COMPONENTS`, comma-separated: "+strings.Join(server.Components, ", "))
 	fs.IntVar(&cfg.RouterPartitions, "router-partitions", 1, "split nodes between `N` Transaction Routers (the same N in every process)")
-	fs.IntVar(&cfg.RouterPartition, "router-partition", -1, "run only router partition `K` (0 to N-1; default: all of them)")
+	fs.IntVar(&cfg.RouterPartition, "router-partition", -1, "run only router partition `K` (0 to N-1; -1: all of them)")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "serve HTTPS with this PEM certificate `FILE` (and its chain); needs --tls-key")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "the PEM private key `FILE` of --tls-cert")
 	fs.DurationVar(&cfg.KeepSessions, "keep-sessions", 30*24*time.Hour, "keep records of finished synchronization sessions for `DURATION` (a node's latest is always kept)")
