@@ -32,17 +32,18 @@ const SchemaTable = "fs_schema"
 type SchemaVersion struct {
 	// Version numbers the versions of one database from 1, in the order
 	// they were applied.
-	Version int64
-	// Source names the file the schema came from; YAML is its text.
-	Source string
-	YAML   []byte
+	Version int64 `json:"version"`
+	// Source names the file the schema came from; YAML is its text (not
+	// in a version's JSON: the schema in force has it beside).
+	Source string `json:"source"`
+	YAML   []byte `json:"-"`
 	// Seq is the Transaction Log sequence number of the version's marker:
 	// transactions after it were made under it. 0 for the first version of
 	// a database, in force from the start.
-	Seq int64
+	Seq int64 `json:"seq"`
 	// Applied is when it was applied (UTC); By who applied it.
-	Applied time.Time
-	By      string
+	Applied time.Time `json:"applied"`
+	By      string    `json:"by"`
 }
 
 // SchemaMarker returns the marker transaction of version v (Seq and Time

@@ -35,7 +35,7 @@ type Kind struct {
 // among the general kinds of one status, the one an answer without a
 // known code stands for first.
 var table = [...]Kind{
-	{fieldsync.ErrSchemaMismatch, "schema_refused", http.StatusBadRequest, fieldsync.ErrInvalid},
+	{fieldsync.ErrSchemaMismatch, codeSchemaRefused, http.StatusBadRequest, fieldsync.ErrInvalid},
 	{fieldsync.ErrInvalid, "invalid", http.StatusBadRequest, nil},
 	{fieldsync.ErrDamagedFile, "damaged_file", http.StatusBadRequest, nil},
 	{fieldsync.ErrNodeUnknown, "node_unknown", http.StatusNotFound, fieldsync.ErrNotFound},
@@ -181,12 +181,20 @@ func Read(resp *http.Response) error {
 			b.Error = fmt.Sprintf("%s %s: %s", resp.Request.Method, resp.Request.URL.Path, b.Error)
 		}
 	}
-	e := &Error{Status: resp.StatusCode, Code: b.Code, Msg: oneLine(b.Error)}
+	msg := oneLine(b.Error)
+	if b.Code == codeSchemaRefused {
+		msg = strings.TrimSpace(b.Error) // every reason, one a line, as the schema file's errors
+	}
+	e := &Error{Status: resp.StatusCode, Code: b.Code, Msg: msg}
 	if n, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && n > 0 {
 		e.RetryAfter = time.Duration(n) * time.Second
 	}
 	return e
 }
+
+// codeSchemaRefused is the code of a schema change refused, whose message
+// lists every reason, one a line.
+const codeSchemaRefused = "schema_refused"
 
 // oneLine keeps the first line of a message: error messages are one line.
 func oneLine(s string) string {
