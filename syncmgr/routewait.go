@@ -9,7 +9,7 @@ import (
 // routed the transactions logged before the call: a sync that starts just
 // after a connected user's write then finds it in the node's outbox,
 // instead of at the next sync. A router of this process wakes it as it
-// saves its position; those of other processes are polled every 2 ms. It
+// saves its position; those of other processes are polled every 5 ms. It
 // gives up quietly (the sync goes on with what is routed) on errors and
 // when no router has routed anything yet.
 func (m *Manager) waitRouted(ctx context.Context) {
@@ -35,7 +35,7 @@ func (m *Manager) waitRouted(ctx context.Context) {
 		if !behind || wait <= 0 {
 			return
 		}
-		t := time.NewTimer(min(wait, 2*time.Millisecond))
+		t := time.NewTimer(min(wait, 5*time.Millisecond))
 		select {
 		case <-woken:
 		case <-t.C:
