@@ -24,7 +24,10 @@ import (
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
-var waitersFlag = flag.Int("waiters", 10000, "nodes holding a news wait in BenchmarkNewsWaiters")
+var (
+	waitersFlag = flag.Int("waiters", 10000, "nodes holding a news wait in BenchmarkNewsWaiters")
+	arriveFlag  = flag.Int("arrive", 500, "news waits BenchmarkNewsWaiters opens every 50 ms (500: 10,000 a second)")
+)
 
 // BenchmarkNewsWaiters: the real server binary on loopback with many
 // registered nodes, each holding a news long-poll open (as a laptop in
@@ -34,7 +37,7 @@ var waitersFlag = flag.Int("waiters", 10000, "nodes holding a news wait in Bench
 // before and with the waiters, and the watching node's write-to-applied
 // latency without and with them (the bar: within 2×).
 //
-//	go test -run XXX -bench NewsWaiters -benchtime 1x ./client/ [-waiters 10000]
+//	go test -run XXX -bench NewsWaiters -benchtime 1x ./client/ [-waiters 10000] [-arrive 500]
 func BenchmarkNewsWaiters(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		benchNewsWaiters(b, *waitersFlag)
@@ -114,7 +117,7 @@ func benchNewsWaiters(b *testing.B, waiters int) {
 				}
 			}
 		}()
-		if i%500 == 499 {
+		if every := max(*arriveFlag, 1); i%every == every-1 {
 			time.Sleep(50 * time.Millisecond) // do not storm the accept queue
 		}
 	}
@@ -128,6 +131,7 @@ func benchNewsWaiters(b *testing.B, waiters int) {
 	fmt.Printf("news_waiters %d nodes, %d failed requests (first: %v)\n", waiters, failed, firstErr)
 	openMu.Unlock()
 	fmt.Printf("news_waiters_idle_cpu %.1f %%-of-one-core   bar ≤ 5\n", cpu)
+	fmt.Printf("news_waiters_arrival %d a second\n", max(*arriveFlag, 1)*20)
 	fmt.Printf("news_waiters_rss_growth %.1f MB   bar ≤ 100 (server %.1f MB before, %.1f MB with them)\n",
 		float64(rssWith-rssBefore)/1e6, float64(rssBefore)/1e6, float64(rssWith)/1e6)
 	fmt.Printf("watch_propagation_p50_alone %.1f ms\n", ms(idle[len(idle)/2]))
