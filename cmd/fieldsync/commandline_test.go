@@ -288,6 +288,8 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"client", "ui", "--json"}, []string{"unknown flag: --json", "fieldsync client ui --help"}},
 		{[]string{"schema", "--json"}, []string{"unknown flag: --json"}},
 		{[]string{"record", "get", "account", "--server"}, []string{"flag needs an argument: --server"}},
+		{[]string{"server", "--data", "--help"}, []string{"--data", `"--help" is a flag, not its value`, "fieldsync server --help"}},
+		{[]string{"client", "status", "--dir", "--json"}, []string{"--dir", `"--json" is a flag`}},
 	} {
 		r := runBin(t, dir, nil, tc.args...)
 		ok := r.code == 2 && r.out == "" && strings.Count(r.errout, "\n") == 1 && strings.HasPrefix(r.errout, "fieldsync: ")

@@ -93,6 +93,20 @@ func flagError(cmd *cobra.Command, err error) error {
 	return fmt.Errorf("%w: %v (%s)", errUsage, err, see)
 }
 
+// flagLooksLikeFlag refuses a text flag given a value that is itself a
+// flag ("fieldsync server --data --help" would make a folder named
+// "--help"): its value was forgotten.
+func flagLooksLikeFlag(cmd *cobra.Command, _ []string) error {
+	var err error
+	cmd.Flags().Visit(func(f *pflag.Flag) {
+		if err == nil && f.Value.Type() == "string" && strings.HasPrefix(f.Value.String(), "--") {
+			err = fmt.Errorf("%w: --%s: %q is a flag, not its value (give the value after --%s; see %s --help)",
+				errUsage, f.Name, f.Value.String(), f.Name, cmd.CommandPath())
+		}
+	})
+	return err
+}
+
 // valueKind says what a flag's value must be.
 func valueKind(f *pflag.Flag) string {
 	switch f.Value.Type() {

@@ -92,6 +92,7 @@ fieldsync help client sync`,
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(flagError)
+	root.PersistentPreRunE = flagLooksLikeFlag
 	root.SetHelpFunc(showHelp)
 	root.SetUsageFunc(func(cmd *cobra.Command) error { usage(cmd.OutOrStdout(), cmd); return nil })
 	root.SetVersionTemplate("fieldsync {{.Version}}\n")
