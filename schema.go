@@ -135,6 +135,17 @@ type Table struct {
 // Column returns the named column, or nil.
 func (t *Table) Column(name string) *Column { return t.byName[name] }
 
+// Trim leaves out of r, in place, the columns t does not have (a row read
+// under another version of the schema), and returns r.
+func (t *Table) Trim(r Row) Row {
+	for col := range r {
+		if t.Column(col) == nil {
+			delete(r, col)
+		}
+	}
+	return r
+}
+
 // ServerColumn reports whether only the server sets the column.
 func (t *Table) ServerColumn(name string) bool { return slices.Contains(t.ServerColumns, name) }
 

@@ -68,12 +68,7 @@ func (c *Client) serverRows(ctx context.Context, rc *syncproto.Client, session s
 		case err != nil:
 			return nil, err
 		default:
-			for k := range row {
-				if tb.Column(k) == nil {
-					delete(row, k)
-				}
-			}
-			vals, err := tb.CoerceRow(row)
+			vals, err := tb.CoerceRow(tb.Trim(row))
 			if err != nil {
 				return nil, err
 			}

@@ -61,18 +61,37 @@ func newBenchEnv(b *testing.B, backend testutil.Backend, registered int) *benchE
 		}
 	}
 	flush()
-	for i := 0; i < registered; i++ {
-		name := fmt.Sprintf("node%05d", i)
-		if _, err := st.AddNode(ctx, fieldsync.Node{Name: name, EmployeeID: fmt.Sprintf("e%05d", i)}, fieldsync.HashSecret(name)); err != nil {
+	e.registerNodes(b, registered)
+	e.startFlow(b)
+	return e
+}
+
+// registerNodes registers n nodes, node00000 for employee e00000 and so
+// on, without building their files (the benchmarks measure routing), and
+// returns their names.
+func (e *benchEnv) registerNodes(b *testing.B, n int) []string {
+	b.Helper()
+	ctx := context.Background()
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("node%05d", i)
+		if _, err := e.st.AddNode(ctx, fieldsync.Node{Name: names[i], EmployeeID: fmt.Sprintf("e%05d", i)}, fieldsync.HashSecret(names[i])); err != nil {
 			b.Fatal(err)
 		}
-		// Registration without building the file: the benchmark measures routing.
-		if _, err := st.StartExtract(ctx, name, func(fieldsync.Snapshot) error { return nil }); err != nil {
+		if _, err := e.st.StartExtract(ctx, names[i], func(fieldsync.Snapshot) error { return nil }); err != nil {
 			b.Fatal(err)
 		}
 	}
-	e.proc = txnproc.New(st, txnproc.Config{Docking: e.docking})
-	e.rt = router.New(st, router.Config{Docking: e.docking})
+	return names
+}
+
+// startFlow starts the processor and the router from the database and
+// routes everything written so far.
+func (e *benchEnv) startFlow(b *testing.B) {
+	b.Helper()
+	ctx := context.Background()
+	e.proc = txnproc.New(e.st, txnproc.Config{Docking: e.docking})
+	e.rt = router.New(e.st, router.Config{Docking: e.docking})
 	if err := e.proc.Recover(ctx); err != nil {
 		b.Fatal(err)
 	}
@@ -80,7 +99,6 @@ func newBenchEnv(b *testing.B, backend testutil.Backend, registered int) *benchE
 		b.Fatal(err)
 	}
 	e.pump(b)
-	return e
 }
 
 // write commits n updates of the opportunities' stage, 1,000 per database

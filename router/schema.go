@@ -94,11 +94,7 @@ func (r *Router) wholeIn(ctx context.Context, t *fieldsync.Txn, sch *fieldsync.S
 		return nil, err
 	}
 	if tb := sch.Table(table); tb != nil && sch != r.st.Schema() {
-		for col := range row {
-			if tb.Column(col) == nil {
-				delete(row, col)
-			}
-		}
+		tb.Trim(row)
 	}
 	return &fieldsync.Txn{Seq: t.Seq, Op: fieldsync.OpInsert, Table: table, RowID: id, Values: row, Time: t.Time}, nil
 }

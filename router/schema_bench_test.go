@@ -14,9 +14,7 @@ import (
 	"github.com/fieldsync/fieldsync/dx"
 	"github.com/fieldsync/fieldsync/internal/admin"
 	"github.com/fieldsync/fieldsync/internal/testutil"
-	"github.com/fieldsync/fieldsync/router"
 	"github.com/fieldsync/fieldsync/schema"
-	"github.com/fieldsync/fieldsync/txnproc"
 )
 
 const (
@@ -66,26 +64,8 @@ func newRuleEnv(b *testing.B, backend testutil.Backend) *ruleEnv {
 	if _, err := st.Apply(ctx, "", changes...); err != nil {
 		b.Fatal(err)
 	}
-	for i := 0; i < ruleNodes; i++ {
-		name := fmt.Sprintf("node%05d", i)
-		e.nodes = append(e.nodes, name)
-		if _, err := st.AddNode(ctx, fieldsync.Node{Name: name, EmployeeID: fmt.Sprintf("e%05d", i)}, fieldsync.HashSecret(name)); err != nil {
-			b.Fatal(err)
-		}
-		// Registration without building the file: the benchmark measures routing.
-		if _, err := st.StartExtract(ctx, name, func(fieldsync.Snapshot) error { return nil }); err != nil {
-			b.Fatal(err)
-		}
-	}
-	e.proc = txnproc.New(st, txnproc.Config{Docking: e.docking})
-	e.rt = router.New(st, router.Config{Docking: e.docking})
-	if err := e.proc.Recover(ctx); err != nil {
-		b.Fatal(err)
-	}
-	if err := e.rt.Recover(ctx); err != nil {
-		b.Fatal(err)
-	}
-	e.pump(b)
+	e.nodes = e.registerNodes(b, ruleNodes)
+	e.startFlow(b)
 	e.count(b)
 	return e
 }

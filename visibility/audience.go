@@ -134,8 +134,9 @@ func (g *Graph) dependents(k rowKey, seeds bool, fn func(*tab, string)) {
 	}
 }
 
-// closure adds to set start and every row reachable from it along dependents.
-func (g *Graph) closure(start rowKey, seeds bool, set map[rowKey]struct{}) {
+// closure adds to set start and every row reachable from it along
+// dependents, but for the rows of beyond (nil: none), where it stops.
+func (g *Graph) closure(start rowKey, seeds bool, set, beyond map[rowKey]struct{}) {
 	stack := []rowKey{start}
 	set[start] = struct{}{}
 	for len(stack) > 0 {
@@ -146,6 +147,9 @@ func (g *Graph) closure(start rowKey, seeds bool, set map[rowKey]struct{}) {
 				return
 			}
 			nk := rowKey{tb.idx, id}
+			if _, ok := beyond[nk]; ok {
+				return
+			}
 			if _, ok := set[nk]; ok {
 				return
 			}
@@ -156,43 +160,15 @@ func (g *Graph) closure(start rowKey, seeds bool, set map[rowKey]struct{}) {
 }
 
 // Visible returns every row an employee's node sees, by table: the rows
-// reachable from the employee's seeds.
+// every node sees and those reachable from the employee's own seeds.
 func (g *Graph) Visible(employee string) map[string][]string {
-	set := map[rowKey]struct{}{}
-	for _, tb := range g.tabs {
-		if tb.table.Private {
-			continue
-		}
-		if tb.all {
-			for id := range tb.rows {
-				g.closure(rowKey{tb.idx, id}, false, set)
-			}
-			continue
-		}
-		if tb.broadcast >= 0 {
-			for id := range tb.rev[tb.broadcast][fieldsync.ModeBroadcast] {
-				g.closure(rowKey{tb.idx, id}, false, set)
-			}
-		}
-		for _, c := range tb.owners {
-			for id := range tb.rev[c][employee] {
-				g.closure(rowKey{tb.idx, id}, false, set)
-			}
-		}
-		if len(tb.positions) > 0 && g.posTab != nil {
-			for pos := range g.posTab.rev[g.posEmp][employee] {
-				for _, c := range tb.positions {
-					for id := range tb.rev[c][pos] {
-						g.closure(rowKey{tb.idx, id}, false, set)
-					}
-				}
-			}
-		}
-	}
+	common := g.common()
 	out := map[string][]string{}
-	for k := range set {
-		name := g.tabs[k.tab].table.Name
-		out[name] = append(out[name], k.id)
+	for _, set := range []map[rowKey]struct{}{common, g.own(employee, common)} {
+		for k := range set {
+			name := g.tabs[k.tab].table.Name
+			out[name] = append(out[name], k.id)
+		}
 	}
 	for _, ids := range out {
 		sort.Strings(ids)

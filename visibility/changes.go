@@ -43,9 +43,9 @@ func (g *Graph) Apply(t fieldsync.Txn) ([]Change, error) {
 	// The rows whose audience may change: everything reachable from the row,
 	// before the change and after it.
 	affected := map[rowKey]struct{}{}
-	g.closure(k, true, affected)
+	g.closure(k, true, affected, nil)
 	g.applyTxn(tb, t)
-	g.closure(k, true, affected)
+	g.closure(k, true, affected, nil)
 	after := make(map[rowKey]Audience, len(affected))
 	for a := range affected {
 		after[a] = g.audience(g.tabs[a.tab], a.id)

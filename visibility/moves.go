@@ -68,13 +68,13 @@ func (g *Graph) common() map[rowKey]struct{} {
 		}
 		if tb.all {
 			for id := range tb.rows {
-				g.closure(rowKey{tb.idx, id}, false, set)
+				g.closure(rowKey{tb.idx, id}, false, set, nil)
 			}
 			continue
 		}
 		if tb.broadcast >= 0 {
 			for id := range tb.rev[tb.broadcast][fieldsync.ModeBroadcast] {
-				g.closure(rowKey{tb.idx, id}, false, set)
+				g.closure(rowKey{tb.idx, id}, false, set, nil)
 			}
 		}
 	}
@@ -93,7 +93,7 @@ func (g *Graph) own(employee string, common map[rowKey]struct{}) map[rowKey]stru
 		if _, ok := set[k]; ok {
 			return
 		}
-		g.closureBeyond(k, set, common)
+		g.closure(k, false, set, common)
 	}
 	for _, tb := range g.tabs {
 		if tb.table.Private || tb.all {
@@ -115,31 +115,6 @@ func (g *Graph) own(employee string, common map[rowKey]struct{}) map[rowKey]stru
 		}
 	}
 	return set
-}
-
-// closureBeyond adds to set start and every row reachable from it that is
-// not in common.
-func (g *Graph) closureBeyond(start rowKey, set, common map[rowKey]struct{}) {
-	stack := []rowKey{start}
-	set[start] = struct{}{}
-	for len(stack) > 0 {
-		k := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		g.dependents(k, false, func(tb *tab, id string) {
-			if _, ok := tb.rows[id]; !ok {
-				return
-			}
-			nk := rowKey{tb.idx, id}
-			if _, ok := common[nk]; ok {
-				return
-			}
-			if _, ok := set[nk]; ok {
-				return
-			}
-			set[nk] = struct{}{}
-			stack = append(stack, nk)
-		})
-	}
 }
 
 // holds reports whether set (of rows of g) holds r.
