@@ -171,6 +171,14 @@ func (c *Client) Update(ctx context.Context, table, id string, vals map[string]a
 	return row, c.typed(ctx, table, row)
 }
 
+// Batch applies several changes in one database transaction: all of them
+// or none. The answer names the row of each change, in order.
+func (c *Client) Batch(ctx context.Context, changes ...BatchChange) (BatchResult, error) {
+	var res BatchResult
+	err := c.do(ctx, http.MethodPost, "/api/v1/records", BatchRequest{Changes: changes}, &res)
+	return res, err
+}
+
 // Delete deletes a row (and what its foreign keys cascade to).
 func (c *Client) Delete(ctx context.Context, table, id string) error {
 	return c.do(ctx, http.MethodDelete, recordPath(table, id), nil, nil)

@@ -116,6 +116,7 @@ func New(st Store, opts Options) http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": opts.Version})
 	})
 	mux.Handle("GET /api/v1/schema", h.auth(areaRecords, h.schema))
+	mux.Handle("POST /api/v1/records", h.auth(areaRecords, h.batch))
 	mux.Handle("POST /api/v1/records/{table}", h.auth(areaRecords, h.create))
 	mux.Handle("GET /api/v1/records/{table}", h.auth(areaRecords, h.list))
 	mux.Handle("GET /api/v1/records/{table}/{id}", h.auth(areaRecords, h.get))

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -59,7 +62,7 @@ fieldsync record create opportunity name="Acme renewal" account_id=acme revenue:
 		}),
 	}
 	g := group("record", "a connected user's records on the server: create, get, list, update, delete, files, history", "verb",
-		create, get, recordList(c), update, recordDelete(c), recordAttach(c), recordFetch(c), recordHistory(c))
+		create, get, recordList(c), update, recordDelete(c), recordBatch(c), recordAttach(c), recordFetch(c), recordHistory(c))
 	g.Example = "fieldsync record list opportunity stage=prospect\nfieldsync record get account acme --server https://fieldsync.example:7070 --ca ca.pem\n" +
 		"FIELDSYNC_PASSWORD=... fieldsync record create account name=Acme --user tess"
 	c.register(g.PersistentFlags())
@@ -97,6 +100,56 @@ func recordDelete(c *conn) *cobra.Command {
 			return err
 		}),
 	}
+}
+
+func recordBatch(c *conn) *cobra.Command {
+	return &cobra.Command{
+		Use: "batch FILE", Short: "apply several changes in one transaction: all of them or none", Args: exactly(1),
+		Annotations: arguments("FILE", `a JSON file (- for standard input): {"changes": [{"op": "insert", "table": T, "values": {...}}, {"op": "update", "table": T, "id": ID, "values": {...}}, {"op": "delete", "table": T, "id": ID}]}`),
+		Example: `fieldsync record batch changes.json
+echo '{"changes":[{"op":"update","table":"opportunity","id":"OPP","values":{"stage":"won"}}]}' | fieldsync record batch -`,
+		RunE: func(cmd *cobra.Command, pos []string) error {
+			req, err := readBatch(pos[0], cmd.InOrStdin())
+			if err != nil {
+				return err
+			}
+			return c.call(func(ctx context.Context, cl *api.Client, _ []string, out io.Writer) error {
+				res, err := cl.Batch(ctx, req.Changes...)
+				if err != nil {
+					return err
+				}
+				return c.print(out, res, func() {
+					fmt.Fprintf(out, "applied %d changes (%d transactions logged)\n", len(res.Changes), res.Txns)
+					for _, r := range res.Changes {
+						fmt.Fprintf(out, "%s %s %s\n", r.Op, r.Table, r.ID)
+					}
+				})
+			})(cmd, pos)
+		},
+	}
+}
+
+// readBatch reads a batch of changes from a file, or from standard input
+// for "-".
+func readBatch(path string, stdin io.Reader) (api.BatchRequest, error) {
+	var req api.BatchRequest
+	var data []byte
+	var err error
+	if path == "-" {
+		data, err = io.ReadAll(stdin)
+	} else {
+		data, err = os.ReadFile(path)
+	}
+	if err != nil {
+		return req, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return req, fmt.Errorf("%w: %s: not a batch of changes: %v", errUsage, path, err)
+	}
+	return req, nil
 }
 
 func recordAttach(c *conn) *cobra.Command {
