@@ -134,6 +134,7 @@ func benchNewsWaiters(b *testing.B, waiters int) {
 	fmt.Printf("news_waiters_arrival %d a second\n", max(*arriveFlag, 1)*20)
 	fmt.Printf("news_waiters_rss_growth %.1f MB   bar ≤ 100 (server %.1f MB before, %.1f MB with them)\n",
 		float64(rssWith-rssBefore)/1e6, float64(rssBefore)/1e6, float64(rssWith)/1e6)
+	fmt.Printf("news_waiters_rss_peak %.1f MB   (VmHWM: the most the server held, during the arrival)\n", float64(procStatus(b, cmd.Process.Pid, "VmHWM"))/1e6)
 	fmt.Printf("watch_propagation_p50_alone %.1f ms\n", ms(idle[len(idle)/2]))
 	fmt.Printf("watch_propagation_p50_with_waiters %.1f ms\n", ms(with[len(with)/2]))
 	fmt.Printf("watch_propagation_ratio %.2f   bar ≤ 2\n", ms(with[len(with)/2])/ms(idle[len(idle)/2]))
@@ -247,6 +248,13 @@ func procCPU(b *testing.B, pid int, window time.Duration) float64 {
 // procRSS returns a process's resident memory in bytes.
 func procRSS(b *testing.B, pid int) int64 {
 	b.Helper()
+	return procStatus(b, pid, "VmRSS")
+}
+
+// procStatus returns a memory field of /proc/PID/status (VmRSS, VmHWM)
+// in bytes.
+func procStatus(b *testing.B, pid int, field string) int64 {
+	b.Helper()
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		b.Fatal(err)
@@ -254,12 +262,12 @@ func procRSS(b *testing.B, pid int) int64 {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
 			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
 			return kb * 1024
 		}
 	}
-	b.Fatal("no VmRSS")
+	b.Fatalf("no %s", field)
 	return 0
 }
 

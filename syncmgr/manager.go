@@ -114,6 +114,8 @@ type Manager struct {
 
 	news     *newsHub
 	refusals logLimiter
+	removals removals
+	burst    burstRelease
 
 	mu       sync.Mutex
 	sessions map[string]*session

@@ -116,6 +116,7 @@ func (m *Manager) park(w http.ResponseWriter, r *http.Request, wt *newsWaiter, i
 	if pending > 0 {
 		go p.tell(pending)
 	}
+	m.burst.parkedOne()
 	return true
 }
 
