@@ -119,6 +119,7 @@ func testDamagedInboxFileDownloadedAgain(t *testing.T, w0 testutil.Backend) {
 	if st.LastResult != "ok" || st.Damaged != "" || st.LastFailureAt == "" || !recovered(st, "downloaded again") {
 		t.Fatalf("status after the recovery: %+v", st)
 	}
+	w.settle() // acknowledged files are removed after the answer
 	if outbox := listDir(t, w.srv.Docking().Outbox("ann-laptop")); len(outbox) != 0 {
 		t.Fatalf("outbox files left after they were applied: %v", outbox)
 	}

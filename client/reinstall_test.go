@@ -75,6 +75,7 @@ func testSecondFolderStartsFresh(t *testing.T, b testutil.Backend) {
 	if _, ok := has(t, old, "contact", "c-new"); !ok {
 		t.Fatal("the old folder lacks the new contact")
 	}
+	w.settle() // acknowledged files are removed after the answer
 	if outbox := w.srv.Docking().Outbox("ann-laptop"); len(listDir(t, outbox)) != 0 {
 		t.Fatalf("outbox files left after the acknowledgement: %v", listDir(t, outbox))
 	}

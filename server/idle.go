@@ -29,7 +29,8 @@ const IdlePoll = 5 * time.Millisecond
 // WaitIdle waits until the server is Idle, or ctx ends: then it returns an
 // error that says what was still to do. An embedding program or a test
 // calls it to know that every change made so far has been merged and
-// routed into the nodes' outboxes.
+// routed into the nodes' outboxes, and the outbox files nodes acknowledged
+// removed.
 func (s *Server) WaitIdle(ctx context.Context) error {
 	var b fieldsync.Backlog
 	for {
@@ -38,6 +39,9 @@ func (s *Server) WaitIdle(ctx context.Context) error {
 			return err
 		}
 		if err == nil && b.Idle(s.cfg.RouterPartitions) {
+			if s.Runs(Sync) {
+				s.syncManager().WaitRemoved() // acknowledged outbox files
+			}
 			return nil
 		}
 		select {

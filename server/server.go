@@ -138,6 +138,9 @@ func (s *Server) Docking() docking.Folder { return s.docking }
 // Close gives up the data folder's locks (Claim), revokes the token the
 // server made for itself (Config.NoTokenFile) and closes the database.
 func (s *Server) Close() error {
+	if s.Runs(Sync) {
+		s.syncManager().WaitRemoved()
+	}
 	s.claim.release()
 	return errors.Join(s.revokeOwnToken(), s.st.Close())
 }

@@ -38,9 +38,7 @@ func (m *Manager) waitNews(w http.ResponseWriter, r *http.Request, n fieldsync.N
 		}
 	}
 	if inline {
-		if err := m.deleteApplied(n.Name, applied); err != nil {
-			return err
-		}
+		m.deleteApplied(n.Name, applied)
 	}
 	nr, err := m.st.NodeRouting(r.Context(), n.Name)
 	if err != nil {
@@ -98,11 +96,14 @@ func (m *Manager) newsOf(node string, after, last int64, inline bool) syncproto.
 }
 
 // deleteApplied deletes the node's outbox files up to applied, as an
-// acknowledgement does.
-func (m *Manager) deleteApplied(node string, applied int64) error {
+// acknowledgement does (in the background: removeLater). A listing that
+// fails leaves them to the next acknowledgement.
+func (m *Manager) deleteApplied(node string, applied int64) {
+	m.removed(node)
 	files, err := docking.List(m.docking.Outbox(node))
 	if err != nil {
-		return err
+		m.log.Error("list outbox files to remove", "node", node, "err", err)
+		return
 	}
 	var paths []string
 	for _, f := range files {
@@ -111,7 +112,7 @@ func (m *Manager) deleteApplied(node string, applied int64) error {
 		}
 		paths = append(paths, m.docking.OutboxFile(node, f.Number))
 	}
-	return removeAll(paths)
+	m.removeLater(node, paths)
 }
 
 // newsStore reads the outbox numbering of the nodes waiting for news, and

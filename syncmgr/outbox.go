@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"sync"
 
 	"github.com/fieldsync/fieldsync"
 	"github.com/fieldsync/fieldsync/docking"
@@ -58,7 +57,8 @@ func (m *Manager) outboxFile(w http.ResponseWriter, r *http.Request, n fieldsync
 	return m.serve(w, r, s, f, docking.FileName(num), TransferOutbox)
 }
 
-// ack deletes the outbox files up to the number the client has stored.
+// ack deletes the outbox files up to the number the client has stored,
+// after answering (removeLater).
 func (m *Manager) ack(w http.ResponseWriter, r *http.Request, n fieldsync.Node, _ *session) error {
 	var body syncproto.AckRequest
 	if err := json.NewDecoder(io.LimitReader(r.Body, 4096)).Decode(&body); err != nil || body.Upto < 0 {
@@ -72,43 +72,9 @@ func (m *Manager) ack(w http.ResponseWriter, r *http.Request, n fieldsync.Node, 
 	for i, f := range files {
 		paths[i] = m.docking.OutboxFile(n.Name, f.Number)
 	}
-	if err := removeAll(paths); err != nil {
-		return err
-	}
 	writeJSON(w, http.StatusOK, syncproto.AckAnswer{Deleted: len(files)})
+	m.removeLater(n.Name, paths)
 	return nil
-}
-
-// removeWorkers is how many files removeAll removes at a time: an unlink
-// waits on the disk, and several overlap.
-const removeWorkers = 8
-
-// removeAll removes the files (those gone already are no error), a few at
-// a time, and returns the first error.
-func removeAll(paths []string) error {
-	if len(paths) < 2*removeWorkers {
-		for _, p := range paths {
-			if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
-				return err
-			}
-		}
-		return nil
-	}
-	errs := make([]error, removeWorkers)
-	var wg sync.WaitGroup
-	for w := range removeWorkers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w; i < len(paths); i += removeWorkers {
-				if err := os.Remove(paths[i]); err != nil && !errors.Is(err, os.ErrNotExist) && errs[w] == nil {
-					errs[w] = err
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	return errors.Join(errs...)
 }
 
 // serve sends a file of kind (ranged: a broken download resumes),
@@ -127,6 +93,7 @@ func (m *Manager) serve(w http.ResponseWriter, r *http.Request, s *session, f *o
 // outboxFiles lists the node's outbox files the router has committed to
 // (numbers below its saved next number), in order.
 func (m *Manager) outboxFiles(node string, next int64) ([]syncproto.OutboxFile, error) {
+	m.removed(node)
 	files, err := docking.List(m.docking.Outbox(node))
 	if err != nil {
 		return nil, err

@@ -1,0 +1,97 @@
+package syncmgr
+
+import (
+	"errors"
+	"os"
+	"sync"
+)
+
+// removals are the acknowledged outbox files being removed after the
+// acknowledgement was answered. An acknowledged file is one the node has
+// applied: it skips it if it is listed again (every file at or below its
+// last applied number), so it may linger. Removing a hundred small files
+// takes milliseconds the node need not wait for. A node's removals run one
+// after the other, and a listing of its outbox waits for them, so it never
+// lists a file being removed.
+type removals struct {
+	mu   sync.Mutex
+	wg   sync.WaitGroup
+	node map[string]chan struct{} // closed when the node's latest removal ends
+}
+
+// removeLater removes the node's acknowledged files after the answer,
+// after the node's earlier removals.
+func (m *Manager) removeLater(node string, paths []string) {
+	if len(paths) == 0 {
+		return
+	}
+	rm := &m.removals
+	rm.mu.Lock()
+	if rm.node == nil {
+		rm.node = map[string]chan struct{}{}
+	}
+	prev, done := rm.node[node], make(chan struct{})
+	rm.node[node] = done
+	rm.wg.Add(1)
+	rm.mu.Unlock()
+	go func() {
+		defer rm.wg.Done()
+		if prev != nil {
+			<-prev
+		}
+		if err := removeAll(paths); err != nil {
+			m.log.Error("remove acknowledged outbox files (they are listed again and skipped by the node)", "node", node, "err", err)
+		}
+		rm.mu.Lock()
+		if rm.node[node] == done {
+			delete(rm.node, node)
+		}
+		rm.mu.Unlock()
+		close(done)
+	}()
+}
+
+// removed waits until the node's acknowledged files are removed.
+func (m *Manager) removed(node string) {
+	m.removals.mu.Lock()
+	done := m.removals.node[node]
+	m.removals.mu.Unlock()
+	if done != nil {
+		<-done
+	}
+}
+
+// WaitRemoved waits until every acknowledged outbox file is removed.
+func (m *Manager) WaitRemoved() { m.removals.wg.Wait() }
+
+// removeWorkers is how many files removeAll removes at a time: an unlink
+// waits on the disk, and several overlap.
+const removeWorkers = 8
+
+// removeAll removes the files (those gone already are no error), a few at
+// a time, and returns the first error.
+func removeAll(paths []string) error {
+	if len(paths) < 2*removeWorkers {
+		for _, p := range paths {
+			if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return err
+			}
+		}
+		return nil
+	}
+	errs := make([]error, removeWorkers)
+	var wg sync.WaitGroup
+	for w := range removeWorkers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(paths); i += removeWorkers {
+				if err := os.Remove(paths[i]); err != nil && !errors.Is(err, os.ErrNotExist) && errs[w] == nil {
+					errs[w] = err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
