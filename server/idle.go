@@ -40,7 +40,7 @@ func (s *Server) WaitIdle(ctx context.Context) error {
 		}
 		if err == nil && b.Idle(s.cfg.RouterPartitions) {
 			if s.Runs(Sync) {
-				s.syncManager().WaitRemoved() // acknowledged outbox files
+				s.syncManager().WaitBackground() // ended sessions recorded, acknowledged outbox files removed
 			}
 			return nil
 		}

@@ -139,7 +139,7 @@ func (s *Server) Docking() docking.Folder { return s.docking }
 // server made for itself (Config.NoTokenFile) and closes the database.
 func (s *Server) Close() error {
 	if s.Runs(Sync) {
-		s.syncManager().WaitRemoved()
+		s.syncManager().WaitBackground()
 	}
 	s.claim.release()
 	return errors.Join(s.revokeOwnToken(), s.st.Close())

@@ -116,6 +116,10 @@ type Manager struct {
 	refusals logLimiter
 	removals removals
 	burst    burstRelease
+	// background counts the ended sessions being recorded; ending holds
+	// their ids meanwhile.
+	background sync.WaitGroup
+	ending     map[string]bool
 
 	mu       sync.Mutex
 	sessions map[string]*session
@@ -156,7 +160,7 @@ func New(st Store, dock docking.Folder, opts Options) *Manager {
 	}
 	log := opts.Logger.With("component", "Synchronization Manager")
 	return &Manager{st: st, docking: dock, opts: opts, log: log, logins: loginguard.New(opts.Logins),
-		news: newNewsHub(st, opts.NewsPoll, log), sessions: map[string]*session{}, loads: map[string]*nodeLoad{}, lostAsked: map[string]time.Time{}, probed: map[string]time.Time{}}
+		news: newNewsHub(st, opts.NewsPoll, log), sessions: map[string]*session{}, ending: map[string]bool{}, loads: map[string]*nodeLoad{}, lostAsked: map[string]time.Time{}, probed: map[string]time.Time{}}
 }
 
 // withLimits fills in the default limits of one node.

@@ -61,9 +61,6 @@ func (m *Manager) removed(node string) {
 	}
 }
 
-// WaitRemoved waits until every acknowledged outbox file is removed.
-func (m *Manager) WaitRemoved() { m.removals.wg.Wait() }
-
 // removeWorkers is how many files removeAll removes at a time: an unlink
 // waits on the disk, and several overlap.
 const removeWorkers = 8

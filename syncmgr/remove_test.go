@@ -2,9 +2,11 @@ package syncmgr_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 
+	"github.com/fieldsync/fieldsync"
 	"github.com/fieldsync/fieldsync/docking"
 	"github.com/fieldsync/fieldsync/internal/testutil"
 )
@@ -51,5 +53,40 @@ func testAckRemovesAfterAnswer(t *testing.T, b testutil.Backend) {
 	left, err := docking.Numbers(f.srv.Docking().Outbox("ann-laptop"))
 	if err != nil || len(left) != 2 {
 		t.Fatalf("files left on the server: %v, %v; want 2", left, err)
+	}
+}
+
+// TestEndRecordedAfterAnswer: a session's end is recorded after its
+// answer; until then and after, a late request of the ended session is
+// refused (it is not opened again from the record of its start), and
+// WaitIdle waits for the record.
+func TestEndRecordedAfterAnswer(t *testing.T) { testutil.ForBackends(t, testEndRecordedAfterAnswer) }
+
+func testEndRecordedAfterAnswer(t *testing.T, b testutil.Backend) {
+	f := startFleet(t, b)
+	ctx := context.Background()
+	if _, err := f.admin.Create(ctx, "contact", map[string]any{"id": "c1", "account_id": "acme", "first_name": "Cy"}); err != nil {
+		t.Fatal(err)
+	}
+	f.idle(t)
+	c := f.client("ann-laptop")
+	st, err := c.Start(ctx, 0)
+	if err != nil || st.NothingNew {
+		t.Fatalf("start: %+v %v", st, err)
+	}
+	ended, err := c.End(ctx, st.Session, "ok")
+	if err != nil || ended.Result != "ok" || ended.Ended.IsZero() {
+		t.Fatalf("end: %+v %v", ended, err)
+	}
+	if _, err := c.Outbox(ctx, st.Session); !errors.Is(err, fieldsync.ErrNoSession) {
+		t.Fatalf("a request of the ended session: %v, want no open session", err)
+	}
+	f.idle(t)
+	rec, err := f.srv.Store().Session(ctx, st.Session)
+	if err != nil || rec.Result != "ok" || rec.Ended.IsZero() {
+		t.Fatalf("the recorded session: %+v %v", rec, err)
+	}
+	if _, err := c.Outbox(ctx, st.Session); !errors.Is(err, fieldsync.ErrNoSession) {
+		t.Fatalf("a request of the ended session once recorded: %v, want no open session", err)
 	}
 }

@@ -50,8 +50,9 @@ func (m *Manager) session(ctx context.Context, id, node string) *session {
 		s.last = time.Now()
 		return s
 	}
+	ending := m.ending[id]
 	m.mu.Unlock()
-	if id == "" {
+	if id == "" || ending {
 		return nil
 	}
 	stored, err := m.st.Session(ctx, id)
@@ -222,7 +223,7 @@ func (m *Manager) nodeState(ctx context.Context, n fieldsync.Node, conflictsAfte
 	return st, err
 }
 
-// end records a session's end and result.
+// end ends a session, answers, and then records its end and result.
 func (m *Manager) end(w http.ResponseWriter, r *http.Request, n fieldsync.Node, _ *session) error {
 	var body syncproto.EndRequest
 	json.NewDecoder(io.LimitReader(r.Body, 16<<10)).Decode(&body)
@@ -240,9 +241,6 @@ func (m *Manager) end(w http.ResponseWriter, r *http.Request, n fieldsync.Node, 
 	if s.Result == "" {
 		s.Result = "ok"
 	}
-	if err := m.st.SaveSession(r.Context(), s.Session); err != nil {
-		return err
-	}
 	m.sessionEnded(s.Session)
 	if err := m.recordClientRecoveries(r, n.Name, body.Recovered); err != nil {
 		return err
@@ -250,7 +248,37 @@ func (m *Manager) end(w http.ResponseWriter, r *http.Request, n fieldsync.Node, 
 	m.log.Info("session ended", "node", n.Name, "session", s.ID, "result", s.Result,
 		"up_files", s.UpFiles, "up_bytes", s.UpBytes, "down_files", s.DownFiles, "down_bytes", s.DownBytes)
 	writeJSON(w, http.StatusOK, s.Session)
+	m.recordEnded(s.Session)
 	return nil
+}
+
+// recordEnded records an ended session after its answer: the node does
+// not wait for the write. Until it is written the session's id is taken
+// for no other (session), so no late request of it opens it again from
+// the record of its start. WaitBackground waits for the write.
+func (m *Manager) recordEnded(s fieldsync.Session) {
+	m.mu.Lock()
+	m.ending[s.ID] = true
+	m.mu.Unlock()
+	m.background.Add(1)
+	go func() {
+		defer m.background.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := m.st.SaveSession(ctx, s); err != nil {
+			m.log.Error("record ended session", "node", s.Node, "session", s.ID, "result", s.Result, "err", err)
+		}
+		m.mu.Lock()
+		delete(m.ending, s.ID)
+		m.mu.Unlock()
+	}()
+}
+
+// WaitBackground waits until the work done after answering is done: the
+// ended sessions recorded and the acknowledged outbox files removed.
+func (m *Manager) WaitBackground() {
+	m.background.Wait()
+	m.removals.wg.Wait()
 }
 
 // state answers the node's state during a session.
