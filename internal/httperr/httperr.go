@@ -99,6 +99,10 @@ type Body struct {
 	Code  string `json:"code,omitempty"`
 }
 
+// UnreadBodyWait bounds how long the server goes on reading the body of a
+// request it answered with an error.
+const UnreadBodyWait = time.Second
+
 // Write answers a request with an error: the status and code of its kind
 // and its message. An *http.MaxBytesError (a body over its limit) is
 // answered as too large. Errors of no known kind are logged on log, and
@@ -119,6 +123,16 @@ func Write(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) 
 		w.Header().Set("Retry-After", retrySeconds(ra.after))
 	} else if k.Status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", RetryAfter)
+	}
+	unread := r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody
+	if unread {
+		// The body may be unread: net/http would read the rest of it before
+		// answering, and after it, for as long as a client trickles it in.
+		// The answer goes first and closes the connection; what is read of
+		// the rest (so that an honest client sending it gets the answer, not
+		// a reset) is read for at most UnreadBodyWait.
+		w.Header().Set("Connection", "close")
+		defer http.NewResponseController(w).SetReadDeadline(time.Now().Add(UnreadBodyWait))
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(k.Status)
