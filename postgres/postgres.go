@@ -4,7 +4,9 @@
 // the Transaction Log's sequence counter row (SELECT ... FOR UPDATE), so
 // sequence numbers stay gap-free and in commit order under concurrent
 // writers: a slower transaction can never commit a number below one already
-// visible to the Transaction Processor.
+// visible to the Transaction Processor. Writes made at the same time share
+// one transaction and its commit (the store's group commit), so the writers
+// waiting on the counter wait for one flush to disk, not one each.
 //
 // The driver is github.com/jackc/pgx/v5 (through its database/sql adapter):
 // the maintained, pure-Go PostgreSQL driver most Go projects use.

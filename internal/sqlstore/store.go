@@ -27,7 +27,8 @@ type Store struct {
 	read   *sql.DB // reads; may be the same pool as write
 	schema *fieldsync.Schema
 	now    func() time.Time
-	local  bool // a remote node's local database (see Options.Local)
+	local  bool       // a remote node's local database (see Options.Local)
+	group  writeGroup // concurrent Apply calls sharing a commit (group.go)
 
 	schemaChange  string            // how the schema differs from the one recorded before (SchemaChange)
 	schemaStored  bool              // the schema is the one the database recorded (SchemaFromDatabase)

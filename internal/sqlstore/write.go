@@ -18,19 +18,7 @@ import (
 // Transaction Log under gap-free sequence numbers. Either every change is
 // applied and logged, or none is.
 func (st *Store) Apply(ctx context.Context, origin string, changes ...fieldsync.Change) ([]fieldsync.Txn, error) {
-	var out []fieldsync.Txn
-	err := st.inTx(ctx, func(tx *sql.Tx) error {
-		var err error
-		out, err = st.ApplyTx(ctx, tx, origin, changes...)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	if len(out) > 0 {
-		st.NotifyChanged()
-	}
-	return out, nil
+	return st.applyGrouped(ctx, origin, changes) // group.go: concurrent writes share a commit
 }
 
 // ApplyTx is Apply inside a transaction the caller owns, for components

@@ -37,6 +37,7 @@ func Run(t *testing.T, open Opener) {
 		{"BadInput", testBadInput},
 		{"UniqueKey", testUnique},
 		{"ConcurrentWritersGapFreeLog", testConcurrent},
+		{"ConcurrentWritersWithRefusals", testConcurrentRefusals},
 		{"ListFiltersAndPaging", testList},
 		{"Nodes", testNodes},
 		{"Tokens", testTokens},
