@@ -16,7 +16,7 @@ func (st *Store) TxReader(tx *sql.Tx) fieldsync.Reader { return &txReader{st: st
 
 type txReader struct {
 	st *Store
-	tx *sql.Tx
+	tx Querier
 }
 
 func (r *txReader) Get(ctx context.Context, table, id string) (fieldsync.Row, error) {
@@ -63,7 +63,7 @@ func (st *Store) MergeUpload(ctx context.Context, node string, number int64, fn 
 		} else if last >= number {
 			return fieldsync.Errorf(fieldsync.ErrMerged, "upload %d of %s was merged or refused already", number, node)
 		}
-		if err := fn(&mergeTx{txReader: txReader{st: st, tx: tx}, firstSeq: before + 1}); err != nil {
+		if err := fn(&mergeTx{txReader: txReader{st: st, tx: newPreparedTx(tx)}, firstSeq: before + 1}); err != nil {
 			return err
 		}
 		return st.recordMerged(ctx, tx, node, number, before+1, fieldsync.Usage{})
@@ -82,7 +82,7 @@ type mergeTx struct {
 }
 
 func (m *mergeTx) Apply(ctx context.Context, origin string, changes ...fieldsync.Change) ([]fieldsync.Txn, error) {
-	return m.st.ApplyTx(ctx, m.tx, origin, changes...)
+	return m.st.applyTx(ctx, m.tx, origin, changes...)
 }
 
 func (m *mergeTx) RecordConflict(ctx context.Context, c fieldsync.Conflict) error {
@@ -253,7 +253,7 @@ func (st *Store) Refused(ctx context.Context, node string) ([]fieldsync.Refusal,
 }
 
 // recordConflict records a conflict inside the caller's transaction.
-func (st *Store) recordConflict(ctx context.Context, tx *sql.Tx, c fieldsync.Conflict) error {
+func (st *Store) recordConflict(ctx context.Context, tx Querier, c fieldsync.Conflict) error {
 	var id int64
 	if err := tx.QueryRowContext(ctx, "SELECT value FROM fs_seq WHERE name = 'conflict'"+st.d.LockClause()).Scan(&id); err != nil {
 		return fmt.Errorf("record conflict: %w", err)

@@ -34,7 +34,7 @@ func (st *Store) MergeBatch(ctx context.Context, b *fieldsync.MergeBatch, fn fun
 		if b.From == 0 {
 			p.FirstSeq = before + 1
 		}
-		if err := fn(&mergeTx{txReader: txReader{st: st, tx: tx}, firstSeq: p.FirstSeq}); err != nil {
+		if err := fn(&mergeTx{txReader: txReader{st: st, tx: newPreparedTx(tx)}, firstSeq: p.FirstSeq}); err != nil {
 			return err
 		}
 		if b.Last {

@@ -391,3 +391,66 @@ func (st *Store) NotifyChanged() {
 func (st *Store) LockProcessor(ctx context.Context) (release func(), err error) {
 	return st.d.Lock(ctx, st.write, "transaction-processor")
 }
+
+// maxPrepared bounds the statements one transaction keeps prepared; texts
+// past it (statements built from many column sets) run unprepared.
+const maxPrepared = 256
+
+// preparedTx runs statements inside one transaction, preparing each text
+// once and running it again from the prepared statement: a merge batch
+// runs the same few statements for every change it merges. The statements
+// are closed when the transaction ends.
+type preparedTx struct {
+	tx    *sql.Tx
+	stmts map[string]*sql.Stmt
+}
+
+func newPreparedTx(tx *sql.Tx) *preparedTx {
+	return &preparedTx{tx: tx, stmts: map[string]*sql.Stmt{}}
+}
+
+// stmt returns the prepared statement of text q, or nil past maxPrepared.
+func (p *preparedTx) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
+	if s, ok := p.stmts[q]; ok {
+		return s, nil
+	}
+	if len(p.stmts) >= maxPrepared {
+		return nil, nil
+	}
+	s, err := p.tx.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	p.stmts[q] = s
+	return s, nil
+}
+
+func (p *preparedTx) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	s, err := p.stmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if s == nil {
+		return p.tx.ExecContext(ctx, q, args...)
+	}
+	return s.ExecContext(ctx, args...)
+}
+
+func (p *preparedTx) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	s, err := p.stmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if s == nil {
+		return p.tx.QueryContext(ctx, q, args...)
+	}
+	return s.QueryContext(ctx, args...)
+}
+
+func (p *preparedTx) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	s, err := p.stmt(ctx, q)
+	if err != nil || s == nil {
+		return p.tx.QueryRowContext(ctx, q, args...) // the same error, in the row
+	}
+	return s.QueryRowContext(ctx, args...)
+}

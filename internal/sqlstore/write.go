@@ -37,6 +37,12 @@ func (st *Store) Apply(ctx context.Context, origin string, changes ...fieldsync.
 // that record their own progress in the same transaction as the data (the
 // Transaction Merger records the upload it merged).
 func (st *Store) ApplyTx(ctx context.Context, tx *sql.Tx, origin string, changes ...fieldsync.Change) ([]fieldsync.Txn, error) {
+	return st.applyTx(ctx, tx, origin, changes...)
+}
+
+// applyTx is ApplyTx on any statement runner of the transaction (the
+// merger's prepares each statement once per transaction).
+func (st *Store) applyTx(ctx context.Context, tx Querier, origin string, changes ...fieldsync.Change) ([]fieldsync.Txn, error) {
 	// Lock and read the sequence counter first: on databases with concurrent
 	// writers this orders writers, so sequence order is commit order.
 	var last int64
@@ -94,7 +100,7 @@ func (st *Store) placeholders(n int) string {
 // writeTx is the state of one Apply.
 type writeTx struct {
 	st     *Store
-	tx     *sql.Tx
+	tx     Querier
 	ctx    context.Context
 	origin string
 	at     time.Time
