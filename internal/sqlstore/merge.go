@@ -91,6 +91,16 @@ func (m *mergeTx) RecordConflict(ctx context.Context, c fieldsync.Conflict) erro
 
 func (m *mergeTx) FirstSeq() int64 { return m.firstSeq }
 
+// GetRows returns the rows of a table with the given ids, by id, in one
+// read; ids of no row are left out.
+func (m *mergeTx) GetRows(ctx context.Context, table string, ids []string) (map[string]fieldsync.Row, error) {
+	t, err := m.st.Schema().LookupTable(table)
+	if err != nil {
+		return nil, err
+	}
+	return m.st.getRows(ctx, m.tx, t, ids)
+}
+
 func (m *mergeTx) Owner(ctx context.Context, table, id string) (string, error) {
 	var node string
 	err := m.tx.QueryRowContext(ctx, fmt.Sprintf("SELECT node FROM fs_owner WHERE tbl = %s AND row_id = %s",
