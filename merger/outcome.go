@@ -91,7 +91,8 @@ func (u *uploadMerge) batch(ctx context.Context, tx fieldsync.MergeTx, b *fields
 			return nil, err
 		}
 	}
-	mt := &mergeTx{m: u.m, tx: u.tx, ctx: ctx, node: u.node, upload: u.upload, recorded: &u.recorded}
+	mt := &mergeTx{m: u.m, tx: u.tx, ctx: ctx, node: u.node, upload: u.upload, recorded: &u.recorded,
+		before: before, written: map[rowRef]bool{}}
 	written := map[rowRef]int{} // row -> the last change that wrote it
 	var order []rowRef
 	for i, t := range txns {

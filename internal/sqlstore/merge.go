@@ -63,7 +63,11 @@ func (st *Store) MergeUpload(ctx context.Context, node string, number int64, fn 
 		} else if last >= number {
 			return fieldsync.Errorf(fieldsync.ErrMerged, "upload %d of %s was merged or refused already", number, node)
 		}
-		if err := fn(&mergeTx{txReader: txReader{st: st, tx: newPreparedTx(tx)}, firstSeq: before + 1}); err != nil {
+		mt := &mergeTx{txReader: txReader{st: st, tx: newPreparedTx(tx)}, firstSeq: before + 1, seq: before}
+		if err := fn(mt); err != nil {
+			return err
+		}
+		if err := mt.done(ctx, before); err != nil {
 			return err
 		}
 		return st.recordMerged(ctx, tx, node, number, before+1, fieldsync.Usage{})
@@ -75,14 +79,26 @@ func (st *Store) MergeUpload(ctx context.Context, node string, number int64, fn 
 	return nil
 }
 
-// mergeTx is one upload's merge transaction.
+// mergeTx is one upload's merge transaction. The log's counter is read
+// and locked once when the transaction starts; its changes advance it in
+// memory (seq), and done records it before the transaction commits.
 type mergeTx struct {
 	txReader
 	firstSeq int64
+	seq      int64
 }
 
 func (m *mergeTx) Apply(ctx context.Context, origin string, changes ...fieldsync.Change) ([]fieldsync.Txn, error) {
-	return m.st.applyTx(ctx, m.tx, origin, changes...)
+	return m.st.applyTx(ctx, m.tx, &m.seq, origin, changes...)
+}
+
+// done records the log's counter, advanced from before by the changes
+// logged in the transaction.
+func (m *mergeTx) done(ctx context.Context, before int64) error {
+	if m.seq == before {
+		return nil
+	}
+	return m.st.setLogSeq(ctx, m.tx, m.seq)
 }
 
 func (m *mergeTx) RecordConflict(ctx context.Context, c fieldsync.Conflict) error {

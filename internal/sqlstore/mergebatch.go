@@ -34,7 +34,11 @@ func (st *Store) MergeBatch(ctx context.Context, b *fieldsync.MergeBatch, fn fun
 		if b.From == 0 {
 			p.FirstSeq = before + 1
 		}
-		if err := fn(&mergeTx{txReader: txReader{st: st, tx: newPreparedTx(tx)}, firstSeq: p.FirstSeq}); err != nil {
+		mt := &mergeTx{txReader: txReader{st: st, tx: newPreparedTx(tx)}, firstSeq: p.FirstSeq, seq: before}
+		if err := fn(mt); err != nil {
+			return err
+		}
+		if err := mt.done(ctx, before); err != nil {
 			return err
 		}
 		if b.Last {

@@ -37,16 +37,21 @@ func (st *Store) Apply(ctx context.Context, origin string, changes ...fieldsync.
 // that record their own progress in the same transaction as the data (the
 // Transaction Merger records the upload it merged).
 func (st *Store) ApplyTx(ctx context.Context, tx *sql.Tx, origin string, changes ...fieldsync.Change) ([]fieldsync.Txn, error) {
-	return st.applyTx(ctx, tx, origin, changes...)
+	return st.applyTx(ctx, tx, nil, origin, changes...)
 }
 
 // applyTx is ApplyTx on any statement runner of the transaction (the
-// merger's prepares each statement once per transaction).
-func (st *Store) applyTx(ctx context.Context, tx Querier, origin string, changes ...fieldsync.Change) ([]fieldsync.Txn, error) {
+// merger's prepares each statement once per transaction). seq, when not
+// nil, is the log's counter as the transaction holds it, locked and read
+// once: it is advanced here, and the caller writes it back before the
+// transaction commits.
+func (st *Store) applyTx(ctx context.Context, tx Querier, seq *int64, origin string, changes ...fieldsync.Change) ([]fieldsync.Txn, error) {
 	// Lock and read the sequence counter first: on databases with concurrent
 	// writers this orders writers, so sequence order is commit order.
 	var last int64
-	if err := tx.QueryRowContext(ctx, "SELECT value FROM fs_seq WHERE name = 'log'"+st.d.LockClause()).Scan(&last); err != nil {
+	if seq != nil {
+		last = *seq
+	} else if err := tx.QueryRowContext(ctx, "SELECT value FROM fs_seq WHERE name = 'log'"+st.d.LockClause()).Scan(&last); err != nil {
 		return nil, fmt.Errorf("read log sequence: %w", err)
 	}
 	w := &writeTx{st: st, tx: tx, ctx: ctx, origin: origin, at: st.now().UTC()}
@@ -83,10 +88,22 @@ func (st *Store) applyTx(ctx context.Context, tx Querier, origin string, changes
 		}
 	}
 	last += int64(len(w.txns))
-	if _, err := tx.ExecContext(ctx, "UPDATE fs_seq SET value = "+st.d.Placeholder(1)+" WHERE name = 'log'", last); err != nil {
-		return nil, fmt.Errorf("advance log sequence: %w", err)
+	if seq != nil {
+		*seq = last
+		return w.txns, nil
+	}
+	if err := st.setLogSeq(ctx, tx, last); err != nil {
+		return nil, err
 	}
 	return w.txns, nil
+}
+
+// setLogSeq records the log's counter.
+func (st *Store) setLogSeq(ctx context.Context, tx Querier, last int64) error {
+	if _, err := tx.ExecContext(ctx, "UPDATE fs_seq SET value = "+st.d.Placeholder(1)+" WHERE name = 'log'", last); err != nil {
+		return fmt.Errorf("advance log sequence: %w", err)
+	}
+	return nil
 }
 
 func (st *Store) placeholders(n int) string {
