@@ -53,6 +53,8 @@ type compiled struct {
 	upsertRow map[string]string // table -> INSERT ... ON CONFLICT (id) DO UPDATE (a row sent whole)
 	deleteRow map[string]string // table -> DELETE FROM t WHERE id = $1
 	colList   map[string]string // table -> "id","name",...
+	exists    map[string]string // table -> SELECT 1 FROM t WHERE id = $1 (a foreign key's check)
+	logInsert string            // INSERT INTO fs_log ... (one entry)
 }
 
 var _ fieldsync.Store = (*Store)(nil)
@@ -89,7 +91,12 @@ func OpenWith(ctx context.Context, d Dialect, write, read *sql.DB, s *fieldsync.
 // compile builds the statement texts of schema s.
 func compile(d Dialect, s *fieldsync.Schema, version int64) *compiled {
 	c := &compiled{schema: s, version: version, selectRow: map[string]string{}, insertRow: map[string]string{},
-		colList: map[string]string{}, upsertRow: map[string]string{}, deleteRow: map[string]string{}}
+		colList: map[string]string{}, upsertRow: map[string]string{}, deleteRow: map[string]string{}, exists: map[string]string{}}
+	var ph9 []string
+	for i := 1; i <= 9; i++ {
+		ph9 = append(ph9, d.Placeholder(i))
+	}
+	c.logInsert = "INSERT INTO fs_log (seq, op, tbl, row_id, vals, prev, origin, at, usr) VALUES (" + strings.Join(ph9, ", ") + ")"
 	for _, t := range s.Tables {
 		cols := make([]string, len(t.Columns))
 		ph := make([]string, len(t.Columns))
@@ -110,8 +117,19 @@ func compile(d Dialect, s *fieldsync.Schema, version int64) *compiled {
 			c.upsertRow[t.Name] = c.insertRow[t.Name] + " ON CONFLICT (id) DO UPDATE SET " + strings.Join(sets, ", ")
 		}
 		c.deleteRow[t.Name] = fmt.Sprintf("DELETE FROM %s WHERE id = %s", quote(t.Name), d.Placeholder(1))
+		c.exists[t.Name] = fmt.Sprintf("SELECT 1 FROM %s WHERE id = %s", quote(t.Name), d.Placeholder(1))
 	}
 	return c
+}
+
+// placeholders returns the texts of the first n statement parameters,
+// comma-separated.
+func (st *Store) placeholders(n int) string {
+	p := make([]string, n)
+	for i := range p {
+		p[i] = st.d.Placeholder(i + 1)
+	}
+	return strings.Join(p, ", ")
 }
 
 // Schema returns the schema in force.

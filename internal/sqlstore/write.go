@@ -70,7 +70,7 @@ func (st *Store) applyTx(ctx context.Context, tx Querier, seq *int64, origin str
 	if len(w.txns) == 0 {
 		return nil, nil
 	}
-	logSQL := fmt.Sprintf("INSERT INTO fs_log (seq, op, tbl, row_id, vals, prev, origin, at, usr) VALUES (%s)", st.placeholders(9))
+	logSQL := st.stmts().logInsert
 	user := fieldsync.UserFrom(ctx) // the signed-in user the write is made for ("" otherwise)
 	for i := range w.txns {
 		t := &w.txns[i]
@@ -104,14 +104,6 @@ func (st *Store) setLogSeq(ctx context.Context, tx Querier, last int64) error {
 		return fmt.Errorf("advance log sequence: %w", err)
 	}
 	return nil
-}
-
-func (st *Store) placeholders(n int) string {
-	p := make([]string, n)
-	for i := range p {
-		p[i] = st.d.Placeholder(i + 1)
-	}
-	return strings.Join(p, ", ")
 }
 
 // writeTx is the state of one Apply.
@@ -430,7 +422,7 @@ func (w *writeTx) checkRefs(t *fieldsync.Table, vals fieldsync.Row) error {
 			continue
 		}
 		var one int
-		err := w.tx.QueryRowContext(w.ctx, fmt.Sprintf("SELECT 1 FROM %s WHERE id = %s", quote(c.References), w.st.d.Placeholder(1)), v).Scan(&one)
+		err := w.tx.QueryRowContext(w.ctx, w.st.stmts().exists[c.References], v).Scan(&one)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fieldsync.Errorf(fieldsync.ErrInvalid, "%s.%s: no %s with id %q", t.Name, c.Name, c.References, v)
 		}
