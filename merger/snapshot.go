@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/fieldsync/fieldsync"
@@ -63,14 +64,19 @@ func (s *snapshot) List(ctx context.Context, table string, q fieldsync.Query) (f
 // listKey names a listing: the table, the page and the filters, in order.
 func listKey(table string, q fieldsync.Query) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s\x00%d\x00%s", table, q.Limit, q.After)
+	b.WriteString(table + "\x00" + strconv.Itoa(q.Limit) + "\x00" + q.After)
 	keys := make([]string, 0, len(q.Where))
 	for k := range q.Where {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
-		fmt.Fprintf(&b, "\x00%s=%T:%v", k, q.Where[k], q.Where[k])
+		b.WriteString("\x00" + k + "=")
+		if v, ok := q.Where[k].(string); ok {
+			b.WriteString("s:" + v) // the usual filter: a row id
+		} else {
+			fmt.Fprintf(&b, "%T:%v", q.Where[k], q.Where[k])
+		}
 	}
 	return b.String()
 }
