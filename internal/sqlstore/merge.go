@@ -63,7 +63,7 @@ func (st *Store) MergeUpload(ctx context.Context, node string, number int64, fn 
 		} else if last >= number {
 			return fieldsync.Errorf(fieldsync.ErrMerged, "upload %d of %s was merged or refused already", number, node)
 		}
-		mt := &mergeTx{txReader: txReader{st: st, tx: newPreparedTx(tx)}, firstSeq: before + 1, seq: before}
+		mt := newMergeTx(st, tx, before+1, before)
 		if err := fn(mt); err != nil {
 			return err
 		}
@@ -86,10 +86,20 @@ type mergeTx struct {
 	txReader
 	firstSeq int64
 	seq      int64
+	rows     *rowCache
+}
+
+// Get reads a row as the transaction has it.
+func (m *mergeTx) Get(ctx context.Context, table, id string) (fieldsync.Row, error) {
+	t, err := m.st.Schema().LookupTable(table)
+	if err != nil {
+		return nil, err
+	}
+	return m.rows.get(ctx, m.st, m.tx, t, id)
 }
 
 func (m *mergeTx) Apply(ctx context.Context, origin string, changes ...fieldsync.Change) ([]fieldsync.Txn, error) {
-	return m.st.applyTx(ctx, m.tx, &m.seq, origin, changes...)
+	return m.st.applyTx(ctx, m.tx, m, origin, changes...)
 }
 
 // done records the log's counter, advanced from before by the changes
@@ -114,7 +124,12 @@ func (m *mergeTx) GetRows(ctx context.Context, table string, ids []string) (map[
 	if err != nil {
 		return nil, err
 	}
-	return m.st.getRows(ctx, m.tx, t, ids)
+	rows, err := m.st.getRows(ctx, m.tx, t, ids)
+	if err != nil {
+		return nil, err
+	}
+	m.rows.keep(t, ids, rows)
+	return rows, nil
 }
 
 func (m *mergeTx) Owner(ctx context.Context, table, id string) (string, error) {

@@ -41,20 +41,23 @@ func (st *Store) ApplyTx(ctx context.Context, tx *sql.Tx, origin string, changes
 }
 
 // applyTx is ApplyTx on any statement runner of the transaction (the
-// merger's prepares each statement once per transaction). seq, when not
-// nil, is the log's counter as the transaction holds it, locked and read
-// once: it is advanced here, and the caller writes it back before the
-// transaction commits.
-func (st *Store) applyTx(ctx context.Context, tx Querier, seq *int64, origin string, changes ...fieldsync.Change) ([]fieldsync.Txn, error) {
+// merger's prepares each statement once per transaction). In a merge
+// transaction (m not nil) the log's counter is m's, locked and read once:
+// it is advanced here, and m writes it back before the transaction
+// commits; and rows are read from those m has read, kept until written.
+func (st *Store) applyTx(ctx context.Context, tx Querier, m *mergeTx, origin string, changes ...fieldsync.Change) ([]fieldsync.Txn, error) {
 	// Lock and read the sequence counter first: on databases with concurrent
 	// writers this orders writers, so sequence order is commit order.
 	var last int64
-	if seq != nil {
-		last = *seq
+	if m != nil {
+		last = m.seq
 	} else if err := tx.QueryRowContext(ctx, "SELECT value FROM fs_seq WHERE name = 'log'"+st.d.LockClause()).Scan(&last); err != nil {
 		return nil, fmt.Errorf("read log sequence: %w", err)
 	}
 	w := &writeTx{st: st, tx: tx, ctx: ctx, origin: origin, at: st.now().UTC()}
+	if m != nil {
+		w.rows = m.rows
+	}
 	for i, ch := range changes {
 		if err := w.apply(ch); err != nil {
 			if len(changes) > 1 {
@@ -88,8 +91,8 @@ func (st *Store) applyTx(ctx context.Context, tx Querier, seq *int64, origin str
 		}
 	}
 	last += int64(len(w.txns))
-	if seq != nil {
-		*seq = last
+	if m != nil {
+		m.seq = last
 		return w.txns, nil
 	}
 	if err := st.setLogSeq(ctx, tx, last); err != nil {
@@ -114,6 +117,7 @@ type writeTx struct {
 	origin string
 	at     time.Time
 	txns   []fieldsync.Txn
+	rows   *rowCache // nil: every row read from the database
 }
 
 func (w *writeTx) log(op fieldsync.Op, table, id string, values, prev fieldsync.Row) {
@@ -176,7 +180,7 @@ func (w *writeTx) insert(t *fieldsync.Table, ch fieldsync.Change) error {
 		row[c.Name] = v
 		args[i] = v
 	}
-	if _, err := w.st.getRow(w.ctx, w.tx, t, id); err == nil {
+	if _, err := w.rows.get(w.ctx, w.st, w.tx, t, id); err == nil {
 		return fieldsync.Errorf(fieldsync.ErrExists, "%s: a row with id %q already exists", t.Name, id)
 	} else if !errors.Is(err, fieldsync.ErrNotFound) {
 		return err
@@ -190,6 +194,7 @@ func (w *writeTx) insert(t *fieldsync.Table, ch fieldsync.Change) error {
 	if _, err := w.tx.ExecContext(w.ctx, w.st.stmts().insertRow[t.Name], args...); err != nil {
 		return fmt.Errorf("insert into %s: %w", t.Name, err)
 	}
+	w.rows.forget(t.Name, id)
 	if err := w.own(t, id); err != nil {
 		return err
 	}
@@ -245,7 +250,7 @@ func (w *writeTx) update(t *fieldsync.Table, ch fieldsync.Change) error {
 		}
 		delete(vals, "id")
 	}
-	cur, err := w.st.getRow(w.ctx, w.tx, t, ch.ID)
+	cur, err := w.rows.get(w.ctx, w.st, w.tx, t, ch.ID)
 	if err != nil {
 		return err
 	}
@@ -262,7 +267,7 @@ func (w *writeTx) update(t *fieldsync.Table, ch fieldsync.Change) error {
 
 // resend logs the named columns of a row at their current values.
 func (w *writeTx) resend(t *fieldsync.Table, ch fieldsync.Change) error {
-	cur, err := w.st.getRow(w.ctx, w.tx, t, ch.ID)
+	cur, err := w.rows.get(w.ctx, w.st, w.tx, t, ch.ID)
 	if err != nil {
 		return err
 	}
@@ -307,6 +312,7 @@ func (w *writeTx) updateRow(t *fieldsync.Table, id string, cur, changed, prev fi
 	if _, err := w.tx.ExecContext(w.ctx, q, args...); err != nil {
 		return fmt.Errorf("update %s: %w", t.Name, err)
 	}
+	w.rows.forget(t.Name, id)
 	w.log(fieldsync.OpUpdate, t.Name, id, changed, prev)
 	return nil
 }
@@ -323,7 +329,7 @@ func (w *writeTx) delete(t *fieldsync.Table, id string, seen map[string]bool) er
 		return nil
 	}
 	seen[key] = true
-	cur, err := w.st.getRow(w.ctx, w.tx, t, id)
+	cur, err := w.rows.get(w.ctx, w.st, w.tx, t, id)
 	if err != nil {
 		if errors.Is(err, fieldsync.ErrNotFound) && len(seen) > 1 {
 			return nil // already deleted earlier in this cascade
@@ -357,7 +363,7 @@ func (w *writeTx) delete(t *fieldsync.Table, id string, seen map[string]bool) er
 			}
 		case fieldsync.OnDeleteSetNull:
 			for _, rid := range ids {
-				rcur, err := w.st.getRow(w.ctx, w.tx, ref.Table, rid)
+				rcur, err := w.rows.get(w.ctx, w.st, w.tx, ref.Table, rid)
 				if errors.Is(err, fieldsync.ErrNotFound) {
 					continue
 				} else if err != nil {
@@ -386,6 +392,7 @@ func (w *writeTx) delete(t *fieldsync.Table, id string, seen map[string]bool) er
 	if _, err := w.tx.ExecContext(w.ctx, fmt.Sprintf("DELETE FROM %s WHERE id = %s", quote(t.Name), w.st.d.Placeholder(1)), id); err != nil {
 		return fmt.Errorf("delete from %s: %w", t.Name, err)
 	}
+	w.rows.forget(t.Name, id)
 	if err := w.disown(t, id); err != nil {
 		return err
 	}
