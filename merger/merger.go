@@ -326,6 +326,11 @@ type mergeTx struct {
 	upload int64
 	// recorded counts the upload's conflicts and refusals recorded.
 	recorded *int64
+	// before holds the rows as the batch found them, and written the rows
+	// the batch's changes have written since (every write is logged): a
+	// row not written is read from before.
+	before  *snapshot
+	written map[rowRef]bool
 }
 
 func (mt *mergeTx) conflict(kind fieldsync.ConflictKind, table, id, field string, winner, loser any) error {
@@ -340,8 +345,21 @@ func jsonText(v any) string {
 }
 
 func (mt *mergeTx) apply(origin string, ch fieldsync.Change) error {
-	_, err := mt.tx.Apply(mt.ctx, origin, ch)
+	txns, err := mt.tx.Apply(mt.ctx, origin, ch)
+	if mt.written != nil {
+		for _, t := range txns {
+			mt.written[rowRef{t.Table, t.RowID}] = true
+		}
+	}
 	return err
+}
+
+// current reads a row as the batch has left it so far.
+func (mt *mergeTx) current(table, id string) (fieldsync.Row, error) {
+	if mt.before != nil && !mt.written[rowRef{table, id}] {
+		return mt.before.Get(mt.ctx, table, id)
+	}
+	return mt.tx.Get(mt.ctx, table, id)
 }
 
 func (mt *mergeTx) merge(t fieldsync.Txn) error {
@@ -350,7 +368,7 @@ func (mt *mergeTx) merge(t fieldsync.Txn) error {
 	if tb == nil || !tb.RemoteWrite {
 		return refuse("table %s may not be written by remote nodes", t.Table) // permit.Check refused it first
 	}
-	cur, err := mt.tx.Get(mt.ctx, t.Table, t.RowID)
+	cur, err := mt.current(t.Table, t.RowID)
 	exists := err == nil
 	if err != nil && !errors.Is(err, fieldsync.ErrNotFound) {
 		return err

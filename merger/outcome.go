@@ -72,7 +72,14 @@ func (u *uploadMerge) restore(s uploadState) {
 // last change of each row the node may not write once merged.
 func (u *uploadMerge) batch(ctx context.Context, tx fieldsync.MergeTx, b *fieldsync.MergeBatch, txns []fieldsync.Txn, excluded map[int]string, giveUp bool) (map[int]string, error) {
 	u.ctx, u.tx, u.logs = ctx, countingTx{tx, &u.kinds}, nil
-	p := newPermit(ctx, tx, u.m.st.Schema(), u.node, u.m.files)
+	sch := u.m.st.Schema()
+	// Nothing is written while the changes are checked: they read the
+	// database as the batch found it, each row once.
+	before := newSnapshot(tx)
+	if err := before.prefetch(ctx, sch, batchRows(sch, txns)); err != nil {
+		return nil, err
+	}
+	p := newPermit(ctx, before, sch, u.node, u.m.files)
 	p.inserted, p.deleted = u.inserted, u.deleted
 	ok := make([]bool, len(txns))
 	for i, t := range txns {
@@ -84,7 +91,8 @@ func (u *uploadMerge) batch(ctx context.Context, tx fieldsync.MergeTx, b *fields
 			return nil, err
 		}
 	}
-	mt := &mergeTx{m: u.m, tx: u.tx, ctx: ctx, node: u.node, upload: u.upload, recorded: &u.recorded}
+	mt := &mergeTx{m: u.m, tx: u.tx, ctx: ctx, node: u.node, upload: u.upload, recorded: &u.recorded,
+		before: before, written: map[rowRef]bool{}}
 	written := map[rowRef]int{} // row -> the last change that wrote it
 	var order []rowRef
 	for i, t := range txns {
@@ -116,6 +124,26 @@ func (u *uploadMerge) batch(ctx context.Context, tx fieldsync.MergeTx, b *fields
 		}
 		written[k] = i
 	}
+	if redo, err := u.after(ctx, tx, p, b, txns, order, written); err != nil || len(redo) > 0 {
+		return redo, err
+	}
+	b.Inserted, b.Recorded, b.Written = u.inserts, u.recorded, u.written
+	if u.restFrom > 0 {
+		b.Last = true // the rest of the upload is refused
+	}
+	return nil, nil
+}
+
+// after checks every row the batch wrote, as the batch left it (nothing
+// is written meanwhile: each row is read once), and returns the last
+// change of each row the node may not write, with its refusal.
+func (u *uploadMerge) after(ctx context.Context, tx fieldsync.MergeTx, p *permit, b *fieldsync.MergeBatch, txns []fieldsync.Txn,
+	order []rowRef, written map[rowRef]int) (map[int]string, error) {
+	left := newSnapshot(tx)
+	if err := left.prefetch(ctx, p.s, order); err != nil {
+		return nil, err
+	}
+	p.r = left
 	redo := map[int]string{}
 	for _, k := range order {
 		if err := p.After(k.table, k.id); err != nil {
@@ -127,14 +155,7 @@ func (u *uploadMerge) batch(ctx context.Context, tx fieldsync.MergeTx, b *fields
 			redo[i] = msg
 		}
 	}
-	if len(redo) > 0 {
-		return redo, nil
-	}
-	b.Inserted, b.Recorded, b.Written = u.inserts, u.recorded, u.written
-	if u.restFrom > 0 {
-		b.Last = true // the rest of the upload is refused
-	}
-	return nil, nil
+	return redo, nil
 }
 
 // check decides whether change num may be merged, and records its refusal

@@ -16,7 +16,7 @@ func (st *Store) TxReader(tx *sql.Tx) fieldsync.Reader { return &txReader{st: st
 
 type txReader struct {
 	st *Store
-	tx *sql.Tx
+	tx Querier
 }
 
 func (r *txReader) Get(ctx context.Context, table, id string) (fieldsync.Row, error) {
@@ -63,7 +63,11 @@ func (st *Store) MergeUpload(ctx context.Context, node string, number int64, fn 
 		} else if last >= number {
 			return fieldsync.Errorf(fieldsync.ErrMerged, "upload %d of %s was merged or refused already", number, node)
 		}
-		if err := fn(&mergeTx{txReader: txReader{st: st, tx: tx}, firstSeq: before + 1}); err != nil {
+		mt := newMergeTx(st, tx, before+1, before)
+		if err := fn(mt); err != nil {
+			return err
+		}
+		if err := mt.done(ctx, before); err != nil {
 			return err
 		}
 		return st.recordMerged(ctx, tx, node, number, before+1, fieldsync.Usage{})
@@ -75,14 +79,36 @@ func (st *Store) MergeUpload(ctx context.Context, node string, number int64, fn 
 	return nil
 }
 
-// mergeTx is one upload's merge transaction.
+// mergeTx is one upload's merge transaction. The log's counter is read
+// and locked once when the transaction starts; its changes advance it in
+// memory (seq), and done records it before the transaction commits.
 type mergeTx struct {
 	txReader
 	firstSeq int64
+	seq      int64
+	rows     *rowCache
+}
+
+// Get reads a row as the transaction has it.
+func (m *mergeTx) Get(ctx context.Context, table, id string) (fieldsync.Row, error) {
+	t, err := m.st.Schema().LookupTable(table)
+	if err != nil {
+		return nil, err
+	}
+	return m.rows.get(ctx, m.st, m.tx, t, id)
 }
 
 func (m *mergeTx) Apply(ctx context.Context, origin string, changes ...fieldsync.Change) ([]fieldsync.Txn, error) {
-	return m.st.ApplyTx(ctx, m.tx, origin, changes...)
+	return m.st.applyTx(ctx, m.tx, m, origin, changes...)
+}
+
+// done records the log's counter, advanced from before by the changes
+// logged in the transaction.
+func (m *mergeTx) done(ctx context.Context, before int64) error {
+	if m.seq == before {
+		return nil
+	}
+	return m.st.setLogSeq(ctx, m.tx, m.seq)
 }
 
 func (m *mergeTx) RecordConflict(ctx context.Context, c fieldsync.Conflict) error {
@@ -90,6 +116,21 @@ func (m *mergeTx) RecordConflict(ctx context.Context, c fieldsync.Conflict) erro
 }
 
 func (m *mergeTx) FirstSeq() int64 { return m.firstSeq }
+
+// GetRows returns the rows of a table with the given ids, by id, in one
+// read; ids of no row are left out.
+func (m *mergeTx) GetRows(ctx context.Context, table string, ids []string) (map[string]fieldsync.Row, error) {
+	t, err := m.st.Schema().LookupTable(table)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := m.st.getRows(ctx, m.tx, t, ids)
+	if err != nil {
+		return nil, err
+	}
+	m.rows.keep(t, ids, rows)
+	return rows, nil
+}
 
 func (m *mergeTx) Owner(ctx context.Context, table, id string) (string, error) {
 	var node string
@@ -253,7 +294,7 @@ func (st *Store) Refused(ctx context.Context, node string) ([]fieldsync.Refusal,
 }
 
 // recordConflict records a conflict inside the caller's transaction.
-func (st *Store) recordConflict(ctx context.Context, tx *sql.Tx, c fieldsync.Conflict) error {
+func (st *Store) recordConflict(ctx context.Context, tx Querier, c fieldsync.Conflict) error {
 	var id int64
 	if err := tx.QueryRowContext(ctx, "SELECT value FROM fs_seq WHERE name = 'conflict'"+st.d.LockClause()).Scan(&id); err != nil {
 		return fmt.Errorf("record conflict: %w", err)

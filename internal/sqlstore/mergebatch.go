@@ -34,7 +34,11 @@ func (st *Store) MergeBatch(ctx context.Context, b *fieldsync.MergeBatch, fn fun
 		if b.From == 0 {
 			p.FirstSeq = before + 1
 		}
-		if err := fn(&mergeTx{txReader: txReader{st: st, tx: tx}, firstSeq: p.FirstSeq}); err != nil {
+		mt := newMergeTx(st, tx, p.FirstSeq, before)
+		if err := fn(mt); err != nil {
+			return err
+		}
+		if err := mt.done(ctx, before); err != nil {
 			return err
 		}
 		if b.Last {
@@ -116,4 +120,57 @@ func (st *Store) MergeStopped(ctx context.Context, node string) (string, error) 
 		return "", fmt.Errorf("read merge state of %s: %w", node, err)
 	}
 	return reason, nil
+}
+
+func newMergeTx(st *Store, tx *sql.Tx, firstSeq, seq int64) *mergeTx {
+	return &mergeTx{txReader: txReader{st: st, tx: newPreparedTx(tx)}, firstSeq: firstSeq, seq: seq, rows: &rowCache{rows: map[rowKey]cachedRow{}}}
+}
+
+// rowCache keeps the rows a merge transaction read, each until the write
+// path writes it (every write of a row goes through it), so the write
+// path does not read again a row the merger just read. Callers get their
+// own copy of a row.
+type rowCache struct {
+	rows map[rowKey]cachedRow
+}
+
+type rowKey struct{ table, id string }
+
+type cachedRow struct {
+	row fieldsync.Row
+	err error // nil, or the row's ErrNotFound
+}
+
+// get reads a row of t, from the rows kept when c (which may be nil) has it.
+func (c *rowCache) get(ctx context.Context, st *Store, q Querier, t *fieldsync.Table, id string) (fieldsync.Row, error) {
+	if c == nil {
+		return st.getRow(ctx, q, t, id)
+	}
+	k := rowKey{t.Name, id}
+	if r, ok := c.rows[k]; ok {
+		return r.row.Clone(), r.err
+	}
+	row, err := st.getRow(ctx, q, t, id)
+	if err == nil || errors.Is(err, fieldsync.ErrNotFound) {
+		c.rows[k] = cachedRow{row.Clone(), err}
+	}
+	return row, err
+}
+
+// keep keeps the rows of t read for ids (those left out do not exist).
+func (c *rowCache) keep(t *fieldsync.Table, ids []string, rows map[string]fieldsync.Row) {
+	for _, id := range ids {
+		if r, ok := rows[id]; ok {
+			c.rows[rowKey{t.Name, id}] = cachedRow{row: r.Clone()}
+		} else {
+			c.rows[rowKey{t.Name, id}] = cachedRow{err: fieldsync.Errorf(fieldsync.ErrNotFound, "%s: no row with id %q", t.Name, id)}
+		}
+	}
+}
+
+// forget drops a row written, so it is read again.
+func (c *rowCache) forget(table, id string) {
+	if c != nil {
+		delete(c.rows, rowKey{table, id})
+	}
 }

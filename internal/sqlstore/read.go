@@ -45,6 +45,39 @@ func (st *Store) getRow(ctx context.Context, q Querier, t *fieldsync.Table, id s
 	return scanRow(t, rows)
 }
 
+// getRows returns the rows of t with the given ids, by id, in one query;
+// ids of no row are left out.
+func (st *Store) getRows(ctx context.Context, q Querier, t *fieldsync.Table, ids []string) (map[string]fieldsync.Row, error) {
+	out := make(map[string]fieldsync.Row, len(ids))
+	var args []any
+	var ph []string
+	for _, id := range ids {
+		if fieldsync.ValidID(id) { // no such row exists; the database need not see the text
+			args = append(args, id)
+			ph = append(ph, st.d.Placeholder(len(args)))
+		}
+	}
+	if len(args) == 0 {
+		return out, nil
+	}
+	rows, err := q.QueryContext(ctx, fmt.Sprintf("SELECT %s FROM %s WHERE id IN (%s)", st.stmts().colList[t.Name], quote(t.Name), strings.Join(ph, ", ")), args...)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", t.Name, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		r, err := scanRow(t, rows)
+		if err != nil {
+			return nil, err
+		}
+		out[r.ID()] = r
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read %s: %w", t.Name, err)
+	}
+	return out, nil
+}
+
 // scanRow reads the current row of rows (all of t's columns, in order) into
 // canonical values.
 func scanRow(t *fieldsync.Table, rows *sql.Rows) (fieldsync.Row, error) {

@@ -54,6 +54,8 @@ type compiled struct {
 	upsertRow map[string]string // table -> INSERT ... ON CONFLICT (id) DO UPDATE (a row sent whole)
 	deleteRow map[string]string // table -> DELETE FROM t WHERE id = $1
 	colList   map[string]string // table -> "id","name",...
+	exists    map[string]string // table -> SELECT 1 FROM t WHERE id = $1 (a foreign key's check)
+	logInsert string            // INSERT INTO fs_log ... (one entry)
 }
 
 var _ fieldsync.Store = (*Store)(nil)
@@ -90,7 +92,12 @@ func OpenWith(ctx context.Context, d Dialect, write, read *sql.DB, s *fieldsync.
 // compile builds the statement texts of schema s.
 func compile(d Dialect, s *fieldsync.Schema, version int64) *compiled {
 	c := &compiled{schema: s, version: version, selectRow: map[string]string{}, insertRow: map[string]string{},
-		colList: map[string]string{}, upsertRow: map[string]string{}, deleteRow: map[string]string{}}
+		colList: map[string]string{}, upsertRow: map[string]string{}, deleteRow: map[string]string{}, exists: map[string]string{}}
+	var ph9 []string
+	for i := 1; i <= 9; i++ {
+		ph9 = append(ph9, d.Placeholder(i))
+	}
+	c.logInsert = "INSERT INTO fs_log (seq, op, tbl, row_id, vals, prev, origin, at, usr) VALUES (" + strings.Join(ph9, ", ") + ")"
 	for _, t := range s.Tables {
 		cols := make([]string, len(t.Columns))
 		ph := make([]string, len(t.Columns))
@@ -111,8 +118,19 @@ func compile(d Dialect, s *fieldsync.Schema, version int64) *compiled {
 			c.upsertRow[t.Name] = c.insertRow[t.Name] + " ON CONFLICT (id) DO UPDATE SET " + strings.Join(sets, ", ")
 		}
 		c.deleteRow[t.Name] = fmt.Sprintf("DELETE FROM %s WHERE id = %s", quote(t.Name), d.Placeholder(1))
+		c.exists[t.Name] = fmt.Sprintf("SELECT 1 FROM %s WHERE id = %s", quote(t.Name), d.Placeholder(1))
 	}
 	return c
+}
+
+// placeholders returns the texts of the first n statement parameters,
+// comma-separated.
+func (st *Store) placeholders(n int) string {
+	p := make([]string, n)
+	for i := range p {
+		p[i] = st.d.Placeholder(i + 1)
+	}
+	return strings.Join(p, ", ")
 }
 
 // Schema returns the schema in force.
@@ -391,4 +409,67 @@ func (st *Store) NotifyChanged() {
 // over when the active one stops or dies.
 func (st *Store) LockProcessor(ctx context.Context) (release func(), err error) {
 	return st.d.Lock(ctx, st.write, "transaction-processor")
+}
+
+// maxPrepared bounds the statements one transaction keeps prepared; texts
+// past it (statements built from many column sets) run unprepared.
+const maxPrepared = 256
+
+// preparedTx runs statements inside one transaction, preparing each text
+// once and running it again from the prepared statement: a merge batch
+// runs the same few statements for every change it merges. The statements
+// are closed when the transaction ends.
+type preparedTx struct {
+	tx    *sql.Tx
+	stmts map[string]*sql.Stmt
+}
+
+func newPreparedTx(tx *sql.Tx) *preparedTx {
+	return &preparedTx{tx: tx, stmts: map[string]*sql.Stmt{}}
+}
+
+// stmt returns the prepared statement of text q, or nil past maxPrepared.
+func (p *preparedTx) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
+	if s, ok := p.stmts[q]; ok {
+		return s, nil
+	}
+	if len(p.stmts) >= maxPrepared {
+		return nil, nil
+	}
+	s, err := p.tx.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	p.stmts[q] = s
+	return s, nil
+}
+
+func (p *preparedTx) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	s, err := p.stmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if s == nil {
+		return p.tx.ExecContext(ctx, q, args...)
+	}
+	return s.ExecContext(ctx, args...)
+}
+
+func (p *preparedTx) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	s, err := p.stmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if s == nil {
+		return p.tx.QueryContext(ctx, q, args...)
+	}
+	return s.QueryContext(ctx, args...)
+}
+
+func (p *preparedTx) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	s, err := p.stmt(ctx, q)
+	if err != nil || s == nil {
+		return p.tx.QueryRowContext(ctx, q, args...) // the same error, in the row
+	}
+	return s.QueryRowContext(ctx, args...)
 }

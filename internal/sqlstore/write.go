@@ -25,13 +25,27 @@ func (st *Store) Apply(ctx context.Context, origin string, changes ...fieldsync.
 // that record their own progress in the same transaction as the data (the
 // Transaction Merger records the upload it merged).
 func (st *Store) ApplyTx(ctx context.Context, tx *sql.Tx, origin string, changes ...fieldsync.Change) ([]fieldsync.Txn, error) {
+	return st.applyTx(ctx, tx, nil, origin, changes...)
+}
+
+// applyTx is ApplyTx on any statement runner of the transaction (the
+// merger's prepares each statement once per transaction). In a merge
+// transaction (m not nil) the log's counter is m's, locked and read once:
+// it is advanced here, and m writes it back before the transaction
+// commits; and rows are read from those m has read, kept until written.
+func (st *Store) applyTx(ctx context.Context, tx Querier, m *mergeTx, origin string, changes ...fieldsync.Change) ([]fieldsync.Txn, error) {
 	// Lock and read the sequence counter first: on databases with concurrent
 	// writers this orders writers, so sequence order is commit order.
 	var last int64
-	if err := tx.QueryRowContext(ctx, "SELECT value FROM fs_seq WHERE name = 'log'"+st.d.LockClause()).Scan(&last); err != nil {
+	if m != nil {
+		last = m.seq
+	} else if err := tx.QueryRowContext(ctx, "SELECT value FROM fs_seq WHERE name = 'log'"+st.d.LockClause()).Scan(&last); err != nil {
 		return nil, fmt.Errorf("read log sequence: %w", err)
 	}
 	w := &writeTx{st: st, tx: tx, ctx: ctx, origin: origin, at: st.now().UTC()}
+	if m != nil {
+		w.rows = m.rows
+	}
 	for i, ch := range changes {
 		if err := w.apply(ch); err != nil {
 			if len(changes) > 1 {
@@ -47,7 +61,7 @@ func (st *Store) ApplyTx(ctx context.Context, tx *sql.Tx, origin string, changes
 	if len(w.txns) == 0 {
 		return nil, nil
 	}
-	logSQL := fmt.Sprintf("INSERT INTO fs_log (seq, op, tbl, row_id, vals, prev, origin, at, usr) VALUES (%s)", st.placeholders(9))
+	logSQL := st.stmts().logInsert
 	user := fieldsync.UserFrom(ctx) // the signed-in user the write is made for ("" otherwise)
 	for i := range w.txns {
 		t := &w.txns[i]
@@ -65,28 +79,33 @@ func (st *Store) ApplyTx(ctx context.Context, tx *sql.Tx, origin string, changes
 		}
 	}
 	last += int64(len(w.txns))
-	if _, err := tx.ExecContext(ctx, "UPDATE fs_seq SET value = "+st.d.Placeholder(1)+" WHERE name = 'log'", last); err != nil {
-		return nil, fmt.Errorf("advance log sequence: %w", err)
+	if m != nil {
+		m.seq = last
+		return w.txns, nil
+	}
+	if err := st.setLogSeq(ctx, tx, last); err != nil {
+		return nil, err
 	}
 	return w.txns, nil
 }
 
-func (st *Store) placeholders(n int) string {
-	p := make([]string, n)
-	for i := range p {
-		p[i] = st.d.Placeholder(i + 1)
+// setLogSeq records the log's counter.
+func (st *Store) setLogSeq(ctx context.Context, tx Querier, last int64) error {
+	if _, err := tx.ExecContext(ctx, "UPDATE fs_seq SET value = "+st.d.Placeholder(1)+" WHERE name = 'log'", last); err != nil {
+		return fmt.Errorf("advance log sequence: %w", err)
 	}
-	return strings.Join(p, ", ")
+	return nil
 }
 
 // writeTx is the state of one Apply.
 type writeTx struct {
 	st     *Store
-	tx     *sql.Tx
+	tx     Querier
 	ctx    context.Context
 	origin string
 	at     time.Time
 	txns   []fieldsync.Txn
+	rows   *rowCache // nil: every row read from the database
 }
 
 func (w *writeTx) log(op fieldsync.Op, table, id string, values, prev fieldsync.Row) {
@@ -149,7 +168,7 @@ func (w *writeTx) insert(t *fieldsync.Table, ch fieldsync.Change) error {
 		row[c.Name] = v
 		args[i] = v
 	}
-	if _, err := w.st.getRow(w.ctx, w.tx, t, id); err == nil {
+	if _, err := w.rows.get(w.ctx, w.st, w.tx, t, id); err == nil {
 		return fieldsync.Errorf(fieldsync.ErrExists, "%s: a row with id %q already exists", t.Name, id)
 	} else if !errors.Is(err, fieldsync.ErrNotFound) {
 		return err
@@ -163,6 +182,7 @@ func (w *writeTx) insert(t *fieldsync.Table, ch fieldsync.Change) error {
 	if _, err := w.tx.ExecContext(w.ctx, w.st.stmts().insertRow[t.Name], args...); err != nil {
 		return fmt.Errorf("insert into %s: %w", t.Name, err)
 	}
+	w.rows.forget(t.Name, id)
 	if err := w.own(t, id); err != nil {
 		return err
 	}
@@ -218,7 +238,7 @@ func (w *writeTx) update(t *fieldsync.Table, ch fieldsync.Change) error {
 		}
 		delete(vals, "id")
 	}
-	cur, err := w.st.getRow(w.ctx, w.tx, t, ch.ID)
+	cur, err := w.rows.get(w.ctx, w.st, w.tx, t, ch.ID)
 	if err != nil {
 		return err
 	}
@@ -235,7 +255,7 @@ func (w *writeTx) update(t *fieldsync.Table, ch fieldsync.Change) error {
 
 // resend logs the named columns of a row at their current values.
 func (w *writeTx) resend(t *fieldsync.Table, ch fieldsync.Change) error {
-	cur, err := w.st.getRow(w.ctx, w.tx, t, ch.ID)
+	cur, err := w.rows.get(w.ctx, w.st, w.tx, t, ch.ID)
 	if err != nil {
 		return err
 	}
@@ -280,6 +300,7 @@ func (w *writeTx) updateRow(t *fieldsync.Table, id string, cur, changed, prev fi
 	if _, err := w.tx.ExecContext(w.ctx, q, args...); err != nil {
 		return fmt.Errorf("update %s: %w", t.Name, err)
 	}
+	w.rows.forget(t.Name, id)
 	w.log(fieldsync.OpUpdate, t.Name, id, changed, prev)
 	return nil
 }
@@ -296,7 +317,7 @@ func (w *writeTx) delete(t *fieldsync.Table, id string, seen map[string]bool) er
 		return nil
 	}
 	seen[key] = true
-	cur, err := w.st.getRow(w.ctx, w.tx, t, id)
+	cur, err := w.rows.get(w.ctx, w.st, w.tx, t, id)
 	if err != nil {
 		if errors.Is(err, fieldsync.ErrNotFound) && len(seen) > 1 {
 			return nil // already deleted earlier in this cascade
@@ -330,7 +351,7 @@ func (w *writeTx) delete(t *fieldsync.Table, id string, seen map[string]bool) er
 			}
 		case fieldsync.OnDeleteSetNull:
 			for _, rid := range ids {
-				rcur, err := w.st.getRow(w.ctx, w.tx, ref.Table, rid)
+				rcur, err := w.rows.get(w.ctx, w.st, w.tx, ref.Table, rid)
 				if errors.Is(err, fieldsync.ErrNotFound) {
 					continue
 				} else if err != nil {
@@ -359,6 +380,7 @@ func (w *writeTx) delete(t *fieldsync.Table, id string, seen map[string]bool) er
 	if _, err := w.tx.ExecContext(w.ctx, fmt.Sprintf("DELETE FROM %s WHERE id = %s", quote(t.Name), w.st.d.Placeholder(1)), id); err != nil {
 		return fmt.Errorf("delete from %s: %w", t.Name, err)
 	}
+	w.rows.forget(t.Name, id)
 	if err := w.disown(t, id); err != nil {
 		return err
 	}
@@ -395,7 +417,7 @@ func (w *writeTx) checkRefs(t *fieldsync.Table, vals fieldsync.Row) error {
 			continue
 		}
 		var one int
-		err := w.tx.QueryRowContext(w.ctx, fmt.Sprintf("SELECT 1 FROM %s WHERE id = %s", quote(c.References), w.st.d.Placeholder(1)), v).Scan(&one)
+		err := w.tx.QueryRowContext(w.ctx, w.st.stmts().exists[c.References], v).Scan(&one)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fieldsync.Errorf(fieldsync.ErrInvalid, "%s.%s: no %s with id %q", t.Name, c.Name, c.References, v)
 		}
