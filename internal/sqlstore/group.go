@@ -118,14 +118,24 @@ func (st *Store) runGroup(batch []*applyReq) {
 	}
 	logged := false
 	err := st.inTx(context.Background(), func(tx *sql.Tx) error {
+		// The log's counter is locked and read once for the group, advanced
+		// by each write that is applied, and recorded once.
+		m := &mergeTx{}
+		if err := tx.QueryRow("SELECT value FROM fs_seq WHERE name = 'log'" + st.d.LockClause()).Scan(&m.seq); err != nil {
+			return fmt.Errorf("read log sequence: %w", err)
+		}
+		first := m.seq
 		for i, r := range batch {
 			if r.err = r.ctx.Err(); r.err != nil {
 				continue
 			}
-			r.txns, r.err = st.applySaved(r.ctx, tx, i, r)
+			r.txns, r.err = st.applySaved(r.ctx, tx, m, i, r)
 			logged = logged || len(r.txns) > 0
 		}
-		return nil
+		if m.seq == first {
+			return nil
+		}
+		return st.setLogSeq(context.Background(), tx, m.seq)
 	})
 	if err != nil {
 		for _, r := range batch {
@@ -141,13 +151,13 @@ func (st *Store) runGroup(batch []*applyReq) {
 }
 
 // applySaved applies one write of a group inside savepoint i, undone if
-// the write is refused.
-func (st *Store) applySaved(ctx context.Context, tx *sql.Tx, i int, r *applyReq) ([]fieldsync.Txn, error) {
+// the write is refused (the counter m holds advances only when it is not).
+func (st *Store) applySaved(ctx context.Context, tx *sql.Tx, m *mergeTx, i int, r *applyReq) ([]fieldsync.Txn, error) {
 	sp := fmt.Sprintf("fs_w%d", i)
 	if _, err := tx.ExecContext(ctx, "SAVEPOINT "+sp); err != nil {
 		return nil, fmt.Errorf("savepoint: %w", err)
 	}
-	txns, err := st.ApplyTx(ctx, tx, r.origin, r.changes...)
+	txns, err := st.applyTx(ctx, tx, m, r.origin, r.changes...)
 	if err != nil {
 		if _, rerr := tx.ExecContext(context.WithoutCancel(ctx), "ROLLBACK TO SAVEPOINT "+sp); rerr != nil {
 			return nil, fmt.Errorf("%w (and undoing it: %v)", err, rerr)
