@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -13,9 +14,10 @@ import (
 // of the Transaction Log holds its counter's lock until it commits, so
 // concurrent writers would each wait for the commit's flush to disk in
 // turn. Instead, the writes that arrive while a transaction is committing
-// queue up, and the next transaction takes them all (up to maxGroup): each
-// in a savepoint of its own, so one that is refused is undone alone and
-// answered its error, the others applied, and one flush commits them. A
+// queue up, and the next transaction takes them all (up to maxGroup), and
+// one flush commits them. A refused write is answered its error and
+// applies nothing: the first undoes the group's transaction, and the
+// others run again, each in a savepoint of its own, undone alone. A
 // lone writer waits for nobody: its write is a transaction of its own, as
 // before. The log stays gap-free and in commit order (one transaction holds
 // the counter at a time), and each write is applied whole or not at all:
@@ -116,10 +118,39 @@ func (st *Store) runGroup(batch []*applyReq) {
 		}
 		return
 	}
-	logged := false
+	// First without savepoints: most writes are accepted. The first refused
+	// one undoes the transaction; it is answered its error, and the rest run
+	// again, each in a savepoint.
+	refused, err := st.groupTx(batch, false)
+	if refused >= 0 {
+		rest := append(append([]*applyReq(nil), batch[:refused]...), batch[refused+1:]...)
+		_, err = st.groupTx(rest, true)
+		batch = rest
+	}
+	if err != nil {
+		for _, r := range batch {
+			if r.err == nil {
+				r.err, r.txns = err, nil
+			}
+		}
+		return
+	}
+	for _, r := range batch {
+		if len(r.txns) > 0 {
+			st.NotifyChanged()
+			return
+		}
+	}
+}
+
+// groupTx applies writes in one transaction, each in a savepoint when
+// saved. Unsaved, it stops at the first refused write, whose error it
+// keeps, rolls back and returns its index (else -1). The log's counter is
+// locked and read once for the group, advanced by each write applied, and
+// recorded once.
+func (st *Store) groupTx(batch []*applyReq, saved bool) (int, error) {
+	refused := -1
 	err := st.inTx(context.Background(), func(tx *sql.Tx) error {
-		// The log's counter is locked and read once for the group, advanced
-		// by each write that is applied, and recorded once.
 		m := &mergeTx{}
 		if err := tx.QueryRow("SELECT value FROM fs_seq WHERE name = 'log'" + st.d.LockClause()).Scan(&m.seq); err != nil {
 			return fmt.Errorf("read log sequence: %w", err)
@@ -129,26 +160,29 @@ func (st *Store) runGroup(batch []*applyReq) {
 			if r.err = r.ctx.Err(); r.err != nil {
 				continue
 			}
-			r.txns, r.err = st.applySaved(r.ctx, tx, m, i, r)
-			logged = logged || len(r.txns) > 0
+			if saved {
+				r.txns, r.err = st.applySaved(r.ctx, tx, m, i, r)
+				continue
+			}
+			if r.txns, r.err = st.applyTx(r.ctx, tx, m, r.origin, r.changes...); r.err != nil {
+				refused = i
+				return errRefusedInGroup
+			}
 		}
 		if m.seq == first {
 			return nil
 		}
 		return st.setLogSeq(context.Background(), tx, m.seq)
 	})
-	if err != nil {
-		for _, r := range batch {
-			if r.err == nil {
-				r.err, r.txns = err, nil
-			}
-		}
-		return
+	if errors.Is(err, errRefusedInGroup) {
+		return refused, nil
 	}
-	if logged {
-		st.NotifyChanged()
-	}
+	return refused, err
 }
+
+// errRefusedInGroup rolls back a group transaction without savepoints at
+// its first refused write.
+var errRefusedInGroup = errors.New("a write of the group was refused")
 
 // applySaved applies one write of a group inside savepoint i, undone if
 // the write is refused (the counter m holds advances only when it is not).
