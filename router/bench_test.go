@@ -90,8 +90,9 @@ func (e *benchEnv) registerNodes(b *testing.B, n int) []string {
 func (e *benchEnv) startFlow(b *testing.B) {
 	b.Helper()
 	ctx := context.Background()
-	e.proc = txnproc.New(e.st, txnproc.Config{Docking: e.docking})
-	e.rt = router.New(e.st, router.Config{Docking: e.docking})
+	recent := txnproc.NewRecent(0)
+	e.proc = txnproc.New(e.st, txnproc.Config{Docking: e.docking, Recent: recent})
+	e.rt = router.New(e.st, router.Config{Docking: e.docking, Recent: recent})
 	if err := e.proc.Recover(ctx); err != nil {
 		b.Fatal(err)
 	}

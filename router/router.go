@@ -78,7 +78,14 @@ type Config struct {
 	// RoutedTxns, when set, is called beside Routed with how many
 	// transactions the txnproc file held (the process's metrics).
 	RoutedTxns func(partition, txns int)
-	Logger     *slog.Logger
+	// Recent, when set, gives the transactions of txnproc files the
+	// processor of the same process wrote last (txnproc.Recent): they are
+	// taken from there instead of read from the file. They are shared
+	// with the other partitions and never changed.
+	Recent interface {
+		Txns(name string) ([]fieldsync.Txn, bool)
+	}
+	Logger *slog.Logger
 }
 
 // PartitionOf returns the router partition serving a node.
@@ -382,7 +389,7 @@ func (r *Router) next(ctx context.Context, names []string) (string, int64, []fie
 			txns, err := r.rebuild(ctx, docking.TxnprocName(r.pos+1, last), last, problem)
 			return docking.TxnprocName(r.pos+1, last), last, txns, err
 		}
-		_, txns, err := dx.ReadFile(filepath.Join(r.cfg.Docking.Txnproc(), name), dx.Limits{})
+		txns, err := r.readTxnproc(name)
 		if err != nil {
 			r.log.Error("txnproc file damaged", "file", name, "err", err)
 			txns, err = r.rebuild(ctx, name, last, "damaged")
@@ -390,6 +397,18 @@ func (r *Router) next(ctx context.Context, names []string) (string, int64, []fie
 		return name, last, txns, err
 	}
 	return "", 0, nil, nil
+}
+
+// readTxnproc returns the transactions of the txnproc file name: from
+// Recent when it still keeps them, else read from the file.
+func (r *Router) readTxnproc(name string) ([]fieldsync.Txn, error) {
+	if r.cfg.Recent != nil {
+		if txns, ok := r.cfg.Recent.Txns(name); ok {
+			return slices.Clip(txns), nil // a step that appends copies them
+		}
+	}
+	_, txns, err := dx.ReadFile(filepath.Join(r.cfg.Docking.Txnproc(), name), dx.Limits{})
+	return txns, err
 }
 
 // maxStepTxns bounds how many transactions one step routes.
@@ -414,7 +433,7 @@ func (r *Router) following(names []string, last int64, txns []fieldsync.Txn) (in
 		if first != last+1 || l-first+1 > int64(maxStepTxns-len(txns)) {
 			break
 		}
-		_, more, err := dx.ReadFile(filepath.Join(r.cfg.Docking.Txnproc(), name), dx.Limits{})
+		more, err := r.readTxnproc(name)
 		if err != nil {
 			break
 		}
