@@ -46,3 +46,28 @@ func (w *Writer) WriteFile(dir, name string, hdr Header, txns []fieldsync.Txn, w
 	}
 	return af.Commit()
 }
+
+// WriteTemp writes txns as the .dx file name in dir up to its commit: the
+// returned file is complete under a temporary name, and the caller makes it
+// durable under its name (Commit) or removes it (Abort). A caller with many
+// files to make durable encodes them one after the other on one Writer and
+// commits them side by side, so that their fsyncs overlap.
+func (w *Writer) WriteTemp(dir, name string, hdr Header, txns []*fieldsync.Txn) (*durable.AtomicFile, error) {
+	af, err := durable.Create(dir, name)
+	if err != nil {
+		return nil, err
+	}
+	w.Reset(af, hdr)
+	defer w.out.detach()
+	for _, t := range txns {
+		if err := w.Write(*t); err != nil {
+			af.Abort()
+			return nil, fmt.Errorf("write %s: %w", af.Path(), err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		af.Abort()
+		return nil, fmt.Errorf("write %s: %w", af.Path(), err)
+	}
+	return af, nil
+}

@@ -107,3 +107,45 @@ func dirNames(t *testing.T, dir string) []string {
 	}
 	return names
 }
+
+func TestWriteTemp(t *testing.T) {
+	dir := t.TempDir()
+	txns := sampleTxns()
+	ptrs := make([]*fieldsync.Txn, len(txns))
+	for i := range txns {
+		ptrs[i] = &txns[i]
+	}
+	var w Writer
+	f, err := w.WriteTemp(dir, "000012.dx", outboxHeader, ptrs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if names := dirNames(t, dir); slices.Contains(names, "000012.dx") {
+		t.Fatalf("the file is under its name before its commit: %q", names)
+	}
+	if err := f.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "000012.dx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(data, encode(t, outboxHeader, txns)) {
+		t.Fatal("WriteTemp wrote other bytes than a Writer")
+	}
+	// Aborted, and refused: no trace left.
+	f, err = w.WriteTemp(dir, "000013.dx", outboxHeader, ptrs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Abort(); err != nil {
+		t.Fatal(err)
+	}
+	bad := &fieldsync.Txn{Seq: 1, Op: fieldsync.OpInsert, Values: fieldsync.Row{"x": 1}}
+	if _, err := w.WriteTemp(dir, "000014.dx", outboxHeader, []*fieldsync.Txn{bad}); !errors.Is(err, fieldsync.ErrInvalid) {
+		t.Fatalf("error %v, want ErrInvalid", err)
+	}
+	if names := dirNames(t, dir); !slices.Equal(names, []string{"000012.dx"}) {
+		t.Fatalf("folder: %q", names)
+	}
+}

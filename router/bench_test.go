@@ -4,13 +4,17 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/fieldsync/fieldsync"
 	"github.com/fieldsync/fieldsync/docking"
+	"github.com/fieldsync/fieldsync/dx"
+	"github.com/fieldsync/fieldsync/internal/durable"
 	"github.com/fieldsync/fieldsync/internal/sqlstore"
 	"github.com/fieldsync/fieldsync/internal/testutil"
 	"github.com/fieldsync/fieldsync/router"
@@ -90,8 +94,9 @@ func (e *benchEnv) registerNodes(b *testing.B, n int) []string {
 func (e *benchEnv) startFlow(b *testing.B) {
 	b.Helper()
 	ctx := context.Background()
-	e.proc = txnproc.New(e.st, txnproc.Config{Docking: e.docking})
-	e.rt = router.New(e.st, router.Config{Docking: e.docking})
+	recent := txnproc.NewRecent(0)
+	e.proc = txnproc.New(e.st, txnproc.Config{Docking: e.docking, Recent: recent})
+	e.rt = router.New(e.st, router.Config{Docking: e.docking, Recent: recent})
 	if err := e.proc.Recover(ctx); err != nil {
 		b.Fatal(err)
 	}
@@ -148,8 +153,11 @@ func BenchmarkRouting(b *testing.B) {
 				e := newBenchEnv(b, backend, nodes)
 				const perRound = 20_000
 				var busy time.Duration
+				var from, to int64
 				for i := 0; i < b.N; i++ {
+					from = e.lastSeq(b)
 					e.write(b, perRound, i)
+					to = e.lastSeq(b)
 					start := time.Now()
 					e.pump(b)
 					busy += time.Since(start)
@@ -158,9 +166,80 @@ func BenchmarkRouting(b *testing.B) {
 				b.ReportMetric(rate, "txn/s")
 				b.ReportMetric(0, "ns/op")
 				fmt.Printf("routing_%s_nodes_%d %.0f txn/s\n", backend.Name, nodes, rate)
+				limit := e.machineLimit(b, from, to)
+				fmt.Printf("routing_%s_nodes_%d_machine_limit %.0f txn/s (the round's deliveries encoded and written to one fsynced file per node, %d at a time)\n",
+					backend.Name, nodes, float64(perRound)/limit.Seconds(), commitWorkers)
 			})
 		}
 	}
+}
+
+func (e *benchEnv) lastSeq(b *testing.B) int64 {
+	b.Helper()
+	seq, err := e.st.LastLogSeq(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	return seq
+}
+
+// commitWorkers is how many files machineLimit commits at once, as the
+// router does.
+const commitWorkers = 16
+
+// machineLimit returns the floor of a round's work: the transactions with
+// from < Seq <= to that the nodes' outboxes hold, encoded and written, as
+// the router writes them, to one fsynced file per node (a round's outbox
+// files coalesced), commitWorkers files at a time, with no database.
+func (e *benchEnv) machineLimit(b *testing.B, from, to int64) time.Duration {
+	b.Helper()
+	per := map[string][]*fieldsync.Txn{}
+	for i := range e.opps {
+		name := fmt.Sprintf("node%05d", i)
+		nums, err := docking.Numbers(e.docking.Outbox(name))
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, num := range nums {
+			_, txns, err := dx.ReadFile(e.docking.OutboxFile(name, num), dx.Limits{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			for j := range txns {
+				if txns[j].Seq > from && txns[j].Seq <= to {
+					per[name] = append(per[name], &txns[j])
+				}
+			}
+		}
+	}
+	dir := b.TempDir()
+	start := time.Now()
+	files := make(chan *durable.AtomicFile)
+	var wg sync.WaitGroup
+	for range commitWorkers {
+		wg.Go(func() {
+			for f := range files {
+				if err := f.Commit(); err != nil {
+					b.Error(err)
+				}
+			}
+		})
+	}
+	var w dx.Writer
+	for name, txns := range per {
+		sub := filepath.Join(dir, name)
+		if err := os.Mkdir(sub, 0o755); err != nil {
+			b.Fatal(err)
+		}
+		f, err := w.WriteTemp(sub, "000000000001.dx", dx.Header{Kind: dx.KindOutbox, Node: name, Number: 1}, txns)
+		if err != nil {
+			b.Fatal(err)
+		}
+		files <- f
+	}
+	close(files)
+	wg.Wait()
+	return time.Since(start)
 }
 
 // BenchmarkRouterMemory routes a million transactions and reports the

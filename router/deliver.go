@@ -3,12 +3,8 @@ package router
 import (
 	"context"
 	"fmt"
-	"os"
-	"sort"
 
 	"github.com/fieldsync/fieldsync"
-	"github.com/fieldsync/fieldsync/docking"
-	"github.com/fieldsync/fieldsync/dx"
 	"github.com/fieldsync/fieldsync/visibility"
 )
 
@@ -168,37 +164,4 @@ func (r *Router) add(n *node, t *fieldsync.Txn) {
 	}
 	n.out = append(n.out, t)
 	r.pending++
-}
-
-// flush writes every held delivery to its node's outbox, one new numbered
-// file per node, and notes the nodes' next numbers in touched.
-func (r *Router) flush() error {
-	var names []string
-	for name, n := range r.nodes {
-		if len(n.out) > 0 {
-			names = append(names, name)
-		}
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		n := r.nodes[name]
-		num := n.OutboxNext
-		dir := r.cfg.Docking.Outbox(name)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return fmt.Errorf("transaction router: outbox of %s: %w", name, err)
-		}
-		txns := make([]fieldsync.Txn, len(n.out))
-		for i, t := range n.out {
-			txns[i] = *t
-		}
-		hdr := dx.Header{Kind: dx.KindOutbox, Node: name, Number: uint64(num)}
-		if err := r.w.WriteFile(dir, docking.FileName(num), hdr, txns, nil); err != nil {
-			return fmt.Errorf("transaction router: outbox of %s: %w", name, err)
-		}
-		n.OutboxNext = num + 1
-		r.touched[name] = num + 1
-		n.out = n.out[:0]
-	}
-	r.pending = 0
-	return nil
 }

@@ -78,7 +78,14 @@ type Config struct {
 	// RoutedTxns, when set, is called beside Routed with how many
 	// transactions the txnproc file held (the process's metrics).
 	RoutedTxns func(partition, txns int)
-	Logger     *slog.Logger
+	// Recent, when set, gives the transactions of txnproc files the
+	// processor of the same process wrote last (txnproc.Recent): they are
+	// taken from there instead of read from the file. They are shared
+	// with the other partitions and never changed.
+	Recent interface {
+		Txns(name string) ([]fieldsync.Txn, bool)
+	}
+	Logger *slog.Logger
 }
 
 // PartitionOf returns the router partition serving a node.
@@ -235,33 +242,6 @@ func (v versionScan) Scan(ctx context.Context, table string, fn func(fieldsync.R
 	return v.snap.ScanAs(ctx, t, fn)
 }
 
-// readFiles returns the transactions with after < Seq <= upTo from the
-// txnproc files.
-func (r *Router) readFiles(after, upTo int64) ([]fieldsync.Txn, error) {
-	dir := r.cfg.Docking.Txnproc()
-	names, err := r.cfg.Docking.TxnprocFiles()
-	if err != nil {
-		return nil, err
-	}
-	var out []fieldsync.Txn
-	for _, name := range names {
-		first, last, _ := docking.ParseTxnprocName(name)
-		if last <= after || first > upTo {
-			continue
-		}
-		_, txns, err := dx.ReadFile(filepath.Join(dir, name), dx.Limits{})
-		if err != nil {
-			return nil, err
-		}
-		for _, t := range txns {
-			if t.Seq > after && t.Seq <= upTo {
-				out = append(out, t)
-			}
-		}
-	}
-	return out, nil
-}
-
 // Retry pauses of Run after a failed step: doubling from RetryMin up to
 // RetryMax.
 const (
@@ -382,7 +362,7 @@ func (r *Router) next(ctx context.Context, names []string) (string, int64, []fie
 			txns, err := r.rebuild(ctx, docking.TxnprocName(r.pos+1, last), last, problem)
 			return docking.TxnprocName(r.pos+1, last), last, txns, err
 		}
-		_, txns, err := dx.ReadFile(filepath.Join(r.cfg.Docking.Txnproc(), name), dx.Limits{})
+		txns, err := r.readTxnproc(name)
 		if err != nil {
 			r.log.Error("txnproc file damaged", "file", name, "err", err)
 			txns, err = r.rebuild(ctx, name, last, "damaged")
@@ -414,7 +394,7 @@ func (r *Router) following(names []string, last int64, txns []fieldsync.Txn) (in
 		if first != last+1 || l-first+1 > int64(maxStepTxns-len(txns)) {
 			break
 		}
-		_, more, err := dx.ReadFile(filepath.Join(r.cfg.Docking.Txnproc(), name), dx.Limits{})
+		more, err := r.readTxnproc(name)
 		if err != nil {
 			break
 		}

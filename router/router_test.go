@@ -45,6 +45,9 @@ type env struct {
 	proc    *txnproc.Processor
 	routers []*router.Router
 	parts   int
+	// recent: the processor hands its last files to the routers in memory
+	// (txnproc.Recent, kept small so that older files are read from disk).
+	recent bool
 	// own holds the transactions each node made itself: a node applies its
 	// own changes locally, so they are not routed back to it.
 	own map[string][]fieldsync.Txn
@@ -64,13 +67,20 @@ func newEnv(t *testing.T, b testutil.Backend, partitions int) *env {
 func (e *env) restart(procFault, routerFault func(string) error) {
 	e.t.Helper()
 	ctx := context.Background()
-	e.proc = txnproc.New(e.st, txnproc.Config{Docking: e.docking, MaxTxns: 7, Fault: procFault})
+	var recent *txnproc.Recent
+	rc := router.Config{Docking: e.docking, Partitions: e.parts, Fault: routerFault}
+	if e.recent {
+		recent = txnproc.NewRecent(2048)
+		rc.Recent = recent
+	}
+	e.proc = txnproc.New(e.st, txnproc.Config{Docking: e.docking, MaxTxns: 7, Fault: procFault, Recent: recent})
 	if err := e.proc.Recover(ctx); err != nil {
 		e.t.Fatal(err)
 	}
 	e.routers = nil
 	for p := 0; p < e.parts; p++ {
-		r := router.New(e.st, router.Config{Docking: e.docking, Partition: p, Partitions: e.parts, Fault: routerFault})
+		rc.Partition = p
+		r := router.New(e.st, rc)
 		if err := r.Recover(ctx); err != nil {
 			e.t.Fatal(err)
 		}
@@ -410,12 +420,17 @@ func testCrashAtEveryStep(t *testing.T, b testutil.Backend) {
 		workload(clean, round)
 		clean.mustPump()
 	}
-	for _, c := range []struct{ comp, step string }{
-		{"processor", "written"}, {"processor", "renamed"},
-		{"router", "outbox-written"}, {"router", "saved"},
+	for _, c := range []struct {
+		comp, step string
+		recent     bool
+	}{
+		{"processor", "written", false}, {"processor", "renamed", false},
+		{"router", "outbox-written", false}, {"router", "saved", false},
+		{"processor", "renamed", true}, {"router", "outbox-written", true},
 	} {
-		t.Run(c.comp+"-"+c.step, func(t *testing.T) {
+		t.Run(fmt.Sprintf("%s-%s-recent=%v", c.comp, c.step, c.recent), func(t *testing.T) {
 			e := newEnv(t, b, 1)
+			e.recent = c.recent
 			e.base()
 			crashed := 0
 			fault := func(step string) error {
@@ -537,6 +552,10 @@ func TestRandomized(t *testing.T) {
 func randomRoute(t *testing.T, b testutil.Backend, seed uint64, steps int) {
 	rng := rand.New(rand.NewPCG(seed, seed*31+7))
 	e := newEnv(t, b, 1+rng.IntN(2))
+	if rng.IntN(2) == 0 {
+		e.recent = true
+		e.restart(nil, nil)
+	}
 	emps := []string{"e0", "e1", "e2"}
 	for _, emp := range emps {
 		e.must(ins("employee", map[string]any{"id": emp, "name": emp, "login": emp}))

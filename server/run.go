@@ -175,7 +175,7 @@ func (s *Server) serve(ctx context.Context, ln net.Listener) error {
 // the lock: exactly one runs against a database. A failure to take the
 // lock is logged and tried again.
 func (s *Server) runProcessor(ctx context.Context) error {
-	p := txnproc.New(s.st, txnproc.Config{Docking: s.docking, Logger: s.log, Poll: s.cfg.Poll, Written: func(n string) { s.Metrics().Written(n); signal(s.routed) }})
+	p := txnproc.New(s.st, txnproc.Config{Docking: s.docking, Logger: s.log, Poll: s.cfg.Poll, Written: func(n string) { s.Metrics().Written(n); signal(s.routed) }, Recent: s.recent})
 	log := s.log.With("component", "Transaction Processor")
 	log.Info("waiting for the Transaction Processor lock")
 	var release func()
@@ -213,7 +213,7 @@ func (s *Server) runRouters(ctx context.Context, g *errgroup.Group) {
 	for i, p := range parts {
 		wakes[i] = make(chan struct{}, 1)
 		r := router.New(s.st, router.Config{Docking: s.docking, Partition: p, Partitions: s.cfg.RouterPartitions, Logger: s.log,
-			Poll: s.cfg.Poll, Routed: s.routedHere(), RoutedTxns: s.Metrics().RoutedTxns})
+			Poll: s.cfg.Poll, Routed: s.routedHere(), RoutedTxns: s.Metrics().RoutedTxns, Recent: s.recent})
 		wake := wakes[i]
 		g.Go(func() error { return r.Run(ctx, wake) })
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/fieldsync/fieldsync/postgres"
 	"github.com/fieldsync/fieldsync/sqlite"
 	"github.com/fieldsync/fieldsync/syncmgr"
+	"github.com/fieldsync/fieldsync/txnproc"
 )
 
 // Server is a running set of server components over one data folder.
@@ -36,6 +37,7 @@ type Server struct {
 	claim    claim  // the data folder's locks this process holds while it runs (Claim)
 	files    *filestore.Store
 	routed   chan struct{}
+	recent   *txnproc.Recent // the processor's last files, for this process's routers
 	merge    chan struct{}
 	extract  chan struct{} // wakes this process's Database Extract
 	tls      *tls.Config   // nil: plain HTTP
@@ -73,7 +75,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, st: st, log: cfg.Logger, docking: docking.In(cfg.DataDir), folder: folder,
-		routed: make(chan struct{}, 1), merge: make(chan struct{}, 1), extract: make(chan struct{}, 1), tls: tlsConfig}
+		routed: make(chan struct{}, 1), recent: txnproc.NewRecent(0), merge: make(chan struct{}, 1), extract: make(chan struct{}, 1), tls: tlsConfig}
 	s.log = s.Metrics().LogErrors(s.log) // errors logged are counted by component
 	s.logSchema()
 	if s.files, err = filestore.Open(filepath.Join(cfg.DataDir, "files"), cfg.MaxFileBytes); err != nil {

@@ -48,7 +48,10 @@ type Config struct {
 	// Written, when set, is called with each file's name once it is durable
 	// (the in-process router waits on it).
 	Written func(name string)
-	Logger  *slog.Logger
+	// Recent, when set, keeps the transactions of the files written last,
+	// for a router of the same process (router.Config.Recent).
+	Recent *Recent
+	Logger *slog.Logger
 }
 
 // Processor is the Transaction Processor.
@@ -170,11 +173,12 @@ func (p *Processor) Step(ctx context.Context) (int, error) {
 	}
 	size := 0
 	for i, t := range txns {
-		size += approxSize(t)
-		if size >= p.cfg.MaxBytes && i > 0 {
+		n := approxSize(t)
+		if size+n >= p.cfg.MaxBytes && i > 0 {
 			txns = txns[:i]
 			break
 		}
+		size += n
 	}
 	for i, t := range txns {
 		if t.Seq != p.pos+int64(i)+1 {
@@ -188,6 +192,9 @@ func (p *Processor) Step(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("transaction processor: write %s: %w", name, err)
 	}
 	p.pos = last
+	if p.cfg.Recent != nil {
+		p.cfg.Recent.put(name, txns, size)
+	}
 	if err := p.fault("renamed"); err != nil {
 		return 0, err
 	}

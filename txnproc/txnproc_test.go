@@ -154,3 +154,57 @@ func testResumesAfterCrash(t *testing.T, b testutil.Backend) {
 		})
 	}
 }
+
+// TestRecentHoldsWhatFilesHold checks that Recent gives, under a file's
+// name, the transactions the file holds, and keeps only the last files
+// within its size.
+func TestRecentHoldsWhatFilesHold(t *testing.T) {
+	testutil.ForBackends(t, func(t *testing.T, b testutil.Backend) {
+		st, dir := open(t, b)
+		write(t, st, 25)
+		recent := txnproc.NewRecent(1 << 20)
+		p := txnproc.New(st, txnproc.Config{Docking: dir, MaxTxns: 10, Recent: recent})
+		if err := p.Recover(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		drain(t, p)
+		names, _ := dir.TxnprocFiles()
+		if len(names) != 3 {
+			t.Fatalf("files %v", names)
+		}
+		for _, name := range names {
+			_, want, err := dx.ReadFile(filepath.Join(dir.Txnproc(), name), dx.Limits{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, ok := recent.Txns(name)
+			if !ok {
+				t.Fatalf("%s is not kept", name)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("%s kept:\n%v\nthe file holds:\n%v", name, got, want)
+			}
+		}
+		if _, ok := recent.Txns(docking.TxnprocName(26, 30)); ok {
+			t.Fatal("a file never written is kept")
+		}
+
+		// A Recent smaller than one file keeps only the last one.
+		st2, dir2 := open(t, b)
+		write(t, st2, 25)
+		small := txnproc.NewRecent(1)
+		p2 := txnproc.New(st2, txnproc.Config{Docking: dir2, MaxTxns: 10, Recent: small})
+		if err := p2.Recover(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		drain(t, p2)
+		for _, c := range []struct {
+			name string
+			kept bool
+		}{{docking.TxnprocName(1, 10), false}, {docking.TxnprocName(11, 20), false}, {docking.TxnprocName(21, 25), true}} {
+			if _, ok := small.Txns(c.name); ok != c.kept {
+				t.Errorf("%s kept: %v, want %v", c.name, ok, c.kept)
+			}
+		}
+	})
+}

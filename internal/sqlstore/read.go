@@ -261,11 +261,13 @@ func (st *Store) decodeLogged(ctx context.Context, seq int64, table string, s sq
 	if !s.Valid {
 		return nil, nil
 	}
-	dec := json.NewDecoder(bytes.NewReader([]byte(s.String)))
-	dec.UseNumber()
-	var raw map[string]any
-	if err := dec.Decode(&raw); err != nil {
-		return nil, fmt.Errorf("decode row: %w", err)
+	raw, ok := decodeFlat(s.String)
+	if !ok {
+		dec := json.NewDecoder(bytes.NewReader([]byte(s.String)))
+		dec.UseNumber()
+		if err := dec.Decode(&raw); err != nil {
+			return nil, fmt.Errorf("decode row: %w", err)
+		}
 	}
 	if table == fieldsync.SchemaTable {
 		return decodeMarker(raw)

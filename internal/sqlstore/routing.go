@@ -3,9 +3,11 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/fieldsync/fieldsync"
 )
@@ -317,4 +319,141 @@ func (st *Store) StartExtract(ctx context.Context, node string, fn func(fieldsyn
 		return seq, err
 	}
 	return seq, nil
+}
+
+// decodeFlat decodes a logged row, a JSON object whose values are strings,
+// numbers (as json.Number), booleans or null, the way a json.Decoder with
+// UseNumber does, without its allocations: the processor reads every log
+// entry through it. It reports false for anything else, and for what it
+// leaves to encoding/json (escapes, invalid UTF-8, nested values), which
+// the caller decodes then.
+func decodeFlat(s string) (map[string]any, bool) {
+	p := flatParser{s: s}
+	p.space()
+	if !p.byte('{') {
+		return nil, false
+	}
+	out := make(map[string]any, 8)
+	p.space()
+	if p.byte('}') {
+		return out, p.end()
+	}
+	for {
+		p.space()
+		k, ok := p.str()
+		if !ok {
+			return nil, false
+		}
+		p.space()
+		if !p.byte(':') {
+			return nil, false
+		}
+		p.space()
+		v, ok := p.value()
+		if !ok {
+			return nil, false
+		}
+		out[k] = v
+		p.space()
+		if p.byte('}') {
+			return out, p.end()
+		}
+		if !p.byte(',') {
+			return nil, false
+		}
+	}
+}
+
+type flatParser struct {
+	s string
+	i int
+}
+
+func (p *flatParser) space() {
+	for p.i < len(p.s) && (p.s[p.i] == ' ' || p.s[p.i] == '\t' || p.s[p.i] == '\n' || p.s[p.i] == '\r') {
+		p.i++
+	}
+}
+
+func (p *flatParser) byte(c byte) bool {
+	if p.i < len(p.s) && p.s[p.i] == c {
+		p.i++
+		return true
+	}
+	return false
+}
+
+func (p *flatParser) end() bool { p.space(); return p.i == len(p.s) }
+
+// str reads a string with no escapes, of valid UTF-8 and no control
+// characters.
+func (p *flatParser) str() (string, bool) {
+	if !p.byte('"') {
+		return "", false
+	}
+	start := p.i
+	for p.i < len(p.s) {
+		c := p.s[p.i]
+		switch {
+		case c == '"':
+			v := p.s[start:p.i]
+			p.i++
+			return v, utf8.ValidString(v)
+		case c == '\\' || c < 0x20:
+			return "", false
+		}
+		p.i++
+	}
+	return "", false
+}
+
+func (p *flatParser) value() (any, bool) {
+	if p.i >= len(p.s) {
+		return nil, false
+	}
+	switch c := p.s[p.i]; {
+	case c == '"':
+		return p.str()
+	case c == 'n' && strings.HasPrefix(p.s[p.i:], "null"):
+		p.i += 4
+		return nil, true
+	case c == 't' && strings.HasPrefix(p.s[p.i:], "true"):
+		p.i += 4
+		return true, true
+	case c == 'f' && strings.HasPrefix(p.s[p.i:], "false"):
+		p.i += 5
+		return false, true
+	case c == '-' || (c >= '0' && c <= '9'):
+		return p.number()
+	}
+	return nil, false
+}
+
+// number reads a number as JSON writes it: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+func (p *flatParser) number() (any, bool) {
+	start := p.i
+	p.byte('-')
+	if !p.byte('0') && !p.digits() {
+		return nil, false
+	}
+	if p.byte('.') && !p.digits() {
+		return nil, false
+	}
+	if p.byte('e') || p.byte('E') {
+		if !p.byte('+') {
+			p.byte('-')
+		}
+		if !p.digits() {
+			return nil, false
+		}
+	}
+	return json.Number(p.s[start:p.i]), true
+}
+
+func (p *flatParser) digits() bool {
+	start := p.i
+	for p.i < len(p.s) && p.s[p.i] >= '0' && p.s[p.i] <= '9' {
+		p.i++
+	}
+	return p.i > start
 }
