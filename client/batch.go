@@ -30,7 +30,7 @@ func (s *session) fetchBatch(ctx context.Context, todo []syncproto.OutboxFile, m
 			f.Number != todo[0].Number+int64(n) {
 			break
 		}
-		if _, err := os.Stat(s.c.path("inbox", docking.FileName(f.Number)) + ".part"); err == nil {
+		if s.inbox[docking.FileName(f.Number)+".part"] {
 			break // a broken earlier download resumes on its own
 		}
 		n++

@@ -38,13 +38,18 @@ func (s *session) download(ctx context.Context) error {
 			return err
 		}
 	}
+	// The inbox is listed once: a stat per outbox file would cost more than
+	// the file, small as most are.
+	if s.inbox, err = inboxNames(c.path("inbox")); err != nil {
+		return err
+	}
 	var todo []syncproto.OutboxFile
 	var todoBytes int64
 	for _, f := range st.Outbox {
 		if _, held := s.held[f.Number]; held || f.Number <= local.InboxApplied {
 			continue
 		}
-		if _, err := os.Stat(c.path("inbox", docking.FileName(f.Number))); err == nil {
+		if s.inbox[docking.FileName(f.Number)] {
 			continue // here already (an earlier sync downloaded it)
 		}
 		todo = append(todo, f)
@@ -87,6 +92,19 @@ func (s *session) download(ctx context.Context) error {
 	// The inbox folder is not fsynced: the server keeps every file until the
 	// node acknowledges it applied, so one a power loss took is fetched again.
 	return c.st.RecordServer(ctx, st.RoutedSeq, st.FileLimit)
+}
+
+// inboxNames lists the names in the inbox folder.
+func inboxNames(dir string) (map[string]bool, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	names := make(map[string]bool, len(entries))
+	for _, e := range entries {
+		names[e.Name()] = true
+	}
+	return names, nil
 }
 
 // errOutboxGone: an outbox file listed at the session's start is no longer

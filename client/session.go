@@ -257,6 +257,8 @@ type session struct {
 	// the inbox first (fetchBatch); heldBytes is what they came to.
 	held      map[int64][]fieldsync.Txn
 	heldBytes int64
+	// inbox is the names in the inbox folder when the download began.
+	inbox map[string]bool
 }
 
 // run takes the session's steps in order; each is in a file of its own.
