@@ -194,6 +194,13 @@ func (a *Admin) Update(ctx context.Context, table, id string, vals map[string]an
 	return admin.Update(ctx, a.s.st, table, id, vals)
 }
 
+// Apply applies several changes as a connected user in one transaction,
+// all of them or none (a refused change is named by its place), and
+// returns the transactions logged.
+func (a *Admin) Apply(ctx context.Context, changes ...fieldsync.Change) ([]fieldsync.Txn, error) {
+	return a.s.st.Apply(ctx, "", changes...)
+}
+
 // Delete deletes a row as a connected user (with the rows the schema says
 // go with it) and returns how many rows were deleted or changed.
 func (a *Admin) Delete(ctx context.Context, table, id string) (int, error) {

@@ -56,6 +56,17 @@ func testAdminInProcess(t *testing.T, b testutil.Backend) {
 	if _, err := adm.Create(ctx, "note", map[string]any{"id": "n1", "owner_id": "ann", "body": "first"}); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := adm.Apply(ctx, fieldsync.Insert("note", map[string]any{"id": "n2", "owner_id": "ann", "body": "x"}),
+		fieldsync.Insert("note", map[string]any{"id": "n3", "owner_id": "nobody", "body": "y"})); !errors.Is(err, fieldsync.ErrInvalid) {
+		t.Fatalf("a batch with a dangling reference: %v", err)
+	}
+	if _, err := adm.Get(ctx, "note", "n2"); !errors.Is(err, fieldsync.ErrNotFound) {
+		t.Fatalf("a refused batch applied its first change: %v", err)
+	}
+	if txns, err := adm.Apply(ctx, fieldsync.Insert("note", map[string]any{"id": "n2", "owner_id": "ann", "body": "x"}),
+		fieldsync.Delete("note", "n2")); err != nil || len(txns) != 2 {
+		t.Fatalf("a batch: %v %v", txns, err)
+	}
 	added, err := adm.AddNode(ctx, "ann-laptop", "ann")
 	if err != nil || added.ExtractErr != nil {
 		t.Fatalf("add node: %v %v", err, added.ExtractErr)
