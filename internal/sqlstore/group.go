@@ -89,7 +89,7 @@ func (st *Store) leadGroups(self *applyReq) {
 		batch := g.queue[:min(len(g.queue), maxGroup)]
 		g.queue = append([]*applyReq(nil), g.queue[len(batch):]...)
 		g.mu.Unlock()
-		st.runGroup(batch)
+		st.runGroupSafe(batch)
 		g.mu.Lock()
 		for _, r := range batch {
 			r.done = true
@@ -99,6 +99,19 @@ func (st *Store) leadGroups(self *applyReq) {
 		}
 		g.mu.Unlock()
 	}
+}
+
+// runGroupSafe is runGroup, with a panic answered to each of the group's
+// writes as their error instead of leaving the queue with no leader.
+func (st *Store) runGroupSafe(batch []*applyReq) {
+	defer func() {
+		if p := recover(); p != nil {
+			for _, r := range batch {
+				r.txns, r.err = nil, fmt.Errorf("write path: internal error: %v", p)
+			}
+		}
+	}()
+	st.runGroup(batch)
 }
 
 // runGroup applies a group's writes in one transaction and sets each
