@@ -18,8 +18,15 @@ type Recent struct {
 	mu    sync.Mutex
 	max   int
 	size  int
+	count int          // transactions kept, at most RecentMaxTxns
 	files []recentFile // oldest first
 }
+
+// RecentMaxTxns bounds the transactions a Recent keeps, whatever their
+// size: a transaction held in memory (its rows as maps) takes several times
+// the bytes approxSize counts, so a size alone would let a flood of small
+// updates hold hundreds of megabytes. Two of the processor's fullest files.
+const RecentMaxTxns = 2 * 10_000
 
 type recentFile struct {
 	name string
@@ -44,14 +51,17 @@ func (c *Recent) put(name string, txns []fieldsync.Txn, size int) {
 	for i, f := range c.files {
 		if f.name == name { // written again: the same transactions
 			c.size -= f.size
+			c.count -= len(f.txns)
 			c.files = append(c.files[:i], c.files[i+1:]...)
 			break
 		}
 	}
 	c.files = append(c.files, recentFile{name, txns, size})
 	c.size += size
-	for len(c.files) > 1 && c.size > c.max {
+	c.count += len(txns)
+	for len(c.files) > 1 && (c.size > c.max || c.count > RecentMaxTxns) {
 		c.size -= c.files[0].size
+		c.count -= len(c.files[0].txns)
 		c.files[0] = recentFile{}
 		c.files = c.files[1:]
 	}
