@@ -165,8 +165,9 @@ func (st *Store) groupTx(batch []*applyReq, saved bool) (int, error) {
 	refused := -1
 	err := st.inTx(context.Background(), func(tx *sql.Tx) error {
 		m := &mergeTx{}
-		if err := tx.QueryRow("SELECT value FROM fs_seq WHERE name = 'log'" + st.d.LockClause()).Scan(&m.seq); err != nil {
-			return fmt.Errorf("read log sequence: %w", err)
+		var err error
+		if m.seq, err = st.lockLogSeq(context.Background(), tx); err != nil {
+			return err
 		}
 		first := m.seq
 		for i, r := range batch {

@@ -54,9 +54,9 @@ func (st *Store) lastMerged(ctx context.Context, q Querier, node string) (int64,
 // mergers take turns, so the check for an upload merged meanwhile holds.
 func (st *Store) MergeUpload(ctx context.Context, node string, number int64, fn func(fieldsync.MergeTx) error) error {
 	err := st.inTx(ctx, func(tx *sql.Tx) error {
-		var before int64
-		if err := tx.QueryRowContext(ctx, "SELECT value FROM fs_seq WHERE name = 'log'"+st.d.LockClause()).Scan(&before); err != nil {
-			return fmt.Errorf("read log sequence: %w", err)
+		before, err := st.lockLogSeq(ctx, tx)
+		if err != nil {
+			return err
 		}
 		if last, err := st.lastMerged(ctx, tx, node); err != nil {
 			return err

@@ -15,9 +15,9 @@ import (
 // mergers take turns and the checks for a batch merged meanwhile hold.
 func (st *Store) MergeBatch(ctx context.Context, b *fieldsync.MergeBatch, fn func(fieldsync.MergeTx) error) error {
 	err := st.inTx(ctx, func(tx *sql.Tx) error {
-		var before int64
-		if err := tx.QueryRowContext(ctx, "SELECT value FROM fs_seq WHERE name = 'log'"+st.d.LockClause()).Scan(&before); err != nil {
-			return fmt.Errorf("read log sequence: %w", err)
+		before, err := st.lockLogSeq(ctx, tx)
+		if err != nil {
+			return err
 		}
 		if last, err := st.lastMerged(ctx, tx, b.Node); err != nil {
 			return err

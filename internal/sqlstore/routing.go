@@ -274,8 +274,8 @@ func (st *Store) StartExtract(ctx context.Context, node string, fn func(fieldsyn
 		return 0, fmt.Errorf("begin extract: %w", err)
 	}
 	defer wtx.Rollback()
-	var seq int64
-	if err := wtx.QueryRowContext(ctx, "SELECT value FROM fs_seq WHERE name = 'log'"+st.d.LockClause()).Scan(&seq); err != nil {
+	seq, err := st.lockLogSeq(ctx, wtx)
+	if err != nil {
 		return 0, fmt.Errorf("begin extract: %w", err)
 	}
 	nr, _, err := st.nodeRouting(ctx, wtx, node)

@@ -157,9 +157,9 @@ func (st *Store) recordVersion(ctx context.Context, tx *sql.Tx, s *fieldsync.Sch
 // logMarker appends version v's marker to the Transaction Log and returns
 // its sequence number.
 func (st *Store) logMarker(ctx context.Context, tx *sql.Tx, v fieldsync.SchemaVersion) (int64, error) {
-	var last int64
-	if err := tx.QueryRowContext(ctx, "SELECT value FROM fs_seq WHERE name = 'log'"+st.d.LockClause()).Scan(&last); err != nil {
-		return 0, fmt.Errorf("read log sequence: %w", err)
+	last, err := st.lockLogSeq(ctx, tx)
+	if err != nil {
+		return 0, err
 	}
 	m := fieldsync.SchemaMarker(v)
 	vals, err := encodeRow(m.Values)

@@ -39,8 +39,11 @@ func (st *Store) applyTx(ctx context.Context, tx Querier, m *mergeTx, origin str
 	var last int64
 	if m != nil {
 		last = m.seq
-	} else if err := tx.QueryRowContext(ctx, "SELECT value FROM fs_seq WHERE name = 'log'"+st.d.LockClause()).Scan(&last); err != nil {
-		return nil, fmt.Errorf("read log sequence: %w", err)
+	} else {
+		var err error
+		if last, err = st.lockLogSeq(ctx, tx); err != nil {
+			return nil, err
+		}
 	}
 	w := &writeTx{st: st, tx: tx, ctx: ctx, origin: origin, at: st.now().UTC()}
 	if m != nil {
@@ -87,6 +90,17 @@ func (st *Store) applyTx(ctx context.Context, tx Querier, m *mergeTx, origin str
 		return nil, err
 	}
 	return w.txns, nil
+}
+
+// lockLogSeq locks the log's counter for the transaction (where the
+// database needs it) and reads it: writers take turns on it, so sequence
+// order is commit order.
+func (st *Store) lockLogSeq(ctx context.Context, tx Querier) (int64, error) {
+	var last int64
+	if err := tx.QueryRowContext(ctx, "SELECT value FROM fs_seq WHERE name = 'log'"+st.d.LockClause()).Scan(&last); err != nil {
+		return 0, fmt.Errorf("read log sequence: %w", err)
+	}
+	return last, nil
 }
 
 // setLogSeq records the log's counter.
