@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -75,7 +76,7 @@ func checkFile(t *testing.T, w *Writer, data []byte) {
 	if err != nil {
 		t.Fatalf("re-encoded file does not decode: %v", err)
 	}
-	if hdr2 != hdr || len(txns2) != len(txns) {
+	if !reflect.DeepEqual(hdr2, hdr) || len(txns2) != len(txns) {
 		t.Fatalf("re-encoded file decodes to %+v and %d transactions, want %+v and %d", hdr2, len(txns2), hdr, len(txns))
 	}
 	for i := range txns {

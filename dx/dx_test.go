@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -187,7 +188,7 @@ func TestRoundTrip(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if gotHdr != hdr {
+				if !reflect.DeepEqual(gotHdr, hdr) {
 					t.Errorf("header %+v, want %+v", gotHdr, hdr)
 				}
 				checkSame(t, got, txns)
@@ -460,8 +461,8 @@ func TestDamaged(t *testing.T) {
 		{"bad magic", set(0, 'P', 'K'), "not a .dx file (bad magic)"},
 		{"short bad magic", []byte("PK"), "not a .dx file (bad magic)"},
 		{"text file", []byte("hello, world, this is not a dx file at all, is it?"), "not a .dx file (bad magic)"},
-		{"version 7", set(4, 7, 0), "unsupported version 7 (this build reads version 1)"},
-		{"version 0 resealed", reseal(set(4, 0, 0)), "unsupported version 0 (this build reads version 1)"},
+		{"version 7", set(4, 7, 0), "unsupported version 7 (this build reads versions 1 and 2)"},
+		{"version 0 resealed", reseal(set(4, 0, 0)), "unsupported version 0 (this build reads versions 1 and 2)"},
 		{"checksum", set(len(data)-1, data[len(data)-1]^1), "checksum mismatch"},
 		{"body byte", set(hdrLen+5, data[hdrLen+5]^0x40), "checksum mismatch"},
 		{"no trailer", data[:len(data)-1], "truncated or damaged (no trailer at the end)"},
@@ -597,7 +598,7 @@ func TestIterate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Header() != outboxHeader || r.Count() != uint64(len(txns)) {
+	if !reflect.DeepEqual(r.Header(), outboxHeader) || r.Count() != uint64(len(txns)) {
 		t.Fatalf("header %+v count %d", r.Header(), r.Count())
 	}
 	var got []fieldsync.Txn

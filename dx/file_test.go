@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -29,7 +30,7 @@ func TestWriteFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if hdr != outboxHeader {
+	if !reflect.DeepEqual(hdr, outboxHeader) {
 		t.Fatalf("header %+v", hdr)
 	}
 	checkSame(t, got, txns)

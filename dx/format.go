@@ -9,8 +9,13 @@ import (
 	"github.com/klauspost/compress/zstd"
 )
 
-// Version is the format version this build writes and the only one it reads.
-const Version = 1
+// Version is the format version this build writes for a file without
+// parts; a file with parts (Header.Parts) is written as VersionParts. This
+// build reads both.
+const (
+	Version      = 1
+	VersionParts = 2
+)
 
 // The byte layout; docs/dx-format.md describes it field by field.
 const (
@@ -111,6 +116,70 @@ type Header struct {
 	// Number is the file's number in its sequence (outbox file number,
 	// upload number), so a receiver can apply each file once and in order.
 	Number uint64
+	// Parts, for an outbox file that several were merged into, says which
+	// outbox files its transactions came from, in order: the first
+	// Parts[0].Txns are those of file Parts[0].Number, and so on; the last
+	// part is numbered Number. A node that applied some of those files
+	// skips their parts (After). Nil for every other file.
+	Parts []Part
+}
+
+// Part is the transactions one outbox file merged into another held.
+type Part struct {
+	Number uint64 // the outbox file's number
+	Txns   uint64 // how many transactions it held
+}
+
+// MaxParts bounds the parts of one file.
+const MaxParts = 4096
+
+// After returns the transactions of a file with header h that come from
+// outbox files numbered above applied: all of them for a file without
+// parts (its number says whether it is applied), else those of the parts
+// above applied. txns are the file's transactions, as read.
+func (h Header) After(txns []fieldsync.Txn, applied int64) []fieldsync.Txn {
+	if len(h.Parts) == 0 {
+		return txns
+	}
+	skip := uint64(0)
+	for _, p := range h.Parts {
+		if int64(p.Number) > applied {
+			break
+		}
+		skip += p.Txns
+	}
+	return txns[min(skip, uint64(len(txns))):]
+}
+
+// checkParts checks parts against the header they are in: increasing
+// numbers ending at the file's own, an outbox file, at most MaxParts.
+func checkParts(h Header) error {
+	if len(h.Parts) == 0 {
+		return nil
+	}
+	switch {
+	case h.Kind != KindOutbox:
+		return fmt.Errorf("parts in a file of kind %s (only outbox files have parts)", h.Kind)
+	case len(h.Parts) > MaxParts:
+		return fmt.Errorf("%d parts, over the limit of %d", len(h.Parts), MaxParts)
+	case h.Parts[len(h.Parts)-1].Number != h.Number:
+		return fmt.Errorf("last part is numbered %d, the file %d", h.Parts[len(h.Parts)-1].Number, h.Number)
+	}
+	for i := 1; i < len(h.Parts); i++ {
+		if h.Parts[i].Number <= h.Parts[i-1].Number {
+			return fmt.Errorf("part %d is numbered %d, not above the one before (%d)", i+1, h.Parts[i].Number, h.Parts[i-1].Number)
+		}
+	}
+	return nil
+}
+
+// partsTxns is the sum of the parts' transactions.
+func partsTxns(parts []Part) uint64 {
+	n := uint64(0)
+	for _, p := range parts {
+		n += p.Txns
+	}
+	return n
 }
 
 // Defaults for the zero fields of Limits. A Writer never produces a file that

@@ -214,8 +214,9 @@ func open(ra io.ReaderAt, size int64, lim Limits, name string) (*Reader, error) 
 	case len(got) < 6:
 		return nil, r.damaged("truncated (%d bytes)", size)
 	}
-	if v := binary.LittleEndian.Uint16(got[4:]); v != Version {
-		return nil, r.damaged("unsupported version %d (this build reads version %d)", v, Version)
+	v := binary.LittleEndian.Uint16(got[4:])
+	if v != Version && v != VersionParts {
+		return nil, r.damaged("unsupported version %d (this build reads versions %d and %d)", v, Version, VersionParts)
 	}
 	if size > lim.MaxFileBytes {
 		return nil, r.tooLarge("%d bytes, over the limit of %d bytes", size, lim.MaxFileBytes)
@@ -236,6 +237,11 @@ func open(ra io.ReaderAt, size int64, lim Limits, name string) (*Reader, error) 
 		return nil, err
 	}
 	r.count = binary.LittleEndian.Uint64(tr[4:])
+	if v == VersionParts {
+		if hdrLen, err = r.parts(ra, hdrLen, size); err != nil {
+			return nil, err
+		}
+	}
 	bodyLen := binary.LittleEndian.Uint64(tr[12:])
 	r.bodyLen = bodyLen
 	if bodyLen != uint64(size-hdrLen-trailerLen) {
@@ -291,6 +297,41 @@ func (r *Reader) header(ra io.ReaderAt, fixed [fixedHeaderLen]byte) error {
 		}
 	}
 	return nil
+}
+
+// parts reads the parts of a version 2 header, which follow the node's
+// name at off, and returns where the body starts.
+func (r *Reader) parts(ra io.ReaderAt, off, size int64) (int64, error) {
+	var nb [2]byte
+	if off+2+trailerLen > size {
+		return 0, r.damaged("truncated (%d bytes)", size)
+	}
+	if _, err := readAt(ra, nb[:], off); err != nil {
+		return 0, r.readErr(err)
+	}
+	n := int64(binary.LittleEndian.Uint16(nb[:]))
+	if n == 0 || n > MaxParts {
+		return 0, r.damaged("header holds %d parts (1 to %d in a version %d file)", n, MaxParts, VersionParts)
+	}
+	end := off + 2 + 16*n
+	if end+trailerLen > size {
+		return 0, r.damaged("truncated (%d bytes)", size)
+	}
+	buf := make([]byte, 16*n)
+	if _, err := readAt(ra, buf, off+2); err != nil {
+		return 0, r.readErr(err)
+	}
+	r.hdr.Parts = make([]Part, n)
+	for i := range r.hdr.Parts {
+		r.hdr.Parts[i] = Part{Number: binary.LittleEndian.Uint64(buf[16*i:]), Txns: binary.LittleEndian.Uint64(buf[16*i+8:])}
+	}
+	if err := checkParts(r.hdr); err != nil {
+		return 0, r.damaged("header: %v", err)
+	}
+	if sum := partsTxns(r.hdr.Parts); sum != r.count {
+		return 0, r.damaged("header's parts hold %d transactions, the trailer %d", sum, r.count)
+	}
+	return end, nil
 }
 
 // startBody sets up the decompression of the body.

@@ -30,6 +30,7 @@ type Writer struct {
 	keys   []string // a row's column names, sorted
 	err    error    // sticky: an I/O failure, a bad header, or Close's result
 	closed bool
+	parts  uint64 // the transactions the header's parts hold (0: no parts)
 	// Unsynced makes WriteFile commit its files without fsync
 	// (durable.AtomicFile.CommitUnsynced): for files rebuilt from a
 	// durable source when missing or damaged.
@@ -65,12 +66,24 @@ func (w *Writer) Reset(dst io.Writer, hdr Header) {
 		w.enc.Reset(io.Discard)
 		return
 	}
+	w.parts = partsTxns(hdr.Parts)
 	b := append([]byte(nil), magic...)
-	b = binary.LittleEndian.AppendUint16(b, Version)
+	if len(hdr.Parts) > 0 {
+		b = binary.LittleEndian.AppendUint16(b, VersionParts)
+	} else {
+		b = binary.LittleEndian.AppendUint16(b, Version)
+	}
 	b = append(b, byte(hdr.Kind), compressionZstd)
 	b = binary.LittleEndian.AppendUint64(b, hdr.Number)
 	b = append(b, byte(len(hdr.Node)))
 	b = append(b, hdr.Node...)
+	if len(hdr.Parts) > 0 {
+		b = binary.LittleEndian.AppendUint16(b, uint16(len(hdr.Parts)))
+		for _, p := range hdr.Parts {
+			b = binary.LittleEndian.AppendUint64(b, p.Number)
+			b = binary.LittleEndian.AppendUint64(b, p.Txns)
+		}
+	}
 	w.hdrLen = int64(len(b))
 	w.out.Write(b)
 	w.enc.Reset(&w.out)
@@ -82,6 +95,9 @@ func checkHeader(h Header) error {
 	}
 	if h.Node != "" && !fieldsync.ValidNodeName(h.Node) {
 		return fieldsync.Errorf(fieldsync.ErrInvalid, "dx: header names node %q, not a valid node name", h.Node)
+	}
+	if err := checkParts(h); err != nil {
+		return fieldsync.Errorf(fieldsync.ErrInvalid, "dx: header: %v", err)
 	}
 	return nil
 }
@@ -143,6 +159,10 @@ func (w *Writer) Close() error {
 		return errors.New("dx: close of a never reset writer")
 	}
 	w.closed = true
+	if w.parts > 0 && w.parts != w.count {
+		w.err = fieldsync.Errorf(fieldsync.ErrInvalid, "dx: the header's parts hold %d transactions, the file %d", w.parts, w.count)
+		return w.err
+	}
 	if err := w.enc.Close(); err != nil {
 		return w.fail(err)
 	}
