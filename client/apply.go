@@ -78,7 +78,7 @@ const applyBatchFiles, applyBatchTxns = 256, 20_000
 
 // applyInbox applies the inbox files, and the files held (by number) that
 // a session downloaded and verified without putting them in the inbox.
-func (c *Client) applyInbox(ctx context.Context, progress func(Progress), sum *Summary, held map[int64][]fieldsync.Txn) (int, error) {
+func (c *Client) applyInbox(ctx context.Context, progress func(Progress), sum *Summary, held map[int64]heldFile) (int, error) {
 	c.applyMu.Lock()
 	defer c.applyMu.Unlock()
 	nums, err := docking.Numbers(c.path("inbox"))
@@ -113,11 +113,11 @@ func (c *Client) applyInbox(ctx context.Context, progress func(Progress), sum *S
 			break // the files after a damaged one wait for it
 		}
 		path := c.path("inbox", docking.FileName(n))
-		ts, ok := held[n]
+		f, ok := held[n]
 		if ok {
 			path, err = "", nil // not in the inbox
 		} else {
-			_, ts, err = dx.ReadFile(path, dx.Limits{})
+			f, err = readInboxFile(path)
 		}
 		if errors.Is(err, fieldsync.ErrDamagedFile) {
 			if err := flush(); err != nil {
@@ -127,9 +127,9 @@ func (c *Client) applyInbox(ctx context.Context, progress func(Progress), sum *S
 		} else if err != nil {
 			return applied, err
 		}
-		b.files = append(b.files, localdb.InboxFile{Number: n, Txns: ts})
+		b.files = append(b.files, localdb.InboxFile{Number: n, Txns: f.txns, Parts: f.parts})
 		b.paths = append(b.paths, path)
-		if b.txns += len(ts); len(b.files) >= applyBatchFiles || b.txns >= applyBatchTxns {
+		if b.txns += len(f.txns); len(b.files) >= applyBatchFiles || b.txns >= applyBatchTxns {
 			if err := flush(); err != nil {
 				return applied, err
 			}
@@ -145,6 +145,19 @@ func (c *Client) applyInbox(ctx context.Context, progress func(Progress), sum *S
 		return applied, err
 	}
 	return applied, c.pruneMerged(ctx)
+}
+
+// heldFile is a verified outbox file's transactions, and its parts when
+// it was merged from several.
+type heldFile struct {
+	txns  []fieldsync.Txn
+	parts []dx.Part
+}
+
+// readInboxFile reads and verifies an inbox file.
+func readInboxFile(path string) (heldFile, error) {
+	h, txns, err := dx.ReadFile(path, dx.Limits{})
+	return heldFile{txns: txns, parts: h.Parts}, err
 }
 
 // applyInbox applies the inbox within the session, before the outbox is

@@ -19,6 +19,8 @@ import (
 	"github.com/fieldsync/fieldsync/client"
 	"github.com/fieldsync/fieldsync/docking"
 	"github.com/fieldsync/fieldsync/internal/testutil"
+	"github.com/fieldsync/fieldsync/server"
+	"github.com/fieldsync/fieldsync/syncmgr"
 	"github.com/fieldsync/fieldsync/visibility"
 )
 
@@ -85,7 +87,7 @@ type node struct {
 func converge(t *testing.T, b testutil.Backend, seed uint64, steps int) {
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(seed, seed^0x5eed))
-	w := newWorld(t, b)
+	w := newWorldWith(t, b, nil, coalesceEagerly)
 	emps := []string{"e0", "e1", "e2"}
 	for _, e := range emps {
 		w.create("employee", map[string]any{"id": e, "name": e, "login": e})
@@ -426,4 +428,11 @@ func reinstall(t *testing.T, w *world, nd *node) {
 	t.Cleanup(func() { c.Close() })
 	nd.c.Close()
 	nd.c = c
+}
+
+// coalesceEagerly coalesces a node's outbox files two at a time as soon
+// as it has had no request for a millisecond, so that the nodes meet
+// coalesced files at every turn.
+func coalesceEagerly(c *server.Config) {
+	c.Coalesce = syncmgr.Coalesce{FanIn: 2, AwayAfter: time.Millisecond}
 }

@@ -77,7 +77,7 @@ type fileRow struct {
 
 // fileRows returns the local rows that carry a file, with the changes the
 // inbox (downloaded, not yet applied) brings laid over them.
-func (c *Client) fileRows(ctx context.Context, held map[int64][]fieldsync.Txn) (map[string]fileRow, error) {
+func (c *Client) fileRows(ctx context.Context, held map[int64]heldFile) (map[string]fileRow, error) {
 	type rowKey struct{ table, id string }
 	rows := map[rowKey]fieldsync.Row{}
 	// One schema throughout (an inbox apply may put another in force
@@ -104,7 +104,8 @@ func (c *Client) fileRows(ctx context.Context, held map[int64][]fieldsync.Txn) (
 	}
 	slices.Sort(nums)
 	for _, n := range nums {
-		txns, ok := held[n]
+		hf, ok := held[n]
+		txns := hf.txns
 		if !ok {
 			if _, txns, err = dx.ReadFile(c.path("inbox", docking.FileName(n)), dx.Limits{}); err != nil {
 				continue // ApplyInbox sets it aside
@@ -152,7 +153,7 @@ func (c *Client) fileRows(ctx context.Context, held map[int64][]fieldsync.Txn) (
 
 // wantedFiles returns the files the node should have: published and
 // broadcast ones, and requested ones the user asked for.
-func (c *Client) wantedFiles(ctx context.Context, held map[int64][]fieldsync.Txn) (map[string]fieldsync.FileRef, error) {
+func (c *Client) wantedFiles(ctx context.Context, held map[int64]heldFile) (map[string]fieldsync.FileRef, error) {
 	rows, err := c.fileRows(ctx, held)
 	if err != nil {
 		return nil, err
@@ -180,7 +181,7 @@ func (c *Client) wantedFiles(ctx context.Context, held map[int64][]fieldsync.Txn
 // fetchFiles downloads the wanted files the node lacks, resuming partial
 // downloads and verifying each against its hash before keeping it. It
 // returns how many it fetched and their bytes.
-func (c *Client) fetchFiles(ctx context.Context, rc *syncproto.Client, session string, progress func(Progress), held map[int64][]fieldsync.Txn) (int, int64, error) {
+func (c *Client) fetchFiles(ctx context.Context, rc *syncproto.Client, session string, progress func(Progress), held map[int64]heldFile) (int, int64, error) {
 	want, err := c.wantedFiles(ctx, held)
 	if err != nil {
 		return 0, 0, err

@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/fieldsync/fieldsync"
 	"github.com/fieldsync/fieldsync/docking"
 	"github.com/fieldsync/fieldsync/dx"
 	"github.com/fieldsync/fieldsync/localdb"
+	"github.com/fieldsync/fieldsync/syncproto"
 )
 
 // Damaged files in the node's folder are recovered from, without losing
@@ -126,6 +128,9 @@ func (s *session) damagedNotListed(ctx context.Context, d *localdb.DamagedInbox,
 			return nil // downloaded again below
 		}
 	}
+	if held, err := s.coalescedOver(ctx, d, local); err != nil || held {
+		return err
+	}
 	switch {
 	case local.ExtractSeq > d.ExtractSeq && local.ExtractSeq >= s.st.ExtractSeq:
 		s.c.recordRecovery(ctx, s.sum, fmt.Sprintf("inbox file %d was damaged (%s): the node's newer Database Extract holds its changes", d.Number, d.Reason))
@@ -150,6 +155,37 @@ func (s *session) damagedNotListed(ctx context.Context, d *localdb.DamagedInbox,
 	}
 	s.fail = s.c.damageErr(d)
 	return nil
+}
+
+// coalescedOver reports whether the first outbox file listed after the
+// damaged inbox file d holds its transactions, the server having
+// coalesced the files while the node was away (docs/sync.md): it is
+// downloaded into the inbox, and d is forgotten, that file taking its
+// place and that of the inbox files between them.
+func (s *session) coalescedOver(ctx context.Context, d *localdb.DamagedInbox, local localdb.State) (bool, error) {
+	i := slices.IndexFunc(s.st.Outbox, func(f syncproto.OutboxFile) bool { return f.Number > d.Number })
+	if i < 0 || d.Number <= local.InboxApplied {
+		return false, nil
+	}
+	f := s.st.Outbox[i]
+	if err := s.fetchOutboxFile(ctx, f, nil); err != nil {
+		return false, nil // the download step deals with it
+	}
+	h, err := readInboxFile(s.c.path("inbox", docking.FileName(f.Number)))
+	if err != nil || !slices.ContainsFunc(h.parts, func(p dx.Part) bool { return int64(p.Number) == d.Number }) {
+		return false, nil
+	}
+	// The inbox files after d that f holds too go: f is applied in their
+	// place, or d's part would be skipped as theirs were applied.
+	for _, p := range h.parts {
+		if n := int64(p.Number); n > d.Number && n < f.Number {
+			if err := os.Remove(s.c.path("inbox", docking.FileName(n))); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return false, err
+			}
+		}
+	}
+	s.c.recordRecovery(ctx, s.sum, fmt.Sprintf("inbox file %d was damaged (%s): outbox file %d, coalesced from it and others, holds its changes", d.Number, d.Reason, f.Number))
+	return true, s.c.inboxRecovered(ctx, d)
 }
 
 // damagedOnServer deals with an outbox file that arrives damaged twice:

@@ -255,7 +255,7 @@ type session struct {
 	// held are outbox files a session that applies downloaded and verified
 	// and keeps in memory to apply, by number, instead of writing them to
 	// the inbox first (fetchBatch); heldBytes is what they came to.
-	held      map[int64][]fieldsync.Txn
+	held      map[int64]heldFile
 	heldBytes int64
 	// inbox is the names in the inbox folder when the download began.
 	inbox map[string]bool

@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/fieldsync/fieldsync"
+	"github.com/fieldsync/fieldsync/dx"
 	"github.com/fieldsync/fieldsync/internal/sqlstore"
 )
 
@@ -28,10 +29,13 @@ func (db *DB) ApplyInbox(ctx context.Context, number int64, txns []fieldsync.Txn
 	return n > 0, err
 }
 
-// InboxFile is one downloaded outbox file's number and transactions.
+// InboxFile is one downloaded outbox file's number and transactions, and
+// the parts of a file merged from several (dx.Header.Parts): those of
+// files applied already are skipped.
 type InboxFile struct {
 	Number int64
 	Txns   []fieldsync.Txn
+	Parts  []dx.Part
 }
 
 // ApplyInboxFiles applies several inbox files, in order, as ApplyInbox
@@ -67,6 +71,7 @@ func (db *DB) ApplyInboxFiles(ctx context.Context, files []InboxFile, own *OwnCh
 			if f.Number <= last {
 				continue
 			}
+			f.Txns = dx.Header{Parts: f.Parts}.After(f.Txns, last)
 			if err := in.file(ctx, f); err != nil {
 				return err
 			}

@@ -11,6 +11,7 @@ import (
 	"github.com/fieldsync/fieldsync"
 	"github.com/fieldsync/fieldsync/internal/buildinfo"
 	"github.com/fieldsync/fieldsync/merger"
+	"github.com/fieldsync/fieldsync/syncmgr"
 )
 
 // Component names, for Config.Only.
@@ -101,6 +102,9 @@ type Config struct {
 	// route what was logged before it (default 100 ms; negative: no wait):
 	// docs/sync.md, "Session".
 	RouteWait time.Duration
+	// Coalesce tunes how the outbox files of nodes away are coalesced
+	// (docs/sync.md, "Coalesced outbox files"); zero: the defaults.
+	Coalesce syncmgr.Coalesce
 	// MaxLoginDelay caps how long a node name or remote address that keeps
 	// failing to log in (to the Synchronization Manager or the API) is made
 	// to wait before its next attempt is checked (default 1 min). The wait

@@ -10,6 +10,7 @@ import (
 	"github.com/fieldsync/fieldsync/internal/testutil"
 	"github.com/fieldsync/fieldsync/schema"
 	"github.com/fieldsync/fieldsync/server"
+	"github.com/fieldsync/fieldsync/syncmgr"
 )
 
 // TestSyncFetchesOutboxInBatches: a node that was away while many
@@ -25,7 +26,8 @@ func testSyncFetchesOutboxInBatches(t *testing.T, b testutil.Backend) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, url := testutil.StartServer(t, server.Config{DB: b.DB(t), Schema: sch, NoTokenFile: true, MetricsListen: "127.0.0.1:0"})
+	srv, url := testutil.StartServer(t, server.Config{DB: b.DB(t), Schema: sch, NoTokenFile: true, MetricsListen: "127.0.0.1:0",
+		Coalesce: syncmgr.Coalesce{FanIn: -1}}) // every file as routed
 	adm := srv.Admin()
 	if _, err := adm.Create(ctx, "employee", map[string]any{"id": "ann", "name": "ann", "login": "ann"}); err != nil {
 		t.Fatal(err)

@@ -66,6 +66,7 @@ func (s *Server) syncManager() *syncmgr.Manager {
 			MaxNodeDailyBytes: l.DailyBytes, MaxNodeDailyInserts: l.DailyInserts,
 			MaxUploadBytes: s.cfg.MaxUploadBytes, Logger: s.log, Files: s.files, NodeFileLimit: s.cfg.NodeFileLimit,
 			Logins: loginguard.Config{MaxDelay: s.cfg.MaxLoginDelay}, TrustedProxies: s.cfg.TrustedProxies, NewsPoll: s.cfg.Poll, RouteWait: s.cfg.RouteWait,
+			Coalesce: s.cfg.Coalesce,
 			Uploaded: func(string) { signal(s.merge) }, ExtractWanted: func() { signal(s.extract) }, Recorder: s.Metrics().Sync()})
 	})
 	return s.syncMgr

@@ -65,6 +65,7 @@ func (m *Manager) acquire(node string, a access) (func(), error) {
 		*count--
 		if l.requests == 0 && l.news == 0 {
 			delete(m.loads, node)
+			m.lastSeen[node] = time.Now()
 		}
 	}, nil
 }

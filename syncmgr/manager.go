@@ -84,6 +84,9 @@ type Options struct {
 	// SettleWait is how long a state request asking for its uploads to be
 	// settled waits for the merge and the routers (default 5 s).
 	SettleWait time.Duration
+	// Coalesce tunes the coalescing of the outbox files of nodes away
+	// (coalesce.go).
+	Coalesce Coalesce
 	// NewsPoll is how often the waiting news requests' outboxes are
 	// checked, with one query for all of them (default 50 ms).
 	NewsPoll time.Duration
@@ -115,7 +118,9 @@ type Manager struct {
 	news     *newsHub
 	refusals logLimiter
 	removals removals
-	burst    burstRelease
+	// coalescer coalesces the outbox files of nodes away.
+	coalescer coalescer
+	burst     burstRelease
 	// background counts the ended sessions being recorded; ending holds
 	// their ids meanwhile.
 	background sync.WaitGroup
@@ -124,6 +129,9 @@ type Manager struct {
 	mu       sync.Mutex
 	sessions map[string]*session
 	loads    map[string]*nodeLoad
+	// lastSeen is when each node's last request ended, while it is
+	// recent (away).
+	lastSeen map[string]time.Time
 	// lostAsked is when each node last asked for an extract for a lost file.
 	lostAsked map[string]time.Time
 	// probed is when each node's last sync that found nothing new was
@@ -155,12 +163,13 @@ func New(st Store, dock docking.Folder, opts Options) *Manager {
 		opts.NewsPoll = 50 * time.Millisecond
 	}
 	opts = opts.withLimits()
+	opts.Coalesce = opts.Coalesce.withDefaults()
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	log := opts.Logger.With("component", "Synchronization Manager")
 	return &Manager{st: st, docking: dock, opts: opts, log: log, logins: loginguard.New(opts.Logins),
-		news: newNewsHub(st, opts.NewsPoll, log), sessions: map[string]*session{}, ending: map[string]bool{}, loads: map[string]*nodeLoad{}, lostAsked: map[string]time.Time{}, probed: map[string]time.Time{}}
+		news: newNewsHub(st, opts.NewsPoll, log), sessions: map[string]*session{}, ending: map[string]bool{}, loads: map[string]*nodeLoad{}, lastSeen: map[string]time.Time{}, lostAsked: map[string]time.Time{}, probed: map[string]time.Time{}}
 }
 
 // withLimits fills in the default limits of one node.
@@ -190,6 +199,7 @@ func (opts Options) withLimits() Options {
 // Without it they see their news at the next NewsPoll.
 func (m *Manager) Routed(partition int, position int64, outboxNext map[string]int64) {
 	m.news.routed(partition, position, outboxNext)
+	m.routedFiles(outboxNext)
 }
 
 // Handler returns the endpoints, to be mounted at the server's root.

@@ -112,6 +112,7 @@ func (m *Manager) deleteApplied(node string, applied int64) {
 		}
 		paths = append(paths, m.docking.OutboxFile(node, f.Number))
 	}
+	m.acked(node, applied)
 	m.removeLater(node, paths)
 }
 

@@ -73,6 +73,7 @@ func (m *Manager) ack(w http.ResponseWriter, r *http.Request, n fieldsync.Node, 
 		paths[i] = m.docking.OutboxFile(n.Name, f.Number)
 	}
 	writeJSON(w, http.StatusOK, syncproto.AckAnswer{Deleted: len(files)})
+	m.acked(n.Name, body.Upto)
 	m.removeLater(n.Name, paths)
 	return nil
 }

@@ -25,6 +25,17 @@ func (m *Manager) removeLater(node string, paths []string) {
 	if len(paths) == 0 {
 		return
 	}
+	m.later(node, func() {
+		if err := removeAll(paths); err != nil {
+			m.log.Error("remove acknowledged outbox files (they are listed again and skipped by the node)", "node", node, "err", err)
+		}
+	})
+}
+
+// later runs job in the background after the node's earlier background
+// work on its outbox (removals, coalescing); a listing of the node's
+// outbox waits for them (removed).
+func (m *Manager) later(node string, job func()) {
 	rm := &m.removals
 	rm.mu.Lock()
 	if rm.node == nil {
@@ -39,9 +50,7 @@ func (m *Manager) removeLater(node string, paths []string) {
 		if prev != nil {
 			<-prev
 		}
-		if err := removeAll(paths); err != nil {
-			m.log.Error("remove acknowledged outbox files (they are listed again and skipped by the node)", "node", node, "err", err)
-		}
+		job()
 		rm.mu.Lock()
 		if rm.node[node] == done {
 			delete(rm.node, node)

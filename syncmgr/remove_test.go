@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/fieldsync/fieldsync/server"
 	"testing"
 
 	"github.com/fieldsync/fieldsync"
@@ -17,7 +18,7 @@ import (
 func TestAckRemovesAfterAnswer(t *testing.T) { testutil.ForBackends(t, testAckRemovesAfterAnswer) }
 
 func testAckRemovesAfterAnswer(t *testing.T, b testutil.Backend) {
-	f := startFleet(t, b)
+	f := startFleet(t, b, noCoalescing)
 	ctx := context.Background()
 	for i := range 40 {
 		if _, err := f.admin.Create(ctx, "contact", map[string]any{"id": fmt.Sprintf("c%02d", i), "account_id": "acme", "first_name": "Cy"}); err != nil {
@@ -90,3 +91,6 @@ func testEndRecordedAfterAnswer(t *testing.T, b testutil.Backend) {
 		t.Fatalf("a request of the ended session once recorded: %v, want no open session", err)
 	}
 }
+
+// noCoalescing keeps every routed outbox file as it is.
+func noCoalescing(c *server.Config) { c.Coalesce.FanIn = -1 }

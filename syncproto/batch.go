@@ -16,9 +16,11 @@ import (
 // pays one request for them instead of one each. The answer is a sequence
 // of frames, in file order, each a 16-byte header (the file's number and
 // its length, big-endian uint64s) and the file's bytes; it ends after the
-// last whole frame. The server sends the files from "from" on, in order,
-// as long as each is there and they fit in BatchMaxFiles and
-// BatchMaxBytes together; a node fetches the ones left out on their own.
+// last whole frame. The server sends the node's files numbered from..to
+// that are there (numbers have gaps where files were merged, see
+// docs/sync.md), in order, as long as they fit in BatchMaxFiles and
+// BatchMaxBytes together; a node fetches the ones left out on their own,
+// and one it listed that does not come is no longer on the server.
 const (
 	RouteOutboxBatch = "GET " + Prefix + "/outbox/batch"
 	OutboxBatchPath  = Prefix + "/outbox/batch"
@@ -50,8 +52,9 @@ func WriteBatchFrame(w io.Writer, number int64, data []byte) error {
 
 // OutboxBatch fetches the node's outbox files from..to in one request and
 // hands each to fn in order, until the answer ends or fn fails. A frame
-// out of order or larger than asked is an error; so is an answer cut
-// inside a frame (the files handed over before it stay handed over).
+// out of order, outside from..to, past BatchMaxFiles or larger than asked
+// is an error; so is an answer cut inside a frame (the files handed over
+// before it stay handed over).
 func (c *Client) OutboxBatch(ctx context.Context, session string, from, to int64, fn func(number int64, data []byte) error) error {
 	resp, err := c.Do(ctx, http.MethodGet, OutboxBatchRange(from, to), session, nil, nil)
 	if err != nil {
@@ -59,7 +62,7 @@ func (c *Client) OutboxBatch(ctx context.Context, session string, from, to int64
 	}
 	defer resp.Body.Close()
 	br := bufio.NewReaderSize(resp.Body, 64<<10)
-	total, want := int64(0), from
+	total, want, frames := int64(0), from, 0
 	for {
 		var hdr [16]byte
 		if _, err := io.ReadFull(br, hdr[:]); errors.Is(err, io.EOF) {
@@ -68,7 +71,7 @@ func (c *Client) OutboxBatch(ctx context.Context, session string, from, to int64
 			return fmt.Errorf("outbox batch from %d: %w", want, err)
 		}
 		num, size := int64(binary.BigEndian.Uint64(hdr[:8])), binary.BigEndian.Uint64(hdr[8:])
-		if num != want || num > to || size > uint64(BatchMaxBytes-total) {
+		if num < want || num > to || frames == BatchMaxFiles || size > uint64(BatchMaxBytes-total) {
 			return fmt.Errorf("outbox batch from %d: the server sent file %d of %d bytes, not what was asked", from, num, size)
 		}
 		data := make([]byte, size)
@@ -79,6 +82,6 @@ func (c *Client) OutboxBatch(ctx context.Context, session string, from, to int64
 			return err
 		}
 		total += int64(size)
-		want++
+		want, frames = num+1, frames+1
 	}
 }
