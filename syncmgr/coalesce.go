@@ -16,9 +16,11 @@ import (
 // file for it per step, and a node back from a busy hour would download,
 // verify and apply hundreds of them. The Synchronization Manager, which
 // knows which nodes are away, coalesces them meanwhile: once FanIn files
-// of the same weight follow each other at the end of a node's outbox, they
+// of the same weight follow each other in a node's outbox, they
 // become one file of FanIn times the weight, numbered as the last of them,
-// whose header lists the files it holds the transactions of (dx parts).
+// whose header lists the files it holds the transactions of (dx parts):
+// as in a counter, eight of weight 1 make one of weight 8, eight of those
+// one of 64.
 // Each transaction is so written again once per level, a few times at
 // most, and an outbox holds at most FanIn-1 files a level.
 //
@@ -79,6 +81,14 @@ func (m *Manager) routedFiles(outboxNext map[string]int64) {
 		return
 	}
 	var start []string
+	busy := map[string]bool{} // a request runs: not away, nothing to start
+	m.mu.Lock()
+	for node := range outboxNext {
+		if m.loads[node] != nil {
+			busy[node] = true
+		}
+	}
+	m.mu.Unlock()
 	c.mu.Lock()
 	if c.tails == nil {
 		c.tails, c.running = map[string][]tailFile{}, map[string]bool{}
@@ -90,7 +100,7 @@ func (m *Manager) routedFiles(outboxNext map[string]int64) {
 		}
 		t = append(t, tailFile{number: next - 1, weight: 1})
 		c.tails[node] = t
-		if !c.running[node] && carry(t, fan) {
+		if !busy[node] && !c.running[node] && carry(t, fan) >= 0 {
 			c.running[node] = true
 			start = append(start, node)
 		}
@@ -101,18 +111,22 @@ func (m *Manager) routedFiles(outboxNext map[string]int64) {
 	}
 }
 
-// carry reports whether the last fan files of t have one weight.
-func carry(t []tailFile, fan int) bool {
-	if len(t) < fan {
-		return false
-	}
-	w := t[len(t)-1].weight
-	for _, f := range t[len(t)-fan:] {
-		if f.weight != w {
-			return false
+// carry returns where the first fan files in a row of one weight begin
+// in t, -1 when there are none. (Files routed while the node was still
+// around wait at the start of the tail for their turn.)
+func carry(t []tailFile, fan int) int {
+	run := 0
+	for i := range t {
+		if i > 0 && t[i].weight == t[i-1].weight {
+			run++
+		} else {
+			run = 1
+		}
+		if run == fan {
+			return i - fan + 1
 		}
 	}
-	return true
+	return -1
 }
 
 // coalesceNode coalesces the node's files while they carry and it is away.
@@ -121,12 +135,13 @@ func (m *Manager) coalesceNode(node string) {
 	for {
 		c.mu.Lock()
 		t := c.tails[node]
-		if !carry(t, fan) || !m.away(node) {
+		at := carry(t, fan)
+		if at < 0 || !m.away(node) {
 			c.running[node] = false
 			c.mu.Unlock()
 			return
 		}
-		run := slices.Clone(t[len(t)-fan:])
+		run := slices.Clone(t[at : at+fan])
 		c.mu.Unlock()
 		err := m.coalesceRun(node, run)
 		c.mu.Lock()
