@@ -137,25 +137,21 @@ func (s *session) fetchOutboxFile(ctx context.Context, f syncproto.OutboxFile, m
 	return nil
 }
 
-// ack tells the server the node has applied its outbox files up to the
-// last one applied: the server deletes them. Files downloaded and not yet
-// applied stay on the server, so a damaged copy can be had again.
+// ack notes the last outbox file the node has applied: the session's end
+// acknowledges the files up to it (syncproto.EndRequest.AckUpto), and the
+// server deletes them. Files downloaded and not yet applied stay on the
+// server, so a damaged copy can be had again. An end that does not get
+// through leaves them listed: the next sync skips them (they are at or
+// below the last applied number) and acknowledges them.
 func (s *session) ack(ctx context.Context) error {
 	local, err := s.c.st.State(ctx)
 	if err != nil {
 		return err
 	}
-	upto := int64(0)
 	for _, f := range s.st.Outbox {
 		if f.Number <= local.InboxApplied {
-			upto = max(upto, f.Number)
+			s.ackUpto = max(s.ackUpto, f.Number)
 		}
-	}
-	if upto <= 0 {
-		return nil
-	}
-	if _, err := s.rc.Ack(ctx, s.st.Session, upto); err != nil {
-		return fmt.Errorf("acknowledge outbox: %w", err)
 	}
 	return nil
 }

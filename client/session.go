@@ -191,7 +191,8 @@ func (c *Client) syncSession(ctx context.Context, opts SyncOptions) (Summary, er
 	result := "ok"
 	since := c.lastSyncEnd(ctx)
 	defer func() {
-		rc.End(context.WithoutCancel(ctx), st.Session, result, c.recoveriesSince(context.WithoutCancel(ctx), since)...)
+		rc.EndWith(context.WithoutCancel(ctx), st.Session, syncproto.EndRequest{Result: result,
+			Recovered: c.recoveriesSince(context.WithoutCancel(ctx), since), AckUpto: s.ackUpto})
 	}()
 	if err := s.run(ctx); err != nil {
 		err = c.writeFailure("sync", err)
@@ -259,6 +260,8 @@ type session struct {
 	heldBytes int64
 	// inbox is the names in the inbox folder when the download began.
 	inbox map[string]bool
+	// ackUpto is the last outbox file the session's end acknowledges (ack).
+	ackUpto int64
 }
 
 // run takes the session's steps in order; each is in a file of its own.

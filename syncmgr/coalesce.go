@@ -10,6 +10,7 @@ import (
 	"github.com/fieldsync/fieldsync"
 	"github.com/fieldsync/fieldsync/docking"
 	"github.com/fieldsync/fieldsync/dx"
+	"github.com/fieldsync/fieldsync/syncproto"
 )
 
 // Coalescing: while a node is away, the router writes one small outbox
@@ -219,10 +220,20 @@ func (m *Manager) coalesceRun(node string, run []tailFile) error {
 	}
 	// A crash before the others are removed leaves them beside the new
 	// file: the node applies them, then skips their parts.
-	return removeAll(m.coalescedPaths(node, in[:len(in)-1]))
+	return removeAll(m.outboxPaths(node, in[:len(in)-1]))
 }
 
-func (m *Manager) coalescedPaths(node string, nums []int64) []string {
+// numbers are the files' numbers.
+func numbers(files []syncproto.OutboxFile) []int64 {
+	out := make([]int64, len(files))
+	for i, f := range files {
+		out[i] = f.Number
+	}
+	return out
+}
+
+// outboxPaths are the paths of the node's outbox files nums.
+func (m *Manager) outboxPaths(node string, nums []int64) []string {
 	paths := make([]string, len(nums))
 	for i, n := range nums {
 		paths[i] = m.docking.OutboxFile(node, n)

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/fieldsync/fieldsync/server"
+	"strings"
 	"testing"
 
 	"github.com/fieldsync/fieldsync"
 	"github.com/fieldsync/fieldsync/docking"
 	"github.com/fieldsync/fieldsync/internal/testutil"
+	"github.com/fieldsync/fieldsync/server"
+	"github.com/fieldsync/fieldsync/syncproto"
 )
 
 // TestAckRemovesAfterAnswer: acknowledged outbox files are removed after
@@ -94,3 +96,41 @@ func testEndRecordedAfterAnswer(t *testing.T, b testutil.Backend) {
 
 // noCoalescing keeps every routed outbox file as it is.
 func noCoalescing(c *server.Config) { c.Coalesce.FanIn = -1 }
+
+// TestEndAcknowledges: a session's end may acknowledge the outbox files
+// the node applied (ack_upto): they are removed as by an ack; a negative
+// number is refused in one line and the session stays open.
+func TestEndAcknowledges(t *testing.T) { testutil.ForBackends(t, testEndAcknowledges) }
+
+func testEndAcknowledges(t *testing.T, b testutil.Backend) {
+	f := startFleet(t, b, noCoalescing)
+	ctx := context.Background()
+	for i := range 4 {
+		if _, err := f.admin.Create(ctx, "contact", map[string]any{"id": fmt.Sprintf("c%02d", i), "account_id": "acme", "first_name": "Cy"}); err != nil {
+			t.Fatal(err)
+		}
+		f.idle(t)
+	}
+	outbox, err := docking.Numbers(f.srv.Docking().Outbox("ann-laptop"))
+	if err != nil || len(outbox) < 4 {
+		t.Fatalf("ann's outbox: %v, %v", outbox, err)
+	}
+	c := f.client("ann-laptop")
+	st, err := c.Start(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.EndWith(ctx, st.Session, syncproto.EndRequest{Result: "ok", AckUpto: -1})
+	if !errors.Is(err, fieldsync.ErrInvalid) || !strings.Contains(err.Error(), "ack_upto") || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("end with ack_upto -1: %v, want one line refusing it", err)
+	}
+	upto := outbox[len(outbox)-2]
+	if _, err := c.EndWith(ctx, st.Session, syncproto.EndRequest{Result: "ok", AckUpto: upto}); err != nil {
+		t.Fatalf("end of the session the refused end left open: %v", err)
+	}
+	f.idle(t)
+	left, err := docking.Numbers(f.srv.Docking().Outbox("ann-laptop"))
+	if err != nil || len(left) != 1 || left[0] != outbox[len(outbox)-1] {
+		t.Fatalf("files left on the server: %v, %v; want only %d", left, err, outbox[len(outbox)-1])
+	}
+}

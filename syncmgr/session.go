@@ -227,13 +227,26 @@ func (m *Manager) nodeState(ctx context.Context, n fieldsync.Node, conflictsAfte
 func (m *Manager) end(w http.ResponseWriter, r *http.Request, n fieldsync.Node, _ *session) error {
 	var body syncproto.EndRequest
 	json.NewDecoder(io.LimitReader(r.Body, 16<<10)).Decode(&body)
-	s := m.session(r.Context(), r.PathValue("id"), n.Name)
-	m.mu.Lock()
-	if s != nil {
-		delete(m.sessions, s.ID)
+	if body.AckUpto < 0 {
+		return fieldsync.Errorf(fieldsync.ErrInvalid, "end: ack_upto must be an outbox file number, not %d", body.AckUpto)
 	}
-	m.mu.Unlock()
+	s := m.session(r.Context(), r.PathValue("id"), n.Name)
 	if s == nil || s.Node != n.Name {
+		return fieldsync.Errorf(fieldsync.ErrNotFound, "no open session %q", r.PathValue("id"))
+	}
+	var acked []string
+	if body.AckUpto > 0 {
+		files, err := m.outboxFiles(n.Name, body.AckUpto+1)
+		if err != nil {
+			return err
+		}
+		acked = m.outboxPaths(n.Name, numbers(files))
+	}
+	m.mu.Lock()
+	_, open := m.sessions[s.ID]
+	delete(m.sessions, s.ID)
+	m.mu.Unlock()
+	if !open {
 		return fieldsync.Errorf(fieldsync.ErrNotFound, "no open session %q", r.PathValue("id"))
 	}
 	s.Ended = time.Now().UTC()
@@ -248,6 +261,10 @@ func (m *Manager) end(w http.ResponseWriter, r *http.Request, n fieldsync.Node, 
 	m.log.Info("session ended", "node", n.Name, "session", s.ID, "result", s.Result,
 		"up_files", s.UpFiles, "up_bytes", s.UpBytes, "down_files", s.DownFiles, "down_bytes", s.DownBytes)
 	writeJSON(w, http.StatusOK, s.Session)
+	if body.AckUpto > 0 {
+		m.acked(n.Name, body.AckUpto)
+		m.removeLater(n.Name, acked)
+	}
 	m.recordEnded(s.Session)
 	return nil
 }

@@ -136,8 +136,14 @@ func (c *Client) Probe(ctx context.Context, since, conflictsAfter, extractSeq in
 // End ends a session, recording its result ("ok" when empty), and returns
 // the session as the server recorded it.
 func (c *Client) End(ctx context.Context, session, result string, recovered ...string) (fieldsync.Session, error) {
+	return c.EndWith(ctx, session, EndRequest{Result: result, Recovered: recovered})
+}
+
+// EndWith ends a session with the whole of an end request: with an
+// acknowledgement of the outbox files applied (EndRequest.AckUpto).
+func (c *Client) EndWith(ctx context.Context, session string, req EndRequest) (fieldsync.Session, error) {
 	var s fieldsync.Session
-	return s, c.call(ctx, http.MethodPost, EndPath(session), "", EndRequest{Result: result, Recovered: recovered}, &s)
+	return s, c.call(ctx, http.MethodPost, EndPath(session), "", req, &s)
 }
 
 // Lost tells the server the node's copy of an outbox file it no longer

@@ -74,10 +74,13 @@ type OutboxFile = docking.File
 
 // EndRequest is the body of a session's end: how it went ("ok" when empty),
 // and the damaged files the client recovered from during it (at most
-// MaxEndRecoveries are recorded), for the administrator's view.
+// MaxEndRecoveries are recorded), for the administrator's view. AckUpto,
+// when above 0, acknowledges the outbox files up to it as an AckRequest
+// does, so that a session that applied its files ends in one request.
 type EndRequest struct {
 	Result    string   `json:"result"`
 	Recovered []string `json:"recovered,omitempty"`
+	AckUpto   int64    `json:"ack_upto,omitempty"`
 }
 
 // MaxEndRecoveries is how many of a session's recoveries the server records.
