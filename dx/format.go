@@ -116,7 +116,7 @@ type Header struct {
 	// Number is the file's number in its sequence (outbox file number,
 	// upload number), so a receiver can apply each file once and in order.
 	Number uint64
-	// Parts, for an outbox file that several were merged into, says which
+	// Parts, for an outbox file that several were coalesced into, says which
 	// outbox files its transactions came from, in order: the first
 	// Parts[0].Txns are those of file Parts[0].Number, and so on; the last
 	// part is numbered Number. A node that applied some of those files
@@ -124,7 +124,7 @@ type Header struct {
 	Parts []Part
 }
 
-// Part is the transactions one outbox file merged into another held.
+// Part is the transactions one outbox file coalesced into another held.
 type Part struct {
 	Number uint64 // the outbox file's number
 	Txns   uint64 // how many transactions it held

@@ -17,7 +17,7 @@ import (
 // of frames, in file order, each a 16-byte header (the file's number and
 // its length, big-endian uint64s) and the file's bytes; it ends after the
 // last whole frame. The server sends the node's files numbered from..to
-// that are there (numbers have gaps where files were merged, see
+// that are there (numbers have gaps where files were coalesced, see
 // docs/sync.md), in order, as long as they fit in BatchMaxFiles and
 // BatchMaxBytes together; a node fetches the ones left out on their own,
 // and one it listed that does not come is no longer on the server.
