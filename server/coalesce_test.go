@@ -54,6 +54,22 @@ func (w *coalesceWorld) write(n int) {
 	}
 }
 
+// downloaded writes n notes, each routed on its own, and syncs without
+// applying (as client sync does): their files wait in the laptop's inbox,
+// whose numbers it returns.
+func (w *coalesceWorld) downloaded(n int) []int64 {
+	w.t.Helper()
+	w.write(n)
+	if _, err := w.laptop.Sync(context.Background(), client.SyncOptions{}); err != nil {
+		w.t.Fatal(err)
+	}
+	held, err := docking.Numbers(filepath.Join(w.laptop.Dir(), "inbox"))
+	if err != nil || len(held) != n {
+		w.t.Fatalf("inbox %v, %v; want %d files", held, err, n)
+	}
+	return held
+}
+
 // outbox returns the headers of ann's outbox files on the server.
 func (w *coalesceWorld) outbox() []dx.Header {
 	w.t.Helper()
@@ -131,14 +147,7 @@ func TestCoalescedOverDownloaded(t *testing.T) { testutil.ForBackends(t, testCoa
 func testCoalescedOverDownloaded(t *testing.T, b testutil.Backend) {
 	ctx := context.Background()
 	w := newCoalesceWorld(t, b)
-	w.write(3)
-	if _, err := w.laptop.Sync(ctx, client.SyncOptions{}); err != nil { // downloads, applies nothing
-		t.Fatal(err)
-	}
-	held, err := docking.Numbers(filepath.Join(w.laptop.Dir(), "inbox"))
-	if err != nil || len(held) != 3 {
-		t.Fatalf("inbox %v, %v; want 3 files", held, err)
-	}
+	held := w.downloaded(3)
 	w.write(13)
 	if !covers(w.outbox(), held[0]) {
 		t.Fatalf("no outbox file was coalesced over the downloaded file %d", held[0])
@@ -160,14 +169,7 @@ func TestCoalescedOverDamaged(t *testing.T) { testutil.ForBackends(t, testCoales
 func testCoalescedOverDamaged(t *testing.T, b testutil.Backend) {
 	ctx := context.Background()
 	w := newCoalesceWorld(t, b)
-	w.write(2)
-	if _, err := w.laptop.Sync(ctx, client.SyncOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	held, err := docking.Numbers(filepath.Join(w.laptop.Dir(), "inbox"))
-	if err != nil || len(held) != 2 {
-		t.Fatalf("inbox %v, %v; want 2 files", held, err)
-	}
+	held := w.downloaded(2)
 	path := filepath.Join(w.laptop.Dir(), "inbox", docking.FileName(held[0]))
 	data, err := os.ReadFile(path)
 	if err != nil {
