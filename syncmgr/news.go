@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync"
-	"github.com/fieldsync/fieldsync/docking"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -96,24 +95,15 @@ func (m *Manager) newsOf(node string, after, last int64, inline bool) syncproto.
 }
 
 // deleteApplied deletes the node's outbox files up to applied, as an
-// acknowledgement does (in the background: removeLater). A listing that
+// acknowledgement does (in the background: acknowledged). A listing that
 // fails leaves them to the next acknowledgement.
 func (m *Manager) deleteApplied(node string, applied int64) {
-	m.removed(node)
-	files, err := docking.List(m.docking.Outbox(node))
+	files, err := m.outboxFiles(node, applied+1)
 	if err != nil {
 		m.log.Error("list outbox files to remove", "node", node, "err", err)
 		return
 	}
-	var paths []string
-	for _, f := range files {
-		if f.Number > applied {
-			break
-		}
-		paths = append(paths, m.docking.OutboxFile(node, f.Number))
-	}
-	m.acked(node, applied)
-	m.removeLater(node, paths)
+	m.acknowledged(node, applied, files)
 }
 
 // newsStore reads the outbox numbering of the nodes waiting for news, and

@@ -58,7 +58,7 @@ func (m *Manager) outboxFile(w http.ResponseWriter, r *http.Request, n fieldsync
 }
 
 // ack deletes the outbox files up to the number the client has stored,
-// after answering (removeLater).
+// after answering (acknowledged).
 func (m *Manager) ack(w http.ResponseWriter, r *http.Request, n fieldsync.Node, _ *session) error {
 	var body syncproto.AckRequest
 	if err := json.NewDecoder(io.LimitReader(r.Body, 4096)).Decode(&body); err != nil || body.Upto < 0 {
@@ -68,13 +68,8 @@ func (m *Manager) ack(w http.ResponseWriter, r *http.Request, n fieldsync.Node, 
 	if err != nil {
 		return err
 	}
-	paths := make([]string, len(files))
-	for i, f := range files {
-		paths[i] = m.docking.OutboxFile(n.Name, f.Number)
-	}
 	writeJSON(w, http.StatusOK, syncproto.AckAnswer{Deleted: len(files)})
-	m.acked(n.Name, body.Upto)
-	m.removeLater(n.Name, paths)
+	m.acknowledged(n.Name, body.Upto, files)
 	return nil
 }
 

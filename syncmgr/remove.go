@@ -4,6 +4,8 @@ import (
 	"errors"
 	"os"
 	"sync"
+
+	"github.com/fieldsync/fieldsync/syncproto"
 )
 
 // removals are the acknowledged outbox files being removed after the
@@ -17,6 +19,14 @@ type removals struct {
 	mu   sync.Mutex
 	wg   sync.WaitGroup
 	node map[string]chan struct{} // closed when the node's latest removal ends
+}
+
+// acknowledged forgets the node's outbox files up to upto (files, as
+// listed) in the coalescer and removes them after the answer: an ack, a
+// session's end or a news request acknowledged them.
+func (m *Manager) acknowledged(node string, upto int64, files []syncproto.OutboxFile) {
+	m.acked(node, upto)
+	m.removeLater(node, m.outboxPaths(node, numbers(files)))
 }
 
 // removeLater removes the node's acknowledged files after the answer,

@@ -234,13 +234,12 @@ func (m *Manager) end(w http.ResponseWriter, r *http.Request, n fieldsync.Node, 
 	if s == nil || s.Node != n.Name {
 		return fieldsync.Errorf(fieldsync.ErrNotFound, "no open session %q", r.PathValue("id"))
 	}
-	var acked []string
+	var acked []syncproto.OutboxFile
 	if body.AckUpto > 0 {
-		files, err := m.outboxFiles(n.Name, body.AckUpto+1)
-		if err != nil {
+		var err error
+		if acked, err = m.outboxFiles(n.Name, body.AckUpto+1); err != nil {
 			return err
 		}
-		acked = m.outboxPaths(n.Name, numbers(files))
 	}
 	m.mu.Lock()
 	_, open := m.sessions[s.ID]
@@ -262,8 +261,7 @@ func (m *Manager) end(w http.ResponseWriter, r *http.Request, n fieldsync.Node, 
 		"up_files", s.UpFiles, "up_bytes", s.UpBytes, "down_files", s.DownFiles, "down_bytes", s.DownBytes)
 	writeJSON(w, http.StatusOK, s.Session)
 	if body.AckUpto > 0 {
-		m.acked(n.Name, body.AckUpto)
-		m.removeLater(n.Name, acked)
+		m.acknowledged(n.Name, body.AckUpto, acked)
 	}
 	m.recordEnded(s.Session)
 	return nil
